@@ -1,0 +1,45 @@
+// The validated, resolved configuration (SPEC §4). Produced by loadConfig() in load.ts.
+import type { Role } from '../domain/types.ts';
+
+export interface PlanConfig {
+  name: string;
+  description: string;
+  /** argv, already resolved: `./x` and `../x` elements are absolute against the config file's folder. */
+  deploy: string[];
+  teardown: string[];
+  check: string[] | null;
+  timeoutMs: number; // default 1 h
+  cancelGraceMs: number; // default 10 s
+  env: Record<string, string>;
+  /** JSON Schema for params; `{type: 'object'}` when the plan declares none. */
+  paramsSchema: Record<string, unknown>;
+  /** Validates params against paramsSchema; returns field errors ([] when valid). Coerces nothing. */
+  validateParams(params: unknown): { field: string; reason: string }[];
+  /** Top-level param names whose schema says `writeOnly: true`. */
+  secretParams: string[];
+}
+
+export interface TokenConfig {
+  name: string;
+  role: Role;
+  /** Lower-case hex SHA-256 of the token (from token_sha256, or hashed from token_env at load). */
+  sha256: string;
+}
+
+export interface LifelineConfig {
+  /** Absolute path of the file it came from, or null when built in code. */
+  file: string | null;
+  server: { host: string; port: number };
+  /** `sqlite:<path>` (path absolute) or `postgres://…` */
+  db: string;
+  /** absolute */
+  dataDir: string;
+  /** null = no auth (only allowed on loopback hosts; the server checks). */
+  auth: { tokens: TokenConfig[] } | null;
+  plans: Record<string, PlanConfig>;
+  leaseTtlMs: number; // LIFELINE_LEASE_TTL, default 15 s
+  reapIntervalMs: number; // LIFELINE_REAP_INTERVAL, default 10 s
+  startDeadlineMs: number; // default 90 s
+  /** false relaxes SQLite to synchronous=NORMAL; default true (FULL). */
+  durableCommits: boolean;
+}

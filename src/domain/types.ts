@@ -1,0 +1,154 @@
+// Shared vocabulary of SPEC §1–3. Pure types and constants, no I/O.
+
+export const DEPLOYMENT_STATES = [
+  'pending',
+  'deploying',
+  'ready',
+  'failed',
+  'unknown',
+  'tearing_down',
+  'torn_down',
+] as const;
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
+
+export const ATTEMPT_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'unknown'] as const;
+export type AttemptState = (typeof ATTEMPT_STATES)[number];
+
+export const ACTIVE_ATTEMPT_STATES: readonly AttemptState[] = ['queued', 'running'];
+export const FINAL_ATTEMPT_STATES: readonly AttemptState[] = ['succeeded', 'failed', 'cancelled'];
+
+export const ATTEMPT_REASONS = [
+  'exit_nonzero',
+  'timeout',
+  'cancelled',
+  'runner_error',
+  'exit_unobserved',
+  'runner_lost',
+  'start_interrupted',
+  'late_result',
+] as const;
+export type AttemptReason = (typeof ATTEMPT_REASONS)[number];
+
+export type AttemptKind = 'deploy' | 'teardown';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who asked for a write: a token's name and role, or the system itself. */
+export interface Actor {
+  name: string;
+  role: Role;
+}
+export const SYSTEM_ACTOR: Actor = { name: 'system', role: 'admin' };
+
+export const ERROR_CODES = [
+  'NOT_FOUND',
+  'VALIDATION',
+  'DEPLOYMENT_EXISTS',
+  'PLAN_NOT_FOUND',
+  'ATTEMPT_IN_PROGRESS',
+  'DEPLOYMENT_UNKNOWN_STATE',
+  'INVALID_TRANSITION',
+  'ALREADY_TORN_DOWN',
+  'TEARDOWN_CONFIRM_MISMATCH',
+  'NO_INFLIGHT_ATTEMPT',
+  'ATTEMPT_TERMINAL',
+  'VERSION_MISMATCH',
+  'AUTH_REQUIRED',
+  'FORBIDDEN',
+  'STORE_UNAVAILABLE',
+  'PAYLOAD_TOO_LARGE',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const EVENT_TYPES = [
+  'deployment_created',
+  'deployment_deleted',
+  'state_transition',
+  'attempt_start',
+  'attempt_end',
+  'log_line',
+  'runner_event',
+  'check_result',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** An event as stored and served (SPEC §3). */
+export interface LifelineEvent {
+  seq: number;
+  type: EventType;
+  at: string;
+  deployment_id: string | null;
+  attempt_id: string | null;
+  data: Record<string, unknown>;
+}
+
+/** An event before it has a seq: what a write appends. */
+export type NewEvent = Omit<LifelineEvent, 'seq' | 'at'>;
+
+export interface AttemptSummary {
+  id: string;
+  number: number;
+  kind: AttemptKind;
+  state: AttemptState;
+}
+
+export interface Deployment {
+  id: string;
+  name: string;
+  plan: string;
+  params: Record<string, unknown>;
+  labels: Record<string, string>;
+  state: DeploymentState;
+  version: number;
+  state_changed_at: string;
+  current_attempt: AttemptSummary | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Attempt {
+  id: string;
+  deployment_id: string;
+  number: number;
+  kind: AttemptKind;
+  state: AttemptState;
+  reason: AttemptReason | null;
+  rc: number | null;
+  params: Record<string, unknown>;
+  force: boolean;
+  requested_by: string;
+  queued_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  cancel_requested_at: string | null;
+  recovered: boolean;
+  owner: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface Transition {
+  seq: number;
+  at: string;
+  from: DeploymentState | null;
+  to: DeploymentState;
+  trigger: string;
+  reason: string | null;
+  actor: string;
+  attempt_id: string | null;
+}
+
+export interface InstanceInfo {
+  id: string;
+  host: string;
+  port: number | null;
+  role: string;
+  data_dir: string;
+  started_at: string;
+  last_seen_at: string;
+  alive: boolean;
+}

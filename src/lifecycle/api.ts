@@ -1,0 +1,93 @@
+// The surface the HTTP layer (and tests) call. Implemented by LifecycleService in service.ts.
+// Every method throws LifelineError with a SPEC code on refusal and writes nothing then.
+import type {
+  Actor,
+  Attempt,
+  Deployment,
+  DeploymentState,
+  EventType,
+  InstanceInfo,
+  LifelineEvent,
+  Page,
+  Transition,
+} from '../domain/types.ts';
+
+export interface PlanInfo {
+  name: string;
+  description: string;
+  params_schema: Record<string, unknown>;
+  has_check: boolean;
+}
+
+/** Optional concurrency guard from `If-Match: "<version>"`. */
+export interface WriteOptions {
+  ifVersion?: number;
+}
+
+export interface EventQuery {
+  after?: number;
+  limit?: number;
+  deployment?: string; // id or name
+  types?: EventType[];
+}
+
+export interface CheckAccepted {
+  deployment_id: string;
+  status: 'accepted';
+}
+
+export interface IdempotentResponse {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface LifelineApi {
+  readonly instanceId: string;
+  listPlans(): PlanInfo[];
+
+  createDeployment(
+    input: { name: string; plan: string; params?: unknown; labels?: Record<string, string> },
+    actor: Actor,
+  ): Promise<Deployment>;
+  listDeployments(query: {
+    state?: DeploymentState;
+    plan?: string;
+    labels?: Record<string, string>;
+    limit?: number;
+    cursor?: string;
+  }): Promise<Page<Deployment>>;
+  getDeployment(ref: string): Promise<Deployment>;
+  deleteDeployment(ref: string, opts: { force?: boolean }, actor: Actor, w?: WriteOptions): Promise<void>;
+
+  startDeploy(ref: string, input: { params?: unknown; force?: boolean }, actor: Actor, w?: WriteOptions): Promise<Attempt>;
+  teardown(ref: string, input: { confirm: string; force?: boolean }, actor: Actor, w?: WriteOptions): Promise<Attempt>;
+  cancel(ref: string, actor: Actor, w?: WriteOptions): Promise<Attempt>;
+  resolve(
+    ref: string,
+    input: { state: 'ready' | 'failed' | 'torn_down'; reason: string },
+    actor: Actor,
+    w?: WriteOptions,
+  ): Promise<Deployment>;
+  check(ref: string, actor: Actor, w?: WriteOptions): Promise<CheckAccepted>;
+
+  listAttempts(ref: string, query: { limit?: number; cursor?: string }): Promise<Page<Attempt>>;
+  getAttempt(id: string): Promise<Attempt>;
+  /** Output of an attempt as written (stdout and stderr interleaved), from byte `offset`. */
+  readAttemptLog(id: string, offset?: number): Promise<{ text: string; next_offset: number }>;
+  listTransitions(ref: string): Promise<{ items: Transition[] }>;
+
+  listEvents(query: EventQuery): Promise<{ items: LifelineEvent[]; next_after: number }>;
+  /** Wakes a listener after any commit that appended events; the events table stays the truth. */
+  onEvents(listener: (lastSeq: number) => void): () => void;
+
+  listInstances(): Promise<InstanceInfo[]>;
+  readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+
+  /** Idempotency-Key store, scoped by the caller (e.g. token name + method + path). */
+  idempotencyLookup(scope: string, key: string): Promise<{ request_hash: string; response: IdempotentResponse | null } | null>;
+  /** Claims a key before the write; false when someone else holds it already. */
+  idempotencyClaim(scope: string, key: string, requestHash: string): Promise<boolean>;
+  idempotencySave(scope: string, key: string, response: IdempotentResponse): Promise<void>;
+  idempotencyRelease(scope: string, key: string): Promise<void>;
+}
