@@ -1,0 +1,75 @@
+// Process identity: a pid alone can be reused, so we pair it with its start time (field 22
+// of /proc/PID/stat, clock ticks since boot) and the boot id. Linux only.
+import { readFileSync } from 'node:fs';
+
+export interface ProcessIdentity {
+  pid: number;
+  start: string;
+  boot: string;
+}
+
+let cachedBootId: string | undefined;
+
+export function bootId(): string {
+  cachedBootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return cachedBootId;
+}
+
+/** Start time and state letter of a pid, or null when it does not exist (or is unreadable). */
+export function readStat(pid: number): { start: string; state: string } | null {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // comm (field 2) may contain spaces and ')', so split only after the last ')'.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const fields = text
+    .slice(close + 1)
+    .trim()
+    .split(' ');
+  const state = fields[0];
+  const start = fields[19]; // field 22 overall
+  if (!state || !start || !/^\d+$/.test(start)) return null;
+  return { start, state };
+}
+
+/** Same boot, same pid, same start time, and not a zombie (PID 1 in a container may never reap). */
+export function isAlive(id: ProcessIdentity): boolean {
+  if (id.boot !== bootId()) return false;
+  const stat = readStat(id.pid);
+  if (!stat || stat.start !== id.start) return false;
+  return stat.state !== 'Z' && stat.state !== 'X' && stat.state !== 'x';
+}
+
+/**
+ * Signals the process group led by id.pid, only after verifying the identity.
+ * Returns whether a signal was sent. (A pid reused between check and kill is the one race
+ * left; Node 20 has no pidfd to close it.)
+ */
+export function signalGroup(id: ProcessIdentity, signal: NodeJS.Signals | number): boolean {
+  // kill(-1) would hit every process we may signal, kill(-0) our own group.
+  if (!Number.isSafeInteger(id.pid) || id.pid <= 1) return false;
+  if (!isAlive(id)) return false;
+  try {
+    process.kill(-id.pid, signal);
+    return true;
+  } catch (err) {
+    // ESRCH: gone, or not yet a group leader (between fork and setsid in the supervisor).
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH' || code === 'EPERM') return false;
+    throw err;
+  }
+}
+
+/** Parses "PID STARTTIME BOOTID" as written by supervisor.sh; null for anything else. */
+export function parseIdentityLine(text: string): ProcessIdentity | null {
+  const m = /^(\d{1,10}) (\d{1,20}) ([0-9a-fA-F-]{1,64})$/.exec(text.trim());
+  if (!m) return null;
+  const pid = Number(m[1]);
+  if (!Number.isSafeInteger(pid) || pid <= 1) return null;
+  return { pid, start: m[2], boot: m[3] };
+}

@@ -1,0 +1,62 @@
+// Reading the files supervisor.sh writes into an attempt's run dir. Every record is replaced
+// by rename, so a read sees a whole record or none; anything unparsable reads as null.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseIdentityLine, type ProcessIdentity } from './identity.ts';
+
+export interface ExitRecord {
+  rc: number;
+  /** e.g. "SIGTERM" (or a number as text) when rc was 128+N; inferred from the shell convention. */
+  signal: string | null;
+  /** epoch milliseconds */
+  at: number;
+}
+
+export interface RunDirPaths {
+  stdout: string;
+  stderr: string;
+  events: string;
+  params: string;
+  supervisor: string;
+  process: string;
+  exit: string;
+}
+
+export function runDirPaths(dir: string): RunDirPaths {
+  return {
+    stdout: join(dir, 'stdout'),
+    stderr: join(dir, 'stderr'),
+    events: join(dir, 'events.jsonl'),
+    params: join(dir, 'params.json'),
+    supervisor: join(dir, 'supervisor'),
+    process: join(dir, 'process'),
+    exit: join(dir, 'exit'),
+  };
+}
+
+function readSmall(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export function readSupervisor(dir: string): ProcessIdentity | null {
+  const text = readSmall(join(dir, 'supervisor'));
+  return text === null ? null : parseIdentityLine(text);
+}
+
+export function readProcess(dir: string): ProcessIdentity | null {
+  const text = readSmall(join(dir, 'process'));
+  return text === null ? null : parseIdentityLine(text);
+}
+
+export function readExit(dir: string): ExitRecord | null {
+  const text = readSmall(join(dir, 'exit'));
+  const m = text === null ? null : /^(\d{1,3}) (-|SIG[A-Z0-9]+|\d{1,3}) (\d{1,16})$/.exec(text.trim());
+  if (!m) return null;
+  const rc = Number(m[1]);
+  if (rc > 255) return null;
+  return { rc, signal: m[2] === '-' ? null : m[2], at: Number(m[3]) };
+}
