@@ -1,0 +1,127 @@
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readLines, readRunnerEvents } from '../../src/runner/tail.ts';
+import { removeTempDirs, tempDir } from './helpers.ts';
+
+afterEach(removeTempDirs);
+
+const file = () => join(tempDir(), 'out');
+
+/** Reads until nothing more is consumed, like a caller draining a finished file. */
+async function drain(f: string, offset: number, maxBytes: number, final = false) {
+  const lines: string[] = [];
+  for (;;) {
+    const r = await readLines(f, offset, { maxBytes, final });
+    lines.push(...r.lines);
+    if (r.offset === offset && !r.more) return { lines, offset };
+    offset = r.offset;
+  }
+}
+
+describe('readLines', () => {
+  it('missing file: no lines, same offset', async () => {
+    expect(await readLines(join(tempDir(), 'nope'), 7)).toEqual({ lines: [], offset: 7, more: false });
+  });
+
+  it('returns complete lines only and keeps the partial one for later', async () => {
+    const f = file();
+    writeFileSync(f, 'one\ntwo\nthr');
+    const a = await readLines(f, 0);
+    expect(a).toEqual({ lines: ['one', 'two'], offset: 8, more: false });
+    expect(await readLines(f, a.offset)).toEqual({ lines: [], offset: 8, more: false });
+    appendFileSync(f, 'ee\n\nfour');
+    const b = await readLines(f, a.offset);
+    expect(b.lines).toEqual(['three', '']);
+    const c = await readLines(f, b.offset, { final: true });
+    expect(c.lines).toEqual(['four']);
+    expect(c.offset).toBe(Buffer.byteLength('one\ntwo\nthree\n\nfour'));
+    expect(await readLines(f, c.offset, { final: true })).toMatchObject({ lines: [], offset: c.offset });
+  });
+
+  it('strips CR of CRLF, including on a final partial line', async () => {
+    const f = file();
+    writeFileSync(f, 'a\r\nb\r\r\nc\r');
+    expect((await readLines(f, 0)).lines).toEqual(['a', 'b\r']);
+    expect((await readLines(f, 0, { final: true })).lines).toEqual(['a', 'b\r', 'c']);
+  });
+
+  it('never cuts a multi-byte character written in pieces', async () => {
+    const f = file();
+    const line = 'héllo 世界 🎉';
+    const bytes = Buffer.from(`${line}\n`);
+    writeFileSync(f, '');
+    let offset = 0;
+    const got: string[] = [];
+    for (let i = 0; i < bytes.length; i++) {
+      appendFileSync(f, bytes.subarray(i, i + 1));
+      const r = await readLines(f, offset);
+      got.push(...r.lines);
+      offset = r.offset;
+    }
+    expect(got).toEqual([line]);
+    expect(offset).toBe(bytes.length);
+  });
+
+  it('bounds each read; a line longer than maxBytes comes out in pieces on UTF-8 boundaries', async () => {
+    const f = file();
+    const long = '🎉é'.repeat(50); // 6 bytes per pair, 300 bytes
+    writeFileSync(f, `${long}\nshort\n`);
+    const first = await readLines(f, 0, { maxBytes: 64 });
+    expect(first.lines).toHaveLength(1);
+    expect(first.offset).toBeLessThanOrEqual(64);
+    expect(first.more).toBe(true);
+    const { lines } = await drain(f, 0, 64);
+    expect(lines.join('')).toBe(`${long}short`);
+    expect(lines.every((l) => !l.includes('\uFFFD'))).toBe(true);
+    expect(lines.at(-1)).toBe('short');
+  });
+
+  it('10,000 lines appended in random pieces are read once each, in order', async () => {
+    const f = file();
+    writeFileSync(f, '');
+    const expected = Array.from({ length: 10_000 }, (_, i) => `line ${i} ${'ü€😀'.repeat(i % 7)}`);
+    const data = Buffer.from(expected.map((l, i) => (i % 3 === 0 ? `${l}\r\n` : `${l}\n`)).join(''));
+    let seed = 42; // deterministic pseudo-random piece sizes
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n) + 1;
+    const got: string[] = [];
+    let offset = 0;
+    for (let written = 0; written < data.length;) {
+      const n = Math.min(rand(3000), data.length - written);
+      appendFileSync(f, data.subarray(written, written + n));
+      written += n;
+      const r = await readLines(f, offset, { maxBytes: 1024 });
+      got.push(...r.lines);
+      offset = r.offset;
+    }
+    got.push(...(await drain(f, offset, 1024, true)).lines);
+    expect(got.length).toBe(expected.length);
+    expect(got).toEqual(expected);
+  });
+
+  it('final flush of a file without trailing newline, across bounded reads', async () => {
+    const f = file();
+    writeFileSync(f, 'x\n'.repeat(100) + 'tail');
+    const { lines, offset } = await drain(f, 0, 32, true);
+    expect(lines).toEqual([...Array(100).fill('x'), 'tail']);
+    expect(offset).toBe(204);
+  });
+});
+
+describe('readRunnerEvents', () => {
+  it('parses JSON objects and keeps anything else as invalid', async () => {
+    const f = file();
+    const garbage = 'x'.repeat(5000);
+    writeFileSync(f, `{"phase":"plan"}\n[1,2]\n\n42\nnot json\n${garbage}\n{"partial":`);
+    const a = await readRunnerEvents(f, 0);
+    expect(a.events).toEqual([
+      { phase: 'plan' },
+      { invalid: true, text: '[1,2]' },
+      { invalid: true, text: '42' },
+      { invalid: true, text: 'not json' },
+      { invalid: true, text: 'x'.repeat(4096) },
+    ]);
+    const b = await readRunnerEvents(f, a.offset, { final: true });
+    expect(b.events).toEqual([{ invalid: true, text: '{"partial":' }]);
+  });
+});
