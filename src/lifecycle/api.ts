@@ -60,8 +60,18 @@ export interface LifelineApi {
   getDeployment(ref: string): Promise<Deployment>;
   deleteDeployment(ref: string, opts: { force?: boolean }, actor: Actor, w?: WriteOptions): Promise<void>;
 
-  startDeploy(ref: string, input: { params?: unknown; force?: boolean }, actor: Actor, w?: WriteOptions): Promise<Attempt>;
-  teardown(ref: string, input: { confirm: string; force?: boolean }, actor: Actor, w?: WriteOptions): Promise<Attempt>;
+  startDeploy(
+    ref: string,
+    input: { params?: unknown; force?: boolean },
+    actor: Actor,
+    w?: WriteOptions,
+  ): Promise<Attempt>;
+  teardown(
+    ref: string,
+    input: { confirm: string; force?: boolean },
+    actor: Actor,
+    w?: WriteOptions,
+  ): Promise<Attempt>;
   cancel(ref: string, actor: Actor, w?: WriteOptions): Promise<Attempt>;
   resolve(
     ref: string,
@@ -85,7 +95,10 @@ export interface LifelineApi {
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
 
   /** Idempotency-Key store, scoped by the caller (e.g. token name + method + path). */
-  idempotencyLookup(scope: string, key: string): Promise<{ request_hash: string; response: IdempotentResponse | null } | null>;
+  idempotencyLookup(
+    scope: string,
+    key: string,
+  ): Promise<{ request_hash: string; response: IdempotentResponse | null } | null>;
   /** Claims a key before the write; false when someone else holds it already. */
   idempotencyClaim(scope: string, key: string, requestHash: string): Promise<boolean>;
   idempotencySave(scope: string, key: string, response: IdempotentResponse): Promise<void>;

@@ -1,0 +1,205 @@
+// The writes an attempt goes through after acceptance: started, output ingested, ended.
+// Each is one transaction that re-reads its rows and asks the domain module what is allowed.
+import { decideOutcome, decideStarted, type Outcome, type Refusal } from '../domain/transitions.ts';
+import type { AttemptKind, AttemptState, DeploymentState, LifelineEvent, NewEvent } from '../domain/types.ts';
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import { advanceCursors, selectAttemptById } from '../store/attempts.ts';
+import { selectDeploymentById } from '../store/deployments.ts';
+import { insertEvents } from '../store/events.ts';
+import type { AttemptsTable } from '../store/schema.ts';
+import { applyTransition, LostRace } from '../store/transition.ts';
+import type { ProcessIdentity } from '../runner/identity.ts';
+import { cutLine, makeRedactor } from '../runner/redact.ts';
+import { runDirPaths } from '../runner/rundir.ts';
+import { readLines, readRunnerEvents } from '../runner/tail.ts';
+import { planOf, secretValues, type Ctx } from './context.ts';
+import { nowIso } from './ids.ts';
+import { transact } from './tx.ts';
+
+export async function recordStarted(
+  ctx: Ctx,
+  attemptId: string,
+  proc: ProcessIdentity,
+  startedAt: string,
+): Promise<boolean> {
+  return transact(ctx.store, ctx.bus, async (trx) => {
+    const row = await selectAttemptById(trx, attemptId);
+    if (!row) return { result: false, events: [] };
+    const decision = decideStarted(row.state as AttemptState);
+    if (!decision.ok) return { result: false, events: [] };
+    const events = await applyTransition(trx, {
+      at: nowIso(),
+      actor: 'runner',
+      deployment: { id: row.deployment_id, expectState: '', expectVersion: 0 },
+      attempt: {
+        id: row.id,
+        change: decision.writes.attempt!,
+        set: { started_at: startedAt, pid: proc.pid, process_start: proc.start, boot_id: proc.boot },
+      },
+      eventsAfter: [
+        {
+          type: 'attempt_start',
+          deployment_id: row.deployment_id,
+          attempt_id: row.id,
+          data: { number: Number(row.number), kind: row.kind, plan: await planName(trx, row), pid: proc.pid },
+        },
+      ],
+    });
+    return { result: true, events };
+  });
+}
+
+async function planName(
+  trx: Parameters<typeof selectDeploymentById>[0],
+  row: AttemptsTable,
+): Promise<string> {
+  const dep = await selectDeploymentById(trx, row.deployment_id);
+  return dep?.plan ?? '';
+}
+
+/**
+ * Turns new output into log_line and runner_event events, moving the byte cursors in the same
+ * transaction: after a crash the cursors say exactly what was already turned into events.
+ * Returns true when there may be more to read right away.
+ */
+export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean): Promise<boolean> {
+  return transact(ctx.store, ctx.bus, async (trx) => {
+    const row = await selectAttemptById(trx, attemptId);
+    if (!row?.run_dir) return { result: false, events: [] };
+    const dep = await selectDeploymentById(trx, row.deployment_id);
+    const redact = makeRedactor(
+      secretValues(dep ? planOf(ctx, dep.plan) : undefined, JSON.parse(row.params)),
+    );
+    const files = runDirPaths(row.run_dir);
+    const from = {
+      stdout_offset: Number(row.stdout_offset),
+      stderr_offset: Number(row.stderr_offset),
+      events_offset: Number(row.events_offset),
+    };
+    const out = await readLines(files.stdout, from.stdout_offset, { final });
+    const err = await readLines(files.stderr, from.stderr_offset, { final });
+    const rev = await readRunnerEvents(files.events, from.events_offset, { final });
+    const to = { stdout_offset: out.offset, stderr_offset: err.offset, events_offset: rev.offset };
+    if (
+      to.stdout_offset === from.stdout_offset &&
+      to.stderr_offset === from.stderr_offset &&
+      to.events_offset === from.events_offset
+    ) {
+      return { result: false, events: [] };
+    }
+    const base = { deployment_id: row.deployment_id, attempt_id: row.id };
+    const events: NewEvent[] = [
+      ...out.lines.map((text) => ({
+        ...base,
+        type: 'log_line' as const,
+        data: { stream: 'stdout', text: cutLine(redact(text)) },
+      })),
+      ...err.lines.map((text) => ({
+        ...base,
+        type: 'log_line' as const,
+        data: { stream: 'stderr', text: cutLine(redact(text)) },
+      })),
+      ...rev.events.map((e) => ({
+        ...base,
+        type: 'runner_event' as const,
+        data: JSON.parse(redact(JSON.stringify(e))),
+      })),
+    ];
+    if (!(await advanceCursors(trx, row.id, from, to))) throw new LostRace(`output cursors of ${row.id}`);
+    const appended = await insertEvents(trx, events, nowIso());
+    return { result: true, events: appended };
+  });
+}
+
+export async function drainOutput(ctx: Ctx, attemptId: string): Promise<void> {
+  while (await ingestOutput(ctx, attemptId, true));
+}
+
+export interface EndDetails {
+  rc: number | null;
+  recovered: boolean;
+  actor: string;
+  endedAt?: string;
+  cancelRequestedAt?: string;
+}
+
+export type EndResult = { ok: true; events: LifelineEvent[] } | { ok: false; refusal: Refusal };
+
+/** Ends an attempt (or settles a lost one late). Refusals come back, not thrown: the caller lost a race. */
+export async function endAttempt(
+  ctx: Ctx,
+  attemptId: string,
+  outcome: Outcome,
+  details: EndDetails,
+): Promise<EndResult> {
+  return transact(ctx.store, ctx.bus, async (trx) => {
+    const result = await writeEnd(trx, attemptId, outcome, details);
+    return { result, events: result.ok ? result.events : [] };
+  });
+}
+
+/** The end of an attempt inside the caller's transaction: attempt, deployment if current, attempt_end. */
+export async function writeEnd(
+  trx: Transaction<Database>,
+  attemptId: string,
+  outcome: Outcome,
+  details: EndDetails,
+): Promise<EndResult> {
+  const row = await selectAttemptById(trx, attemptId);
+  const dep = row && (await selectDeploymentById(trx, row.deployment_id));
+  if (!row || !dep)
+    return { ok: false, refusal: { code: 'NOT_FOUND', detail: `attempt ${attemptId} not found` } };
+  const decision = decideOutcome(
+    {
+      state: row.state as AttemptState,
+      kind: row.kind as AttemptKind,
+      prevState: row.prev_state as DeploymentState,
+      isCurrent: dep.current_attempt_id === row.id && dep.deleted_at === null,
+    },
+    dep.state as DeploymentState,
+    outcome,
+  );
+  if (!decision.ok) return decision;
+  const at = nowIso();
+  const change = decision.writes.attempt!;
+  const recovered = details.recovered || Boolean(row.recovered);
+  const events = await applyTransition(trx, {
+    at,
+    actor: details.actor,
+    deployment: {
+      id: dep.id,
+      expectState: dep.state,
+      expectVersion: Number(dep.version),
+      change: decision.writes.deployment,
+    },
+    attempt: {
+      id: row.id,
+      change,
+      set: {
+        rc: details.rc,
+        ended_at: details.endedAt ?? at,
+        recovered: recovered ? 1 : 0,
+        ...(details.cancelRequestedAt && !row.cancel_requested_at
+          ? { cancel_requested_at: details.cancelRequestedAt }
+          : {}),
+      },
+    },
+    eventsAfter: [
+      {
+        type: 'attempt_end',
+        deployment_id: dep.id,
+        attempt_id: row.id,
+        data: {
+          number: Number(row.number),
+          kind: row.kind,
+          state: change.to,
+          reason: change.reason,
+          rc: details.rc,
+          recovered,
+        },
+      },
+    ],
+  });
+  return { ok: true, events };
+}

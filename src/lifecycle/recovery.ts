@@ -1,0 +1,85 @@
+// Reconciliation (SPEC §5), at start-up and every reap interval. Idempotent: every end goes through
+// the same compare-and-set write, so a second pass finds nothing left to do.
+import { claimAttempt, selectAttemptsInStates } from '../store/attempts.ts';
+import { selectInstances } from '../store/instances.ts';
+import type { AttemptsTable } from '../store/schema.ts';
+import { bootId } from '../runner/identity.ts';
+import { readExit, readSupervisor } from '../runner/rundir.ts';
+import { drainOutput, endAttempt } from './attempt-writes.ts';
+import type { Ctx } from './context.ts';
+import type { Watcher } from './watcher.ts';
+
+/** The run dir of this attempt is on this machine (same boot), so its files tell the truth. */
+function tracedHere(row: AttemptsTable): boolean {
+  if (!row.run_dir) return false;
+  const sup = readSupervisor(row.run_dir);
+  return sup !== null && sup.boot === bootId();
+}
+
+export async function reconcile(ctx: Ctx, watcher: Watcher): Promise<void> {
+  const now = Date.now();
+  const lastSeen = new Map(
+    (await selectInstances(ctx.store.db)).map((i) => [i.id, Date.parse(i.last_seen_at)] as const),
+  );
+  const rows = await selectAttemptsInStates(ctx.store.db, ['queued', 'running', 'unknown']);
+  for (const row of rows) {
+    try {
+      if (row.state === 'unknown') await settleLate(ctx, row);
+      else await reconcileActive(ctx, watcher, row, lastSeen, now);
+    } catch (err) {
+      ctx.log.error({ attempt: row.id, err: (err as Error).message }, 'reconcile failed for attempt');
+    }
+  }
+  await watcher.settle();
+}
+
+async function reconcileActive(
+  ctx: Ctx,
+  watcher: Watcher,
+  row: AttemptsTable,
+  lastSeen: Map<string, number>,
+  now: number,
+): Promise<void> {
+  if (watcher.isWatched(row.id)) return;
+  if (row.owner === ctx.instanceId) {
+    watcher.adopt(row.id); // ours from before a restart: the watcher adopts, finishes or loses it
+    return;
+  }
+  const ownerSeen = row.owner ? lastSeen.get(row.owner) : undefined;
+  if (ownerSeen !== undefined && ownerSeen >= now - ctx.config.leaseTtlMs) return; // its owner is alive
+  if (tracedHere(row)) {
+    if (await claimAttempt(ctx.store.db, row.id, row.owner, ctx.instanceId)) watcher.adopt(row.id);
+    return;
+  }
+  if (row.state === 'queued') {
+    const since = Math.max(Date.parse(row.queued_at), ownerSeen ?? 0);
+    if (now - since < ctx.config.startDeadlineMs) return;
+    await endAttempt(
+      ctx,
+      row.id,
+      { kind: 'lost', reason: 'start_interrupted' },
+      { rc: null, recovered: true, actor: 'recovery' },
+    );
+    return;
+  }
+  await endAttempt(
+    ctx,
+    row.id,
+    { kind: 'lost', reason: 'runner_lost' },
+    { rc: null, recovered: true, actor: 'recovery' },
+  );
+}
+
+/** An `unknown` attempt whose exit record turned up: correct it (and the deployment while current). */
+async function settleLate(ctx: Ctx, row: AttemptsTable): Promise<void> {
+  if (!row.run_dir) return;
+  const exit = readExit(row.run_dir);
+  if (!exit) return;
+  await drainOutput(ctx, row.id);
+  await endAttempt(
+    ctx,
+    row.id,
+    { kind: 'late_result', rc: exit.rc },
+    { rc: exit.rc, recovered: true, actor: 'recovery', endedAt: new Date(exit.at).toISOString() },
+  );
+}

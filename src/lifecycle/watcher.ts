@@ -1,0 +1,278 @@
+// Watches the attempts this instance owns: launches their supervisors, notices the start, tails
+// output, enforces timeout and cancel, and ends the attempt from its exit record.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { PlanConfig } from '../config/types.ts';
+import { selectAttemptById, setTimedOut } from '../store/attempts.ts';
+import type { AttemptsTable } from '../store/schema.ts';
+import { isAlive, signalGroup, type ProcessIdentity } from '../runner/identity.ts';
+import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
+import { resolveExecutable, spawnSupervisor } from '../runner/spawn.ts';
+import type { Ctx } from './context.ts';
+import { drainOutput, endAttempt, ingestOutput, recordStarted } from './attempt-writes.ts';
+import { nowIso } from './ids.ts';
+
+const TICK_MS = 100;
+
+interface Watch {
+  /** Taken over after a restart or from a dead owner: its outcome is reported `recovered`. */
+  recovered: boolean;
+  termSentAt: number | null;
+  killSent: boolean;
+}
+
+export interface LaunchSpec {
+  attempt: AttemptsTable;
+  deploymentName: string;
+  plan: PlanConfig;
+}
+
+export class Watcher {
+  private watches = new Map<string, Watch>();
+  /** Attempts accepted by this instance whose supervisor is being started: a cancel must wait for them. */
+  private launching = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private closed = false;
+
+  constructor(private ctx: Ctx) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.wake(), TICK_MS);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  isWatched(id: string): boolean {
+    return this.watches.has(id) || this.launching.has(id);
+  }
+
+  expect(id: string): void {
+    this.launching.add(id);
+  }
+
+  forget(id: string): void {
+    this.launching.delete(id);
+  }
+
+  adopt(id: string): void {
+    if (!this.watches.has(id)) this.watches.set(id, { recovered: true, termSentAt: null, killSent: false });
+  }
+
+  /** Starts the supervisor of a freshly accepted attempt. The process outlives this server. */
+  async launch(spec: LaunchSpec): Promise<void> {
+    const { attempt, plan } = spec;
+    try {
+      const argv = attempt.kind === 'deploy' ? plan.deploy : plan.teardown;
+      const dir = attempt.run_dir!;
+      const workspace = path.join(this.ctx.config.dataDir, 'workspaces', attempt.deployment_id);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.mkdirSync(workspace, { recursive: true });
+      const files = runDirPaths(dir);
+      fs.writeFileSync(files.params, attempt.params, { mode: 0o600 });
+      const env = this.processEnv(spec, workspace, files);
+      if (!resolveExecutable(argv[0], env.PATH, workspace)) {
+        this.ctx.log.warn(
+          { attempt: attempt.id, program: argv[0] },
+          'plan program not found or not executable',
+        );
+        await endAttempt(
+          this.ctx,
+          attempt.id,
+          { kind: 'start_failed' },
+          { rc: null, recovered: false, actor: 'runner' },
+        );
+        return;
+      }
+      const child = spawnSupervisor({ dir, argv, env, cwd: workspace });
+      this.watches.set(attempt.id, { recovered: false, termSentAt: null, killSent: false });
+      child.on('exit', () => this.wake());
+      child.on('error', (err) => {
+        this.ctx.log.error({ attempt: attempt.id, err: err.message }, 'supervisor failed to start');
+        this.wake();
+      });
+    } catch (err) {
+      this.ctx.log.error({ attempt: attempt.id, err: (err as Error).message }, 'launch failed');
+      await endAttempt(
+        this.ctx,
+        attempt.id,
+        { kind: 'start_failed' },
+        { rc: null, recovered: false, actor: 'runner' },
+      );
+    } finally {
+      this.launching.delete(attempt.id);
+      this.wake();
+    }
+  }
+
+  private processEnv(
+    spec: LaunchSpec,
+    workspace: string,
+    files: ReturnType<typeof runDirPaths>,
+  ): NodeJS.ProcessEnv {
+    const a = spec.attempt;
+    // The server's own LIFELINE_* variables (tokens among them) never reach a plan.
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIFELINE_')));
+    return {
+      ...base,
+      ...spec.plan.env,
+      LIFELINE_PARAMS: a.params,
+      LIFELINE_PARAMS_FILE: files.params,
+      LIFELINE_DEPLOYMENT_ID: a.deployment_id,
+      LIFELINE_DEPLOYMENT_NAME: spec.deploymentName,
+      LIFELINE_ATTEMPT_ID: a.id,
+      LIFELINE_ATTEMPT_NUMBER: String(a.number),
+      LIFELINE_KIND: a.kind,
+      LIFELINE_WORKSPACE: workspace,
+      LIFELINE_EVENTS_FILE: files.events,
+    };
+  }
+
+  /** Runs a pass soon; passes never overlap. */
+  wake(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** One pass over every watched attempt; resolves when done (recovery waits on it). */
+  async settle(): Promise<void> {
+    while (this.running) await this.running;
+    await this.pass();
+  }
+
+  private async pass(): Promise<void> {
+    for (const id of [...this.watches.keys()]) {
+      if (this.closed) return;
+      try {
+        await this.step(id);
+      } catch (err) {
+        this.ctx.log.error({ attempt: id, err: (err as Error).message }, 'watch step failed');
+      }
+    }
+  }
+
+  private async step(id: string): Promise<void> {
+    const w = this.watches.get(id)!;
+    let row = await selectAttemptById(this.ctx.store.db, id);
+    if (!row || row.owner !== this.ctx.instanceId || !row.run_dir) {
+      this.watches.delete(id);
+      return;
+    }
+    if (row.state !== 'queued' && row.state !== 'running') {
+      this.watches.delete(id);
+      this.stopStray(row);
+      return;
+    }
+    const dir = row.run_dir;
+    const proc = readProcess(dir);
+    if (row.state === 'queued') {
+      if (!proc) {
+        if (!this.supervisorAlive(dir)) await this.lose(row, w, 'queued');
+        return;
+      }
+      await recordStarted(this.ctx, id, proc, nowIso());
+      row = (await selectAttemptById(this.ctx.store.db, id))!;
+    }
+    if (!proc) {
+      await this.lose(row, w, 'running');
+      return;
+    }
+    await ingestOutput(this.ctx, id, false);
+    // Liveness before the exit record: a supervisor that writes the record and exits between the
+    // two reads is then still seen as alive, never as lost.
+    const alive = isAlive(proc) || this.supervisorAlive(dir);
+    const exit = readExit(dir);
+    if (exit) {
+      await drainOutput(this.ctx, id);
+      const fresh = (await selectAttemptById(this.ctx.store.db, id))!;
+      await endAttempt(
+        this.ctx,
+        id,
+        {
+          kind: 'exit',
+          rc: exit.rc,
+          cancelRequested: fresh.cancel_requested_at !== null,
+          timedOut: fresh.timed_out_at !== null,
+        },
+        { rc: exit.rc, recovered: w.recovered, actor: 'runner', endedAt: new Date(exit.at).toISOString() },
+      );
+      this.watches.delete(id);
+      return;
+    }
+    if (!alive) {
+      await this.lose(row, w, 'running');
+      return;
+    }
+    await this.enforceDeadlines(row, proc, w);
+  }
+
+  private supervisorAlive(dir: string): boolean {
+    const sup = readSupervisor(dir);
+    return sup !== null && isAlive(sup);
+  }
+
+  /** Nothing alive and no exit record: the outcome is lost. A queued one waits for its start deadline. */
+  private async lose(row: AttemptsTable, w: Watch, seen: 'queued' | 'running'): Promise<void> {
+    const dir = row.run_dir!;
+    if (readExit(dir)) return; // appeared meanwhile: the next pass finishes it
+    let reason: 'exit_unobserved' | 'start_interrupted' = 'exit_unobserved';
+    if (seen === 'queued') {
+      // No supervisor trace yet: it may still be starting. Give it until the start deadline.
+      const age = Date.now() - Date.parse(row.queued_at);
+      if (readSupervisor(dir) === null && age < this.ctx.config.startDeadlineMs) return;
+      reason = 'start_interrupted';
+    }
+    await drainOutput(this.ctx, row.id);
+    await endAttempt(
+      this.ctx,
+      row.id,
+      { kind: 'lost', reason },
+      { rc: null, recovered: w.recovered, actor: 'runner' },
+    );
+    this.watches.delete(row.id);
+  }
+
+  private async enforceDeadlines(row: AttemptsTable, proc: ProcessIdentity, w: Watch): Promise<void> {
+    const now = Date.now();
+    if (
+      row.timed_out_at === null &&
+      row.started_at &&
+      now > Date.parse(row.started_at) + Number(row.timeout_ms)
+    ) {
+      await setTimedOut(this.ctx.store.db, row.id, nowIso());
+      row = { ...row, timed_out_at: nowIso() };
+      this.ctx.log.info({ attempt: row.id }, 'attempt timed out; terminating');
+    }
+    if (row.cancel_requested_at === null && row.timed_out_at === null) return;
+    if (w.termSentAt === null) {
+      signalGroup(proc, 'SIGTERM');
+      w.termSentAt = now;
+    } else if (!w.killSent && now - w.termSentAt >= Number(row.cancel_grace_ms)) {
+      signalGroup(proc, 'SIGKILL');
+      w.killSent = true;
+    }
+  }
+
+  /** A process still alive for an attempt cancelled before start (the cancel won a race with the launch). */
+  private stopStray(row: AttemptsTable): void {
+    if (row.state !== 'cancelled') return;
+    const proc = readProcess(row.run_dir!);
+    if (proc && !readExit(row.run_dir!) && isAlive(proc)) signalGroup(proc, 'SIGKILL');
+  }
+}

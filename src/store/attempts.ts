@@ -1,0 +1,87 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { AttemptsTable, Database } from './schema.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function selectAttemptById(db: Db, id: string): Promise<AttemptsTable | undefined> {
+  return db.selectFrom('attempts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function selectAttemptsByIds(db: Db, ids: string[]): Promise<AttemptsTable[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('attempts').selectAll().where('id', 'in', ids).execute();
+}
+
+export async function selectLastAttemptNumber(db: Db, deploymentId: string): Promise<number> {
+  const row = await db
+    .selectFrom('attempts')
+    .select((eb) => eb.fn.max('number').as('n'))
+    .where('deployment_id', '=', deploymentId)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+export async function selectAttemptPage(
+  db: Db,
+  deploymentId: string,
+  limit: number,
+  beforeNumber?: number,
+): Promise<AttemptsTable[]> {
+  let q = db.selectFrom('attempts').selectAll().where('deployment_id', '=', deploymentId);
+  if (beforeNumber !== undefined) q = q.where('number', '<', beforeNumber);
+  return q.orderBy('number', 'desc').limit(limit).execute();
+}
+
+/** Attempts recovery must look at: active ones, and unknown ones that a late exit record may settle. */
+export async function selectAttemptsInStates(db: Db, states: string[]): Promise<AttemptsTable[]> {
+  return db.selectFrom('attempts').selectAll().where('state', 'in', states).orderBy('id').execute();
+}
+
+export async function setCancelRequested(trx: Db, id: string, at: string): Promise<boolean> {
+  const res = await trx
+    .updateTable('attempts')
+    .set({ cancel_requested_at: at })
+    .where('id', '=', id)
+    .where('state', 'in', ['queued', 'running'])
+    .where('cancel_requested_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+export async function setTimedOut(db: Db, id: string, at: string): Promise<void> {
+  await db
+    .updateTable('attempts')
+    .set({ timed_out_at: at })
+    .where('id', '=', id)
+    .where('timed_out_at', 'is', null)
+    .execute();
+}
+
+/** Output cursors move only forward, together with the events they produced (same transaction). */
+export async function advanceCursors(
+  trx: Transaction<Database>,
+  id: string,
+  from: Pick<AttemptsTable, 'stdout_offset' | 'stderr_offset' | 'events_offset'>,
+  to: Pick<AttemptsTable, 'stdout_offset' | 'stderr_offset' | 'events_offset'>,
+): Promise<boolean> {
+  const res = await trx
+    .updateTable('attempts')
+    .set(to)
+    .where('id', '=', id)
+    .where('stdout_offset', '=', from.stdout_offset)
+    .where('stderr_offset', '=', from.stderr_offset)
+    .where('events_offset', '=', from.events_offset)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/** Takes over an attempt from an owner that is gone; loses if someone else took it first. */
+export async function claimAttempt(db: Db, id: string, from: string | null, to: string): Promise<boolean> {
+  const res = await db
+    .updateTable('attempts')
+    .set({ owner: to })
+    .where('id', '=', id)
+    .where((eb) => (from === null ? eb('owner', 'is', null) : eb('owner', '=', from)))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}

@@ -1,0 +1,124 @@
+// The one transactional state write of SPEC §2.3: compare-and-set on state (and the deployment's
+// version), version bump, and one state_transition event per changed entity, attempt first.
+import type { Transaction } from 'kysely';
+import type { AttemptChange, DeploymentChange } from '../domain/transitions.ts';
+import type { LifelineEvent, NewEvent } from '../domain/types.ts';
+import type { AttemptsTable, Database, DeploymentsTable } from './schema.ts';
+import { insertEvents } from './events.ts';
+
+/** Zero rows matched the expected state: another writer won. Nothing of the transaction is kept. */
+export class LostRace extends Error {
+  constructor(what: string) {
+    super(`lost the race: ${what} changed under us`);
+    this.name = 'LostRace';
+  }
+}
+
+export interface TransitionWrite {
+  at: string;
+  actor: string;
+  deployment: {
+    id: string;
+    expectState: string;
+    expectVersion: number;
+    change?: DeploymentChange;
+    /** The full row when the change creates the deployment (trigger `created`). */
+    insert?: DeploymentsTable;
+    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params'>>;
+  };
+  attempt?: {
+    id: string;
+    change: AttemptChange;
+    /** The full row when the change creates the attempt (trigger `accepted`). */
+    insert?: AttemptsTable;
+    set?: Partial<AttemptsTable>;
+  };
+  eventsBefore?: NewEvent[];
+  eventsAfter?: NewEvent[];
+}
+
+export async function applyTransition(
+  trx: Transaction<Database>,
+  w: TransitionWrite,
+): Promise<LifelineEvent[]> {
+  const events: NewEvent[] = [...(w.eventsBefore ?? [])];
+  const dep = w.deployment;
+
+  if (w.attempt) {
+    const a = w.attempt;
+    let attemptVersion: number;
+    if (a.insert) {
+      await trx.insertInto('attempts').values(a.insert).execute();
+      attemptVersion = a.insert.version;
+    } else {
+      const row = await trx
+        .updateTable('attempts')
+        .set((eb) => ({
+          ...a.set,
+          state: a.change.to,
+          reason: a.change.reason,
+          version: eb('version', '+', 1),
+        }))
+        .where('id', '=', a.id)
+        .where('state', '=', a.change.from as string)
+        .returning('version')
+        .executeTakeFirst();
+      if (!row) throw new LostRace(`attempt ${a.id}`);
+      attemptVersion = Number(row.version);
+    }
+    events.push({
+      type: 'state_transition',
+      deployment_id: dep.id,
+      attempt_id: a.id,
+      data: {
+        entity: 'attempt',
+        id: a.id,
+        from: a.change.from,
+        to: a.change.to,
+        trigger: a.change.trigger,
+        reason: a.change.reason,
+        actor: w.actor,
+        version: attemptVersion,
+      },
+    });
+  }
+
+  if (dep.insert) {
+    await trx.insertInto('deployments').values(dep.insert).execute();
+  } else if (dep.change || dep.set) {
+    const bump = dep.change ? 1 : 0;
+    const res = await trx
+      .updateTable('deployments')
+      .set((eb) => ({
+        ...dep.set,
+        ...(dep.change ? { state: dep.change.to, state_changed_at: w.at } : {}),
+        version: eb('version', '+', bump),
+        updated_at: w.at,
+      }))
+      .where('id', '=', dep.id)
+      .where('state', '=', dep.expectState)
+      .where('version', '=', dep.expectVersion)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) throw new LostRace(`deployment ${dep.id}`);
+  }
+  if (dep.change) {
+    events.push({
+      type: 'state_transition',
+      deployment_id: dep.id,
+      attempt_id: w.attempt?.id ?? null,
+      data: {
+        entity: 'deployment',
+        id: dep.id,
+        from: dep.change.from,
+        to: dep.change.to,
+        trigger: dep.change.trigger,
+        reason: dep.change.reason,
+        actor: w.actor,
+        version: dep.insert ? dep.insert.version : dep.expectVersion + 1,
+      },
+    });
+  }
+  events.push(...(w.eventsAfter ?? []));
+  return insertEvents(trx, events, w.at);
+}
