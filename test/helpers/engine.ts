@@ -1,0 +1,80 @@
+// Builds a real engine on a throwaway SQLite database and data dir, with the fixture plans.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { configFromObject } from '../../src/config/load.ts';
+import type { LifelineConfig } from '../../src/config/types.ts';
+import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
+
+export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/plans');
+
+export function fixturePlans(): Record<string, unknown> {
+  const p = (f: string) => [path.join(FIXTURES, f)];
+  return {
+    ok: { deploy: p('ok.sh'), teardown: p('ok.sh'), check: p('check.sh') },
+    fail: { deploy: p('fail.sh'), teardown: p('fail.sh') },
+    sleep: { deploy: p('sleep.sh'), teardown: p('ok.sh'), cancel_grace: '2s', env: { SLEEP_SECONDS: '30' } },
+    short: { deploy: p('sleep.sh'), teardown: p('sleep.sh'), env: { SLEEP_SECONDS: '0.3' } },
+    stubborn: { deploy: p('stubborn.sh'), teardown: p('ok.sh'), cancel_grace: '500ms' },
+    slowtimeout: { deploy: p('sleep.sh'), teardown: p('ok.sh'), timeout: '500ms', cancel_grace: '500ms' },
+    lines: { deploy: p('lines.sh'), teardown: p('ok.sh'), env: { LINES_COUNT: '10000' } },
+    events: { deploy: p('events.sh'), teardown: p('ok.sh') },
+    missing: { deploy: [path.join(FIXTURES, 'does-not-exist.sh')], teardown: p('ok.sh') },
+    secret: {
+      deploy: p('params.sh'),
+      teardown: p('ok.sh'),
+      params: {
+        type: 'object',
+        properties: {
+          password: { type: 'string', writeOnly: true },
+          replicas: { type: 'integer', minimum: 1 },
+        },
+        additionalProperties: false,
+      },
+    },
+  };
+}
+
+export function tempDir(prefix = 'lifeline-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function testConfig(dir: string, extra: Record<string, unknown> = {}): LifelineConfig {
+  return configFromObject(
+    {
+      data_dir: dir,
+      db: `sqlite:${path.join(dir, 'lifeline.db')}`,
+      plans: fixturePlans(),
+      start_deadline: '2s',
+      ...extra,
+    },
+    { file: null, baseDir: dir, env: {} },
+  );
+}
+
+export const quietLogger = () => pino({ level: process.env.LIFELINE_TEST_LOG ?? 'silent' });
+
+export async function startEngine(dir: string, extra: Record<string, unknown> = {}): Promise<Lifeline> {
+  const engine = await openLifeline({ config: testConfig(dir, extra), logger: quietLogger() });
+  await engine.start();
+  return engine;
+}
+
+/** Polls `fn` until it returns a truthy value or the deadline passes (then throws with `what`). */
+export async function waitFor<T>(
+  fn: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export const ADMIN = { name: 'alice', role: 'admin' } as const;
+export const OPERATOR = { name: 'ci', role: 'operator' } as const;
