@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bootId, isAlive, parseIdentityLine, readStat, signalGroup } from '../../src/runner/identity.ts';
@@ -61,12 +61,12 @@ describe('identity', () => {
 
   it('counts a zombie as dead', async () => {
     const dir = tempDir();
+    const go = join(dir, 'go');
     const pidFile = join(dir, 'pid');
-    // `true` becomes a zombie: its parent execs sleep, which never waits for it.
-    const c = spawn('/bin/sh', ['-c', 'true & echo $! > "$1"; exec sleep 60', 'sh', pidFile], {
-      detached: true,
-      stdio: 'ignore',
-    });
+    // The background child becomes a zombie once it exits: its parent has exec'd sleep,
+    // which never waits. It exits only after that exec, so sh cannot reap it first.
+    const script = '(while [ ! -e "$1" ]; do sleep 0.01; done) & echo $! > "$2"; exec sleep 60';
+    const c = spawn('/bin/sh', ['-c', script, 'sh', go, pidFile], { detached: true, stdio: 'ignore' });
     children.push(c);
     const pid = await waitFor(() => {
       try {
@@ -76,11 +76,12 @@ describe('identity', () => {
         return null;
       }
     }, 'pid file');
-    const stat = await waitFor(() => {
-      const s = readStat(pid);
-      return s?.state === 'Z' ? s : null;
-    }, 'zombie state');
-    const id = { pid, start: stat.start, boot: bootId() };
+    await waitFor(() => readFileSync(`/proc/${c.pid}/comm`, 'utf8') === 'sleep\n', 'parent exec');
+    const id = identityOf(pid);
+    expect(isAlive(id)).toBe(true);
+    writeFileSync(go, '');
+    await waitFor(() => readStat(pid)?.state === 'Z', 'zombie state');
+    expect(readStat(pid)?.start).toBe(id.start);
     expect(isAlive(id)).toBe(false);
     expect(signalGroup(id, 'SIGKILL')).toBe(false);
   });
