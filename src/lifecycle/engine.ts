@@ -58,6 +58,11 @@ export class Lifeline extends LifecycleService {
     );
   }
 
+  /** Resolves once the watcher has made a full pass over the attempts it watches. */
+  settle(): Promise<void> {
+    return this.watcher.settle();
+  }
+
   /** One reconcile pass; concurrent callers share it. */
   reconcileNow(): Promise<void> {
     if (!this.reconciling) {

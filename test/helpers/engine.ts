@@ -12,6 +12,7 @@ export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/plans');
 export function fixturePlans(): Record<string, unknown> {
   const p = (f: string) => [path.join(FIXTURES, f)];
   return {
+    ctl: { deploy: p('ctl.sh'), teardown: p('ctl.sh'), cancel_grace: '1s' },
     ok: { deploy: p('ok.sh'), teardown: p('ok.sh'), check: p('check.sh') },
     fail: { deploy: p('fail.sh'), teardown: p('fail.sh') },
     sleep: { deploy: p('sleep.sh'), teardown: p('ok.sh'), cancel_grace: '2s', env: { SLEEP_SECONDS: '30' } },
