@@ -103,13 +103,23 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
       ...rev.events.map((e) => ({
         ...base,
         type: 'runner_event' as const,
-        data: JSON.parse(redact(JSON.stringify(e))),
+        data: redactDeep(e, redact) as Record<string, unknown>,
       })),
     ];
     if (!(await advanceCursors(trx, row.id, from, to))) throw new LostRace(`output cursors of ${row.id}`);
     const appended = await insertEvents(trx, events, nowIso());
     return { result: true, events: appended };
   });
+}
+
+/** Masks secrets in every string of a runner event, keys included; the structure stays as written. */
+function redactDeep(value: unknown, redact: (s: string) => string): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v, redact)]));
+  }
+  return value;
 }
 
 export async function drainOutput(ctx: Ctx, attemptId: string): Promise<void> {

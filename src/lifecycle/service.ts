@@ -525,7 +525,7 @@ export class LifecycleService implements LifelineApi {
       const dep = await this.byRef(trx, ref);
       checkVersion(dep, w);
       const att = dep.current_attempt_id ? await selectAttemptById(trx, dep.current_attempt_id) : undefined;
-      const started = att ? att.state === 'running' || (await this.someoneStarts(att)) : false;
+      const started = att ? att.state === 'running' || (await this.someoneStarts(trx, att)) : false;
       const d = decideCancel(
         att ? { state: att.state as AttemptState, cancelRequested: att.cancel_requested_at !== null } : null,
         started,
@@ -550,11 +550,11 @@ export class LifecycleService implements LifelineApi {
   }
 
   /** Is some runner about to start (or already starting) this queued attempt? */
-  private async someoneStarts(att: AttemptsTable): Promise<boolean> {
+  private async someoneStarts(trx: Trx, att: AttemptsTable): Promise<boolean> {
     if (att.state !== 'queued') return false;
     if (att.owner === this.ctx.instanceId) return this.watcher.isWatched(att.id);
-    const owner = (await this.listInstances()).find((i) => i.id === att.owner);
-    return owner?.alive === true;
+    const owner = (await selectInstances(trx)).find((i) => i.id === att.owner);
+    return owner !== undefined && Date.parse(owner.last_seen_at) >= Date.now() - this.ctx.config.leaseTtlMs;
   }
 
   async resolve(

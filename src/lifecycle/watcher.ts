@@ -260,12 +260,12 @@ export class Watcher {
       this.ctx.log.info({ attempt: row.id }, 'attempt timed out; terminating');
     }
     if (row.cancel_requested_at === null && row.timed_out_at === null) return;
+    // signalGroup refuses until the plan's group exists (a few ms after its identity is written):
+    // only a delivered signal counts, otherwise the next pass tries again.
     if (w.termSentAt === null) {
-      signalGroup(proc, 'SIGTERM');
-      w.termSentAt = now;
+      if (signalGroup(proc, 'SIGTERM')) w.termSentAt = now;
     } else if (!w.killSent && now - w.termSentAt >= Number(row.cancel_grace_ms)) {
-      signalGroup(proc, 'SIGKILL');
-      w.killSent = true;
+      if (signalGroup(proc, 'SIGKILL')) w.killSent = true;
     }
   }
 

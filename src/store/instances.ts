@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database, InstancesTable } from './schema.ts';
 
 export async function upsertInstance(db: Kysely<Database>, row: InstancesTable): Promise<void> {
@@ -24,6 +24,8 @@ export async function touchInstance(db: Kysely<Database>, id: string, at: string
   await db.updateTable('instances').set({ last_seen_at: at }).where('id', '=', id).execute();
 }
 
-export async function selectInstances(db: Kysely<Database>): Promise<InstancesTable[]> {
+export async function selectInstances(
+  db: Kysely<Database> | Transaction<Database>,
+): Promise<InstancesTable[]> {
   return db.selectFrom('instances').selectAll().orderBy('started_at', 'desc').execute();
 }

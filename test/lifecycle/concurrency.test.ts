@@ -1,0 +1,65 @@
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
+import { LockHeld } from '../../src/lifecycle/lock.ts';
+import { OPERATOR, quietLogger, startEngine, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+
+const open: Lifeline[] = [];
+afterEach(async () => {
+  for (const e of open.splice(0)) await e.close();
+});
+
+describe('concurrency', () => {
+  it('50 concurrent start requests on one deployment: one accepted, 49 ATTEMPT_IN_PROGRESS, one attempt row', async () => {
+    const engine = await startEngine(tempDir());
+    open.push(engine);
+    await engine.createDeployment({ name: 'busy', plan: 'short' }, OPERATOR);
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, () => engine.startDeploy('busy', {}, OPERATOR)),
+    );
+    const accepted = results.filter((r) => r.status === 'fulfilled');
+    const refused = results
+      .filter((r) => r.status === 'rejected')
+      .map((r) => (r as PromiseRejectedResult).reason.code);
+    expect(accepted).toHaveLength(1);
+    expect(refused).toEqual(Array(49).fill('ATTEMPT_IN_PROGRESS'));
+    const rows = await engine.store.db.selectFrom('attempts').selectAll().execute();
+    expect(rows).toHaveLength(1);
+    await waitFor(async () => (await engine.getDeployment('busy')).state === 'ready', 'ready');
+  });
+
+  it('concurrent creates of one name: exactly one wins', async () => {
+    const engine = await startEngine(tempDir());
+    open.push(engine);
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => engine.createDeployment({ name: 'same', plan: 'ok' }, OPERATOR)),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const codes = results
+      .filter((r) => r.status === 'rejected')
+      .map((r) => (r as PromiseRejectedResult).reason.code);
+    expect(new Set(codes)).toEqual(new Set(['DEPLOYMENT_EXISTS']));
+  });
+});
+
+describe('one instance per SQLite database', () => {
+  it('a second engine on the same database file refuses to start and says why', async () => {
+    const dir = tempDir();
+    const first = await startEngine(dir);
+    open.push(first);
+    const other = tempDir();
+    const config = { ...testConfig(other), db: `sqlite:${path.join(dir, 'lifeline.db')}` };
+    const err = await openLifeline({ config, logger: quietLogger() }).catch((e) => e);
+    expect(err).toBeInstanceOf(LockHeld);
+    expect(String(err.message)).toMatch(/another Lifeline server is using .*lifeline\.db \(pid \d+/);
+  });
+
+  it('the lock is released on close, so a restart on the same file works', async () => {
+    const dir = tempDir();
+    const first = await startEngine(dir);
+    await first.close();
+    const second = await startEngine(dir);
+    open.push(second);
+    expect(second.instanceId).toBe(first.instanceId); // same data_dir, same instance
+  });
+});
