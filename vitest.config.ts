@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Real processes and real databases: keep parallelism to the machine's two cores.
     maxWorkers: 2,
+    // CI also writes a JSON report, which .ci/run turns into one plain closing line.
+    reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/results.json' }]] : ['default'],
   },
 });
