@@ -1,0 +1,197 @@
+// The HTTP API of SPEC §6 as a Fastify instance that is built but not listening (tests inject into it,
+// server.ts listens). Routes live in routes/*.ts and stream.ts; this file wires the cross-cutting parts:
+// request ids, logging, body parsing, auth, If-Match/Idempotency-Key, problem+json errors, OpenAPI.
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import type pino from 'pino';
+import type { LifelineConfig } from '../config/types.ts';
+import type { LifelineApi } from '../lifecycle/api.ts';
+import { VERSION } from '../version.ts';
+import { registerAuth } from './auth.ts';
+import { registerConditions } from './conditions.ts';
+import { makeProblem, sendProblem, toProblem } from './problem.ts';
+import { attemptRoutes } from './routes/attempts.ts';
+import { deploymentRoutes } from './routes/deployments.ts';
+import { eventRoutes } from './routes/events.ts';
+import { healthRoutes } from './routes/health.ts';
+import { instanceRoutes } from './routes/instances.ts';
+import { planRoutes } from './routes/plans.ts';
+import { streamRoutes } from './stream.ts';
+
+/** The service plus the one lookup the stream needs to resolve `{ref}` (deleted deployments included). */
+export type AppApi = LifelineApi & { deploymentIdFor(ref: string): Promise<string> };
+
+export interface BuildAppOptions {
+  api: AppApi;
+  config: LifelineConfig;
+  /** A pino logger (request lines carry `trace_id`), or false for none. */
+  logger?: pino.Logger | false;
+  /** Largest accepted request body in bytes; default 1 MiB. */
+  bodyLimit?: number;
+}
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** Where the Authorization header could end up in a log object. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'request.headers.authorization',
+  'headers.authorization',
+  'authorization',
+];
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+function genReqId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** A route pattern such as /v1/deployments/:ref as a regex over concrete paths (for 405 vs 404). */
+function patternOf(url: string): RegExp {
+  const body = url
+    .split('/')
+    .map((seg) => {
+      if (seg.startsWith(':')) return '[^/]+';
+      if (seg === '*') return '.*';
+      return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return new RegExp(`^${body}/?$`);
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const { api, config } = opts;
+  const logger = opts.logger
+    ? opts.logger.child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } })
+    : undefined;
+
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    // One line per request, written below with the outcome; the request id is logged as trace_id.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'trace_id' }),
+    genReqId,
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Errors from the router itself (an undecodable URL) are problems too.
+    frameworkErrors: (err, req, reply) => {
+      reply.header('X-Request-Id', req.id);
+      const p =
+        err.code === 'FST_ERR_BAD_URL'
+          ? makeProblem(400, 'VALIDATION', 'the URL is not valid (bad percent-encoding?)', req.id)
+          : toProblem(err, req);
+      sendProblem(reply, p);
+    },
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // ---- request ids and the request log line ---------------------------------------------------
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('X-Request-Id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const line = {
+      method: req.method,
+      url: req.url.length > 512 ? `${req.url.slice(0, 512)}…` : req.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      actor: req.actor?.name,
+    };
+    if (reply.statusCode >= 500) req.log.error(line, 'request failed');
+    else req.log.info(line, 'request');
+  });
+
+  // ---- bodies: JSON only; an empty body is "no body" --------------------------------------------
+  const strictJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if ((body as string).trim() === '') return done(null, undefined);
+    strictJson(req, body as string, done);
+  });
+
+  // ---- errors -----------------------------------------------------------------------------------
+  app.setErrorHandler((err, req, reply) => {
+    const p = toProblem(err, req);
+    if (p.status >= 500) req.log.error({ err }, 'request error');
+    return sendProblem(reply, p);
+  });
+
+  const routes: { method: string; pattern: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const m of methods) routes.push({ method: m, pattern: patternOf(route.url) });
+  });
+  app.setNotFoundHandler((req: FastifyRequest, reply) => {
+    const path = req.url.split('?')[0];
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path;
+    if (allowed.length > 0) {
+      reply.header('Allow', allowed.join(', '));
+      return sendProblem(
+        reply,
+        makeProblem(
+          405,
+          'NOT_FOUND',
+          `${req.method} is not allowed on ${shown}; use ${allowed.join(', ')}`,
+          req.id,
+        ),
+      );
+    }
+    return sendProblem(
+      reply,
+      makeProblem(404, 'NOT_FOUND', `no such resource: ${req.method} ${shown}`, req.id),
+    );
+  });
+
+  registerAuth(app, config);
+  registerConditions(app, api);
+
+  // ---- OpenAPI and docs -------------------------------------------------------------------------
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Lifeline',
+        version: VERSION,
+        description:
+          'Deployment lifecycle control plane (SPEC §6). Errors are application/problem+json. ' +
+          'Writes accept `If-Match: "<version>"`; POSTs accept `Idempotency-Key`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+
+  // ---- routes -----------------------------------------------------------------------------------
+  await app.register(healthRoutes, { api });
+  await app.register(planRoutes, { api });
+  await app.register(deploymentRoutes, { api });
+  await app.register(attemptRoutes, { api });
+  await app.register(eventRoutes, { api });
+  await app.register(instanceRoutes, { api });
+  await app.register(streamRoutes, { api });
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,132 @@
+// Attempts (SPEC §6): start a deploy attempt, cancel, list, read, and read the output.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { LifelineApi } from '../../lifecycle/api.ts';
+import { actorOf } from '../auth.ts';
+import { writeOptions } from '../conditions.ts';
+import {
+  AttemptIdParams,
+  AttemptSchema,
+  COMMON_READ_PROBLEMS,
+  COMMON_WRITE_PROBLEMS,
+  page,
+  problems,
+  queryInt,
+  RefParams,
+} from '../schemas.ts';
+
+const StartBody = z
+  .strictObject({
+    params: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("merged over the deployment's params and validated against the plan's schema"),
+    force: z.boolean().optional().describe('admin only: deploy over an unknown state'),
+  })
+  .nullish(); // Fastify hands a missing body to the validator as null
+
+export const NEXT_OFFSET_HEADER = 'Lifeline-Next-Offset';
+
+export const attemptRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (app, { api }) => {
+  app.post(
+    '/v1/deployments/:ref/attempts',
+    {
+      config: { role: 'operator' },
+      schema: {
+        operationId: 'deploy',
+        tags: ['attempts'],
+        summary: 'Start a deploy attempt (202, attempt queued; the deployment is deploying)',
+        params: RefParams,
+        body: StartBody,
+        response: { 202: AttemptSchema, ...problems(...COMMON_WRITE_PROBLEMS, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const att = await api.startDeploy(req.params.ref, req.body ?? {}, actorOf(req), writeOptions(req));
+      reply.code(202).header('Location', `/v1/attempts/${att.id}`);
+      return att;
+    },
+  );
+
+  app.post(
+    '/v1/deployments/:ref/cancel',
+    {
+      config: { role: 'operator' },
+      schema: {
+        operationId: 'cancel',
+        tags: ['attempts'],
+        summary: 'Cancel the active attempt (202: cancel requested, or done if it had not started)',
+        params: RefParams,
+        body: z.strictObject({}).nullish(),
+        response: { 202: AttemptSchema, ...problems(...COMMON_WRITE_PROBLEMS, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const att = await api.cancel(req.params.ref, actorOf(req), writeOptions(req));
+      reply.code(202);
+      return att;
+    },
+  );
+
+  app.get(
+    '/v1/deployments/:ref/attempts',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        operationId: 'listAttempts',
+        tags: ['attempts'],
+        summary: "The deployment's attempts, newest first",
+        params: RefParams,
+        querystring: z.object({
+          limit: queryInt(1, 500).optional().describe('1-500, default 50'),
+          cursor: z.string().max(200).optional(),
+        }),
+        response: { 200: page(AttemptSchema), ...problems(...COMMON_READ_PROBLEMS, 404) },
+      },
+    },
+    async (req) => api.listAttempts(req.params.ref, req.query),
+  );
+
+  app.get(
+    '/v1/attempts/:id',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        operationId: 'getAttempt',
+        tags: ['attempts'],
+        summary: 'Read an attempt',
+        params: AttemptIdParams,
+        response: { 200: AttemptSchema, ...problems(...COMMON_READ_PROBLEMS, 404) },
+      },
+    },
+    async (req) => api.getAttempt(req.params.id),
+  );
+
+  app.get(
+    '/v1/attempts/:id/log',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        operationId: 'getAttemptLog',
+        tags: ['attempts'],
+        summary: `Output of the attempt (stdout and stderr interleaved) from byte offset; the next offset is in ${NEXT_OFFSET_HEADER}`,
+        params: AttemptIdParams,
+        querystring: z.object({
+          offset: queryInt(0, Number.MAX_SAFE_INTEGER).optional().describe('byte offset, default 0'),
+        }),
+        response: {
+          200: {
+            description: `The output as text; header ${NEXT_OFFSET_HEADER} is the offset to ask for next`,
+            content: { 'text/plain': { schema: z.string() } },
+          },
+          ...problems(...COMMON_READ_PROBLEMS, 404),
+        },
+      },
+    },
+    async (req, reply) => {
+      const { text, next_offset } = await api.readAttemptLog(req.params.id, req.query.offset ?? 0);
+      reply.header(NEXT_OFFSET_HEADER, String(next_offset)).type('text/plain; charset=utf-8');
+      return text;
+    },
+  );
+};

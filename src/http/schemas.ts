@@ -1,0 +1,177 @@
+// Zod schemas of the HTTP API (SPEC §3, §6). They validate requests, serialise responses and generate
+// the OpenAPI document, so what is documented is what is enforced.
+import { z } from 'zod';
+import {
+  ATTEMPT_REASONS,
+  ATTEMPT_STATES,
+  DEPLOYMENT_STATES,
+  ERROR_CODES,
+  EVENT_TYPES,
+} from '../domain/types.ts';
+
+export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+// ---- responses ---------------------------------------------------------------------------------
+
+export const FieldErrorSchema = z.object({ field: z.string(), reason: z.string() });
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().describe('A URI naming the problem type: urn:lifeline:problem:<code>'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.enum([...ERROR_CODES, 'INTERNAL']),
+    errors: z.array(FieldErrorSchema).optional(),
+    trace_id: z.string().describe('The request id, also sent as the X-Request-Id header and logged'),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' });
+
+const JsonObject = z.record(z.string(), z.unknown());
+
+export const AttemptSummarySchema = z
+  .object({
+    id: z.string(),
+    number: z.number().int(),
+    kind: z.enum(['deploy', 'teardown']),
+    state: z.enum(ATTEMPT_STATES),
+  })
+  .meta({ id: 'AttemptSummary' });
+
+export const DeploymentSchema = z
+  .object({
+    id: z.string().describe('dep_…'),
+    name: z.string(),
+    plan: z.string(),
+    params: JsonObject.describe('writeOnly params are masked'),
+    labels: z.record(z.string(), z.string()),
+    state: z.enum(DEPLOYMENT_STATES),
+    version: z.number().int().describe('Incremented by every state write; the ETag is "<version>"'),
+    state_changed_at: z.string(),
+    current_attempt: AttemptSummarySchema.nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'Deployment' });
+
+export const AttemptSchema = z
+  .object({
+    id: z.string().describe('att_…'),
+    deployment_id: z.string(),
+    number: z.number().int(),
+    kind: z.enum(['deploy', 'teardown']),
+    state: z.enum(ATTEMPT_STATES),
+    reason: z.enum(ATTEMPT_REASONS).nullable(),
+    rc: z.number().int().nullable(),
+    params: JsonObject,
+    force: z.boolean(),
+    requested_by: z.string(),
+    queued_at: z.string(),
+    started_at: z.string().nullable(),
+    ended_at: z.string().nullable(),
+    cancel_requested_at: z.string().nullable(),
+    recovered: z.boolean(),
+    owner: z.string().nullable(),
+  })
+  .meta({ id: 'Attempt' });
+
+export const EventSchema = z
+  .object({
+    seq: z.number().int(),
+    type: z.enum(EVENT_TYPES),
+    at: z.string(),
+    deployment_id: z.string().nullable(),
+    attempt_id: z.string().nullable(),
+    data: JsonObject,
+  })
+  .meta({ id: 'Event' });
+
+export const TransitionSchema = z
+  .object({
+    seq: z.number().int(),
+    at: z.string(),
+    from: z.enum(DEPLOYMENT_STATES).nullable(),
+    to: z.enum(DEPLOYMENT_STATES),
+    trigger: z.string(),
+    reason: z.string().nullable(),
+    actor: z.string(),
+    attempt_id: z.string().nullable(),
+  })
+  .meta({ id: 'Transition' });
+
+export const PlanSchema = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    params_schema: JsonObject.describe('JSON Schema of the params'),
+    has_check: z.boolean(),
+  })
+  .meta({ id: 'Plan' });
+
+export const InstanceSchema = z
+  .object({
+    id: z.string(),
+    host: z.string(),
+    port: z.number().int().nullable(),
+    role: z.string(),
+    data_dir: z.string(),
+    started_at: z.string(),
+    last_seen_at: z.string(),
+    alive: z.boolean(),
+  })
+  .meta({ id: 'Instance' });
+
+export const ReadinessSchema = z
+  .object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) })
+  .meta({ id: 'Readiness' });
+
+export const HealthSchema = z.object({ status: z.literal('ok'), version: z.string(), instance: z.string() });
+
+export const CheckAcceptedSchema = z.object({ deployment_id: z.string(), status: z.literal('accepted') });
+
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next_cursor: z.string().nullable() });
+
+// ---- request pieces ----------------------------------------------------------------------------
+
+/** A decimal integer in a query string: digits only (no sign, exponent, hex or blanks). */
+export const queryInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,15}$/, 'must be a decimal integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const queryBool = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+export const RefParams = z.object({ ref: z.string().min(1).describe('deployment id (dep_…) or name') });
+export const AttemptIdParams = z.object({ id: z.string().min(1).describe('attempt id (att_…)') });
+
+/** Responses that are problem+json, documented per route. */
+export function problems(...statuses: number[]): Record<number, { description: string; content: object }> {
+  const out: Record<number, { description: string; content: object }> = {};
+  for (const s of statuses) {
+    out[s] = {
+      description: PROBLEM_DESCRIPTIONS[s] ?? 'Problem',
+      content: { 'application/problem+json': { schema: ProblemSchema } },
+    };
+  }
+  return out;
+}
+
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'Malformed request (VALIDATION) or TEARDOWN_CONFIRM_MISMATCH',
+  401: 'AUTH_REQUIRED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND / PLAN_NOT_FOUND',
+  409: 'Refused in the current state',
+  412: 'VERSION_MISMATCH (If-Match is stale)',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'Unsupported content type (VALIDATION)',
+  422: 'VALIDATION: well-formed but invalid input, with field errors',
+  503: 'STORE_UNAVAILABLE',
+};
+
+/** Problems every authenticated route can answer with. */
+export const COMMON_READ_PROBLEMS = [400, 401, 403, 422, 503] as const;
+export const COMMON_WRITE_PROBLEMS = [400, 401, 403, 412, 413, 415, 422, 503] as const;
