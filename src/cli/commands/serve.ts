@@ -1,0 +1,51 @@
+// `lifeline serve [--config F] [--db URL] [--host H] [--port P]` (SPEC §7).
+// A failure to start prints one clear message to stderr (no stack trace) and exits 1.
+import { InvalidArgumentError, type Command } from 'commander';
+import { ConfigError } from '../../config/errors.ts';
+import { LockHeld } from '../../lifecycle/lock.ts';
+import { createLogger, serve, StartupError, stopOnSignals } from '../../server.ts';
+
+function parsePort(value: string): number {
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  }
+  return Number(value);
+}
+
+/** What to print when the server cannot start: the cause, without a stack. */
+export function startupMessage(err: unknown): string {
+  if (err instanceof ConfigError || err instanceof LockHeld || err instanceof StartupError)
+    return err.message;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.code === 'EADDRINUSE') return `address ${e.address ?? ''}:${e.port ?? ''} is already in use`;
+  if (e?.code === 'EADDRNOTAVAIL') return `address ${e.address ?? ''} is not available on this machine`;
+  if (e?.code === 'EACCES') return `not allowed to listen on ${e.address ?? ''}:${e.port ?? ''}`;
+  if (e?.code === 'ENOTFOUND') return `host ${(e as { hostname?: string }).hostname ?? ''} not found`;
+  return (err as Error)?.message ?? String(err);
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('run the Lifeline server (HTTP API, runner and recovery)')
+    .option('--config <file>', 'config file (default: $LIFELINE_CONFIG or ./lifeline.yaml)')
+    .option('--db <url>', 'database URL: sqlite:<path> or postgres://… (overrides the config)')
+    .option('--host <host>', 'address to listen on (overrides the config)')
+    .option('--port <port>', 'port to listen on (overrides the config)', parsePort)
+    .action(async (opts: { config?: string; db?: string; host?: string; port?: number }) => {
+      const log = createLogger();
+      try {
+        const server = await serve({
+          configFile: opts.config,
+          db: opts.db,
+          host: opts.host,
+          port: opts.port,
+          logger: log,
+        });
+        stopOnSignals(server, log);
+      } catch (err) {
+        process.stderr.write(`lifeline serve: ${startupMessage(err)}\n`);
+        process.exit(1);
+      }
+    });
+}
