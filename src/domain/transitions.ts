@@ -195,7 +195,7 @@ export type Outcome =
   | { kind: 'start_failed' }
   | { kind: 'cancelled_before_start' }
   | { kind: 'lost'; reason: 'exit_unobserved' | 'runner_lost' | 'start_interrupted' }
-  | { kind: 'late_result'; rc: number };
+  | { kind: 'late_result'; rc: number; cancelRequested?: boolean; timedOut?: boolean };
 
 export interface AttemptView {
   state: AttemptState;
@@ -220,6 +220,9 @@ function endState(outcome: Outcome): { to: AttemptState; reason: AttemptReason |
     case 'lost':
       return { to: 'unknown', reason: outcome.reason };
     case 'late_result':
+      // A cancel or timeout that was under way still wins over the code; from unknown the only
+      // non-success end is failed.
+      if (outcome.cancelRequested || outcome.timedOut) return { to: 'failed', reason: 'late_result' };
       return { to: outcome.rc === 0 ? 'succeeded' : 'failed', reason: 'late_result' };
   }
 }
@@ -343,14 +346,15 @@ export function decideDelete(state: DeploymentState, force: boolean, caller: Cal
 }
 
 /** Folds a deployment's state_transition events (seq order) into its state and version (SPEC §8.1). */
-export function foldDeployment(events: { data: { entity?: unknown; to?: unknown } }[]): {
+export function foldDeployment(events: { type: string; data: { entity?: unknown; to?: unknown } }[]): {
   state: DeploymentState | null;
   version: number;
 } {
   let state: DeploymentState | null = null;
   let version = 0;
   for (const e of events) {
-    if (e.data.entity !== 'deployment') continue;
+    // Only state_transition events count: a runner_event's data is whatever the plan wrote.
+    if (e.type !== 'state_transition' || e.data.entity !== 'deployment') continue;
     state = e.data.to as DeploymentState;
     version += 1;
   }

@@ -79,7 +79,12 @@ async function settleLate(ctx: Ctx, row: AttemptsTable): Promise<void> {
   await endAttempt(
     ctx,
     row.id,
-    { kind: 'late_result', rc: exit.rc },
+    {
+      kind: 'late_result',
+      rc: exit.rc,
+      cancelRequested: row.cancel_requested_at !== null,
+      timedOut: row.timed_out_at !== null,
+    },
     { rc: exit.rc, recovered: true, actor: 'recovery', endedAt: new Date(exit.at).toISOString() },
   );
 }

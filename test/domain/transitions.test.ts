@@ -674,9 +674,11 @@ describe('decideDelete over every state × force × admin', () => {
 
 describe('foldDeployment', () => {
   const dep = (from: DeploymentState | null, to: DeploymentState) => ({
+    type: 'state_transition',
     data: { entity: 'deployment', id: 'dep_1', from, to },
   });
   const att = (from: AttemptState | null, to: AttemptState) => ({
+    type: 'state_transition',
     data: { entity: 'attempt', id: 'att_1', from, to },
   });
 
@@ -729,7 +731,7 @@ interface Model {
   version: number;
   current: MAttempt | null;
   attempts: MAttempt[];
-  events: { data: { entity: string; to: string } }[];
+  events: { type: string; data: { entity: string; to: string } }[];
 }
 
 type Cmd =
@@ -789,13 +791,13 @@ function applyDeployment(m: Model, c: DeploymentChange | undefined): void {
   expect(c.from, `deployment change ${label(c)} from the model's state`).toBe(m.state);
   m.state = c.to;
   m.version += 1;
-  m.events.push({ data: { entity: 'deployment', to: c.to } });
+  m.events.push({ type: 'state_transition', data: { entity: 'deployment', to: c.to } });
 }
 
 function applyCreated(m: Model, c: DeploymentChange): void {
   m.state = c.to;
   m.version = 1;
-  m.events.push({ data: { entity: 'deployment', to: c.to } });
+  m.events.push({ type: 'state_transition', data: { entity: 'deployment', to: c.to } });
 }
 
 function applyAttempt(a: MAttempt, c: AttemptChange | undefined): void {
@@ -959,7 +961,7 @@ describe('property: allowed decisions keep deployment and attempts in step (SPEC
           version: 1,
           current: null,
           attempts: [],
-          events: [{ data: { entity: 'deployment', to: 'pending' } }],
+          events: [{ type: 'state_transition', data: { entity: 'deployment', to: 'pending' } }],
         };
         for (const cmd of cmds) {
           step(m, cmd);
