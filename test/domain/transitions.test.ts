@@ -1019,3 +1019,16 @@ describe('statusOf (SPEC §6)', () => {
     expect(new LifelineError('VALIDATION', 'bad', [{ field: 'x', reason: 'y' }], 400).status).toBe(400);
   });
 });
+
+describe('late results keep a cancel or timeout that was under way', () => {
+  const view = { state: 'unknown' as const, kind: 'deploy' as const, prevState: 'pending' as const, isCurrent: true };
+  it.each([
+    [{ cancelRequested: true }, 'failed'],
+    [{ timedOut: true }, 'failed'],
+    [{}, 'succeeded'],
+  ])('late rc 0 with %o ends the attempt %s', (flags, to) => {
+    const d = decideOutcome(view, 'unknown', { kind: 'late_result', rc: 0, ...flags });
+    expect(d.ok && d.writes.attempt).toMatchObject({ to, reason: 'late_result' });
+    expect(d.ok && d.writes.deployment?.to).toBe(to === 'succeeded' ? 'ready' : 'failed');
+  });
+});
