@@ -31,7 +31,7 @@ export async function recordStarted(
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: 'runner',
-      deployment: { id: row.deployment_id, expectState: '', expectVersion: 0 },
+      deployment: { id: row.deployment_id },
       attempt: {
         id: row.id,
         change: decision.writes.attempt!,

@@ -365,8 +365,6 @@ export class LifecycleService implements LifelineApi {
         actor: actor.name,
         deployment: {
           id: row.id,
-          expectState: '',
-          expectVersion: 0,
           change: decision.writes.deployment,
           insert: row,
         },
@@ -420,7 +418,7 @@ export class LifecycleService implements LifelineApi {
     w?: WriteOptions,
   ): Promise<Attempt> {
     const override = asParams(input.params, 'params');
-    return this.startAttempt(ref, 'deploy', actor, w, (dep, plan) => {
+    return this.startAttempt(ref, 'deploy', actor, w, input.force === true, (dep, plan) => {
       const params = { ...JSON.parse(dep.params), ...override };
       checkParams(plan, params);
       return {
@@ -437,7 +435,7 @@ export class LifecycleService implements LifelineApi {
     w?: WriteOptions,
   ): Promise<Attempt> {
     if (typeof input.confirm !== 'string') throw validation('confirm', 'must repeat the deployment name');
-    return this.startAttempt(ref, 'teardown', actor, w, (dep) => ({
+    return this.startAttempt(ref, 'teardown', actor, w, input.force === true, (dep) => ({
       decision: decideTeardown(
         dep.state as DeploymentState,
         { name: dep.name, confirm: input.confirm, force: input.force === true },
@@ -452,6 +450,7 @@ export class LifecycleService implements LifelineApi {
     kind: AttemptKind,
     actor: Actor,
     w: WriteOptions | undefined,
+    force: boolean,
     decide: (
       dep: DeploymentsTable,
       plan: PlanConfig,
@@ -478,7 +477,7 @@ export class LifecycleService implements LifelineApi {
           reason: null,
           rc: null,
           params: JSON.stringify(params),
-          force: decision.writes.deployment!.reason === 'forced' ? 1 : 0,
+          force: force ? 1 : 0,
           requested_by: actor.name,
           queued_at: at,
           started_at: null,

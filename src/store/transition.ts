@@ -19,8 +19,9 @@ export interface TransitionWrite {
   actor: string;
   deployment: {
     id: string;
-    expectState: string;
-    expectVersion: number;
+    /** Compare-and-set guard; required whenever an existing deployment row changes. */
+    expectState?: string;
+    expectVersion?: number;
     change?: DeploymentChange;
     /** The full row when the change creates the deployment (trigger `created`). */
     insert?: DeploymentsTable;
@@ -86,6 +87,9 @@ export async function applyTransition(
   if (dep.insert) {
     await trx.insertInto('deployments').values(dep.insert).execute();
   } else if (dep.change || dep.set) {
+    if (dep.expectState === undefined || dep.expectVersion === undefined) {
+      throw new Error('applyTransition: a deployment update needs its expected state and version');
+    }
     const bump = dep.change ? 1 : 0;
     const res = await trx
       .updateTable('deployments')
@@ -115,7 +119,7 @@ export async function applyTransition(
         trigger: dep.change.trigger,
         reason: dep.change.reason,
         actor: w.actor,
-        version: dep.insert ? dep.insert.version : dep.expectVersion + 1,
+        version: dep.insert ? dep.insert.version : dep.expectVersion! + 1,
       },
     });
   }
