@@ -150,10 +150,11 @@ export class Watcher {
     });
   }
 
-  /** One pass over every watched attempt; resolves when done (recovery waits on it). */
+  /** Resolves after a full pass that started after this call. Passes stay serial: one at a time. */
   async settle(): Promise<void> {
+    if (this.running) this.again = true;
+    else this.wake();
     while (this.running) await this.running;
-    await this.pass();
   }
 
   private async pass(): Promise<void> {
