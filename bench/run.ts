@@ -1,0 +1,122 @@
+// Benchmarks, measured side by side in one run and reported as medians and ratios (never asserted in tests).
+//   npm run bench                 all
+//   npm run bench -- supervisor   one
+// Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { configFromObject } from '../src/config/load.ts';
+import { openLifeline } from '../src/lifecycle/engine.ts';
+import { spawnSupervisor } from '../src/runner/spawn.ts';
+
+const N = Number(process.env.BENCH_N ?? 40);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function time(fn: () => Promise<void>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+function exited(child: ReturnType<typeof spawn>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once('exit', () => resolve());
+    child.once('error', reject);
+  });
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeline-bench-'));
+
+/** Interleaved so that machine noise hits both sides alike. */
+async function sideBySide(a: () => Promise<void>, b: () => Promise<void>): Promise<[number[], number[]]> {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i < N; i++) {
+    xs.push(await time(a));
+    ys.push(await time(b));
+  }
+  return [xs, ys];
+}
+
+function report(name: string, ours: number[], base: number[], baseName: string): void {
+  const o = median(ours);
+  const r = median(base);
+  console.log(
+    `${name.padEnd(34)} ours ${o.toFixed(1).padStart(7)} ms   ${baseName.padEnd(22)} ${r.toFixed(1).padStart(7)} ms   ratio ${(o / r).toFixed(2)}x   (median of ${ours.length})`,
+  );
+}
+
+async function benchSupervisor(): Promise<void> {
+  let i = 0;
+  const [ours, raw] = await sideBySide(
+    async () => {
+      const dir = path.join(tmp, `sup-${i++}`);
+      await exited(spawnSupervisor({ dir, argv: ['/bin/true'], env: process.env, cwd: tmp }));
+      if (!fs.existsSync(path.join(dir, 'exit'))) throw new Error('no exit record');
+    },
+    async () => {
+      await exited(spawn('/bin/sh', ['-c', '/bin/true'], { stdio: 'ignore' }));
+    },
+  );
+  report('supervised attempt process', ours, raw, 'sh -c true (raw spawn)');
+  const [, nodeRaw] = await sideBySide(
+    async () => undefined,
+    async () => {
+      await exited(spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }));
+    },
+  );
+  report('supervised attempt process', ours, nodeRaw, 'node -e 0 (a node sup.)');
+}
+
+async function benchAttempt(): Promise<void> {
+  const dir = path.join(tmp, 'engine');
+  const config = configFromObject(
+    {
+      data_dir: dir,
+      db: `sqlite:${path.join(dir, 'lifeline.db')}`,
+      plans: { t: { deploy: ['/bin/true'], teardown: ['/bin/true'] } },
+    },
+    { file: null, baseDir: dir, env: {} },
+  );
+  const engine = await openLifeline({ config, logger: pino({ level: 'silent' }) });
+  await engine.start();
+  await engine.createDeployment({ name: 'bench', plan: 't' }, { name: 'bench', role: 'admin' });
+  const actor = { name: 'bench', role: 'admin' } as const;
+  const [ours, raw] = await sideBySide(
+    async () => {
+      const a = await engine.startDeploy('bench', {}, actor);
+      await new Promise<void>((resolve) => {
+        const off = engine.onEvents(async () => {
+          const x = await engine.getAttempt(a.id);
+          if (x.state === 'succeeded') {
+            off();
+            resolve();
+          }
+        });
+      });
+    },
+    async () => {
+      await exited(spawn('/bin/sh', ['-c', '/bin/true'], { stdio: 'ignore' }));
+    },
+  );
+  report('deploy accepted -> succeeded', ours, raw, 'sh -c true (raw spawn)');
+  await engine.close();
+}
+
+// Supervisors are unref'd (a server must be able to exit while attempts run): hold the loop open here.
+const keepAlive = setInterval(() => undefined, 1000);
+const which = process.argv[2];
+console.log(
+  `lifeline bench, node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}`,
+);
+if (!which || which === 'supervisor') await benchSupervisor();
+if (!which || which === 'attempt') await benchAttempt();
+fs.rmSync(tmp, { recursive: true, force: true });
+clearInterval(keepAlive);
