@@ -149,5 +149,10 @@ async function replayOrRefuse(
   for (const [k, v] of Object.entries(headers ?? {})) reply.header(k, v);
   reply.header('Idempotent-Replayed', 'true');
   if (body === null || body === undefined) return reply.send();
-  return reply.send(typeof body === 'string' ? body : JSON.stringify(body));
+  if (typeof body === 'string') return reply.send(body);
+  // A replayed problem names this request's trace id: the one in its log line and X-Request-Id.
+  const isProblem = (headers?.['content-type'] ?? '').startsWith('application/problem+json');
+  const out =
+    isProblem && typeof body === 'object' ? { ...(body as object), trace_id: reply.request.id } : body;
+  return reply.send(JSON.stringify(out));
 }
