@@ -228,15 +228,20 @@ export class Watcher {
     return sup !== null && isAlive(sup);
   }
 
-  /** Nothing alive and no exit record: the outcome is lost. A queued one waits for its start deadline. */
+  /**
+   * Nothing alive and no exit record: the outcome is lost. Decided on a fresh look, liveness first,
+   * then the exit record: a supervisor writes its record before it dies, so a dead one with no record
+   * never wrote it. A queued attempt without any supervisor trace waits for its start deadline.
+   */
   private async lose(row: AttemptsTable, w: Watch, seen: 'queued' | 'running'): Promise<void> {
     const dir = row.run_dir!;
-    if (readExit(dir)) return; // appeared meanwhile: the next pass finishes it
+    const sup = readSupervisor(dir);
+    const proc = readProcess(dir);
+    if ((sup && isAlive(sup)) || (proc && isAlive(proc))) return;
+    if (readExit(dir)) return; // the next pass finishes it
     let reason: 'exit_unobserved' | 'start_interrupted' = 'exit_unobserved';
-    if (seen === 'queued') {
-      // No supervisor trace yet: it may still be starting. Give it until the start deadline.
-      const age = Date.now() - Date.parse(row.queued_at);
-      if (readSupervisor(dir) === null && age < this.ctx.config.startDeadlineMs) return;
+    if (seen === 'queued' && !proc) {
+      if (!sup && Date.now() - Date.parse(row.queued_at) < this.ctx.config.startDeadlineMs) return;
       reason = 'start_interrupted';
     }
     await drainOutput(this.ctx, row.id);
