@@ -2,6 +2,7 @@
 // force as an admin power, actors named after tokens, and tokens never in a log line.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/domain/types.ts';
+import { waitFor } from '../helpers/engine.ts';
 import {
   bearer,
   expectProblem,
@@ -214,7 +215,11 @@ describe('tokens never reach a log line', () => {
     });
     expect(res.statusCode).toBe(404);
     await h.app.inject({ url: '/v1/plans', headers: { authorization: `Bearer ${TOKENS.operator}-wrong` } });
-    const line = h.logs.find((l) => l.trace_id === 'log-check-1');
+    // onResponse (which writes the line) may run just after inject() has resolved
+    const line = await waitFor(
+      () => h.logs.find((l) => l.trace_id === 'log-check-1'),
+      'the request log line',
+    );
     expect(line).toMatchObject({
       method: 'GET',
       url: '/v1/deployments/nope',
