@@ -18,6 +18,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
+import { LifelineError } from '../domain/errors.ts';
 import type { LifelineApi } from '../lifecycle/api.ts';
 import { VERSION } from '../version.ts';
 import { registerAuth } from './auth.ts';
@@ -58,6 +59,22 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 function genReqId(req: { headers: Record<string, string | string[] | undefined> }): string {
   const given = req.headers['x-request-id'];
   return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+export const MAX_JSON_DEPTH = 32;
+
+/** Nesting depth of a parsed JSON value, without recursion (the value may be arbitrarily deep). */
+export function depthOf(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > MAX_JSON_DEPTH) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
 }
 
 /** A route pattern such as /v1/deployments/:ref as a regex over concrete paths (for 405 vs 404). */
@@ -123,7 +140,19 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if ((body as string).trim() === '') return done(null, undefined);
-    strictJson(req, body as string, done);
+    strictJson(req, body as string, (err, value) => {
+      if (err) return done(err, undefined);
+      // Deep nesting would overflow the stack of whatever walks the value later (hashing, storing).
+      if (depthOf(value) > MAX_JSON_DEPTH) {
+        return done(
+          new LifelineError('VALIDATION', `the body nests deeper than ${MAX_JSON_DEPTH} levels`, [
+            { field: 'body', reason: `nests deeper than ${MAX_JSON_DEPTH} levels` },
+          ]),
+          undefined,
+        );
+      }
+      done(null, value);
+    });
   });
 
   // ---- errors -----------------------------------------------------------------------------------

@@ -165,7 +165,8 @@ type Body =
   | { kind: 'none' }
   | { kind: 'json'; value: unknown }
   | { kind: 'raw'; text: string }
-  | { kind: 'huge'; size: number };
+  | { kind: 'huge'; size: number }
+  | { kind: 'deep'; depth: number };
 
 const body: fc.Arbitrary<Body> = fc.oneof(
   { weight: 2, arbitrary: fc.constant<Body>({ kind: 'none' }) },
@@ -343,6 +344,9 @@ function toInject(r: FuzzRequest) {
       break;
     case 'huge':
       payload = JSON.stringify({ name: 'huge', plan: 'ok', labels: { a: 'x'.repeat(r.body.size) } });
+      break;
+    case 'deep':
+      payload = `{"name":"deep","plan":"ok","params":{"a":${'['.repeat(r.body.depth)}${']'.repeat(r.body.depth)}}}`;
       break;
   }
   return { method: r.method ?? routeMethod, url, headers, payload };

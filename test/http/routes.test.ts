@@ -144,6 +144,18 @@ describe('deployments', () => {
       400,
       'VALIDATION',
     );
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const tooDeep = expectProblem(
+      await h.app.inject({
+        method: 'POST',
+        url: '/v1/deployments',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'deep' },
+        payload: `{"name": "web-d", "plan": "ok", "params": {"a": ${deep}}}`,
+      }),
+      422,
+      'VALIDATION',
+    );
+    expect(tooDeep.detail).toMatch(/nests deeper than 32 levels/);
     expect(await snapshot(h.engine)).toEqual(before);
   });
 
