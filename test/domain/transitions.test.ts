@@ -1021,7 +1021,12 @@ describe('statusOf (SPEC §6)', () => {
 });
 
 describe('late results keep a cancel or timeout that was under way', () => {
-  const view = { state: 'unknown' as const, kind: 'deploy' as const, prevState: 'pending' as const, isCurrent: true };
+  const view = {
+    state: 'unknown' as const,
+    kind: 'deploy' as const,
+    prevState: 'pending' as const,
+    isCurrent: true,
+  };
   it.each([
     [{ cancelRequested: true }, 'failed'],
     [{ timedOut: true }, 'failed'],

@@ -153,7 +153,7 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     // §8.1: folding the transitions gives the stored state and version
     const mine = events
       .filter((e) => e.deployment_id === d.id && e.type === 'state_transition')
-      .map((e) => ({ data: JSON.parse(e.data) }));
+      .map((e) => ({ type: e.type, data: JSON.parse(e.data) }));
     expect(foldDeployment(mine)).toEqual({ state: d.state, version: Number(d.version) });
     // §8.2: at most one active attempt, and busy exactly when the current attempt is active
     const act = attempts.filter((a) => a.deployment_id === d.id && active(a.state as AttemptState));
