@@ -16,6 +16,9 @@ import { ConfigError, type ConfigIssue } from './errors.ts';
 import { compileParamsSchema, isPlainObject, type CompiledParams } from './params.ts';
 import type { LifelineConfig, PlanConfig, TokenConfig } from './types.ts';
 
+/** Actor names Lifeline writes itself (runner, recovery, no-auth callers): no token may take them. */
+export const RESERVED_ACTORS = ['system', 'runner', 'recovery', 'anonymous'];
+
 export { ConfigError, type ConfigIssue } from './errors.ts';
 export { parseDuration, MAX_DURATION_MS } from './duration.ts';
 export { compileParamsSchema, type CompiledParams, type ParamFieldError } from './params.ts';
@@ -304,7 +307,10 @@ function authSchema() {
       name: z
         .string()
         .regex(TOKEN_NAME_RE, 'expected letters, digits, ., _, @ or - (at most 64 characters)')
-        .refine((n) => n !== 'system', 'the name "system" is reserved for Lifeline itself'),
+        .refine(
+          (n) => !RESERVED_ACTORS.includes(n),
+          `the names ${RESERVED_ACTORS.join(', ')} are reserved for Lifeline itself`,
+        ),
       role: z.enum(ROLES, { error: `expected one of ${ROLES.join(', ')}` }),
       token_env: z.string().regex(ENV_NAME_RE, 'expected the name of an environment variable').optional(),
       // Never echo this value: someone may have pasted the token itself here.

@@ -88,6 +88,8 @@ export interface LifelineApi {
   listTransitions(ref: string): Promise<{ items: Transition[] }>;
 
   listEvents(query: EventQuery): Promise<{ items: LifelineEvent[]; next_after: number }>;
+  /** A deployment filter as an id; deleted deployments stay addressable by id. */
+  deploymentIdFor(ref: string): Promise<string>;
   /** Wakes a listener after any commit that appended events; the events table stays the truth. */
   onEvents(listener: (lastSeq: number) => void): () => void;
 

@@ -79,6 +79,7 @@ const MAX_LABELS = 64;
 const MAX_LABEL_VALUE = 256;
 const MAX_PAGE = 500;
 const MAX_EVENTS_PAGE = 1000;
+const STALE_CLAIM_MS = 5 * 60_000;
 
 type Trx = Transaction<Database>;
 
@@ -613,13 +614,17 @@ export class LifecycleService implements LifelineApi {
     };
   }
 
-  idempotencyClaim(scope: string, key: string, requestHash: string): Promise<boolean> {
-    return insertIdempotencyKey(this.ctx.store.db, {
-      scope,
-      key,
-      request_hash: requestHash,
-      created_at: nowIso(),
-    });
+  async idempotencyClaim(scope: string, key: string, requestHash: string): Promise<boolean> {
+    const row = { scope, key, request_hash: requestHash, created_at: nowIso() };
+    if (await insertIdempotencyKey(this.ctx.store.db, row)) return true;
+    // A claim whose holder died before saving a response would block the key forever: after a while
+    // with no response it is released (the write it guarded either committed or never happened).
+    const held = await selectIdempotencyKey(this.ctx.store.db, scope, key);
+    if (held && held.response === null && Date.parse(held.created_at) < Date.now() - STALE_CLAIM_MS) {
+      await deleteIdempotencyKey(this.ctx.store.db, scope, key);
+      return insertIdempotencyKey(this.ctx.store.db, row);
+    }
+    return false;
   }
 
   idempotencySave(scope: string, key: string, response: IdempotentResponse): Promise<void> {

@@ -27,6 +27,15 @@ export interface LaunchSpec {
   plan: PlanConfig;
 }
 
+/** When the plan started: its identity file is written just before the exec, whenever we look. */
+function startedAt(dir: string): string {
+  try {
+    return fs.statSync(runDirPaths(dir).process).mtime.toISOString();
+  } catch {
+    return nowIso();
+  }
+}
+
 export class Watcher {
   private watches = new Map<string, Watch>();
   /** Attempts accepted by this instance whose supervisor is being started: a cancel must wait for them. */
@@ -187,7 +196,7 @@ export class Watcher {
         if (!this.supervisorAlive(dir)) await this.lose(row, w, 'queued');
         return;
       }
-      await recordStarted(this.ctx, id, proc, nowIso());
+      await recordStarted(this.ctx, id, proc, startedAt(dir));
       row = (await selectAttemptById(this.ctx.store.db, id))!;
     }
     if (!proc) {

@@ -542,11 +542,13 @@ describe('every error names the file and the field', () => {
       { ...MINIMAL, auth: { tokens: [{ name: 'a b', role: 'admin', token_sha256: 'a'.repeat(64) }] } },
       'auth.tokens[0].name: expected letters',
     ],
-    [
-      'reserved token name',
-      { ...MINIMAL, auth: { tokens: [{ name: 'system', role: 'admin', token_sha256: 'a'.repeat(64) }] } },
-      'auth.tokens[0].name: the name "system" is reserved',
-    ],
+    ...['system', 'runner', 'recovery', 'anonymous'].map(
+      (name): [string, Record<string, unknown>, string] => [
+        `reserved token name ${name}`,
+        { ...MINIMAL, auth: { tokens: [{ name, role: 'admin', token_sha256: 'a'.repeat(64) }] } },
+        'auth.tokens[0].name: the names system, runner, recovery, anonymous are reserved',
+      ],
+    ),
     [
       'unknown token key',
       { ...MINIMAL, auth: { tokens: [{ name: 'a', role: 'admin', token_sha: 'a'.repeat(64) }] } },
