@@ -68,7 +68,7 @@ export interface LifelineApi {
   ): Promise<Attempt>;
   teardown(
     ref: string,
-    input: { confirm: string; force?: boolean },
+    input: { confirm?: string; force?: boolean },
     actor: Actor,
     w?: WriteOptions,
   ): Promise<Attempt>;

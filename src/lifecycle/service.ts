@@ -431,15 +431,17 @@ export class LifecycleService implements LifelineApi {
 
   async teardown(
     ref: string,
-    input: { confirm: string; force?: boolean },
+    input: { confirm?: string; force?: boolean },
     actor: Actor,
     w?: WriteOptions,
   ): Promise<Attempt> {
-    if (typeof input.confirm !== 'string') throw validation('confirm', 'must repeat the deployment name');
+    if (input.confirm !== undefined && typeof input.confirm !== 'string') {
+      throw validation('confirm', 'must repeat the deployment name');
+    }
     return this.startAttempt(ref, 'teardown', actor, w, input.force === true, (dep) => ({
       decision: decideTeardown(
         dep.state as DeploymentState,
-        { name: dep.name, confirm: input.confirm, force: input.force === true },
+        { name: dep.name, confirm: input.confirm ?? '', force: input.force === true },
         isAdmin(actor),
       ),
       params: JSON.parse(dep.params),

@@ -363,8 +363,10 @@ describe('attempts', () => {
       400,
       'TEARDOWN_CONFIRM_MISMATCH',
     );
-    expectProblem(await post('/v1/deployments/td-1/teardown', {}), 422, 'VALIDATION');
-    expectProblem(await post('/v1/deployments/td-1/teardown'), 422, 'VALIDATION');
+    // A missing confirm does not repeat the name either
+    expectProblem(await post('/v1/deployments/td-1/teardown', {}), 400, 'TEARDOWN_CONFIRM_MISMATCH');
+    expectProblem(await post('/v1/deployments/td-1/teardown'), 400, 'TEARDOWN_CONFIRM_MISMATCH');
+    expectProblem(await post('/v1/deployments/td-1/teardown', { confirm: 1 }), 422, 'VALIDATION');
     expect(await snapshot(h.engine)).toEqual(before);
     const res = await post('/v1/deployments/td-1/teardown', { confirm: 'td-1' });
     expect(res.statusCode, res.body).toBe(202);

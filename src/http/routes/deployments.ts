@@ -48,10 +48,13 @@ const CreateBody = z.strictObject({
   labels: z.record(z.string(), z.string()).optional(),
 });
 
-const TeardownBody = z.strictObject({
-  confirm: z.string().max(200).describe('must repeat the deployment name'),
-  force: z.boolean().optional().describe('admin only: tear down an unknown deployment'),
-});
+const TeardownBody = z
+  .strictObject({
+    // Optional in the schema so that a missing confirm is the SPEC's 400 TEARDOWN_CONFIRM_MISMATCH.
+    confirm: z.string().max(200).optional().describe('must repeat the deployment name'),
+    force: z.boolean().optional().describe('admin only: tear down an unknown deployment'),
+  })
+  .nullish();
 
 const ResolveBody = z.strictObject({
   state: z.enum(['ready', 'failed', 'torn_down']),
@@ -165,7 +168,7 @@ export const deploymentRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = asy
       },
     },
     async (req, reply) => {
-      const att = await api.teardown(req.params.ref, req.body, actorOf(req), writeOptions(req));
+      const att = await api.teardown(req.params.ref, req.body ?? {}, actorOf(req), writeOptions(req));
       reply.code(202).header('Location', `/v1/attempts/${att.id}`);
       return att;
     },
