@@ -6,11 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { foldDeployment } from '../../src/domain/transitions.ts';
 import type { Actor, AttemptState, DeploymentState } from '../../src/domain/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { readExit, readProcess, readSupervisor } from '../../src/runner/rundir.ts';
 import { quietLogger, tempDir, testConfig } from '../helpers/engine.ts';
+import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 
 const RUNS = Number(process.env.LIFELINE_MODEL_RUNS ?? 200);
 const NAMES = ['a', 'b'] as const;
@@ -144,24 +144,11 @@ function endAs(kind: 'deploy' | 'teardown', ok: boolean): DeploymentState {
 }
 
 async function checkInvariants(m: Model, r: Real): Promise<void> {
-  const deps = await db(r).selectFrom('deployments').selectAll().execute();
-  const attempts = await db(r).selectFrom('attempts').selectAll().execute();
-  const events = await db(r).selectFrom('events').selectAll().orderBy('seq').execute();
-  // §8.3: seq is 1..N
-  expect(events.map((e) => Number(e.seq))).toEqual(events.map((_, i) => i + 1));
-  for (const d of deps) {
-    // §8.1: folding the transitions gives the stored state and version
-    const mine = events
-      .filter((e) => e.deployment_id === d.id && e.type === 'state_transition')
-      .map((e) => ({ type: e.type, data: JSON.parse(e.data) }));
-    expect(foldDeployment(mine)).toEqual({ state: d.state, version: Number(d.version) });
-    // §8.2: at most one active attempt, and busy exactly when the current attempt is active
-    const act = attempts.filter((a) => a.deployment_id === d.id && active(a.state as AttemptState));
-    expect(act.length).toBeLessThanOrEqual(1);
-    const cur = attempts.find((a) => a.id === d.current_attempt_id);
-    expect(busy(d.state as DeploymentState)).toBe(cur !== undefined && active(cur.state as AttemptState));
-    if (act.length === 1) expect(act[0].id).toBe(d.current_attempt_id);
-  }
+  const snap = await snapshotOf(db(r));
+  const { deployments: deps, attempts, events } = snap;
+  // §8.1, §8.2, §8.3; each attempt's transition chain and its start/end events
+  expectStoreInvariants(snap);
+  expectAttemptHistories(snap);
   // the model agrees with the store
   for (const [name, md] of m.deps) {
     const d = deps.find((x) => x.name === name && x.deleted_at === null);

@@ -1,0 +1,119 @@
+// Shared by the crash test and its child engine (crash-child.ts): the `crash` plan, the engine
+// config, the random params of an attempt, and the output those params make the plan print.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { LifelineConfig } from '../../src/config/types.ts';
+import { FIXTURES, fixturePlans, testConfig } from './engine.ts';
+
+export const CRASH_CHILD = path.resolve(import.meta.dirname, 'crash-child.ts');
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+export interface ChildCommand {
+  args: string[];
+  dispose(): void;
+}
+
+/**
+ * How to run crash-child.ts. Under tsx every one of the ~500 modules it loads (kysely alone has
+ * hundreds) goes through the loader hooks' thread, and a child takes 2–4 s to load on a busy 2-core
+ * machine; the test starts 20 or more. So the child is bundled once with esbuild (tsx's own
+ * compiler): the same sources, node_modules left external, each file's import.meta.url/dirname kept
+ * as its own (the supervisor script and the fixtures are found next to their sources). The bundle
+ * sits under node_modules/.cache so its bare imports resolve. Without esbuild: tsx.
+ */
+export async function crashChildCommand(): Promise<ChildCommand> {
+  const tsx: ChildCommand = { args: ['--import', 'tsx', CRASH_CHILD], dispose: () => undefined };
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = await import('esbuild');
+  } catch {
+    return tsx;
+  }
+  const dir = path.join(REPO, 'node_modules', '.cache', 'lifeline-crash-test');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `child-${process.pid}-${Date.now()}.mjs`);
+  await esbuild.build({
+    entryPoints: [CRASH_CHILD],
+    outfile: file,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'inline',
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'own-import-meta',
+        setup(build) {
+          build.onLoad({ filter: /\.ts$/ }, (args) => ({
+            loader: 'ts',
+            contents: fs
+              .readFileSync(args.path, 'utf8')
+              .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
+              .replaceAll('import.meta.dirname', JSON.stringify(path.dirname(args.path))),
+          }));
+        },
+      },
+    ],
+  });
+  return {
+    args: ['--enable-source-maps', file],
+    dispose: () => fs.rmSync(file, { force: true }),
+  };
+}
+
+/** `lines` numbered lines around a sleep of `sleep` seconds, then exit `rc` (fixtures/plans/crash.sh). */
+export interface CrashParams {
+  lines: number;
+  sleep: number;
+  rc: number;
+}
+
+/** Long sleepers (3–7 s) outlive a restart or two; some of them hit the 6 s timeout. */
+export const LONG_SLEEP = 3;
+
+export function crashPlans(): Record<string, unknown> {
+  const script = [path.join(FIXTURES, 'crash.sh')];
+  return {
+    crash: {
+      deploy: script,
+      teardown: script,
+      timeout: '6s',
+      cancel_grace: '300ms',
+      params: {
+        type: 'object',
+        properties: {
+          lines: { type: 'integer', minimum: 0, maximum: 5000 },
+          sleep: { type: 'number', minimum: 0, maximum: 60 },
+          rc: { type: 'integer', minimum: 0, maximum: 125 },
+        },
+        required: ['lines', 'sleep', 'rc'],
+        additionalProperties: false,
+      },
+    },
+  };
+}
+
+export function crashConfig(dir: string): LifelineConfig {
+  // A short reap interval so periodic reconciles run alongside the watcher, as in production.
+  return testConfig(dir, { plans: { ...fixturePlans(), ...crashPlans() }, reap_interval: '1s' });
+}
+
+const int = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
+const tenths = (lo: number, hi: number) => Math.round((lo + Math.random() * (hi - lo)) * 10) / 10;
+
+export function randomCrashParams(): CrashParams {
+  const r = Math.random();
+  if (r < 0.12) return { lines: int(1, 6), sleep: tenths(LONG_SLEEP, 7), rc: 0 }; // long sleeper
+  if (r < 0.32) return { lines: int(200, 800), sleep: tenths(0.1, 1), rc: int(0, 1) }; // chatty
+  if (r < 0.55) return { lines: int(0, 20), sleep: tenths(0.1, 2), rc: int(1, 3) }; // fails
+  return { lines: int(0, 20), sleep: tenths(0.1, 2), rc: 0 };
+}
+
+/** What crash.sh prints for these params when it runs to its end. */
+export function expectedOutput(p: CrashParams): { stdout: string[]; stderr: string[] } {
+  const stdout = Array.from({ length: p.lines }, (_, i) => `line ${i + 1}`);
+  return { stdout, stderr: [`half ${Math.floor(p.lines / 2)}`, `done ${p.lines}`] };
+}

@@ -1,0 +1,119 @@
+// Store-level invariants of SPEC §8 that hold on any consistent snapshot of the database, whatever
+// produced it (model test, crash test): §8.1 fold = stored state and version, §8.2 one active attempt
+// and busy iff the current attempt is active, §8.3 seq gap-free; plus the attempt's own transition
+// chain and the attempt_start/attempt_end counts of SPEC §3.
+import SQLite from 'better-sqlite3';
+import type { Kysely } from 'kysely';
+import { expect } from 'vitest';
+import { foldDeployment } from '../../src/domain/transitions.ts';
+import type { AttemptsTable, Database, DeploymentsTable, EventsTable } from '../../src/store/schema.ts';
+
+export interface StoreSnapshot {
+  deployments: DeploymentsTable[];
+  attempts: AttemptsTable[];
+  /** In seq order. */
+  events: EventsTable[];
+}
+
+export const isBusy = (s: string) => s === 'deploying' || s === 'tearing_down';
+export const isActive = (s: string) => s === 'queued' || s === 'running';
+export const isFinal = (s: string) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+
+/** Reads the three tables through an engine's Kysely handle (callers make sure nothing writes meanwhile). */
+export async function snapshotOf(db: Kysely<Database>): Promise<StoreSnapshot> {
+  return {
+    deployments: await db.selectFrom('deployments').selectAll().execute(),
+    attempts: await db.selectFrom('attempts').selectAll().execute(),
+    events: await db.selectFrom('events').selectAll().orderBy('seq').execute(),
+  };
+}
+
+/**
+ * Reads the three tables of a SQLite file in one read transaction, so the snapshot is consistent
+ * even while an engine in another process writes. Opened read-only: this never writes.
+ */
+export function snapshotOfFile(file: string): StoreSnapshot {
+  const db = new SQLite(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+  try {
+    return db.transaction(() => ({
+      deployments: db.prepare('SELECT * FROM deployments').all() as DeploymentsTable[],
+      attempts: db.prepare('SELECT * FROM attempts').all() as AttemptsTable[],
+      events: db.prepare('SELECT * FROM events ORDER BY seq').all() as EventsTable[],
+    }))();
+  } finally {
+    db.close();
+  }
+}
+
+export function eventsByAttempt(s: StoreSnapshot): Map<string, EventsTable[]> {
+  const m = new Map<string, EventsTable[]>();
+  for (const e of s.events) {
+    if (e.attempt_id === null) continue;
+    let list = m.get(e.attempt_id);
+    if (!list) m.set(e.attempt_id, (list = []));
+    list.push(e);
+  }
+  return m;
+}
+
+/** SPEC §8.1, §8.2 and §8.3 over one snapshot. */
+export function expectStoreInvariants(s: StoreSnapshot): void {
+  // §8.3: seq is 1..N
+  expect(s.events.map((e) => Number(e.seq))).toEqual(s.events.map((_, i) => i + 1));
+  for (const d of s.deployments) {
+    // §8.1: folding the transitions gives the stored state and version
+    const mine = s.events
+      .filter((e) => e.deployment_id === d.id && e.type === 'state_transition')
+      .map((e) => ({ type: e.type, data: JSON.parse(e.data) }));
+    expect(foldDeployment(mine), `fold of deployment ${d.id}`).toEqual({
+      state: d.state,
+      version: Number(d.version),
+    });
+    // §8.2: at most one active attempt, and busy exactly when the current attempt is active
+    const act = s.attempts.filter((a) => a.deployment_id === d.id && isActive(a.state));
+    expect(act.length, `active attempts of ${d.id}`).toBeLessThanOrEqual(1);
+    const cur = s.attempts.find((a) => a.id === d.current_attempt_id);
+    expect(isBusy(d.state), `deployment ${d.id} is ${d.state}, current attempt ${cur?.state}`).toBe(
+      cur !== undefined && isActive(cur.state),
+    );
+    if (act.length === 1) expect(act[0].id).toBe(d.current_attempt_id);
+  }
+}
+
+/**
+ * Per attempt: its state_transition events chain (from = previous to) and end in its stored state and
+ * version; one attempt_start exactly when it started; one attempt_end once it ended (two when a late
+ * result corrected an `unknown`), and the last one says what the row says.
+ */
+export function expectAttemptHistories(s: StoreSnapshot): void {
+  const byAttempt = eventsByAttempt(s);
+  for (const a of s.attempts) {
+    const evs = byAttempt.get(a.id) ?? [];
+    const moves = evs
+      .filter((e) => e.type === 'state_transition')
+      .map((e) => JSON.parse(e.data))
+      .filter((d) => d.entity === 'attempt');
+    expect(moves.length, `transitions of attempt ${a.id}`).toBe(Number(a.version));
+    moves.forEach((m, i) => {
+      expect(m.from, `transition ${i} of attempt ${a.id}`).toBe(i === 0 ? null : moves[i - 1].to);
+      expect(m.version).toBe(i + 1);
+    });
+    expect(moves[moves.length - 1]?.to, `last transition of attempt ${a.id}`).toBe(a.state);
+
+    const starts = evs.filter((e) => e.type === 'attempt_start');
+    expect(starts.length, `attempt_start count of ${a.id}`).toBe(a.started_at === null ? 0 : 1);
+
+    const ends = evs.filter((e) => e.type === 'attempt_end').map((e) => JSON.parse(e.data));
+    const wanted = isActive(a.state) ? 0 : a.reason === 'late_result' ? 2 : 1;
+    expect(ends.length, `attempt_end count of ${a.id} (${a.state}/${a.reason})`).toBe(wanted);
+    if (wanted === 2) expect(ends[0].state, `first end of late result ${a.id}`).toBe('unknown');
+    if (wanted > 0) {
+      const last = ends[ends.length - 1];
+      expect({ state: last.state, reason: last.reason, rc: last.rc }, `attempt_end of ${a.id}`).toEqual({
+        state: a.state,
+        reason: a.reason,
+        rc: a.rc === null ? null : Number(a.rc),
+      });
+    }
+  }
+}
