@@ -31,6 +31,7 @@ import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { planRoutes } from './routes/plans.ts';
 import { streamRoutes } from './stream.ts';
+import { dashboardRoutes } from './dashboard.ts';
 
 /** The service plus the one lookup the stream needs to resolve `{ref}` (deleted deployments included). */
 export type AppApi = LifelineApi & { deploymentIdFor(ref: string): Promise<string> };
@@ -220,6 +221,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(eventRoutes, { api });
   await app.register(instanceRoutes, { api });
   await app.register(streamRoutes, { api });
+  await app.register(dashboardRoutes); // web/ at `/`, and the Lifeline-Role header
 
   await app.ready();
   return app;

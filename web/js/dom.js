@@ -1,0 +1,75 @@
+// Tiny DOM helpers. Text from the API only ever becomes text nodes or attribute values: never HTML.
+
+/**
+ * Creates an element. props: attributes; `class`; `dataset`; `style` (an object, applied through the CSSOM
+ * so the Content-Security-Policy allows it); `onX` listeners; `true` for a boolean attribute, and
+ * null/undefined/false for none. Children: nodes, strings, numbers, arrays; null/false are skipped.
+ */
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  if (props) {
+    for (const [k, v] of Object.entries(props)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
+      else if (k === 'dataset') Object.assign(el.dataset, v);
+      else if (k === 'style') Object.assign(el.style, v);
+      else if (k.startsWith('on') && typeof v === 'function')
+        el.addEventListener(k.slice(2).toLowerCase(), v);
+      else if (k === 'value' && 'value' in el) el.value = String(v);
+      else if (v === true) el.setAttribute(k, '');
+      else el.setAttribute(k, String(v));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else if (c instanceof Node) el.appendChild(c);
+    else el.appendChild(document.createTextNode(String(c)));
+  }
+}
+
+/** Replaces an element's children. */
+export function setChildren(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+let uid = 0;
+/** A document-unique id for label/aria wiring. */
+export function nextId(prefix = 'id') {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+/** Says something to screen readers through the page's polite live region. */
+export function announce(text) {
+  const region = document.getElementById('announcer');
+  if (!region) return;
+  // A change of text is what gets read; clear first so the same message twice is read twice.
+  region.textContent = '';
+  setTimeout(() => {
+    region.textContent = text;
+  }, 30);
+}
+
+/** A short message in the corner; errors stay until dismissed. */
+export function toast(text, { kind = 'info', timeout = 5000 } = {}) {
+  const box = document.getElementById('toasts');
+  if (!box) return;
+  const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss' }, '×');
+  const el = h(
+    'div',
+    { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' },
+    h('span', null, text),
+    close,
+  );
+  close.addEventListener('click', () => el.remove());
+  box.appendChild(el);
+  if (kind !== 'error' && timeout > 0) setTimeout(() => el.remove(), timeout);
+}

@@ -1,0 +1,116 @@
+// Boot and routing. Routes live in the hash (#/ and #/d/NAME), so moving around never reloads the page.
+import { ApiError, session, sessionEvents, signOut } from './api.js';
+import { refreshRelativeTimes } from './format.js';
+import { getPlans, setConn } from './shell.js';
+import { mountDeployment } from './views/deployment.js';
+import { mountList } from './views/list.js';
+import { mountSignIn } from './views/signin.js';
+
+const main = document.getElementById('main');
+let view = null;
+let needSignIn = false;
+let refused = false;
+let signingIn = false;
+let booted = false;
+
+function parseRoute() {
+  const hash = location.hash || '#/';
+  if (!hash.startsWith('#/')) return null; // an in-page anchor, not a route
+  const [path, qs] = hash.slice(1).split('?');
+  const m = /^\/d\/([^/]+)\/?$/.exec(path);
+  if (m) return { name: 'deployment', ref: decodeURIComponent(m[1]) };
+  return { name: 'list', params: new URLSearchParams(qs ?? '') };
+}
+
+function render({ focus = false } = {}) {
+  const route = parseRoute();
+  if (!route) return;
+  view?.destroy();
+  view = null;
+  setConn('idle');
+  if (needSignIn) {
+    signingIn = true;
+    view = mountSignIn(main, {
+      refused,
+      onSignedIn: () => {
+        needSignIn = false;
+        refused = false;
+        signingIn = false;
+        renderSession();
+        render({ focus: true });
+      },
+    });
+    document.title = 'Sign in · Lifeline';
+    return;
+  }
+  signingIn = false;
+  view = route.name === 'deployment' ? mountDeployment(main, route) : mountList(main, route);
+  document.title = route.name === 'deployment' ? `${route.ref} · Lifeline` : 'Deployments · Lifeline';
+  const nav = document.getElementById('nav-deployments');
+  if (route.name === 'list') nav.setAttribute('aria-current', 'page');
+  else nav.removeAttribute('aria-current');
+  // After a route change, start reading at the new content (not at the link that was clicked).
+  if (focus) {
+    main.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }
+}
+
+function renderSession() {
+  const chip = document.getElementById('role');
+  const out = document.getElementById('signout');
+  if (session.role) {
+    chip.hidden = false;
+    chip.textContent = session.role;
+    chip.dataset.role = session.role;
+    chip.title = session.token
+      ? `Your token has the ${session.role} role`
+      : `No authentication on this server: everyone on this machine is ${session.role}`;
+  } else chip.hidden = true;
+  out.hidden = !session.token;
+}
+
+sessionEvents.addEventListener('role', () => {
+  renderSession();
+  view?.onRole?.();
+});
+
+sessionEvents.addEventListener('auth', (e) => {
+  if (signingIn) return;
+  // A token that worked stopped working (revoked), or there never was one.
+  refused = e.detail.hadToken;
+  signOut();
+  needSignIn = true;
+  renderSession();
+  if (booted) render({ focus: true });
+});
+
+document.getElementById('signout').addEventListener('click', () => {
+  signOut();
+  needSignIn = true;
+  refused = false;
+  renderSession();
+  render({ focus: true });
+});
+
+document.getElementById('skip-link').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
+
+window.addEventListener('hashchange', () => render({ focus: true }));
+setInterval(() => refreshRelativeTimes(), 15_000);
+
+async function boot() {
+  try {
+    await getPlans(); // tells whether a token is needed, and the role of the one we have
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      needSignIn = true;
+    }
+  }
+  booted = true;
+  renderSession();
+  render();
+}
+void boot();
