@@ -1,0 +1,94 @@
+// What every client command shares: the API client from the environment, the output streams with their
+// colour decision, and one error path. Problems print `error: <CODE>: <detail>` on stderr and exit 2;
+// nothing ever prints a stack trace.
+import { ApiClient, ApiError, clientFromEnv, ConnectionError, UsageError } from './api.ts';
+import { colorEnabled, colors, type Colors } from './format.ts';
+
+/** Exit codes of SPEC §7. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, api: 2, unknown: 3, interrupted: 130 } as const;
+
+export interface Out {
+  /** stdout */
+  out: NodeJS.WriteStream;
+  err: NodeJS.WriteStream;
+  /** colours for stdout */
+  c: Colors;
+  /** colours for stderr */
+  ce: Colors;
+  /** stdout is a terminal (live views, spinners) */
+  tty: boolean;
+  print(line?: string): void;
+  json(value: unknown): void;
+  warn(line: string): void;
+}
+
+export function makeOut(
+  out: NodeJS.WriteStream = process.stdout,
+  err: NodeJS.WriteStream = process.stderr,
+  env: NodeJS.ProcessEnv = process.env,
+): Out {
+  const c = colors(colorEnabled(out, env));
+  const ce = colors(colorEnabled(err, env));
+  return {
+    out,
+    err,
+    c,
+    ce,
+    tty: out.isTTY === true && env.TERM !== 'dumb',
+    print: (line = '') => void out.write(`${line}\n`),
+    json: (value) => void out.write(`${JSON.stringify(value, null, 2)}\n`),
+    warn: (line) => void err.write(`${line}\n`),
+  };
+}
+
+export interface Ctx {
+  api: ApiClient;
+  o: Out;
+}
+
+/** Formats any error for stderr, without a stack. */
+export function errorLines(err: unknown, ce: Colors): string[] {
+  const head = ce.red(ce.bold('error:'));
+  if (err instanceof ApiError) {
+    const lines = [`${head} ${err.code}: ${err.detail}`];
+    for (const e of err.errors) lines.push(`  - ${e.field || '(body)'}: ${e.reason}`);
+    return lines;
+  }
+  if (err instanceof ConnectionError || err instanceof UsageError) return [`${head} ${err.message}`];
+  const msg = err instanceof Error ? err.message : String(err);
+  return [`${head} ${msg}`];
+}
+
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof ApiError || err instanceof ConnectionError || err instanceof UsageError) return EXIT.api;
+  return EXIT.api;
+}
+
+/** Waits until stdout and stderr have flushed, then exits with `code`. */
+export async function exit(code: number): Promise<never> {
+  await Promise.all(
+    [process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))),
+  );
+  process.exit(code);
+}
+
+/**
+ * Wraps a command's action: builds the context, runs it, and exits with what it returns (0 when nothing).
+ * Any error is printed as `error: …` and exits 2.
+ */
+export function action<A extends unknown[]>(
+  fn: (ctx: Ctx, ...args: A) => Promise<number | void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const o = makeOut();
+    let code: number;
+    try {
+      const api = clientFromEnv();
+      code = (await fn({ api, o }, ...args)) ?? EXIT.ok;
+    } catch (err) {
+      for (const line of errorLines(err, o.ce)) o.warn(line);
+      code = exitCodeOf(err);
+    }
+    await exit(code);
+  };
+}

@@ -1,0 +1,103 @@
+// `lifeline show NAME`: the state, a timeline of transitions with how long each state lasted, the attempts.
+import type { Command } from 'commander';
+import { action } from '../client/action.ts';
+import {
+  badge,
+  between,
+  compactJson,
+  duration,
+  labelsText,
+  relativeTime,
+  stateWord,
+  table,
+  timestamp,
+} from '../client/format.ts';
+
+export function register(program: Command): void {
+  program
+    .command('show')
+    .description('show a deployment: state, timeline of transitions, attempts')
+    .argument('<name>', 'deployment name or id')
+    .option('--json', 'print the deployment with its transitions and attempts as JSON')
+    .action(
+      action(async ({ api, o }, name: string, opts: { json?: boolean }) => {
+        const dep = await api.getDeployment(name);
+        const [transitions, attempts] = await Promise.all([api.transitions(dep.id), api.allAttempts(dep.id)]);
+        if (opts.json) return o.json({ ...dep, transitions, attempts });
+        const { c } = o;
+        const now = Date.now();
+        const numberOf = new Map(attempts.map((a) => [a.id, a.number]));
+
+        o.print(`${c.bold(dep.name)}  ${badge(dep.state, c)}`);
+        const facts: [string, string][] = [
+          ['id', dep.id],
+          ['plan', dep.plan],
+          ['params', compactJson(dep.params)],
+          ['labels', labelsText(dep.labels)],
+          ['version', String(dep.version)],
+          ['created', `${timestamp(dep.created_at)} (${relativeTime(dep.created_at, now)})`],
+          [
+            'in state',
+            `${stateWord(dep.state, c)} since ${timestamp(dep.state_changed_at)} (${relativeTime(dep.state_changed_at, now)})`,
+          ],
+        ];
+        if (dep.current_attempt) {
+          const a = dep.current_attempt;
+          facts.push(['attempt', `#${a.number} ${a.kind} ${stateWord(a.state, c)} ${c.dim(a.id)}`]);
+        }
+        const w = Math.max(...facts.map(([k]) => k.length));
+        for (const [k, v] of facts) o.print(`  ${c.dim(k.padEnd(w))}  ${v}`);
+
+        o.print();
+        o.print(c.bold('Timeline'));
+        if (transitions.length === 0) o.print(c.dim('  (no transitions)'));
+        else {
+          const rows = transitions.map((t, i) => {
+            const next = transitions[i + 1];
+            const lasted = next
+              ? duration(between(t.at, next.at))
+              : `${duration(now - Date.parse(t.at))} ${c.dim('so far')}`;
+            const num = t.attempt_id ? numberOf.get(t.attempt_id) : undefined;
+            return [
+              timestamp(t.at),
+              badge(t.to, c),
+              lasted,
+              t.trigger + (t.reason ? c.dim(` (${t.reason})`) : ''),
+              t.actor,
+              t.attempt_id ? (num !== undefined ? `#${num}` : t.attempt_id) : c.dim('-'),
+            ];
+          });
+          for (const line of table(['AT', 'STATE', 'LASTED', 'TRIGGER', 'BY', 'ATTEMPT'], rows, c, '  '))
+            o.print(line);
+        }
+
+        o.print();
+        o.print(c.bold('Attempts'));
+        if (attempts.length === 0) o.print(c.dim('  (none yet)'));
+        else {
+          const rows = attempts.map((a) => [
+            `#${a.number}`,
+            a.kind,
+            badge(a.state, c),
+            a.reason ?? c.dim('-'),
+            a.rc === null ? c.dim('-') : String(a.rc),
+            a.requested_by,
+            relativeTime(a.queued_at, now),
+            a.ended_at
+              ? duration(between(a.started_at ?? a.queued_at, a.ended_at))
+              : a.started_at
+                ? `${duration(now - Date.parse(a.started_at))} ${c.dim('so far')}`
+                : c.dim('-'),
+            c.dim(a.id),
+          ]);
+          for (const line of table(
+            ['#', 'KIND', 'STATE', 'REASON', 'RC', 'BY', 'QUEUED', 'TOOK', 'ID'],
+            rows,
+            c,
+            '  ',
+          ))
+            o.print(line);
+        }
+      }),
+    );
+}
