@@ -313,7 +313,7 @@ export function spawnCli(
   return new CliProcess(args, cliEnv(server, extra));
 }
 
-/** Lines of `text` equal to `line`. */
+/** Lines of `text` equal to `line`, once the live view's `[mm:ss] ` stamp is taken off. */
 export function count(text: string, line: string): number {
-  return text.split('\n').filter((l) => l === line).length;
+  return text.split('\n').filter((l) => l.replace(/^\[[\d:]+\] /, '') === line).length;
 }

@@ -172,7 +172,7 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
       case 'log_line': {
         const text = String(d.text ?? '');
         if (logsOnly && !json) o.out.write(`${text}\n`);
-        else if (!json) status.print(`${c.dim('│')} ${d.stream === 'stderr' ? c.yellow(text) : text}`);
+        else if (!json) say(e.at, `${c.dim('│')} ${d.stream === 'stderr' ? c.yellow(text) : text}`);
         break;
       }
       case 'state_transition': {
