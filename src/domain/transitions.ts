@@ -191,7 +191,8 @@ export function decideStarted(attempt: AttemptState): Decision {
 
 /** What the runner observed about an attempt's end. */
 export type Outcome =
-  | { kind: 'exit'; rc: number; cancelRequested: boolean; timedOut: boolean }
+  /** rc null: the process is confirmed gone but left no exit code (only meaningful after a cancel). */
+  | { kind: 'exit'; rc: number | null; cancelRequested: boolean; timedOut: boolean }
   | { kind: 'start_failed' }
   | { kind: 'cancelled_before_start' }
   | { kind: 'lost'; reason: 'exit_unobserved' | 'runner_lost' | 'start_interrupted' }
@@ -212,6 +213,7 @@ function endState(outcome: Outcome): { to: AttemptState; reason: AttemptReason |
       // Cancellation wins over the exit code; then the timeout; then the code itself.
       if (outcome.cancelRequested) return { to: 'cancelled', reason: 'cancelled' };
       if (outcome.timedOut) return { to: 'failed', reason: 'timeout' };
+      if (outcome.rc === null) return { to: 'failed', reason: 'runner_error' };
       return outcome.rc === 0 ? { to: 'succeeded', reason: null } : { to: 'failed', reason: 'exit_nonzero' };
     case 'start_failed':
       return { to: 'failed', reason: 'runner_error' };

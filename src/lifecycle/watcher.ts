@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PlanConfig } from '../config/types.ts';
+import type { Outcome } from '../domain/transitions.ts';
 import { selectAttemptById, setTimedOut } from '../store/attempts.ts';
 import type { AttemptsTable } from '../store/schema.ts';
 import { isAlive, signalGroup, type ProcessIdentity } from '../runner/identity.ts';
@@ -247,19 +248,32 @@ export class Watcher {
     const sup = readSupervisor(dir);
     const proc = readProcess(dir);
     if ((sup && isAlive(sup)) || (proc && isAlive(proc))) return;
-    if (readExit(dir)) return; // the next pass finishes it
+    if (readExit(dir)) {
+      // A record without a plan identity: the supervisor could not record the plan, so never started it.
+      if (!proc) await this.end(row, w, { kind: 'start_failed' });
+      return; // with a plan identity, the next pass finishes it from the record
+    }
+    if (seen === 'running' && row.cancel_requested_at !== null) {
+      // Cancel is proven by the process being gone (SPEC §2.2), even when it left no exit code.
+      await this.end(row, w, {
+        kind: 'exit',
+        rc: null,
+        cancelRequested: true,
+        timedOut: row.timed_out_at !== null,
+      });
+      return;
+    }
     let reason: 'exit_unobserved' | 'start_interrupted' = 'exit_unobserved';
     if (seen === 'queued' && !proc) {
       if (!sup && Date.now() - Date.parse(row.queued_at) < this.ctx.config.startDeadlineMs) return;
       reason = 'start_interrupted';
     }
+    await this.end(row, w, { kind: 'lost', reason });
+  }
+
+  private async end(row: AttemptsTable, w: Watch, outcome: Outcome): Promise<void> {
     await drainOutput(this.ctx, row.id);
-    await endAttempt(
-      this.ctx,
-      row.id,
-      { kind: 'lost', reason },
-      { rc: null, recovered: w.recovered, actor: 'runner' },
-    );
+    await endAttempt(this.ctx, row.id, outcome, { rc: null, recovered: w.recovered, actor: 'runner' });
     this.watches.delete(row.id);
   }
 

@@ -212,6 +212,20 @@ describe('attempts with real processes', () => {
   });
 });
 
+describe('cancel proven by the process being gone', () => {
+  it('a cancelled attempt whose process vanishes with its supervisor (no exit record) is cancelled, rc null', async () => {
+    const { name, attempt } = await deploy('stubborn');
+    await running(attempt.id);
+    await engine.cancel(name, OPERATOR);
+    const runDir = path.join(dataDir, 'attempts', attempt.id);
+    process.kill(-readSupervisor(runDir)!.pid, 'SIGKILL'); // before the grace ends: no one records an exit
+    process.kill(-readProcess(runDir)!.pid, 'SIGKILL');
+    const a = await ended(attempt.id);
+    expect(a).toMatchObject({ state: 'cancelled', reason: 'cancelled', rc: null });
+    expect((await engine.getDeployment(name)).state).toBe('failed');
+  });
+});
+
 describe('fast plans', () => {
   // A pass that saw no supervisor file, then found one a moment later, once took the just-started
   // supervisor for a dead one and lost the outcome (about 1 in 150 attempts, so this catches it only
