@@ -1,9 +1,6 @@
 // `lifeline serve [--config F] [--db URL] [--host H] [--port P]` (SPEC §7).
 // A failure to start prints one clear message to stderr (no stack trace) and exits 1.
 import { InvalidArgumentError, type Command } from 'commander';
-import { ConfigError } from '../../config/errors.ts';
-import { LockHeld } from '../../lifecycle/lock.ts';
-import { createLogger, serve, StartupError, stopOnSignals } from '../../server.ts';
 
 function parsePort(value: string): number {
   if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) {
@@ -14,7 +11,8 @@ function parsePort(value: string): number {
 
 /** What to print when the server cannot start: the cause, without a stack. */
 export function startupMessage(err: unknown): string {
-  if (err instanceof ConfigError || err instanceof LockHeld || err instanceof StartupError)
+  // By name: the server modules are loaded lazily, so client commands start without fastify and kysely.
+  if (err instanceof Error && ['ConfigError', 'LockHeld', 'StartupError'].includes(err.name))
     return err.message;
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e?.code === 'EADDRINUSE') return `address ${e.address ?? ''}:${e.port ?? ''} is already in use`;
@@ -33,6 +31,7 @@ export function register(program: Command): void {
     .option('--host <host>', 'address to listen on (overrides the config)')
     .option('--port <port>', 'port to listen on (overrides the config)', parsePort)
     .action(async (opts: { config?: string; db?: string; host?: string; port?: number }) => {
+      const { createLogger, serve, stopOnSignals } = await import('../../server.ts');
       const log = createLogger();
       try {
         const server = await serve({
