@@ -1,6 +1,7 @@
 // Recovery paths of SPEC §5 that the model test does not reach on its own.
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { nowIso } from '../../src/lifecycle/ids.ts';
@@ -17,6 +18,49 @@ async function restart(dir: string, extra: Record<string, unknown> = {}): Promis
   const e = await startEngine(dir, extra);
   open.push(e);
   return e;
+}
+
+/**
+ * What a crash between the accepting commit and the launch leaves: a queued attempt row, the deployment
+ * `deploying`, its state_transition event (so the fold stays consistent), and nothing on disk.
+ */
+function plantQueuedAttempt(
+  dir: string,
+  depId: string,
+  attemptId: string,
+  o: { owner: string; runDir: string | null },
+): void {
+  const raw = new Database(path.join(dir, 'lifeline.db'));
+  const at = nowIso();
+  raw
+    .prepare(
+      `INSERT INTO attempts (id, deployment_id, number, kind, state, params, force, requested_by, queued_at, recovered,
+        owner, prev_state, version, run_dir, timeout_ms, cancel_grace_ms, stdout_offset, stderr_offset, events_offset)
+       VALUES (?, ?, 1, 'deploy', 'queued', '{}', 0, 'ci', ?, 0, ?, 'pending', 1, ?, 60000, 1000, 0, 0, 0)`,
+    )
+    .run(attemptId, depId, at, o.owner, o.runDir);
+  raw
+    .prepare(`UPDATE deployments SET state = 'deploying', version = 2, current_attempt_id = ?`)
+    .run(attemptId);
+  const seq = Number(
+    (raw.prepare(`UPDATE counters SET value = value + 1 RETURNING value`).get() as { value: number }).value,
+  );
+  const data = {
+    entity: 'deployment',
+    id: depId,
+    from: 'pending',
+    to: 'deploying',
+    trigger: 'deploy_accepted',
+    reason: null,
+    actor: 'ci',
+    version: 2,
+  };
+  raw
+    .prepare(
+      `INSERT INTO events (seq, type, at, deployment_id, attempt_id, data) VALUES (?, 'state_transition', ?, ?, NULL, ?)`,
+    )
+    .run(seq, at, depId, JSON.stringify(data));
+  raw.close();
 }
 
 describe('recovery', () => {
@@ -60,50 +104,10 @@ describe('recovery', () => {
     const dep = await engine.store.db.selectFrom('deployments').selectAll().executeTakeFirstOrThrow();
     await engine.close();
     open.pop();
-    const Database = (await import('better-sqlite3')).default;
-    const raw = new Database(path.join(dir, 'lifeline.db'));
-    const at = nowIso();
-    raw
-      .prepare(
-        `INSERT INTO attempts (id, deployment_id, number, kind, state, params, force, requested_by, queued_at, recovered,
-          owner, prev_state, version, run_dir, timeout_ms, cancel_grace_ms, stdout_offset, stderr_offset, events_offset)
-         VALUES ('att_00000000000000000000000001', ?, 1, 'deploy', 'queued', '{}', 0, 'ci', ?, 0, ?, 'pending', 1, ?, 60000, 1000, 0, 0, 0)`,
-      )
-      .run(
-        dep.id,
-        at,
-        JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')).id,
-        path.join(dir, 'attempts', 'att_00000000000000000000000001'),
-      );
-    raw
-      .prepare(
-        `UPDATE deployments SET state = 'deploying', version = 2, current_attempt_id = 'att_00000000000000000000000001'`,
-      )
-      .run();
-    // keep the fold consistent with the hand-made transition
-    const seq = Number(
-      (raw.prepare(`UPDATE counters SET value = value + 1 RETURNING value`).get() as { value: number }).value,
-    );
-    raw
-      .prepare(
-        `INSERT INTO events (seq, type, at, deployment_id, attempt_id, data) VALUES (?, 'state_transition', ?, ?, NULL, ?)`,
-      )
-      .run(
-        seq,
-        at,
-        dep.id,
-        JSON.stringify({
-          entity: 'deployment',
-          id: dep.id,
-          from: 'pending',
-          to: 'deploying',
-          trigger: 'deploy_accepted',
-          reason: null,
-          actor: 'ci',
-          version: 2,
-        }),
-      );
-    raw.close();
+    plantQueuedAttempt(dir, dep.id, 'att_00000000000000000000000001', {
+      owner: JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')).id,
+      runDir: path.join(dir, 'attempts', 'att_00000000000000000000000001'),
+    });
     const again = await restart(dir, { start_deadline: '300ms' });
     const a = await waitFor(async () => {
       const x = await again.getAttempt('att_00000000000000000000000001');
@@ -120,44 +124,7 @@ describe('recovery', () => {
     const dep = await engine.store.db.selectFrom('deployments').selectAll().executeTakeFirstOrThrow();
     await engine.close();
     open.pop();
-    const Database = (await import('better-sqlite3')).default;
-    const raw = new Database(path.join(dir, 'lifeline.db'));
-    const at = nowIso();
-    raw
-      .prepare(
-        `INSERT INTO attempts (id, deployment_id, number, kind, state, params, force, requested_by, queued_at, recovered,
-          owner, prev_state, version, run_dir, timeout_ms, cancel_grace_ms, stdout_offset, stderr_offset, events_offset)
-         VALUES ('att_00000000000000000000000002', ?, 1, 'deploy', 'queued', '{}', 0, 'ci', ?, 0, 'ins_gone', 'pending', 1, NULL, 60000, 1000, 0, 0, 0)`,
-      )
-      .run(dep.id, at);
-    raw
-      .prepare(
-        `UPDATE deployments SET state = 'deploying', version = 2, current_attempt_id = 'att_00000000000000000000000002'`,
-      )
-      .run();
-    const seq = Number(
-      (raw.prepare(`UPDATE counters SET value = value + 1 RETURNING value`).get() as { value: number }).value,
-    );
-    raw
-      .prepare(
-        `INSERT INTO events (seq, type, at, deployment_id, attempt_id, data) VALUES (?, 'state_transition', ?, ?, NULL, ?)`,
-      )
-      .run(
-        seq,
-        at,
-        dep.id,
-        JSON.stringify({
-          entity: 'deployment',
-          id: dep.id,
-          from: 'pending',
-          to: 'deploying',
-          trigger: 'deploy_accepted',
-          reason: null,
-          actor: 'ci',
-          version: 2,
-        }),
-      );
-    raw.close();
+    plantQueuedAttempt(dir, dep.id, 'att_00000000000000000000000002', { owner: 'ins_gone', runDir: null });
     const again = await restart(dir, { start_deadline: '1h' });
     const c = await again.cancel('back', OPERATOR);
     expect(c).toMatchObject({ state: 'cancelled', reason: 'cancelled', rc: null });
