@@ -3,7 +3,9 @@
 // Every failure becomes one of three errors that the command wrapper (action.ts) turns into a message and
 // exit code 2: ApiError (the server answered with a problem), ConnectionError (it could not be reached)
 // and UsageError (the command line or environment is wrong).
-import type { Attempt, Deployment, DeploymentState, EventType, LifelineEvent } from '../../domain/types.ts';
+import type { FieldError } from '../../domain/errors.ts';
+import type { PlanInfo } from '../../lifecycle/api.ts';
+import type { Attempt, Deployment, EventType, LifelineEvent, Page, Transition } from '../../domain/types.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7400';
 
@@ -17,10 +19,7 @@ export class UsageError extends Error {
   }
 }
 
-export interface FieldError {
-  field: string;
-  reason: string;
-}
+export type { FieldError };
 
 /** The server answered with an error: an RFC 9457 problem, or something that is not one (a proxy's 502). */
 export class ApiError extends Error {
@@ -47,28 +46,8 @@ export class ConnectionError extends Error {
   }
 }
 
-export interface Plan {
-  name: string;
-  description: string;
-  params_schema: Record<string, unknown>;
-  has_check: boolean;
-}
-
-export interface Transition {
-  seq: number;
-  at: string;
-  from: DeploymentState | null;
-  to: DeploymentState;
-  trigger: string;
-  reason: string | null;
-  actor: string;
-  attempt_id: string | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-}
+// The API's shapes are the domain's: one definition for server and client.
+export type { Page, PlanInfo as Plan, Transition };
 
 export interface EventPage {
   items: LifelineEvent[];
@@ -193,8 +172,8 @@ export class ApiClient {
     return this.json('GET', '/v1/health');
   }
 
-  async plans(): Promise<Plan[]> {
-    return (await this.json<{ items: Plan[] }>('GET', '/v1/plans')).items;
+  async plans(): Promise<PlanInfo[]> {
+    return (await this.json<{ items: PlanInfo[] }>('GET', '/v1/plans')).items;
   }
 
   createDeployment(body: {
