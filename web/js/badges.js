@@ -1,30 +1,6 @@
 // State badges: a coloured dot and the state's name (the colour is never the only signal).
 import { h } from './dom.js';
-
-export const DEPLOYMENT_STATES = [
-  'pending',
-  'deploying',
-  'ready',
-  'failed',
-  'unknown',
-  'tearing_down',
-  'torn_down',
-];
-export const ACTIVE_STATES = new Set(['deploying', 'tearing_down']);
-
-const LABEL = {
-  pending: 'pending',
-  deploying: 'deploying',
-  ready: 'ready',
-  failed: 'failed',
-  unknown: 'unknown',
-  tearing_down: 'tearing down',
-  torn_down: 'torn down',
-  queued: 'queued',
-  running: 'running',
-  succeeded: 'succeeded',
-  cancelled: 'cancelled',
-};
+import { stateLabel } from './states.js';
 
 /** Attempt states share the deployment palette. */
 const TONE = {
@@ -35,10 +11,6 @@ const TONE = {
   cancelled: 'torn_down',
   unknown: 'unknown',
 };
-
-export function stateLabel(state) {
-  return LABEL[state] ?? state;
-}
 
 /** A deployment state badge; `data-state` is what tests and styles key on. */
 export function stateBadge(state, { large = false } = {}) {
@@ -71,5 +43,16 @@ export function attemptBadge(state) {
     { class: ['badge', 'badge-sm', `tone-${TONE[state] ?? 'pending'}`], dataset: { attemptState: state } },
     h('span', { class: 'dot', 'aria-hidden': 'true' }),
     stateLabel(state),
+  );
+}
+
+/** A current attempt as the list and the deployment page show it: number (#… until known), kind, state. */
+export function attemptSummary(a) {
+  return h(
+    'span',
+    { class: 'attempt-cell' },
+    h('span', { class: 'attempt-no' }, a.number ? `#${a.number}` : '#…'),
+    h('span', { class: 'muted' }, a.kind),
+    attemptBadge(a.state),
   );
 }

@@ -1,7 +1,7 @@
 // The state timeline: one horizontal bar, one segment per state the deployment was in, each as wide as
 // the time it spent there (with a minimum so that a one-second state still shows), then the transitions.
 import { h } from './dom.js';
-import { stateLabel } from './badges.js';
+import { stateLabel } from './states.js';
 import { clock, duration, absolute } from './format.js';
 
 /** Segments from transitions (oldest first): state `to` from its `at` until the next one (or now). */

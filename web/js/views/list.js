@@ -1,12 +1,13 @@
 // The deployments list: newest first, filters by state and plan, state badges that follow the event stream,
 // and (for operators) the form that creates a deployment.
 import { api, can, explain, headSeq } from '../api.js';
-import { DEPLOYMENT_STATES, stateBadge, stateLabel, updateBadge, attemptBadge } from '../badges.js';
+import { attemptBadge, stateBadge, updateBadge } from '../badges.js';
 import { announce, h, nextId, setChildren } from '../dom.js';
 import { relTime } from '../format.js';
 import { paramsEditor } from '../params-form.js';
 import { openStream } from '../sse.js';
 import { deploymentHref, getPlans, navigate, setConn } from '../shell.js';
+import { DEPLOYMENT_STATES, stateLabel } from '../states.js';
 
 const PAGE = 100;
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
