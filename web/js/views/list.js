@@ -1,20 +1,28 @@
-// The deployments list: newest first, filters by state and plan, state badges that follow the event stream,
-// and (for operators) the form that creates a deployment.
+// The deployments list page: the table (newest first, filtered by state and plan), its state badges kept
+// live from the global event stream, paging, and the button that opens the create form for operators.
+// The rules (filters, order, what an event does to a row) are in list/model.js.
 import { api, can, explain, headSeq } from '../api.js';
-import { attemptBadge, stateBadge, updateBadge } from '../badges.js';
-import { announce, h, nextId, setChildren } from '../dom.js';
+import { attemptSummary, stateBadge, updateBadge } from '../badges.js';
+import { announce, h, setChildren } from '../dom.js';
 import { relTime } from '../format.js';
-import { paramsEditor } from '../params-form.js';
 import { openStream } from '../sse.js';
-import { deploymentHref, getPlans, navigate, setConn } from '../shell.js';
+import { deploymentHref, getPlans, setConn } from '../shell.js';
 import { DEPLOYMENT_STATES, stateLabel } from '../states.js';
+import { createForm } from './list/create-form.js';
+import {
+  countText,
+  filtersHash,
+  listEvent,
+  matches,
+  newestFirst,
+  parseFilters,
+  refreshed,
+} from './list/model.js';
 
 const PAGE = 100;
-const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export function mountList(root, { params }) {
-  const filters = { state: params.get('state') ?? '', plan: params.get('plan') ?? '' };
-  if (!DEPLOYMENT_STATES.includes(filters.state)) filters.state = '';
+  const filters = parseFilters(params);
   const rows = new Map(); // id -> deployment
   const trs = new Map(); // id -> <tr>
   const refreshTimers = new Map();
@@ -22,6 +30,7 @@ export function mountList(root, { params }) {
   let destroyed = false;
   let nextCursor = null;
   let plans = new Map();
+  const shown = (d) => matches(filters, d);
 
   // ---- skeleton --------------------------------------------------------------------------------
   const count = h('span', { class: 'count', 'aria-live': 'polite' });
@@ -84,24 +93,12 @@ export function mountList(root, { params }) {
   );
   head.querySelector('h1').id = 'list-title';
 
-  const matches = (d) =>
-    (!filters.state || d.state === filters.state) && (!filters.plan || d.plan === filters.plan);
-
   // ---- rows ------------------------------------------------------------------------------------
-  function attemptCell(d) {
-    const a = d.current_attempt;
-    if (!a) return h('span', { class: 'muted' }, '—');
-    return h(
-      'span',
-      { class: 'attempt-cell' },
-      h('span', { class: 'attempt-no' }, a.number ? `#${a.number}` : '#…'),
-      h('span', { class: 'muted' }, a.kind),
-      attemptBadge(a.state),
-    );
-  }
+  const attemptCell = (d) =>
+    d.current_attempt ? attemptSummary(d.current_attempt) : h('span', { class: 'muted' }, '—');
 
   function buildRow(d) {
-    const tr = h(
+    return h(
       'tr',
       { dataset: { id: d.id, name: d.name }, 'data-testid': `row-${d.name}` },
       h(
@@ -121,7 +118,6 @@ export function mountList(root, { params }) {
       h('td', { class: 'cell-attempt', dataset: { label: 'Attempt' } }, attemptCell(d)),
       h('td', { class: 'cell-updated', dataset: { label: 'Updated' } }, relTime(d.updated_at)),
     );
-    return tr;
   }
 
   function updateRow(d) {
@@ -130,22 +126,19 @@ export function mountList(root, { params }) {
     updateBadge(tr.querySelector('.cell-state .badge'), d.state);
     setChildren(tr.querySelector('.cell-attempt'), attemptCell(d));
     setChildren(tr.querySelector('.cell-updated'), relTime(d.updated_at));
-    tr.hidden = !matches(d);
+    tr.hidden = !shown(d);
   }
 
   /** Rows in creation order, newest first; rows that no longer match the filters are hidden, not dropped. */
   function renderRows() {
-    const sorted = [...rows.values()].sort((a, b) =>
-      a.created_at === b.created_at ? (a.id < b.id ? 1 : -1) : a.created_at < b.created_at ? 1 : -1,
-    );
     const frag = document.createDocumentFragment();
-    for (const d of sorted) {
+    for (const d of newestFirst(rows.values())) {
       let tr = trs.get(d.id);
       if (!tr) {
         tr = buildRow(d);
         trs.set(d.id, tr);
       }
-      tr.hidden = !matches(d);
+      tr.hidden = !shown(d);
       frag.appendChild(tr);
     }
     for (const [id, tr] of trs) if (!rows.has(id)) (tr.remove(), trs.delete(id));
@@ -154,11 +147,11 @@ export function mountList(root, { params }) {
   }
 
   function renderCount() {
-    const shown = [...rows.values()].filter(matches).length;
-    count.textContent = `${shown}${nextCursor ? '+' : ''} ${shown === 1 ? 'deployment' : 'deployments'}`;
+    const n = [...rows.values()].filter(shown).length;
+    count.textContent = countText(n, Boolean(nextCursor));
     const filtered = filters.state || filters.plan;
-    empty.hidden = shown > 0;
-    table.hidden = shown === 0;
+    empty.hidden = n > 0;
+    table.hidden = n === 0;
     setChildren(
       empty,
       filtered
@@ -244,12 +237,10 @@ export function mountList(root, { params }) {
         try {
           const d = await api.deployment(id);
           if (destroyed) return;
-          const have = rows.get(id);
-          if (have && have.version > d.version) return;
-          const isNew = !have;
-          if (isNew && !matches(d)) return;
+          const what = refreshed(rows.get(id), d, filters);
+          if (what === 'skip') return;
           rows.set(id, d);
-          if (isNew) renderRows();
+          if (what === 'add') renderRows();
           else updateRow(d);
         } catch (err) {
           if (err.status === 404) {
@@ -264,55 +255,22 @@ export function mountList(root, { params }) {
   function onEvent(ev) {
     if (destroyed) return;
     const id = ev.deployment_id;
-    if (!id) return;
-    if (ev.type === 'deployment_created') {
-      if (!rows.has(id) && (!filters.plan || ev.data?.plan === filters.plan)) scheduleRefresh(id);
-      return;
+    const { row, remove, fetch, announce: text } = listEvent(rows.get(id), filters, ev);
+    if (remove) {
+      rows.delete(id);
+      renderRows();
     }
-    if (ev.type === 'deployment_deleted') {
-      if (rows.delete(id)) renderRows();
-      return;
+    if (row) {
+      rows.set(id, row);
+      updateRow(row);
     }
-    if (ev.type !== 'state_transition') return;
-    const d = rows.get(id);
-    const data = ev.data ?? {};
-    if (data.entity === 'attempt') {
-      if (d?.current_attempt?.id === ev.attempt_id) {
-        d.current_attempt = { ...d.current_attempt, state: data.to };
-        updateRow(d);
-      }
-      return;
-    }
-    if (!d) {
-      // Not loaded (filtered out, or beyond the first page): fetch it if it now matches.
-      if (!filters.state || data.to === filters.state) scheduleRefresh(id);
-      return;
-    }
-    if (typeof data.version === 'number' && data.version <= d.version) return; // already shown
-    d.state = data.to;
-    d.version = data.version ?? d.version;
-    d.state_changed_at = ev.at;
-    d.updated_at = ev.at;
-    if (ev.attempt_id && ev.attempt_id !== d.current_attempt?.id) {
-      d.current_attempt = {
-        id: ev.attempt_id,
-        number: null,
-        kind: data.to === 'tearing_down' ? 'teardown' : 'deploy',
-        state: 'queued',
-      };
-    }
-    updateRow(d);
-    if (matches(d)) announce(`${d.name} is now ${stateLabel(d.state)}`);
-    scheduleRefresh(id); // attempt number and the rest, from the API
+    if (text) announce(text);
+    if (fetch) scheduleRefresh(id);
   }
 
   // ---- filters ---------------------------------------------------------------------------------
   function applyFilters() {
-    const q = new URLSearchParams();
-    if (filters.state) q.set('state', filters.state);
-    if (filters.plan) q.set('plan', filters.plan);
-    const qs = q.toString();
-    history.replaceState(null, '', `#/${qs ? `?${qs}` : ''}`);
+    history.replaceState(null, '', filtersHash(filters));
     stream?.close();
     stream = null;
     void load();
@@ -350,7 +308,7 @@ export function mountList(root, { params }) {
   function openCreate() {
     newBtn.setAttribute('aria-expanded', 'true');
     createBox.hidden = false;
-    setChildren(createBox, createForm());
+    setChildren(createBox, createForm({ plans, plan: filters.plan, onClose: closeCreate }));
     createBox.querySelector('input')?.focus();
   }
   function closeCreate() {
@@ -360,145 +318,6 @@ export function mountList(root, { params }) {
     newBtn.focus();
   }
   newBtn.addEventListener('click', () => (createBox.hidden ? openCreate() : closeCreate()));
-
-  function createForm() {
-    const nameId = nextId('new-name');
-    const planId = nextId('new-plan');
-    const labelsId = nextId('new-labels');
-    const nameErr = h('p', { class: 'field-error', id: nextId('err'), hidden: true });
-    const nameHelp = h(
-      'p',
-      { class: 'help', id: nextId('help') },
-      'Lowercase letters, digits and dashes; up to 63.',
-    );
-    const name = h('input', {
-      id: nameId,
-      name: 'name',
-      required: true,
-      autocomplete: 'off',
-      spellcheck: 'false',
-      maxlength: 63,
-      pattern: '[a-z0-9][a-z0-9\\-]{0,62}',
-      'aria-describedby': `${nameHelp.id} ${nameErr.id}`,
-    });
-    const planNames = [...plans.keys()].sort();
-    const plan = h(
-      'select',
-      { id: planId, name: 'plan', required: true },
-      planNames.map((n) => h('option', { value: n, selected: n === filters.plan }, n)),
-    );
-    const planDesc = h('p', { class: 'help', id: nextId('help') });
-    plan.setAttribute('aria-describedby', planDesc.id);
-    const paramsBox = h('div', { class: 'params-box' });
-    let editor = null;
-    const showPlan = () => {
-      const p = plans.get(plan.value);
-      planDesc.textContent = p?.description || (p ? 'No description.' : '');
-      editor = paramsEditor(p?.params_schema ?? {});
-      setChildren(paramsBox, editor.el);
-    };
-    plan.addEventListener('change', showPlan);
-    const labelsHelp = h(
-      'p',
-      { class: 'help', id: nextId('help') },
-      'Optional: key=value, separated by commas.',
-    );
-    const labels = h('input', {
-      id: labelsId,
-      name: 'labels',
-      autocomplete: 'off',
-      placeholder: 'team=web, env=staging',
-      'aria-describedby': labelsHelp.id,
-    });
-    const deployNow = h('input', {
-      type: 'checkbox',
-      id: nextId('deploy-now'),
-      name: 'deploy',
-      checked: true,
-    });
-    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
-    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create');
-    const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
-    cancel.addEventListener('click', closeCreate);
-
-    const form = h(
-      'form',
-      { class: 'card create-form', novalidate: true, 'aria-labelledby': 'create-title' },
-      h('h2', { id: 'create-title' }, 'New deployment'),
-      planNames.length === 0
-        ? h('p', { class: 'callout' }, 'The server has no plans configured; add one to its config file.')
-        : null,
-      h(
-        'div',
-        { class: 'form-grid' },
-        h('div', { class: 'field' }, h('label', { for: nameId }, 'Name'), name, nameHelp, nameErr),
-        h('div', { class: 'field' }, h('label', { for: planId }, 'Plan'), plan, planDesc),
-      ),
-      h('fieldset', { class: 'params-set' }, h('legend', null, 'Params'), paramsBox),
-      h('div', { class: 'field' }, h('label', { for: labelsId }, 'Labels'), labels, labelsHelp),
-      h(
-        'div',
-        { class: 'field field-check' },
-        deployNow,
-        h('label', { for: deployNow.id }, 'Start a deploy attempt right away'),
-      ),
-      error,
-      h('div', { class: 'form-actions' }, submit, cancel),
-    );
-    showPlan();
-
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      error.hidden = true;
-      nameErr.hidden = true;
-      name.removeAttribute('aria-invalid');
-      const n = name.value.trim();
-      if (!NAME_RE.test(n)) {
-        nameErr.textContent = 'Use lowercase letters, digits and dashes, starting with a letter or digit.';
-        nameErr.hidden = false;
-        name.setAttribute('aria-invalid', 'true');
-        name.focus();
-        return;
-      }
-      let params;
-      let labelObj;
-      try {
-        params = editor.read();
-        labelObj = parseLabels(labels.value);
-      } catch (err) {
-        error.textContent = err.message;
-        error.hidden = false;
-        return;
-      }
-      submit.disabled = true;
-      submit.setAttribute('aria-busy', 'true');
-      try {
-        const body = { name: n, plan: plan.value, params };
-        if (labelObj) body.labels = labelObj;
-        const dep = await api.create(body);
-        if (deployNow.checked) await api.deploy(dep.id, {});
-        announce(`Created ${dep.name}${deployNow.checked ? '; deploying' : ''}`);
-        navigate(deploymentHref(dep.name));
-      } catch (err) {
-        error.textContent = explain(err);
-        error.hidden = false;
-        editor.setErrors(err.errors);
-        const nameProblem = (err.errors ?? []).find((x) => x.field === 'name');
-        if (err.code === 'DEPLOYMENT_EXISTS' || nameProblem) {
-          nameErr.textContent = nameProblem?.reason ?? `A deployment named ${n} exists already.`;
-          nameErr.hidden = false;
-          name.setAttribute('aria-invalid', 'true');
-        }
-      } finally {
-        submit.disabled = false;
-        submit.removeAttribute('aria-busy');
-      }
-    });
-    form.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') closeCreate();
-    });
-    return form;
-  }
 
   function applyRole() {
     newBtn.hidden = !can('operator');
@@ -517,19 +336,4 @@ export function mountList(root, { params }) {
       for (const t of refreshTimers.values()) clearTimeout(t);
     },
   };
-}
-
-/** "a=b, c=d" into {a: "b", c: "d"}; empty gives undefined. */
-function parseLabels(text) {
-  const out = {};
-  const parts = text
-    .split(/[,\n]/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const part of parts) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new Error(`Labels: “${part}” is not key=value`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return parts.length ? out : undefined;
 }
