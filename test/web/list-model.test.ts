@@ -1,6 +1,7 @@
 // The deployments list's rules (web/js/views/list/model.js) in Node, no browser: filters to and from the
 // address, which rows show and in what order, what each stream event does to a row, and the labels input.
 import { describe, expect, it } from 'vitest';
+import { importWeb, type StreamEvent } from './web-module.ts';
 
 interface Row {
   id: string;
@@ -16,14 +17,6 @@ interface Row {
 interface Filters {
   state: string;
   plan: string;
-}
-interface StreamEvent {
-  seq: number;
-  type: string;
-  at: string;
-  deployment_id?: string;
-  attempt_id?: string | null;
-  data?: Record<string, unknown>;
 }
 interface ListModel {
   NAME_RE: RegExp;
@@ -41,9 +34,7 @@ interface ListModel {
   parseLabels(text: string): Record<string, string> | undefined;
 }
 
-// A plain browser module (no types): imported by URL so TypeScript takes the interface above for it.
-const modelUrl = new URL('../../web/js/views/list/model.js', import.meta.url).href;
-const m = (await import(modelUrl)) as ListModel;
+const m = await importWeb<ListModel>('views/list/model.js');
 
 const T0 = '2026-01-01T10:00:00.000Z';
 const T1 = '2026-01-01T10:01:00.000Z';

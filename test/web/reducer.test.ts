@@ -2,6 +2,7 @@
 // it builds from the first reads and each stream event, where the stream starts, and that it never mutates
 // what it was given (the page keeps the old model until the step returns).
 import { describe, expect, it } from 'vitest';
+import { importWeb, type StreamEvent } from './web-module.ts';
 
 interface Attempt {
   id: string;
@@ -53,14 +54,6 @@ interface Step {
   model: Model;
   changes: Changes;
 }
-interface StreamEvent {
-  seq: number;
-  type: string;
-  at: string;
-  deployment_id?: string;
-  attempt_id?: string | null;
-  data?: Record<string, unknown>;
-}
 interface Reducer {
   initialModel(reads: { deployment: Deployment; transitions: Transition[]; attempts: Attempt[] }): Model;
   currentAttempt(model: Model): Attempt | null;
@@ -71,9 +64,7 @@ interface Reducer {
   applyRefresh(model: Model, deployment: Deployment, attempts: Attempt[]): Model;
 }
 
-// A plain browser module (no types): imported by URL so TypeScript takes the interface above for it.
-const reducerUrl = new URL('../../web/js/views/deployment/reducer.js', import.meta.url).href;
-const r = (await import(reducerUrl)) as Reducer;
+const r = await importWeb<Reducer>('views/deployment/reducer.js');
 
 const T0 = '2026-01-01T10:00:00.000Z';
 const T1 = '2026-01-01T10:01:00.000Z';

@@ -1,6 +1,7 @@
 // The dashboard's state vocabulary (web/js/states.js) is a copy of the domain's, because the browser loads
 // plain files and cannot import src/. This holds the copy to the original so that the two cannot drift.
 import { describe, expect, it } from 'vitest';
+import { importWeb } from './web-module.ts';
 import { ATTEMPT_STATES, DEPLOYMENT_STATES } from '../../src/domain/types.ts';
 import { isBusy } from '../../src/domain/transitions.ts';
 
@@ -10,9 +11,7 @@ interface States {
   stateLabel(state: string): string;
 }
 
-// A plain browser module (no types): imported by URL so TypeScript takes the interface above for it.
-const statesUrl = new URL('../../web/js/states.js', import.meta.url).href;
-const web = (await import(statesUrl)) as States;
+const web = await importWeb<States>('states.js');
 
 describe('web state vocabulary', () => {
   it('lists the domain’s deployment states, in the domain’s order', () => {

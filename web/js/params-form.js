@@ -17,6 +17,30 @@ function simpleProps(schema) {
   return out;
 }
 
+/** A text area for params as JSON (here and in the deploy dialog's override). */
+export function jsonTextarea(id, helpId, rows) {
+  return h('textarea', {
+    id,
+    class: 'mono',
+    rows,
+    spellcheck: 'false',
+    'aria-describedby': helpId,
+    placeholder: '{}',
+  });
+}
+
+/** Params typed as JSON: an object, or an Error whose message says what is wrong. */
+export function parseParamsJson(text) {
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`Params: not valid JSON (${e.message})`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('Params: must be a JSON object');
+  return v;
+}
+
 /**
  * Returns {el, read(), setErrors(errors)}. read() gives the params object or throws an Error whose message
  * says which field is wrong.
@@ -27,14 +51,7 @@ export function paramsEditor(schema) {
   const fields = new Map();
   const jsonId = nextId('params-json');
   const jsonHelpId = nextId('params-json-help');
-  const json = h('textarea', {
-    id: jsonId,
-    class: 'mono',
-    rows: 4,
-    spellcheck: 'false',
-    'aria-describedby': jsonHelpId,
-    placeholder: '{}',
-  });
+  const json = jsonTextarea(jsonId, jsonHelpId, 4);
   const jsonBox = h(
     'div',
     { class: 'field' },
@@ -143,15 +160,7 @@ export function paramsEditor(schema) {
   function read() {
     if (!useJson) return readFields();
     const text = json.value.trim();
-    if (text === '') return {};
-    let v;
-    try {
-      v = JSON.parse(text);
-    } catch (e) {
-      throw new Error(`Params: not valid JSON (${e.message})`);
-    }
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('Params: must be a JSON object');
-    return v;
+    return text === '' ? {} : parseParamsJson(text);
   }
 
   /** Shows the server's field errors ({field, reason}; field like "params.replicas") next to the fields. */

@@ -4,6 +4,7 @@
 import { api, explain } from '../../api.js';
 import { openDialog } from '../../dialog.js';
 import { h, nextId, toast } from '../../dom.js';
+import { jsonTextarea, parseParamsJson } from '../../params-form.js';
 import { navigate } from '../../shell.js';
 import { stateLabel } from '../../states.js';
 import { currentAttempt } from './reducer.js';
@@ -28,14 +29,7 @@ export function deployDialog(get) {
   const force = needsForce ? forceBox('deploy') : null;
   const paramsId = nextId('override');
   const paramsHelp = nextId('help');
-  const params = h('textarea', {
-    id: paramsId,
-    class: 'mono',
-    rows: 3,
-    spellcheck: 'false',
-    placeholder: '{}',
-    'aria-describedby': paramsHelp,
-  });
+  const params = jsonTextarea(paramsId, paramsHelp, 3);
   openDialog({
     title: `Deploy ${dep().name}`,
     description: `Starts a deploy attempt with plan ${dep().plan}.`,
@@ -67,16 +61,7 @@ export function deployDialog(get) {
     onConfirm: async () => {
       const body = {};
       const text = params.value.trim();
-      if (text) {
-        let v;
-        try {
-          v = JSON.parse(text);
-        } catch (e) {
-          throw new Error(`Params: not valid JSON (${e.message})`);
-        }
-        if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('Params: must be a JSON object');
-        body.params = v;
-      }
+      if (text) body.params = parseParamsJson(text);
       if (needsForce) body.force = true;
       const a = await api.deploy(dep().id, body, dep().version);
       toast(`Deploy ${attemptLabel(a)} of ${dep().name} queued`);
