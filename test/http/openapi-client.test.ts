@@ -2,7 +2,7 @@
 // with tsc under strict settings and works against a real server: create, deploy, read events, and a
 // problem whose `code` is a typed union.
 import { execFile } from 'node:child_process';
-import { copyFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -48,6 +48,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true }); // removes the node_modules link, not its target
 });
 
 describe('a client generated from /openapi.json', () => {

@@ -1,7 +1,7 @@
 // The served /openapi.json passes `redocly lint` (recommended rules) with no error and no warning, so a
 // client generator can trust it. The linter runs offline: the document is a local file, telemetry off.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('redocly lint on the served /openapi.json', () => {
