@@ -1,4 +1,4 @@
-// The HTTP API of SPEC §6 as a Fastify instance that is built but not listening (tests inject into it,
+// The HTTP API (docs/reference/http-api.md) as a Fastify instance that is built but not listening (tests inject into it,
 // server.ts listens). Routes live in routes/*.ts and stream.ts; this file wires the cross-cutting parts:
 // request ids, logging, body parsing, auth, If-Match/Idempotency-Key, problem+json errors, OpenAPI.
 import { randomUUID } from 'node:crypto';
@@ -10,19 +10,14 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
 import type { LifelineApi } from '../lifecycle/api.ts';
-import { VERSION } from '../version.ts';
 import { registerAuth } from './auth.ts';
 import { registerConditions } from './conditions.ts';
+import { OPENAPI_INFO, transformObject } from './openapi.ts';
 import { makeProblem, sendProblem, toProblem } from './problem.ts';
 import { attemptRoutes } from './routes/attempts.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
@@ -194,22 +189,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   registerConditions(app, api);
 
   // ---- OpenAPI and docs -------------------------------------------------------------------------
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Lifeline',
-        version: VERSION,
-        description:
-          'Deployment lifecycle control plane (SPEC §6). Errors are application/problem+json. ' +
-          'Writes accept `If-Match: "<version>"`; POSTs accept `Idempotency-Key`.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
+  await app.register(swagger, { openapi: OPENAPI_INFO, transform: jsonSchemaTransform, transformObject });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 

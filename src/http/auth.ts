@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { LifelineConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
 import type { Actor, Role } from '../domain/types.ts';
+import { ROLE_HEADER } from './dashboard.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -81,12 +82,16 @@ export function forbidden(need: Role, actor: Actor, what?: string): LifelineErro
 export function registerAuth(app: FastifyInstance, config: LifelineConfig): void {
   const authenticate = authenticator(config);
   app.decorateRequest('actor', null);
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const need = requiredRole(req);
     if (need === null) return;
     const actor = authenticate(req.headers.authorization);
     if (!actor) throw authRequired();
-    if (!hasRole(actor, need)) throw forbidden(need, actor);
+    if (!hasRole(actor, need)) {
+      // A refusal is an authenticated response too: it says which role the token has (see dashboard.ts).
+      reply.header(ROLE_HEADER, actor.role);
+      throw forbidden(need, actor);
+    }
     req.actor = actor;
   });
   // `force` (body or query) is an admin power, whatever the route's own minimum (SPEC §6).

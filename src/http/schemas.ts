@@ -134,15 +134,25 @@ export const page = <T extends z.ZodType>(item: T) =>
 
 // ---- request pieces ----------------------------------------------------------------------------
 
-/** A decimal integer in a query string: digits only (no sign, exponent, hex or blanks). */
+/**
+ * A decimal integer in a query string: digits only (no sign, exponent, hex or blanks). A preprocess
+ * rather than a string pipe, so that the OpenAPI document types the parameter as an integer.
+ */
 export const queryInt = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^[0-9]{1,15}$/, 'must be a decimal integer')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+  z.preprocess((v, ctx) => {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && /^[0-9]{1,15}$/.test(v)) return Number(v);
+    ctx.addIssue({ code: 'custom', message: 'must be a decimal integer', input: v });
+    return z.NEVER;
+  }, z.number().int().min(min).max(max));
 
-export const queryBool = z.enum(['true', 'false']).transform((v) => v === 'true');
+/** `true` or `false` in a query string, documented as a boolean. */
+export const queryBool = z.preprocess((v, ctx) => {
+  if (v === 'true' || v === true) return true;
+  if (v === 'false' || v === false) return false;
+  ctx.addIssue({ code: 'custom', message: 'must be true or false', input: v });
+  return z.NEVER;
+}, z.boolean());
 
 export const RefParams = z.object({ ref: z.string().min(1).describe('deployment id (dep_…) or name') });
 export const AttemptIdParams = z.object({ id: z.string().min(1).describe('attempt id (att_…)') });

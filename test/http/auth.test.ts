@@ -98,11 +98,15 @@ describe('role × route', () => {
         if (expected === 401) {
           expectProblem(res, 401, 'AUTH_REQUIRED');
           expect(res.headers['www-authenticate']).toBe('Bearer');
+          expect(res.headers['lifeline-role']).toBeUndefined();
         } else if (expected === 403) {
           expectProblem(res, 403, 'FORBIDDEN');
+          // every authenticated response names the token's role, refusals included
+          expect(res.headers['lifeline-role']).toBe(who);
         } else {
           expect([401, 403], res.body).not.toContain(res.statusCode);
           expect(res.statusCode).toBeLessThan(500);
+          if (p.role !== null) expect(res.headers['lifeline-role']).toBe(who);
         }
         expect(await snapshot(h.engine)).toEqual(before);
       });
@@ -166,11 +170,13 @@ describe('force is an admin power; actors are token names', () => {
       403,
       'FORBIDDEN',
     );
-    expectProblem(
-      await h.app.inject({ method: 'DELETE', url: '/v1/deployments/auth-1?force=true', headers: op }),
-      403,
-      'FORBIDDEN',
-    );
+    const deleteForced = await h.app.inject({
+      method: 'DELETE',
+      url: '/v1/deployments/auth-1?force=true',
+      headers: op,
+    });
+    expectProblem(deleteForced, 403, 'FORBIDDEN');
+    expect(deleteForced.headers['lifeline-role']).toBe('operator');
     expect(await snapshot(h.engine)).toEqual(before);
 
     const att = await h.app.inject({
