@@ -15,23 +15,29 @@ import { newAttemptId, nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
 import { transact } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
-import { allowed, checkVersion } from './guards.ts';
+import { allowed, asRead, checkVersion } from './guards.ts';
 
 export interface AttemptRequest {
   ref: string;
-  kind: AttemptKind;
   actor: Actor;
   w: WriteOptions | undefined;
   force: boolean;
-  /** The domain's verdict on the fresh deployment row, and the params the attempt runs with. */
-  decide: (
-    dep: DeploymentsTable,
-    plan: PlanConfig,
-  ) => { decision: Decision; params: Record<string, unknown> };
 }
 
-export async function startAttempt(ctx: Ctx, watcher: Watcher, req: AttemptRequest): Promise<Attempt> {
-  const { kind, actor, force } = req;
+/** The domain's verdict on the fresh deployment row, and the params the attempt runs with. */
+export type DecideAttempt = (
+  dep: DeploymentsTable,
+  plan: PlanConfig,
+) => { decision: Decision; params: Record<string, unknown> };
+
+export async function startAttempt(
+  ctx: Ctx,
+  watcher: Watcher,
+  kind: AttemptKind,
+  req: AttemptRequest,
+  decide: DecideAttempt,
+): Promise<Attempt> {
+  const { actor, force } = req;
   const id = newAttemptId();
   // Registered before the commit: a cancel that races the launch must ask, not cancel outright.
   watcher.expect(id);
@@ -41,7 +47,7 @@ export async function startAttempt(ctx: Ctx, watcher: Watcher, req: AttemptReque
       checkVersion(dep, req.w);
       const plan = findPlan(ctx.config, dep.plan);
       if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
-      const { decision, params } = req.decide(dep, plan);
+      const { decision, params } = decide(dep, plan);
       allowed(decision);
       const at = nowIso();
       const row: AttemptsTable = {
@@ -78,9 +84,7 @@ export async function startAttempt(ctx: Ctx, watcher: Watcher, req: AttemptReque
         at,
         actor: actor.name,
         deployment: {
-          id: dep.id,
-          expectState: dep.state,
-          expectVersion: Number(dep.version),
+          ...asRead(dep),
           change: decision.writes.deployment,
           set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}) },
         },

@@ -18,16 +18,9 @@ export async function startDeploy(
 ): Promise<Attempt> {
   const override = asParams(input.params, 'params');
   const force = input.force === true;
-  return startAttempt(ctx, watcher, {
-    ref,
-    kind: 'deploy',
-    actor,
-    w,
-    force,
-    decide: (dep, plan) => {
-      const params = { ...JSON.parse(dep.params), ...override };
-      checkParams(plan, params);
-      return { decision: decideDeploy(dep.state as DeploymentState, force, callerOf(actor)), params };
-    },
+  return startAttempt(ctx, watcher, 'deploy', { ref, actor, w, force }, (dep, plan) => {
+    const params = { ...JSON.parse(dep.params), ...override };
+    checkParams(plan, params);
+    return { decision: decideDeploy(dep.state as DeploymentState, force, callerOf(actor)), params };
   });
 }

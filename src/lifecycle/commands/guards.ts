@@ -22,3 +22,8 @@ export function checkVersion(dep: DeploymentsTable, w?: WriteOptions): void {
     );
   }
 }
+
+/** The compare-and-set guard of a change to a deployment: the state and version just read. */
+export function asRead(dep: DeploymentsTable): { id: string; expectState: string; expectVersion: number } {
+  return { id: dep.id, expectState: dep.state, expectVersion: Number(dep.version) };
+}

@@ -10,7 +10,7 @@ import { presentDeployments } from '../present.ts';
 import { deploymentByRef } from '../queries.ts';
 import { transact } from '../tx.ts';
 import { checkReason } from '../validate.ts';
-import { allowed, callerOf, checkVersion } from './guards.ts';
+import { allowed, asRead, callerOf, checkVersion } from './guards.ts';
 
 export async function resolve(
   ctx: Ctx,
@@ -28,12 +28,7 @@ export async function resolve(
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: actor.name,
-      deployment: {
-        id: dep.id,
-        expectState: dep.state,
-        expectVersion: Number(dep.version),
-        change: decision.writes.deployment,
-      },
+      deployment: { ...asRead(dep), change: decision.writes.deployment },
     });
     const fresh = (await selectDeploymentById(trx, dep.id))!;
     return { result: (await presentDeployments(ctx, trx, [fresh]))[0], events };

@@ -18,19 +18,13 @@ export async function teardown(
 ): Promise<Attempt> {
   checkConfirm(input.confirm);
   const force = input.force === true;
-  return startAttempt(ctx, watcher, {
-    ref,
-    kind: 'teardown',
-    actor,
-    w,
-    force,
-    decide: (dep) => ({
-      decision: decideTeardown(
-        dep.state as DeploymentState,
-        { name: dep.name, confirm: input.confirm ?? '', force },
-        callerOf(actor),
-      ),
-      params: JSON.parse(dep.params),
-    }),
-  });
+  const confirm = input.confirm ?? '';
+  return startAttempt(ctx, watcher, 'teardown', { ref, actor, w, force }, (dep) => ({
+    decision: decideTeardown(
+      dep.state as DeploymentState,
+      { name: dep.name, confirm, force },
+      callerOf(actor),
+    ),
+    params: JSON.parse(dep.params),
+  }));
 }
