@@ -11,11 +11,11 @@ export const DEPLOYMENT_STATES = [
 ] as const;
 export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
 
+/** A deployment's name, also its address in URLs: lowercase letters, digits and dashes. */
+export const DEPLOYMENT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
 export const ATTEMPT_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'unknown'] as const;
 export type AttemptState = (typeof ATTEMPT_STATES)[number];
-
-export const ACTIVE_ATTEMPT_STATES: readonly AttemptState[] = ['queued', 'running'];
-export const FINAL_ATTEMPT_STATES: readonly AttemptState[] = ['succeeded', 'failed', 'cancelled'];
 
 export const ATTEMPT_REASONS = [
   'exit_nonzero',

@@ -9,8 +9,6 @@ import {
   EVENT_TYPES,
 } from '../domain/types.ts';
 
-export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
 // ---- responses ---------------------------------------------------------------------------------
 
 export const FieldErrorSchema = z.object({ field: z.string(), reason: z.string() });

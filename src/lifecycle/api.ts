@@ -1,4 +1,4 @@
-// The surface the HTTP layer (and tests) call. Implemented by LifecycleService in service.ts.
+// The surface the HTTP layer (and tests) call. Implemented by Lifeline in engine.ts.
 // Every method throws LifelineError with a SPEC code on refusal and writes nothing then.
 import type {
   Actor,

@@ -1,5 +1,6 @@
 // The writes an attempt goes through after acceptance: started, output ingested, ended.
 // Each is one transaction that re-reads its rows and asks the domain module what is allowed.
+import { findPlan } from '../config/load.ts';
 import { decideOutcome, decideStarted, type Outcome, type Refusal } from '../domain/transitions.ts';
 import type { AttemptKind, AttemptState, DeploymentState, LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { Transaction } from 'kysely';
@@ -13,7 +14,7 @@ import type { ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor } from '../runner/redact.ts';
 import { runDirPaths } from '../runner/rundir.ts';
 import { readLines, readRunnerEvents } from '../runner/tail.ts';
-import { planOf, secretValues, type Ctx } from './context.ts';
+import { secretValues, type Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
 
@@ -69,7 +70,7 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     if (!row?.run_dir) return { result: false, events: [] };
     const dep = await selectDeploymentById(trx, row.deployment_id);
     const redact = makeRedactor(
-      secretValues(dep ? planOf(ctx, dep.plan) : undefined, JSON.parse(row.params)),
+      secretValues(dep ? findPlan(ctx.config, dep.plan) : undefined, JSON.parse(row.params)),
     );
     const files = runDirPaths(row.run_dir);
     const from = {

@@ -1,3 +1,4 @@
+// What the lifecycle modules share (the store, the event bus, the config, who we are) and secret values.
 import type pino from 'pino';
 import type { LifelineConfig, PlanConfig } from '../config/types.ts';
 import type { Store } from '../store/open.ts';
@@ -10,10 +11,6 @@ export interface Ctx {
   config: LifelineConfig;
   instanceId: string;
   log: pino.Logger;
-}
-
-export function planOf(ctx: Ctx, name: string): PlanConfig | undefined {
-  return Object.hasOwn(ctx.config.plans, name) ? ctx.config.plans[name] : undefined;
 }
 
 /** The secret values of a params object: what must never leave the process unmasked. */

@@ -1,16 +1,27 @@
-// Wires one Lifeline instance together: lock, store, identity, watcher, recovery and its timers.
+// Wires one Lifeline instance together: lock, store, identity, watcher, recovery and its timers, and
+// the LifelineApi the HTTP layer calls, each operation delegated to the module that owns it.
 import os from 'node:os';
 import fs from 'node:fs';
 import pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { openStore, type Store } from '../store/open.ts';
 import { touchInstance, upsertInstance } from '../store/instances.ts';
+import type { LifelineApi } from './api.ts';
+import { cancel } from './commands/cancel.ts';
+import { Checks } from './commands/check.ts';
+import { createDeployment } from './commands/create.ts';
+import { deleteDeployment } from './commands/delete.ts';
+import { startDeploy } from './commands/deploy.ts';
+import { resolve } from './commands/resolve.ts';
+import { teardown } from './commands/teardown.ts';
 import type { Ctx } from './context.ts';
+import { IdempotencyKeys } from './idempotency.ts';
 import { nowIso } from './ids.ts';
 import { loadInstanceId } from './instance.ts';
 import { lockSqlite, type DbLock } from './lock.ts';
+import * as queries from './queries.ts';
+import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
-import { LifecycleService } from './service.ts';
 import { EventBus } from './tx.ts';
 import { Watcher } from './watcher.ts';
 
@@ -23,22 +34,68 @@ export interface LifelineOptions {
   port?: number | null;
 }
 
-export class Lifeline extends LifecycleService {
+export class Lifeline implements LifelineApi {
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<void> | null = null;
   private closed = false;
+  private readonly checks: Checks;
+  private readonly keys: IdempotencyKeys;
 
   constructor(
-    ctx: Ctx,
-    watcher: Watcher,
+    private readonly ctx: Ctx,
+    private readonly watcher: Watcher,
     private lock: DbLock | null,
   ) {
-    super(ctx, watcher);
+    this.checks = new Checks(ctx);
+    this.keys = new IdempotencyKeys(ctx.store.db);
   }
 
   get store(): Store {
     return this.ctx.store;
   }
+
+  get instanceId(): string {
+    return this.ctx.instanceId;
+  }
+
+  // ---- LifelineApi: reads -----------------------------------------------------------------------
+
+  listPlans: LifelineApi['listPlans'] = () => queries.listPlans(this.ctx);
+  getDeployment: LifelineApi['getDeployment'] = (ref) => queries.getDeployment(this.ctx, ref);
+  listDeployments: LifelineApi['listDeployments'] = (q) => queries.listDeployments(this.ctx, q);
+  listAttempts: LifelineApi['listAttempts'] = (ref, q) => queries.listAttempts(this.ctx, ref, q);
+  getAttempt: LifelineApi['getAttempt'] = (id) => queries.getAttempt(this.ctx, id);
+  readAttemptLog: LifelineApi['readAttemptLog'] = (id, offset) =>
+    queries.readAttemptLog(this.ctx, id, offset);
+  listTransitions: LifelineApi['listTransitions'] = (ref) => queries.listTransitions(this.ctx, ref);
+  listEvents: LifelineApi['listEvents'] = (q) => queries.listEvents(this.ctx, q);
+  deploymentIdFor: LifelineApi['deploymentIdFor'] = (ref) => queries.deploymentIdFor(this.ctx, ref);
+  onEvents: LifelineApi['onEvents'] = (listener) => this.ctx.bus.on(listener);
+  listInstances: LifelineApi['listInstances'] = () => queries.listInstances(this.ctx);
+  readiness: LifelineApi['readiness'] = () => readiness(this.ctx);
+
+  // ---- LifelineApi: writes ----------------------------------------------------------------------
+
+  createDeployment: LifelineApi['createDeployment'] = (input, actor) =>
+    createDeployment(this.ctx, input, actor);
+  deleteDeployment: LifelineApi['deleteDeployment'] = (ref, opts, actor, w) =>
+    deleteDeployment(this.ctx, ref, opts, actor, w);
+  startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>
+    startDeploy(this.ctx, this.watcher, ref, input, actor, w);
+  teardown: LifelineApi['teardown'] = (ref, input, actor, w) =>
+    teardown(this.ctx, this.watcher, ref, input, actor, w);
+  cancel: LifelineApi['cancel'] = (ref, actor, w) => cancel(this.ctx, this.watcher, ref, actor, w);
+  resolve: LifelineApi['resolve'] = (ref, input, actor, w) => resolve(this.ctx, ref, input, actor, w);
+  check: LifelineApi['check'] = (ref, actor, w) => this.checks.start(ref, actor, w);
+
+  // ---- LifelineApi: Idempotency-Key records -----------------------------------------------------
+
+  idempotencyLookup: LifelineApi['idempotencyLookup'] = (scope, key) => this.keys.lookup(scope, key);
+  idempotencyClaim: LifelineApi['idempotencyClaim'] = (scope, key, hash) => this.keys.claim(scope, key, hash);
+  idempotencySave: LifelineApi['idempotencySave'] = (scope, key, res) => this.keys.save(scope, key, res);
+  idempotencyRelease: LifelineApi['idempotencyRelease'] = (scope, key) => this.keys.release(scope, key);
+
+  // ---- the instance -----------------------------------------------------------------------------
 
   /** Recovers what the last run left (adopt, finish, or mark unknown), then keeps watching. */
   async start(): Promise<void> {

@@ -1,3 +1,4 @@
+// Ids (prefixed ulids, sortable by creation) and the ISO timestamps every write records.
 import { monotonicFactory } from 'ulid';
 
 // Monotonic: ids made in one millisecond still sort in creation order (keyset paging relies on it).

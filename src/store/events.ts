@@ -52,15 +52,6 @@ export async function selectEvents(db: Db, f: EventFilter): Promise<LifelineEven
   return rows.map(toEvent);
 }
 
-export async function selectLastSeq(db: Db): Promise<number> {
-  const row = await db
-    .selectFrom('counters')
-    .select('value')
-    .where('name', '=', 'event_seq')
-    .executeTakeFirstOrThrow();
-  return Number(row.value);
-}
-
 export async function selectDeploymentTransitions(db: Db, deploymentId: string): Promise<LifelineEvent[]> {
   const rows = await db
     .selectFrom('events')

@@ -1,5 +1,4 @@
 // Kysely table types. JSON is stored as text and booleans as 0/1 so SQLite and Postgres share one schema.
-import type { Generated } from 'kysely';
 
 export interface DeploymentsTable {
   id: string;
@@ -89,6 +88,3 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   instances: InstancesTable;
 }
-
-// Generated is unused for now: ids and seqs are assigned by the application, never by the database.
-export type _Unused = Generated<number>;

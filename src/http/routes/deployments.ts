@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../../domain/errors.ts';
-import { DEPLOYMENT_STATES, type Deployment } from '../../domain/types.ts';
+import { DEPLOYMENT_NAME, DEPLOYMENT_STATES, type Deployment } from '../../domain/types.ts';
 import type { LifelineApi } from '../../lifecycle/api.ts';
 import { actorOf } from '../auth.ts';
 import { writeOptions } from '../conditions.ts';
@@ -13,7 +13,6 @@ import {
   COMMON_READ_PROBLEMS,
   COMMON_WRITE_PROBLEMS,
   DeploymentSchema,
-  NAME_RE,
   page,
   problems,
   queryBool,
@@ -42,7 +41,7 @@ const labelQuery = z
   });
 
 const CreateBody = z.strictObject({
-  name: z.string().regex(NAME_RE, 'must match ^[a-z0-9][a-z0-9-]{0,62}$'),
+  name: z.string().regex(DEPLOYMENT_NAME, `must match ${DEPLOYMENT_NAME.source}`),
   plan: z.string().min(1).max(200),
   params: z.record(z.string(), z.unknown()).optional(),
   labels: z.record(z.string(), z.string()).optional(),

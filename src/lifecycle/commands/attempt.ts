@@ -1,0 +1,100 @@
+// Accepting an attempt (deploy or teardown): the queued attempt and the deployment's move in one
+// transaction, then the launch.
+import path from 'node:path';
+import { findPlan } from '../../config/load.ts';
+import type { PlanConfig } from '../../config/types.ts';
+import { LifelineError } from '../../domain/errors.ts';
+import type { Decision } from '../../domain/transitions.ts';
+import type { Actor, Attempt, AttemptKind } from '../../domain/types.ts';
+import { selectLastAttemptNumber } from '../../store/attempts.ts';
+import type { AttemptsTable, DeploymentsTable } from '../../store/schema.ts';
+import { applyTransition } from '../../store/transition.ts';
+import type { WriteOptions } from '../api.ts';
+import type { Ctx } from '../context.ts';
+import { newAttemptId, nowIso } from '../ids.ts';
+import { deploymentByRef, getAttempt } from '../queries.ts';
+import { transact } from '../tx.ts';
+import type { Watcher } from '../watcher.ts';
+import { allowed, asRead, checkVersion } from './guards.ts';
+
+export interface AttemptRequest {
+  ref: string;
+  actor: Actor;
+  w: WriteOptions | undefined;
+  force: boolean;
+}
+
+/** The domain's verdict on the fresh deployment row, and the params the attempt runs with. */
+export type DecideAttempt = (
+  dep: DeploymentsTable,
+  plan: PlanConfig,
+) => { decision: Decision; params: Record<string, unknown> };
+
+export async function startAttempt(
+  ctx: Ctx,
+  watcher: Watcher,
+  kind: AttemptKind,
+  req: AttemptRequest,
+  decide: DecideAttempt,
+): Promise<Attempt> {
+  const { actor, force } = req;
+  const id = newAttemptId();
+  // Registered before the commit: a cancel that races the launch must ask, not cancel outright.
+  watcher.expect(id);
+  try {
+    const { row, dep, plan } = await transact(ctx.store, ctx.bus, async (trx) => {
+      const dep = await deploymentByRef(trx, req.ref);
+      checkVersion(dep, req.w);
+      const plan = findPlan(ctx.config, dep.plan);
+      if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
+      const { decision, params } = decide(dep, plan);
+      allowed(decision);
+      const at = nowIso();
+      const row: AttemptsTable = {
+        id,
+        deployment_id: dep.id,
+        number: (await selectLastAttemptNumber(trx, dep.id)) + 1,
+        kind,
+        state: decision.writes.attempt!.to,
+        reason: null,
+        rc: null,
+        params: JSON.stringify(params),
+        force: force ? 1 : 0,
+        requested_by: actor.name,
+        queued_at: at,
+        started_at: null,
+        ended_at: null,
+        cancel_requested_at: null,
+        timed_out_at: null,
+        recovered: 0,
+        owner: ctx.instanceId,
+        prev_state: dep.state,
+        version: 1,
+        pid: null,
+        process_start: null,
+        boot_id: null,
+        run_dir: path.join(ctx.config.dataDir, 'attempts', id),
+        timeout_ms: plan.timeoutMs,
+        cancel_grace_ms: plan.cancelGraceMs,
+        stdout_offset: 0,
+        stderr_offset: 0,
+        events_offset: 0,
+      };
+      const events = await applyTransition(trx, {
+        at,
+        actor: actor.name,
+        deployment: {
+          ...asRead(dep),
+          change: decision.writes.deployment,
+          set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}) },
+        },
+        attempt: { id, change: decision.writes.attempt!, insert: row },
+      });
+      return { result: { row, dep, plan }, events };
+    });
+    await watcher.launch({ attempt: row, deploymentName: dep.name, plan });
+    return getAttempt(ctx, id);
+  } finally {
+    watcher.forget(id);
+  }
+}

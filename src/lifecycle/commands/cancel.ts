@@ -1,0 +1,64 @@
+// The cancel command: ends a queued attempt nobody is starting, or asks the runner to stop it.
+import type { Transaction } from 'kysely';
+import { LifelineError } from '../../domain/errors.ts';
+import { decideCancel } from '../../domain/transitions.ts';
+import type { Actor, Attempt, AttemptState } from '../../domain/types.ts';
+import { selectAttemptById, setCancelRequested } from '../../store/attempts.ts';
+import { selectInstances } from '../../store/instances.ts';
+import type { AttemptsTable, Database } from '../../store/schema.ts';
+import type { WriteOptions } from '../api.ts';
+import { writeEnd } from '../attempt-writes.ts';
+import type { Ctx } from '../context.ts';
+import { nowIso } from '../ids.ts';
+import { deploymentByRef, getAttempt } from '../queries.ts';
+import { transact } from '../tx.ts';
+import type { Watcher } from '../watcher.ts';
+import { checkVersion } from './guards.ts';
+
+export async function cancel(
+  ctx: Ctx,
+  watcher: Watcher,
+  ref: string,
+  actor: Actor,
+  w?: WriteOptions,
+): Promise<Attempt> {
+  const id = await transact(ctx.store, ctx.bus, async (trx) => {
+    const dep = await deploymentByRef(trx, ref);
+    checkVersion(dep, w);
+    const att = dep.current_attempt_id ? await selectAttemptById(trx, dep.current_attempt_id) : undefined;
+    const started = att ? att.state === 'running' || (await someoneStarts(ctx, watcher, trx, att)) : false;
+    const d = decideCancel(
+      att ? { state: att.state as AttemptState, cancelRequested: att.cancel_requested_at !== null } : null,
+      started,
+    );
+    if (!d.ok) throw new LifelineError(d.refusal.code, d.refusal.detail);
+    const at = nowIso();
+    if (d.action === 'cancel_now') {
+      const end = await writeEnd(
+        trx,
+        att!.id,
+        { kind: 'cancelled_before_start' },
+        { rc: null, recovered: false, actor: actor.name, cancelRequestedAt: at },
+      );
+      if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
+      return { result: att!.id, events: end.events };
+    }
+    if (d.action === 'request') await setCancelRequested(trx, att!.id, at);
+    return { result: att!.id, events: [] };
+  });
+  watcher.wake();
+  return getAttempt(ctx, id);
+}
+
+/** Is some runner about to start (or already starting) this queued attempt? */
+async function someoneStarts(
+  ctx: Ctx,
+  watcher: Watcher,
+  trx: Transaction<Database>,
+  att: AttemptsTable,
+): Promise<boolean> {
+  if (att.state !== 'queued') return false;
+  if (att.owner === ctx.instanceId) return watcher.isWatched(att.id);
+  const owner = (await selectInstances(trx)).find((i) => i.id === att.owner);
+  return owner !== undefined && Date.parse(owner.last_seen_at) >= Date.now() - ctx.config.leaseTtlMs;
+}

@@ -1,0 +1,64 @@
+// The create command: a new deployment in `pending`, with its deployment_created event.
+import { findPlan } from '../../config/load.ts';
+import { LifelineError } from '../../domain/errors.ts';
+import { decideCreate } from '../../domain/transitions.ts';
+import type { Actor, Deployment } from '../../domain/types.ts';
+import { maskParams } from '../../runner/redact.ts';
+import { selectDeploymentByRef } from '../../store/deployments.ts';
+import type { DeploymentsTable } from '../../store/schema.ts';
+import { applyTransition } from '../../store/transition.ts';
+import type { Ctx } from '../context.ts';
+import { newDeploymentId, nowIso } from '../ids.ts';
+import { presentDeployments } from '../present.ts';
+import { transact } from '../tx.ts';
+import { asParams, checkLabels, checkName, checkParams } from '../validate.ts';
+import { allowed } from './guards.ts';
+
+export async function createDeployment(
+  ctx: Ctx,
+  input: { name: string; plan: string; params?: unknown; labels?: Record<string, string> },
+  actor: Actor,
+): Promise<Deployment> {
+  const name = checkName(input.name);
+  const plan = typeof input.plan === 'string' ? findPlan(ctx.config, input.plan) : undefined;
+  if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${String(input.plan)} is not configured`);
+  const params = asParams(input.params, 'params');
+  checkParams(plan, params);
+  const labels = checkLabels(input.labels);
+  const decision = decideCreate();
+  allowed(decision);
+  return transact(ctx.store, ctx.bus, async (trx) => {
+    if (await selectDeploymentByRef(trx, name)) {
+      throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
+    }
+    const at = nowIso();
+    const row: DeploymentsTable = {
+      id: newDeploymentId(),
+      name,
+      plan: plan.name,
+      params: JSON.stringify(params),
+      labels: JSON.stringify(labels),
+      state: decision.writes.deployment!.to,
+      version: 1,
+      state_changed_at: at,
+      current_attempt_id: null,
+      created_at: at,
+      updated_at: at,
+      deleted_at: null,
+    };
+    const events = await applyTransition(trx, {
+      at,
+      actor: actor.name,
+      deployment: { id: row.id, change: decision.writes.deployment, insert: row },
+      eventsBefore: [
+        {
+          type: 'deployment_created',
+          deployment_id: row.id,
+          attempt_id: null,
+          data: { name: row.name, plan: plan.name, params: maskParams(params, plan.secretParams), labels },
+        },
+      ],
+    });
+    return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
+  });
+}

@@ -1,0 +1,78 @@
+// Turns stored rows into API objects: secret params masked, current attempts summarised.
+import type { Kysely } from 'kysely';
+import { findPlan } from '../config/load.ts';
+import type { PlanConfig } from '../config/types.ts';
+import type {
+  Attempt,
+  Deployment,
+  DeploymentState,
+  InstanceInfo,
+  LifelineEvent,
+  Transition,
+} from '../domain/types.ts';
+import { maskParams } from '../runner/redact.ts';
+import { selectAttemptsByIds } from '../store/attempts.ts';
+import { toAttempt, toDeployment, toSummary } from '../store/rows.ts';
+import type { AttemptsTable, Database, DeploymentsTable, InstancesTable } from '../store/schema.ts';
+import type { PlanInfo } from './api.ts';
+import type { Ctx } from './context.ts';
+
+function mask(ctx: Ctx, planName: string, params: Record<string, unknown>): Record<string, unknown> {
+  const plan = findPlan(ctx.config, planName);
+  return plan ? maskParams(params, plan.secretParams) : params;
+}
+
+export async function presentDeployments(
+  ctx: Ctx,
+  db: Kysely<Database>,
+  rows: DeploymentsTable[],
+): Promise<Deployment[]> {
+  const currentIds = rows.map((r) => r.current_attempt_id).filter((x): x is string => x !== null);
+  const attempts = new Map((await selectAttemptsByIds(db, currentIds)).map((a) => [a.id, a]));
+  return rows.map((r) => {
+    const cur = r.current_attempt_id ? attempts.get(r.current_attempt_id) : undefined;
+    const dep = toDeployment(r, cur ? toSummary(cur) : null);
+    return { ...dep, params: mask(ctx, r.plan, dep.params) };
+  });
+}
+
+export function presentAttempt(ctx: Ctx, row: AttemptsTable, planName: string): Attempt {
+  const a = toAttempt(row);
+  return { ...a, params: mask(ctx, planName, a.params) };
+}
+
+export function presentTransition(e: LifelineEvent): Transition {
+  return {
+    seq: e.seq,
+    at: e.at,
+    from: e.data.from as DeploymentState | null,
+    to: e.data.to as DeploymentState,
+    trigger: e.data.trigger as string,
+    reason: (e.data.reason as string | null) ?? null,
+    actor: e.data.actor as string,
+    attempt_id: e.attempt_id,
+  };
+}
+
+export function presentPlan(p: PlanConfig): PlanInfo {
+  return {
+    name: p.name,
+    description: p.description,
+    params_schema: p.paramsSchema,
+    has_check: p.check !== null,
+  };
+}
+
+/** `horizon`: the oldest last_seen_at (ms) of a live lease. */
+export function presentInstance(r: InstancesTable, horizon: number): InstanceInfo {
+  return {
+    id: r.id,
+    host: r.host,
+    port: r.port === null ? null : Number(r.port),
+    role: r.role,
+    data_dir: r.data_dir,
+    started_at: r.started_at,
+    last_seen_at: r.last_seen_at,
+    alive: Date.parse(r.last_seen_at) >= horizon,
+  };
+}

@@ -1,0 +1,146 @@
+// The reads the API serves: plans, deployments, attempts and their output, transitions, events, instances.
+import type { Kysely } from 'kysely';
+import { LifelineError } from '../domain/errors.ts';
+import type {
+  Attempt,
+  Deployment,
+  DeploymentState,
+  InstanceInfo,
+  LifelineEvent,
+  Page,
+  Transition,
+} from '../domain/types.ts';
+import { selectAttemptById, selectAttemptPage } from '../store/attempts.ts';
+import { selectDeploymentById, selectDeploymentByRef, selectDeploymentPage } from '../store/deployments.ts';
+import { selectAttemptLogLines, selectDeploymentTransitions, selectEvents } from '../store/events.ts';
+import { selectInstances } from '../store/instances.ts';
+import type { Database, DeploymentsTable } from '../store/schema.ts';
+import type { EventQuery, PlanInfo } from './api.ts';
+import type { Ctx } from './context.ts';
+import {
+  presentAttempt,
+  presentDeployments,
+  presentInstance,
+  presentPlan,
+  presentTransition,
+} from './present.ts';
+import {
+  attemptCursor,
+  checkDeploymentCursor,
+  checkLimit,
+  checkPosition,
+  checkStateFilter,
+  MAX_EVENTS_PAGE,
+  MAX_PAGE,
+} from './validate.ts';
+
+/** A live deployment by id or name, or NOT_FOUND. */
+export async function deploymentByRef(db: Kysely<Database>, ref: string): Promise<DeploymentsTable> {
+  const row = await selectDeploymentByRef(db, ref);
+  if (!row) throw new LifelineError('NOT_FOUND', `deployment ${ref} not found`);
+  return row;
+}
+
+export function listPlans(ctx: Ctx): PlanInfo[] {
+  return Object.values(ctx.config.plans).map(presentPlan);
+}
+
+export async function getDeployment(ctx: Ctx, ref: string): Promise<Deployment> {
+  const row = await deploymentByRef(ctx.store.db, ref);
+  return (await presentDeployments(ctx, ctx.store.db, [row]))[0];
+}
+
+export async function listDeployments(
+  ctx: Ctx,
+  query: {
+    state?: DeploymentState;
+    plan?: string;
+    labels?: Record<string, string>;
+    limit?: number;
+    cursor?: string;
+  },
+): Promise<Page<Deployment>> {
+  const limit = checkLimit(query.limit, MAX_PAGE, 50);
+  checkStateFilter(query.state);
+  checkDeploymentCursor(query.cursor);
+  const rows = await selectDeploymentPage(ctx.store.db, {
+    state: query.state,
+    plan: query.plan,
+    labels: query.labels,
+    limit: limit + 1,
+    before: query.cursor,
+  });
+  const page = rows.slice(0, limit);
+  return {
+    items: await presentDeployments(ctx, ctx.store.db, page),
+    next_cursor: rows.length > limit ? page[page.length - 1].id : null,
+  };
+}
+
+export async function listAttempts(
+  ctx: Ctx,
+  ref: string,
+  query: { limit?: number; cursor?: string },
+): Promise<Page<Attempt>> {
+  const limit = checkLimit(query.limit, MAX_PAGE, 50);
+  const before = attemptCursor(query.cursor);
+  const dep = await deploymentByRef(ctx.store.db, ref);
+  const rows = await selectAttemptPage(ctx.store.db, dep.id, limit + 1, before);
+  const page = rows.slice(0, limit);
+  return {
+    items: page.map((r) => presentAttempt(ctx, r, dep.plan)),
+    next_cursor: rows.length > limit ? String(page[page.length - 1].number) : null,
+  };
+}
+
+export async function getAttempt(ctx: Ctx, id: string): Promise<Attempt> {
+  const row = await selectAttemptById(ctx.store.db, id);
+  if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
+  const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
+  return presentAttempt(ctx, row, dep?.plan ?? '');
+}
+
+export async function readAttemptLog(
+  ctx: Ctx,
+  id: string,
+  offset = 0,
+): Promise<{ text: string; next_offset: number }> {
+  checkPosition(offset, 'offset');
+  await getAttempt(ctx, id);
+  const lines = await selectAttemptLogLines(ctx.store.db, id);
+  const all = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
+  const start = Math.min(offset, all.length);
+  return { text: all.subarray(start).toString('utf8'), next_offset: all.length };
+}
+
+export async function listTransitions(ctx: Ctx, ref: string): Promise<{ items: Transition[] }> {
+  const dep = await deploymentByRef(ctx.store.db, ref);
+  const events = await selectDeploymentTransitions(ctx.store.db, dep.id);
+  return { items: events.map(presentTransition) };
+}
+
+/** Resolves a deployment filter to its id; deleted deployments stay readable by id. */
+export async function deploymentIdFor(ctx: Ctx, ref: string): Promise<string> {
+  const live = await selectDeploymentByRef(ctx.store.db, ref);
+  if (live) return live.id;
+  const gone = await selectDeploymentById(ctx.store.db, ref);
+  if (gone) return gone.id;
+  throw new LifelineError('NOT_FOUND', `deployment ${ref} not found`);
+}
+
+export async function listEvents(
+  ctx: Ctx,
+  query: EventQuery,
+): Promise<{ items: LifelineEvent[]; next_after: number }> {
+  const after = checkPosition(query.after ?? 0, 'after');
+  const limit = checkLimit(query.limit, MAX_EVENTS_PAGE, 100);
+  const deploymentId = query.deployment ? await deploymentIdFor(ctx, query.deployment) : undefined;
+  const items = await selectEvents(ctx.store.db, { after, limit, deploymentId, types: query.types });
+  return { items, next_after: items.length > 0 ? items[items.length - 1].seq : after };
+}
+
+export async function listInstances(ctx: Ctx): Promise<InstanceInfo[]> {
+  const rows = await selectInstances(ctx.store.db);
+  const horizon = Date.now() - ctx.config.leaseTtlMs;
+  return rows.map((r) => presentInstance(r, horizon));
+}
