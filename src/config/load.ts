@@ -164,6 +164,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
           timeoutMs: p.timeout ?? DEFAULTS.timeoutMs,
           cancelGraceMs: p.cancel_grace ?? DEFAULTS.cancelGraceMs,
           env: p.env ?? {},
+          envPassthrough: p.env_passthrough ?? [],
           paramsSchema: params.paramsSchema,
           validateParams: params.validateParams,
           secretParams: params.secretParams,

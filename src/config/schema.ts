@@ -164,6 +164,7 @@ function planSchema() {
       timeout: durationSchema(1).optional(),
       cancel_grace: durationSchema(0).optional(),
       env: z.unknown().transform(planEnv).optional(),
+      env_passthrough: envPassthroughSchema().optional(),
       params: z
         .unknown()
         .transform((v, zc) => {
@@ -196,6 +197,27 @@ function durationSchema(min: 0 | 1) {
     }
     return r.ms;
   });
+}
+
+/** Names of server variables a plan may see (issue 9): everything else of the server's env stays out. */
+function envPassthroughSchema() {
+  const name = z
+    .string()
+    .regex(ENV_NAME_RE, 'invalid variable name: expected letters, digits and _, not starting with a digit')
+    .refine((n) => !RUNNER_ENV_NAMES.includes(n), 'is set by the runner for every attempt (SPEC §4)');
+  return z
+    .array(name, {
+      error: (iss) =>
+        iss.code === 'invalid_type'
+          ? `expected a list of variable names, got ${kindOf(iss.input)}`
+          : undefined,
+    })
+    .transform((list, zc) => {
+      list.forEach((n, i) => {
+        if (list.indexOf(n) < i) zc.addIssue({ code: 'custom', path: [i], message: `${n} is listed twice` });
+      });
+      return list;
+    });
 }
 
 function planEnv(v: unknown, zc: z.RefinementCtx): Record<string, string> {
