@@ -105,7 +105,12 @@ export class Watcher {
           this.ctx,
           attempt.id,
           { kind: 'start_failed' },
-          { rc: null, recovered: false, actor: 'runner' },
+          {
+            rc: null,
+            recovered: false,
+            actor: 'runner',
+            detail: `program not found or not executable: ${argv[0]}`,
+          },
         );
         return;
       }
@@ -122,7 +127,12 @@ export class Watcher {
         this.ctx,
         attempt.id,
         { kind: 'start_failed' },
-        { rc: null, recovered: false, actor: 'runner' },
+        {
+          rc: null,
+          recovered: false,
+          actor: 'runner',
+          detail: `could not start the plan: ${(err as Error).message}`,
+        },
       );
     } finally {
       this.launching.delete(attempt.id);
@@ -236,7 +246,10 @@ export class Watcher {
     if ((sup && isAlive(sup)) || (proc && isAlive(proc))) return;
     if (readExit(dir)) {
       // A record without a plan identity: the supervisor could not record the plan, so never started it.
-      if (!proc) await this.end(row, w, { kind: 'start_failed' });
+      if (!proc) {
+        const detail = 'the supervisor could not record the plan, so did not start it';
+        await this.end(row, w, { kind: 'start_failed' }, detail);
+      }
       return; // with a plan identity, the next pass finishes it from the record
     }
     if (seen === 'running' && row.cancel_requested_at !== null) {
@@ -257,9 +270,14 @@ export class Watcher {
     await this.end(row, w, { kind: 'lost', reason });
   }
 
-  private async end(row: AttemptsTable, w: Watch, outcome: Outcome): Promise<void> {
+  private async end(row: AttemptsTable, w: Watch, outcome: Outcome, detail?: string): Promise<void> {
     await drainOutput(this.ctx, row.id);
-    await endAttempt(this.ctx, row.id, outcome, { rc: null, recovered: w.recovered, actor: 'runner' });
+    await endAttempt(this.ctx, row.id, outcome, {
+      rc: null,
+      recovered: w.recovered,
+      actor: 'runner',
+      detail,
+    });
     this.watches.delete(row.id);
   }
 
