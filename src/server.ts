@@ -10,6 +10,7 @@ import { loadConfig } from './config/load.ts';
 import type { LifelineConfig } from './config/types.ts';
 import { openLifeline, type Lifeline } from './lifecycle/engine.ts';
 import { buildApp, REDACT_PATHS } from './http/app.ts';
+import { missingPrograms } from './runner/programs.ts';
 
 export interface ServeOptions {
   /** Config file; else LIFELINE_CONFIG, else ./lifeline.yaml. */
@@ -77,6 +78,10 @@ export async function serve(opts: ServeOptions = {}): Promise<Server> {
     );
   }
   const log = opts.logger ?? createLogger();
+  // Told now rather than at the plan's first attempt; not a refusal: the file may appear later.
+  for (const m of missingPrograms(config.plans)) {
+    log.warn(m, `plan ${m.plan}: ${m.kind} program not found or not executable: ${m.program}`);
+  }
   const engine = await openLifeline({ config, logger: log, role: 'server', port });
   let app: FastifyInstance;
   try {

@@ -11,6 +11,8 @@ export interface PlanConfig {
   timeoutMs: number; // default 1 h
   cancelGraceMs: number; // default 10 s
   env: Record<string, string>;
+  /** Server environment variables passed to the plan as they are (`env_passthrough`); none by default. */
+  envPassthrough: string[];
   /** JSON Schema for params; `{type: 'object'}` when the plan declares none. */
   paramsSchema: Record<string, unknown>;
   /** Validates params against paramsSchema; returns field errors ([] when valid). Coerces nothing. */

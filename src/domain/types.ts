@@ -124,6 +124,8 @@ export interface Attempt {
   cancel_requested_at: string | null;
   recovered: boolean;
   owner: string | null;
+  /** Why it ended, when no exit code says it: e.g. `program not found or not executable: …`. */
+  detail: string | null;
 }
 
 export interface Page<T> {

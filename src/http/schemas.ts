@@ -70,6 +70,10 @@ export const AttemptSchema = z
     cancel_requested_at: z.string().nullable(),
     recovered: z.boolean(),
     owner: z.string().nullable(),
+    detail: z
+      .string()
+      .nullable()
+      .describe('why the attempt ended when no exit code says it (runner_error), e.g. a missing program'),
   })
   .meta({ id: 'Attempt' });
 

@@ -133,6 +133,8 @@ export interface EndDetails {
   actor: string;
   endedAt?: string;
   cancelRequestedAt?: string;
+  /** Why it ended when no exit code says it: kept on the attempt and told in its log (stderr). */
+  detail?: string;
 }
 
 export type EndResult = { ok: true; events: LifelineEvent[] } | { ok: false; refusal: Refusal };
@@ -191,12 +193,24 @@ export async function writeEnd(
         rc: details.rc,
         ended_at: details.endedAt ?? at,
         recovered: recovered ? 1 : 0,
+        ...(details.detail ? { detail: details.detail } : {}),
         ...(details.cancelRequestedAt && !row.cancel_requested_at
           ? { cancel_requested_at: details.cancelRequestedAt }
           : {}),
       },
     },
     eventsAfter: [
+      // The plan never ran, so nothing else will say why in `lifeline logs`.
+      ...(details.detail
+        ? [
+            {
+              type: 'log_line' as const,
+              deployment_id: dep.id,
+              attempt_id: row.id,
+              data: { stream: 'stderr', text: cutLine(`lifeline: ${details.detail}`) },
+            },
+          ]
+        : []),
       {
         type: 'attempt_end',
         deployment_id: dep.id,

@@ -1,14 +1,13 @@
 // Runs a plan's check (no shell) and records its verdict; on an `unknown` deployment the verdict
 // resolves the state in the same transaction as the check_result event.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { PlanConfig } from '../config/types.ts';
 import { checkVerdict, decideCheckResult } from '../domain/transitions.ts';
 import type { Actor, DeploymentState } from '../domain/types.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import type { DeploymentsTable } from '../store/schema.ts';
 import { applyTransition } from '../store/transition.ts';
+import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
@@ -45,18 +44,14 @@ export async function runCheck(
   plan: PlanConfig,
   actor: Actor,
 ): Promise<void> {
-  const workspace = path.join(ctx.config.dataDir, 'workspaces', dep.id);
-  fs.mkdirSync(workspace, { recursive: true });
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIFELINE_')));
-  const env = {
-    ...base,
-    ...plan.env,
-    LIFELINE_PARAMS: dep.params,
-    LIFELINE_DEPLOYMENT_ID: dep.id,
-    LIFELINE_DEPLOYMENT_NAME: dep.name,
-    LIFELINE_KIND: 'check',
-    LIFELINE_WORKSPACE: workspace,
-  };
+  const workspace = ensureWorkspace(ctx.config.dataDir, dep.id);
+  const env = buildPlanEnv(plan, {
+    kind: 'check',
+    params: dep.params,
+    deploymentId: dep.id,
+    deploymentName: dep.name,
+    workspace,
+  });
   const rc = await runArgv(plan.check!, env, workspace, plan.timeoutMs);
   const verdict = checkVerdict(rc);
   await transact(ctx.store, ctx.bus, async (trx) => {

@@ -1,11 +1,11 @@
 // Watches the attempts this instance owns: launches their supervisors, notices the start, tails
 // output, enforces timeout and cancel, and ends the attempt from its exit record.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { PlanConfig } from '../config/types.ts';
 import type { Outcome } from '../domain/transitions.ts';
 import { selectAttemptById, setTimedOut } from '../store/attempts.ts';
 import type { AttemptsTable } from '../store/schema.ts';
+import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
 import { isAlive, signalGroup, type ProcessIdentity } from '../runner/identity.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
 import { resolveExecutable, spawnSupervisor } from '../runner/spawn.ts';
@@ -81,12 +81,21 @@ export class Watcher {
     try {
       const argv = attempt.kind === 'deploy' ? plan.deploy : plan.teardown;
       const dir = attempt.run_dir!;
-      const workspace = path.join(this.ctx.config.dataDir, 'workspaces', attempt.deployment_id);
+      const workspace = ensureWorkspace(this.ctx.config.dataDir, attempt.deployment_id);
       fs.mkdirSync(dir, { recursive: true });
-      fs.mkdirSync(workspace, { recursive: true });
       const files = runDirPaths(dir);
       fs.writeFileSync(files.params, attempt.params, { mode: 0o600 });
-      const env = this.processEnv(spec, workspace, files);
+      const env = buildPlanEnv(plan, {
+        kind: attempt.kind as 'deploy' | 'teardown',
+        params: attempt.params,
+        paramsFile: files.params,
+        deploymentId: attempt.deployment_id,
+        deploymentName: spec.deploymentName,
+        attemptId: attempt.id,
+        attemptNumber: Number(attempt.number),
+        workspace,
+        eventsFile: files.events,
+      });
       if (!resolveExecutable(argv[0], env.PATH, workspace)) {
         this.ctx.log.warn(
           { attempt: attempt.id, program: argv[0] },
@@ -96,7 +105,12 @@ export class Watcher {
           this.ctx,
           attempt.id,
           { kind: 'start_failed' },
-          { rc: null, recovered: false, actor: 'runner' },
+          {
+            rc: null,
+            recovered: false,
+            actor: 'runner',
+            detail: `program not found or not executable: ${argv[0]}`,
+          },
         );
         return;
       }
@@ -113,35 +127,17 @@ export class Watcher {
         this.ctx,
         attempt.id,
         { kind: 'start_failed' },
-        { rc: null, recovered: false, actor: 'runner' },
+        {
+          rc: null,
+          recovered: false,
+          actor: 'runner',
+          detail: `could not start the plan: ${(err as Error).message}`,
+        },
       );
     } finally {
       this.launching.delete(attempt.id);
       this.wake();
     }
-  }
-
-  private processEnv(
-    spec: LaunchSpec,
-    workspace: string,
-    files: ReturnType<typeof runDirPaths>,
-  ): NodeJS.ProcessEnv {
-    const a = spec.attempt;
-    // The server's own LIFELINE_* variables (tokens among them) never reach a plan.
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIFELINE_')));
-    return {
-      ...base,
-      ...spec.plan.env,
-      LIFELINE_PARAMS: a.params,
-      LIFELINE_PARAMS_FILE: files.params,
-      LIFELINE_DEPLOYMENT_ID: a.deployment_id,
-      LIFELINE_DEPLOYMENT_NAME: spec.deploymentName,
-      LIFELINE_ATTEMPT_ID: a.id,
-      LIFELINE_ATTEMPT_NUMBER: String(a.number),
-      LIFELINE_KIND: a.kind,
-      LIFELINE_WORKSPACE: workspace,
-      LIFELINE_EVENTS_FILE: files.events,
-    };
   }
 
   /** Runs a pass soon; passes never overlap. */
@@ -250,7 +246,10 @@ export class Watcher {
     if ((sup && isAlive(sup)) || (proc && isAlive(proc))) return;
     if (readExit(dir)) {
       // A record without a plan identity: the supervisor could not record the plan, so never started it.
-      if (!proc) await this.end(row, w, { kind: 'start_failed' });
+      if (!proc) {
+        const detail = 'the supervisor could not record the plan, so did not start it';
+        await this.end(row, w, { kind: 'start_failed' }, detail);
+      }
       return; // with a plan identity, the next pass finishes it from the record
     }
     if (seen === 'running' && row.cancel_requested_at !== null) {
@@ -271,9 +270,14 @@ export class Watcher {
     await this.end(row, w, { kind: 'lost', reason });
   }
 
-  private async end(row: AttemptsTable, w: Watch, outcome: Outcome): Promise<void> {
+  private async end(row: AttemptsTable, w: Watch, outcome: Outcome, detail?: string): Promise<void> {
     await drainOutput(this.ctx, row.id);
-    await endAttempt(this.ctx, row.id, outcome, { rc: null, recovered: w.recovered, actor: 'runner' });
+    await endAttempt(this.ctx, row.id, outcome, {
+      rc: null,
+      recovered: w.recovered,
+      actor: 'runner',
+      detail,
+    });
     this.watches.delete(row.id);
   }
 

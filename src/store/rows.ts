@@ -36,6 +36,7 @@ export function toAttempt(row: AttemptsTable): Attempt {
     cancel_requested_at: row.cancel_requested_at,
     recovered: Boolean(row.recovered),
     owner: row.owner,
+    detail: row.detail ?? null,
   };
 }
 

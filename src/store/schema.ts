@@ -45,6 +45,8 @@ export interface AttemptsTable {
   stdout_offset: number;
   stderr_offset: number;
   events_offset: number;
+  /** Why it ended when no exit code says it (runner_error). Optional only because inserts leave it out. */
+  detail?: string | null;
 }
 
 export interface EventsTable {

@@ -4,7 +4,7 @@ import type { Attempt } from '../../src/domain/types.ts';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import path from 'node:path';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
-import { ADMIN, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import { ADMIN, FIXTURES, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
 
 let engine: Lifeline;
 let dataDir: string;
@@ -153,8 +153,29 @@ describe('attempts with real processes', () => {
   it('a plan whose program is missing fails with runner_error without running', async () => {
     const { name, attempt } = await deploy('missing');
     const a = await ended(attempt.id);
-    expect(a).toMatchObject({ state: 'failed', reason: 'runner_error', rc: null });
+    const program = path.join(FIXTURES, 'does-not-exist.sh');
+    expect(a).toMatchObject({
+      state: 'failed',
+      reason: 'runner_error',
+      rc: null,
+      detail: `program not found or not executable: ${program}`,
+    });
     expect((await engine.getDeployment(name)).state).toBe('failed');
+    // The reason is in the attempt's log too (what `lifeline logs` prints), told once, before its end.
+    expect((await engine.readAttemptLog(attempt.id)).text).toBe(
+      `lifeline: program not found or not executable: ${program}\n`,
+    );
+    const ev = await eventsOf(attempt.id);
+    expect(ev.map((e) => e.type).slice(-2)).toEqual(['log_line', 'attempt_end']);
+    expect(ev.at(-2)!.data).toEqual({
+      stream: 'stderr',
+      text: `lifeline: program not found or not executable: ${program}`,
+    });
+  });
+
+  it('an attempt that ran has no detail', async () => {
+    const { attempt } = await deploy('fail');
+    expect(await ended(attempt.id)).toMatchObject({ state: 'failed', reason: 'exit_nonzero', detail: null });
   });
 
   it('params reach the process as env and file; writeOnly values are masked in events, logs and responses', async () => {

@@ -79,7 +79,7 @@ export function register(program: Command): void {
             `#${a.number}`,
             a.kind,
             badge(a.state, c),
-            a.reason ?? c.dim('-'),
+            (a.reason ?? c.dim('-')) + (a.detail ? c.dim(`: ${a.detail}`) : ''),
             a.rc === null ? c.dim('-') : String(a.rc),
             a.requested_by,
             relativeTime(a.queued_at, now),
