@@ -35,6 +35,12 @@ export const DEFAULTS = Object.freeze({
   reapIntervalMs: 10_000,
   startDeadlineMs: 90_000,
   durableCommits: true,
+  database: Object.freeze({
+    poolMax: 10,
+    connectTimeoutMs: 5_000,
+    statementTimeoutMs: 30_000,
+    idleInTransactionTimeoutMs: 30_000,
+  }),
 });
 
 export const PLAN_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -266,6 +272,13 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     reapIntervalMs: fromEnv.reapIntervalMs ?? f.reap_interval ?? DEFAULTS.reapIntervalMs,
     startDeadlineMs: f.start_deadline ?? DEFAULTS.startDeadlineMs,
     durableCommits: f.durable_commits ?? DEFAULTS.durableCommits,
+    database: {
+      poolMax: f.database?.pool_max ?? DEFAULTS.database.poolMax,
+      connectTimeoutMs: f.database?.connect_timeout ?? DEFAULTS.database.connectTimeoutMs,
+      statementTimeoutMs: f.database?.statement_timeout ?? DEFAULTS.database.statementTimeoutMs,
+      idleInTransactionTimeoutMs:
+        f.database?.idle_in_transaction_timeout ?? DEFAULTS.database.idleInTransactionTimeoutMs,
+    },
   };
 }
 
@@ -298,6 +311,14 @@ function topSchema() {
     reap_interval: durationSchema(1).optional(),
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
+    database: z
+      .strictObject({
+        pool_max: z.number().int().min(1).max(1000).optional(),
+        connect_timeout: durationSchema(1).optional(),
+        statement_timeout: durationSchema(1).optional(),
+        idle_in_transaction_timeout: durationSchema(1).optional(),
+      })
+      .optional(),
   });
 }
 
@@ -709,8 +730,10 @@ const KEYS = {
     'reap_interval',
     'start_deadline',
     'durable_commits',
+    'database',
   ],
   server: ['host', 'port'],
+  database: ['pool_max', 'connect_timeout', 'statement_timeout', 'idle_in_transaction_timeout'],
   auth: ['tokens'],
   token: ['name', 'role', 'token_env', 'token_sha256'],
   plan: ['description', 'deploy', 'teardown', 'check', 'timeout', 'cancel_grace', 'env', 'params'],
@@ -719,6 +742,7 @@ const KEYS = {
 function allowedKeysAt(p: readonly Seg[]): string[] {
   if (p.length === 0) return KEYS.top;
   if (p.length === 1 && p[0] === 'server') return KEYS.server;
+  if (p.length === 1 && p[0] === 'database') return KEYS.database;
   if (p.length === 1 && p[0] === 'auth') return KEYS.auth;
   if (p.length === 3 && p[0] === 'auth' && p[1] === 'tokens') return KEYS.token;
   if (p.length === 2 && p[0] === 'plans') return KEYS.plan;

@@ -1,6 +1,7 @@
 import type pino from 'pino';
 import type { LifelineConfig, PlanConfig } from '../config/types.ts';
 import type { Store } from '../store/open.ts';
+import type { OutageLog } from './outage.ts';
 import type { EventBus } from './tx.ts';
 
 /** What the lifecycle modules share: the store, the event bus, the config and who we are. */
@@ -10,6 +11,8 @@ export interface Ctx {
   config: LifelineConfig;
   instanceId: string;
   log: pino.Logger;
+  /** Where background work reports store failures (rate-limited during an outage). */
+  outage: OutageLog;
 }
 
 export function planOf(ctx: Ctx, name: string): PlanConfig | undefined {

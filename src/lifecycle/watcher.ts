@@ -172,8 +172,10 @@ export class Watcher {
       if (this.closed) return;
       try {
         await this.step(id);
+        this.ctx.outage.ok();
       } catch (err) {
-        this.ctx.log.error({ attempt: id, err: (err as Error).message }, 'watch step failed');
+        // The attempt keeps running; its output and exit record wait on disk for the next pass.
+        this.ctx.outage.failed('watch step', err, { attempt: id });
       }
     }
   }
