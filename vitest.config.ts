@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // One throwaway PostgreSQL cluster per run for the suites parameterised over both stores.
+    globalSetup: ['test/setup/postgres.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -34,6 +34,12 @@ export const DEFAULTS = Object.freeze({
   reapIntervalMs: 10_000,
   startDeadlineMs: 90_000,
   durableCommits: true,
+  database: Object.freeze({
+    poolMax: 10,
+    connectTimeoutMs: 5_000,
+    statementTimeoutMs: 30_000,
+    idleInTransactionTimeoutMs: 30_000,
+  }),
 });
 
 export interface LoadConfigOptions {
@@ -201,6 +207,13 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     reapIntervalMs: fromEnv.reapIntervalMs ?? f.reap_interval ?? DEFAULTS.reapIntervalMs,
     startDeadlineMs: f.start_deadline ?? DEFAULTS.startDeadlineMs,
     durableCommits: f.durable_commits ?? DEFAULTS.durableCommits,
+    database: {
+      poolMax: f.database?.pool_max ?? DEFAULTS.database.poolMax,
+      connectTimeoutMs: f.database?.connect_timeout ?? DEFAULTS.database.connectTimeoutMs,
+      statementTimeoutMs: f.database?.statement_timeout ?? DEFAULTS.database.statementTimeoutMs,
+      idleInTransactionTimeoutMs:
+        f.database?.idle_in_transaction_timeout ?? DEFAULTS.database.idleInTransactionTimeoutMs,
+    },
   };
 }
 

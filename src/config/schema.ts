@@ -86,6 +86,14 @@ function topSchema() {
     reap_interval: durationSchema(1).optional(),
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
+    database: z
+      .strictObject({
+        pool_max: z.number().int().min(1).max(1000).optional(),
+        connect_timeout: durationSchema(1).optional(),
+        statement_timeout: durationSchema(1).optional(),
+        idle_in_transaction_timeout: durationSchema(1).optional(),
+      })
+      .optional(),
   });
 }
 

@@ -28,6 +28,18 @@ export interface TokenConfig {
   sha256: string;
 }
 
+/** The `database:` settings: the Postgres pool and its timeouts (docs/scaling.md). SQLite ignores them. */
+export interface DatabaseSettings {
+  /** Most connections this instance holds open; requests beyond it wait (up to connectTimeoutMs). */
+  poolMax: number;
+  /** How long to wait for a connection (new or from the pool) before the request is a 503. */
+  connectTimeoutMs: number;
+  /** Server-side cap on one statement (Postgres statement_timeout). */
+  statementTimeoutMs: number;
+  /** The server ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout). */
+  idleInTransactionTimeoutMs: number;
+}
+
 export interface LifelineConfig {
   /** Absolute path of the file it came from, or null when built in code. */
   file: string | null;
@@ -44,4 +56,5 @@ export interface LifelineConfig {
   startDeadlineMs: number; // default 90 s
   /** false relaxes SQLite to synchronous=NORMAL; default true (FULL). */
   durableCommits: boolean;
+  database: DatabaseSettings;
 }

@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { LifelineError, type FieldError } from '../domain/errors.ts';
 import type { ErrorCode } from '../domain/types.ts';
+import { isStoreUnavailable } from '../store/errors.ts';
 
 /** `INTERNAL` is the one code outside SPEC §6's list: a 500 is a bug, not a stable refusal. */
 export type ProblemCode = ErrorCode | 'INTERNAL';
@@ -74,29 +75,9 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
   return reply.code(p.status).type(PROBLEM_TYPE).send(JSON.stringify(p));
 }
 
-// ---- classification ----------------------------------------------------------------------------
+// ---- classification (src/store/errors.ts decides what a database error means) -------------------
 
-/** SQLite result codes that mean "the database cannot be used right now", not "the SQL is wrong". */
-const SQLITE_UNAVAILABLE =
-  /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY|CORRUPT|NOTADB|PROTOCOL|NOMEM|AUTH|PERM)/;
-/** Node network errors and Postgres SQLSTATE classes 08 (connection), 53 (resources), 57P (shutdown). */
-const NET_UNAVAILABLE =
-  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EPIPE|EAI_AGAIN)$/;
-const PG_UNAVAILABLE = /^(08...|53...|57P0[1-4])$/;
-const MESSAGE_UNAVAILABLE =
-  /driver has already been destroyed|database connection is not open|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|The database connection is not open/i;
-
-/** Is this error the store being down (503) rather than a bug (500)? */
-export function isStoreUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    if (SQLITE_UNAVAILABLE.test(code) || NET_UNAVAILABLE.test(code) || PG_UNAVAILABLE.test(code)) return true;
-  }
-  if (MESSAGE_UNAVAILABLE.test(err.message)) return true;
-  const cause = (err as { cause?: unknown }).cause;
-  return cause !== undefined && cause !== err && isStoreUnavailable(cause);
-}
+export { isStoreUnavailable };
 
 interface ValidationItem {
   instancePath?: string;

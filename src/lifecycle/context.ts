@@ -2,6 +2,7 @@
 import type pino from 'pino';
 import type { LifelineConfig, PlanConfig } from '../config/types.ts';
 import type { Store } from '../store/open.ts';
+import type { OutageLog } from './outage.ts';
 import type { EventBus } from './tx.ts';
 
 /** What the lifecycle modules share: the store, the event bus, the config and who we are. */
@@ -11,6 +12,8 @@ export interface Ctx {
   config: LifelineConfig;
   instanceId: string;
   log: pino.Logger;
+  /** Where background work reports store failures (rate-limited during an outage). */
+  outage: OutageLog;
 }
 
 /** The secret values of a params object: what must never leave the process unmasked. */

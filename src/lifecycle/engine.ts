@@ -18,6 +18,7 @@ import type { Ctx } from './context.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { nowIso } from './ids.ts';
 import { loadInstanceId } from './instance.ts';
+import { OutageLog } from './outage.ts';
 import { lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
@@ -102,15 +103,19 @@ export class Lifeline implements LifelineApi {
     await this.reconcileNow();
     this.watcher.start();
     const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
-    const every = (ms: number, fn: () => Promise<void>) => {
+    const { outage } = this.ctx;
+    const every = (ms: number, what: string, fn: () => Promise<void>) => {
       const t = setInterval(() => {
-        fn().catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'background task failed'));
+        fn().then(
+          () => outage.ok(),
+          (err) => outage.failed(what, err),
+        );
       }, ms);
       t.unref();
       this.timers.push(t);
     };
-    every(reapIntervalMs, () => this.reconcileNow());
-    every(Math.max(250, Math.floor(leaseTtlMs / 3)), () =>
+    every(reapIntervalMs, 'reconcile', () => this.reconcileNow());
+    every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', () =>
       touchInstance(this.ctx.store.db, this.ctx.instanceId, nowIso()),
     );
   }
@@ -153,9 +158,14 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     fs.mkdirSync(new URL('.', `file://${file}`).pathname, { recursive: true });
     lock = lockSqlite(file, { pid: process.pid, host: os.hostname(), instance: instanceId, since: nowIso() });
   }
+  const outage = new OutageLog(log);
   let store: Store;
   try {
-    store = await openStore(config.db, { durable: config.durableCommits });
+    store = await openStore(config.db, {
+      durable: config.durableCommits,
+      pool: config.database,
+      onConnectionError: (err) => outage.failed('database connection', err),
+    });
   } catch (err) {
     lock?.release();
     throw err;
@@ -171,6 +181,6 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     started_at: at,
     last_seen_at: at,
   });
-  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log };
+  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage };
   return new Lifeline(ctx, new Watcher(ctx), lock);
 }

@@ -1,8 +1,11 @@
-// Runs a unit of work in one transaction and wakes event readers after it commits.
+// Runs a unit of work in one transaction, re-runs it when a concurrent writer won, and wakes event
+// readers after it commits.
 import type { Transaction } from 'kysely';
 import type { LifelineEvent } from '../domain/types.ts';
 import type { Database } from '../store/schema.ts';
 import type { Store } from '../store/open.ts';
+import { LifelineError } from '../domain/errors.ts';
+import { classifyStoreError, constraintOf } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
 
 export class EventBus {
@@ -27,16 +30,30 @@ export interface Unit<T> {
   events: LifelineEvent[];
 }
 
+/** Backoff before re-running a unit: full jitter over an exponential cap, so contenders spread out. */
+function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(250, 5 * 2 ** attempt);
+}
+
 /**
  * `fn` reads, decides and writes inside the transaction and returns what it appended.
- * A LostRace (another writer won a compare-and-set) rolls back; the unit is re-run so that it decides
- * again on fresh rows (the new decision is usually a clean refusal).
+ *
+ * Concurrent writers on Postgres meet in three ways, and each rolls the unit back and re-runs it so that
+ * it decides again on fresh rows (the new decision is usually a clean refusal such as
+ * DEPLOYMENT_EXISTS or ATTEMPT_IN_PROGRESS):
+ * - a LostRace: a compare-and-set matched zero rows;
+ * - a unique violation (23505): two creates of one name, or two deploys numbering the same attempt;
+ *   the loser waited for the winner's commit, so the re-run sees the winner's rows;
+ * - a serialization failure or deadlock (40001, 40P01), which the database asks us to retry.
+ * After `retries` re-runs the caller gets a 409 (a conflict that keeps losing) or a 503 (the database
+ * keeps refusing), never a 500. Outages (lost connection, refused connect) are not retried here: they
+ * reach the caller as they are and answer 503 STORE_UNAVAILABLE.
  */
 export async function transact<T>(
   store: Store,
   bus: EventBus,
   fn: (trx: Transaction<Database>) => Promise<Unit<T>>,
-  retries = 5,
+  retries = 8,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -44,8 +61,24 @@ export async function transact<T>(
       if (unit.events.length > 0) bus.emit(unit.events[unit.events.length - 1].seq);
       return unit.result;
     } catch (err) {
-      if (err instanceof LostRace && attempt < retries) continue;
-      throw err;
+      const kind = err instanceof LostRace ? 'conflict' : classifyStoreError(err);
+      if (kind !== 'conflict' && kind !== 'retry') throw err;
+      if (attempt < retries) {
+        // The first re-run after a lost race goes at once: the winner has committed already.
+        if (kind === 'retry' || attempt > 0) await new Promise((r) => setTimeout(r, backoffMs(attempt)));
+        continue;
+      }
+      throw exhausted(kind, err);
     }
   }
+}
+
+function exhausted(kind: 'conflict' | 'retry', err: unknown): LifelineError {
+  if (kind === 'retry') {
+    return new LifelineError('STORE_UNAVAILABLE', 'the database kept aborting this write; retry later');
+  }
+  if (constraintOf(err) === 'deployments_name_live') {
+    return new LifelineError('DEPLOYMENT_EXISTS', 'a deployment of that name was created concurrently');
+  }
+  return new LifelineError('INVALID_TRANSITION', 'the deployment kept changing under this write; retry');
 }

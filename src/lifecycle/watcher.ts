@@ -168,8 +168,10 @@ export class Watcher {
       if (this.closed) return;
       try {
         await this.step(id);
+        this.ctx.outage.ok();
       } catch (err) {
-        this.ctx.log.error({ attempt: id, err: (err as Error).message }, 'watch step failed');
+        // The attempt keeps running; its output and exit record wait on disk for the next pass.
+        this.ctx.outage.failed('watch step', err, { attempt: id });
       }
     }
   }
@@ -239,11 +241,14 @@ export class Watcher {
    * then the exit record: a supervisor writes its record before it dies, so a dead one with no record
    * never wrote it. A queued attempt without any supervisor trace waits for its start deadline.
    */
-  private async lose(row: AttemptsTable, w: Watch, seen: 'queued' | 'running'): Promise<void> {
-    const dir = row.run_dir!;
+  private async lose(stale: AttemptsTable, w: Watch, seen: 'queued' | 'running'): Promise<void> {
+    const dir = stale.run_dir!;
     const sup = readSupervisor(dir);
     const proc = readProcess(dir);
     if ((sup && isAlive(sup)) || (proc && isAlive(proc))) return;
+    // The row too is read after the processes were seen dead: a cancel requested while this step ran
+    // (seen first on Postgres, where a step's reads take longer) must count as the reason they are gone.
+    const row = (await selectAttemptById(this.ctx.store.db, stale.id)) ?? stale;
     if (readExit(dir)) {
       // A record without a plan identity: the supervisor could not record the plan, so never started it.
       if (!proc) {

@@ -10,6 +10,21 @@ import * as m002 from './migrations/002_attempt_detail.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/** Postgres pool bounds and timeouts (config `database:`); SQLite ignores them. */
+export interface PoolSettings {
+  poolMax: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+}
+
+export const DEFAULT_POOL: PoolSettings = {
+  poolMax: 10,
+  connectTimeoutMs: 5_000,
+  statementTimeoutMs: 30_000,
+  idleInTransactionTimeoutMs: 30_000,
+};
+
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
@@ -27,7 +42,37 @@ export function sqlitePath(url: string): string | null {
   return url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : null;
 }
 
-export async function openStore(url: string, opts: { durable?: boolean } = {}): Promise<Store> {
+export interface OpenOptions {
+  durable?: boolean;
+  pool?: PoolSettings;
+  /** Told about connection errors outside any query (a lost idle connection); they are outages, not crashes. */
+  onConnectionError?: (err: Error) => void;
+}
+
+/**
+ * A bounded pool with server-side timeouts. Every client gets an error listener for its whole life: pg
+ * emits 'error' on a client whose connection drops (a database restart sends 57P01 to each session),
+ * and an unheard 'error' event would end the process. The failing query, if any, still rejects, and
+ * pg-pool drops the broken client, so the next checkout opens a fresh connection.
+ */
+export function postgresPool(url: string, s: PoolSettings, onError: (err: Error) => void): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: s.poolMax,
+    connectionTimeoutMillis: s.connectTimeoutMs,
+    statement_timeout: s.statementTimeoutMs,
+    idle_in_transaction_session_timeout: s.idleInTransactionTimeoutMs,
+    // A little longer than the server's cap, for a server that stopped answering altogether.
+    query_timeout: s.statementTimeoutMs + 5_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+  });
+  pool.on('connect', (client) => client.on('error', onError));
+  pool.on('error', onError);
+  return pool;
+}
+
+export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
   const file = sqlitePath(url);
   let store: Store;
   if (file !== null) {
@@ -40,7 +85,8 @@ export async function openStore(url: string, opts: { durable?: boolean } = {}): 
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     store = { db, dialect: 'sqlite', file: path.resolve(file), close: () => db.destroy() };
   } else if (/^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const onError = opts.onConnectionError ?? (() => undefined);
+    const pool = postgresPool(url, opts.pool ?? DEFAULT_POOL, onError);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     store = { db, dialect: 'postgres', file: null, close: () => db.destroy() };
   } else {

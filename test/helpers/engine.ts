@@ -1,4 +1,4 @@
-// Builds a real engine on a throwaway SQLite database and data dir, with the fixture plans.
+// Builds a real engine on a throwaway data dir and database (SQLite or Postgres), with the fixture plans.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,9 @@ import pino from 'pino';
 import { configFromObject } from '../../src/config/load.ts';
 import type { LifelineConfig } from '../../src/config/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
+import { dbUrlFor, type TestDialect } from './dialect.ts';
+
+export { DIALECTS, dbUrlFor, type TestDialect } from './dialect.ts';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/plans');
 
@@ -41,11 +44,12 @@ export function tempDir(prefix = 'lifeline-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export function testConfig(dir: string, extra: Record<string, unknown> = {}): LifelineConfig {
+/** `db` defaults to the SQLite file in `dir`; pass dbUrlFor(dialect, dir) for another store. */
+export function testConfig(dir: string, extra: Record<string, unknown> = {}, db?: string): LifelineConfig {
   return configFromObject(
     {
       data_dir: dir,
-      db: `sqlite:${path.join(dir, 'lifeline.db')}`,
+      db: db ?? `sqlite:${path.join(dir, 'lifeline.db')}`,
       plans: fixturePlans(),
       start_deadline: '2s',
       ...extra,
@@ -56,8 +60,24 @@ export function testConfig(dir: string, extra: Record<string, unknown> = {}): Li
 
 export const quietLogger = () => pino({ level: process.env.LIFELINE_TEST_LOG ?? 'silent' });
 
-export async function startEngine(dir: string, extra: Record<string, unknown> = {}): Promise<Lifeline> {
-  const engine = await openLifeline({ config: testConfig(dir, extra), logger: quietLogger() });
+/** The config of a test engine on `dialect`: the data dir's own database there. */
+export async function dialectConfig(
+  dialect: TestDialect,
+  dir: string,
+  extra: Record<string, unknown> = {},
+): Promise<LifelineConfig> {
+  return testConfig(dir, extra, await dbUrlFor(dialect, dir));
+}
+
+export async function startEngine(
+  dir: string,
+  extra: Record<string, unknown> = {},
+  dialect: TestDialect = 'sqlite',
+): Promise<Lifeline> {
+  const engine = await openLifeline({
+    config: await dialectConfig(dialect, dir, extra),
+    logger: quietLogger(),
+  });
   await engine.start();
   return engine;
 }

@@ -1,4 +1,5 @@
-// HTTP test harness: a real engine (temp SQLite + data dir, fixture plans) behind buildApp, driven by inject().
+// HTTP test harness: a real engine (temp data dir + SQLite or Postgres, fixture plans) behind buildApp, driven by
+// inject().
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -8,7 +9,7 @@ import type { LifelineConfig } from '../../src/config/types.ts';
 import { ERROR_CODES } from '../../src/domain/types.ts';
 import { buildApp, type AppApi } from '../../src/http/app.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
-import { quietLogger, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+import { dialectConfig, quietLogger, tempDir, waitFor, type TestDialect } from '../helpers/engine.ts';
 
 export const TOKENS = {
   viewer: 'tok-viewer-0123456789abcdef',
@@ -54,11 +55,16 @@ export interface HarnessOptions {
   /** Wraps the engine as the app's api (to inject failures). */
   wrapApi?: (engine: Lifeline) => AppApi;
   bodyLimit?: number;
+  /** The store behind the engine; default sqlite. */
+  dialect?: TestDialect;
 }
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir('lifeline-http-');
-  const config = testConfig(dir, { ...(opts.auth ? AUTH_CONFIG : {}), ...opts.extra });
+  const config = await dialectConfig(opts.dialect ?? 'sqlite', dir, {
+    ...(opts.auth ? AUTH_CONFIG : {}),
+    ...opts.extra,
+  });
   const engine = await openLifeline({ config, logger: quietLogger() });
   await engine.start();
   const logs: Record<string, unknown>[] = [];

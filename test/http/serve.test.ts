@@ -7,17 +7,17 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProcess } from '../../src/runner/rundir.ts';
 import { isLoopbackHost, serve, StartupError } from '../../src/server.ts';
-import { FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { dbUrlFor, DIALECTS, FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO = path.join(ROOT, 'examples/plans/demo');
 
-function writeConfig(dir: string, extra = ''): string {
+function writeConfig(dir: string, extra = '', db = 'sqlite:./db/lifeline.db'): string {
   const file = path.join(dir, 'lifeline.yaml');
   fs.writeFileSync(
     file,
     `server: { host: 127.0.0.1, port: 0 }
-db: sqlite:./db/lifeline.db
+db: ${JSON.stringify(db)}
 data_dir: ./data
 reap_interval: 1s
 plans:
@@ -139,10 +139,10 @@ describe('loopback only without auth', () => {
   });
 });
 
-describe('a real server', () => {
+describe.each(DIALECTS)('a real server (%s)', (dialect) => {
   it('deploys and tears down the demo plan over HTTP; SIGTERM leaves a running attempt running', async () => {
     const dir = tempDir('lifeline-serve-');
-    const cfg = writeConfig(dir);
+    const cfg = writeConfig(dir, '', dialect === 'sqlite' ? undefined : await dbUrlFor(dialect, dir));
     const server = start(['serve', '--config', cfg, '--port', '0']);
     const url = await listening(server);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

@@ -11,7 +11,7 @@ import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { sendProblem, toProblem } from '../../src/http/problem.ts';
 import { streamRoutes, type StreamRoutesOptions } from '../../src/http/stream.ts';
-import { OPERATOR, startEngine, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+import { DIALECTS, OPERATOR, startEngine, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
 import { contiguous, getOnce, openSse, type SseReader } from '../helpers/sse.ts';
 
 type StreamApi = StreamRoutesOptions['api'];
@@ -43,19 +43,6 @@ const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-async function setup(
-  opts: { plugin?: Omit<StreamRoutesOptions, 'api'>; auth?: boolean } = {},
-  wrap?: (e: Lifeline) => StreamApi,
-) {
-  const dir = tempDir();
-  const engine = await startEngine(dir);
-  cleanups.push(() => engine.close());
-  const config = opts.auth ? testConfig(dir, { auth: { tokens: TOKENS } }) : testConfig(dir);
-  const { app, base } = await serve(wrap ? wrap(engine) : engine, { plugin: opts.plugin, config });
-  cleanups.push(() => app.close());
-  return { dir, engine, app, base };
-}
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const TOKENS = [
@@ -90,7 +77,20 @@ async function deployAndWait(engine: Lifeline, name: string, plan = 'ok'): Promi
   await waitFor(async () => (await engine.getDeployment(name)).state === 'ready', `${name} ready`);
 }
 
-describe('event stream', () => {
+describe.each(DIALECTS)('event stream (%s)', (dialect) => {
+  async function setup(
+    opts: { plugin?: Omit<StreamRoutesOptions, 'api'>; auth?: boolean } = {},
+    wrap?: (e: Lifeline) => StreamApi,
+  ) {
+    const dir = tempDir();
+    const engine = await startEngine(dir, {}, dialect);
+    cleanups.push(() => engine.close());
+    const config = opts.auth ? testConfig(dir, { auth: { tokens: TOKENS } }) : testConfig(dir);
+    const { app, base } = await serve(wrap ? wrap(engine) : engine, { plugin: opts.plugin, config });
+    cleanups.push(() => app.close());
+    return { dir, engine, app, base };
+  }
+
   it('sends the headers at once, before any event, with an empty table', async () => {
     const { base } = await setup();
     const t0 = Date.now();
@@ -340,7 +340,7 @@ describe('event stream', () => {
 
   it('ends the stream (the client resumes) when the store fails under it', async () => {
     const dir = tempDir();
-    const engine = await startEngine(dir);
+    const engine = await startEngine(dir, {}, dialect);
     cleanups.push(() => engine.close());
     const { app, base } = await serve(engine, { config: testConfig(dir) });
     cleanups.push(() => app.close());
@@ -354,7 +354,7 @@ describe('event stream', () => {
 
   it('app.close() with open streams resolves promptly and ends them', async () => {
     const dir = tempDir();
-    const engine = await startEngine(dir);
+    const engine = await startEngine(dir, {}, dialect);
     cleanups.push(() => engine.close());
     const { app, base } = await serve(engine, { config: testConfig(dir) });
     const readers = await Promise.all([1, 2, 3, 4, 5].map(() => openSse(`${base}/v1/events/stream`)));
@@ -368,7 +368,7 @@ describe('event stream', () => {
 
   it('an EventSource client resumes across a server restart with no gap and no duplicate', async () => {
     const dir = tempDir();
-    let engine = await startEngine(dir);
+    let engine = await startEngine(dir, {}, dialect);
     let server = await serve(engine, { config: testConfig(dir) });
     const port = Number(new URL(server.base).port);
     const stop = async () => {
@@ -395,7 +395,7 @@ describe('event stream', () => {
 
     await stop();
     // Written while no server listens: the client must get them on reconnect, from its Last-Event-ID.
-    engine = await startEngine(dir);
+    engine = await startEngine(dir, {}, dialect);
     await engine.createDeployment({ name: 'offline', plan: 'ok' }, OPERATOR);
     server = await serve(engine, { config: testConfig(dir), port });
     await waitFor(() => opens >= 2, 'reconnect', 20_000);

@@ -2,16 +2,25 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { LockHeld } from '../../src/lifecycle/lock.ts';
-import { OPERATOR, quietLogger, startEngine, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+import {
+  dbUrlFor,
+  DIALECTS,
+  OPERATOR,
+  quietLogger,
+  startEngine,
+  tempDir,
+  testConfig,
+  waitFor,
+} from '../helpers/engine.ts';
 
 const open: Lifeline[] = [];
 afterEach(async () => {
   for (const e of open.splice(0)) await e.close();
 });
 
-describe('concurrency', () => {
+describe.each(DIALECTS)('concurrency (%s)', (dialect) => {
   it('50 concurrent start requests on one deployment: one accepted, 49 ATTEMPT_IN_PROGRESS, one attempt row', async () => {
-    const engine = await startEngine(tempDir());
+    const engine = await startEngine(tempDir(), {}, dialect);
     open.push(engine);
     await engine.createDeployment({ name: 'busy', plan: 'short' }, OPERATOR);
     const results = await Promise.allSettled(
@@ -29,7 +38,7 @@ describe('concurrency', () => {
   });
 
   it('concurrent creates of one name: exactly one wins', async () => {
-    const engine = await startEngine(tempDir());
+    const engine = await startEngine(tempDir(), {}, dialect);
     open.push(engine);
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, () => engine.createDeployment({ name: 'same', plan: 'ok' }, OPERATOR)),
@@ -42,6 +51,50 @@ describe('concurrency', () => {
   });
 });
 
+describe('two instances on one Postgres database', () => {
+  async function pair(): Promise<[Lifeline, Lifeline]> {
+    const a = tempDir();
+    const first = await startEngine(a, {}, 'postgres');
+    open.push(first);
+    const b = tempDir();
+    const second = await openLifeline({
+      config: testConfig(b, {}, await dbUrlFor('postgres', a)),
+      logger: quietLogger(),
+    });
+    await second.start();
+    open.push(second);
+    return [first, second];
+  }
+
+  const codes = (rs: PromiseSettledResult<unknown>[]) =>
+    rs.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code);
+
+  it('concurrent creates of one name across both: one created, the rest DEPLOYMENT_EXISTS', async () => {
+    const [x, y] = await pair();
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? x : y).createDeployment({ name: 'twin', plan: 'ok' }, OPERATOR),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(codes(results)).toEqual(Array(9).fill('DEPLOYMENT_EXISTS'));
+  });
+
+  it('concurrent deploys of one deployment across both: one accepted, the rest ATTEMPT_IN_PROGRESS', async () => {
+    const [x, y] = await pair();
+    await x.createDeployment({ name: 'shared', plan: 'short' }, OPERATOR);
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? x : y).startDeploy('shared', {}, OPERATOR)),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(codes(results)).toEqual(Array(9).fill('ATTEMPT_IN_PROGRESS'));
+    const rows = await x.store.db.selectFrom('attempts').selectAll().execute();
+    expect(rows).toHaveLength(1);
+    await waitFor(async () => (await x.getDeployment('shared')).state === 'ready', 'ready');
+  });
+});
+
+// The single-instance file lock exists only for SQLite (a Postgres database is shared by design).
 describe('one instance per SQLite database', () => {
   it('a second engine on the same database file refuses to start and says why', async () => {
     const dir = tempDir();

@@ -24,7 +24,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { isAlive, type ProcessIdentity } from '../../src/runner/identity.ts';
-import { OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import { DIALECTS, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
 
 const view = vi.hoisted(() => ({
   /** The plan has not been recorded yet: `process` reads as absent. */
@@ -75,10 +75,10 @@ afterEach(async () => {
   engine = dir = runDir = null;
 });
 
-describe('the start of an attempt', () => {
+describe.each(DIALECTS)('the start of an attempt (%s)', (dialect) => {
   it('is not declared start_interrupted while its supervisor is alive, inside the start deadline', async () => {
     dir = tempDir('lifeline-start-race-');
-    engine = await startEngine(dir, { start_deadline: '60s' });
+    engine = await startEngine(dir, { start_deadline: '60s' }, dialect);
     await engine.createDeployment({ name: 'starting', plan: 'sleep' }, OPERATOR);
     view.hideProcess = true; // the supervisor is up; the plan is not recorded yet
     const att = await engine.startDeploy('starting', {}, OPERATOR);
@@ -107,7 +107,7 @@ describe('the start of an attempt', () => {
 
   it('ends when the supervisor could not record the plan and left exit 125 without a process file', async () => {
     dir = tempDir('lifeline-start-125-');
-    engine = await startEngine(dir);
+    engine = await startEngine(dir, {}, dialect);
     await engine.createDeployment({ name: 'unrecorded', plan: 'ok' }, OPERATOR);
     view.hideProcess = true; // the runner never sees a recorded plan
     const att = await engine.startDeploy('unrecorded', {}, OPERATOR);

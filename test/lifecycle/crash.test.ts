@@ -357,6 +357,9 @@ class Checker {
   }
 }
 
+// SQLite only: the checker reads the database file directly between kills of the child engine, and the
+// single-instance file lock is part of what a killed engine leaves behind. Postgres restarts and kills
+// are the multi-instance and chaos tests' ground.
 describe('crash test', () => {
   it(
     `keeps the truth through ${CYCLES} SIGKILLs of the engine at random moments`,

@@ -1,6 +1,6 @@
 // Model-based test (SPEC §8 invariants 1, 2, 6, 7): random sequences of create / deploy / teardown /
 // cancel / resolve / process exit / process loss / late result / delete / crash-and-recover, run against
-// the real SQLite store and real supervised processes, compared after every step with a small model.
+// the real store (SQLite and Postgres) and real supervised processes, compared after every step with a model.
 // LIFELINE_MODEL_RUNS raises the number of runs (default 200).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,10 +9,13 @@ import { describe, expect, it } from 'vitest';
 import type { Actor, AttemptState, DeploymentState } from '../../src/domain/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { readExit, readProcess, readSupervisor } from '../../src/runner/rundir.ts';
-import { quietLogger, tempDir, testConfig } from '../helpers/engine.ts';
+import { dialectConfig, DIALECTS, quietLogger, tempDir, type TestDialect } from '../helpers/engine.ts';
 import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 
 const RUNS = Number(process.env.LIFELINE_MODEL_RUNS ?? 200);
+// Postgres pays a fresh database and network round trips per run: fewer runs keep the file's time
+// reasonable; the commands and checks are the same.
+const runsOn = (dialect: TestDialect) => (dialect === 'sqlite' ? RUNS : Math.ceil(RUNS / 5));
 const NAMES = ['a', 'b'] as const;
 const ADMIN: Actor = { name: 'admin', role: 'admin' };
 const OPER: Actor = { name: 'oper', role: 'operator' };
@@ -35,13 +38,14 @@ interface Model {
 interface Real {
   engine: Lifeline;
   dir: string;
+  dialect: TestDialect;
 }
 
 const busy = (s: DeploymentState) => s === 'deploying' || s === 'tearing_down';
 const active = (s: AttemptState) => s === 'queued' || s === 'running';
 
-async function open(dir: string): Promise<Lifeline> {
-  const engine = await openLifeline({ config: testConfig(dir), logger: quietLogger() });
+async function open(dir: string, dialect: TestDialect): Promise<Lifeline> {
+  const engine = await openLifeline({ config: await dialectConfig(dialect, dir), logger: quietLogger() });
   await engine.reconcileNow();
   return engine;
 }
@@ -369,7 +373,7 @@ class Crash implements Cmd {
         }
       }
     }
-    r.engine = await open(r.dir);
+    r.engine = await open(r.dir, r.dialect);
     for (const d of runningOnes) {
       const a = d.current!;
       if (this.meanwhile === 'none') continue;
@@ -414,14 +418,14 @@ const commands = [
     .map((w) => new Crash(w)),
 ];
 
-describe('lifecycle model', () => {
+describe.each(DIALECTS)('lifecycle model (%s)', (dialect) => {
   it(
-    `holds the invariants over ${RUNS} random command sequences`,
+    `holds the invariants over ${runsOn(dialect)} random command sequences`,
     async () => {
       await fc.assert(
         fc.asyncProperty(fc.commands(commands, { maxCommands: 14 }), async (cmds) => {
           const dir = tempDir('lifeline-model-');
-          const real: Real = { dir, engine: await open(dir) };
+          const real: Real = { dir, dialect, engine: await open(dir, dialect) };
           const model: Model = { deps: new Map(), attempts: new Map() };
           try {
             await fc.asyncModelRun(() => ({ model, real }), cmds);
@@ -432,7 +436,7 @@ describe('lifecycle model', () => {
             fs.rmSync(dir, { recursive: true, force: true });
           }
         }),
-        { numRuns: RUNS },
+        { numRuns: runsOn(dialect) },
       );
     },
     30 * 60_000,

@@ -1,21 +1,29 @@
 // Recovery paths of SPEC §5 that the model test does not reach on its own.
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { nowIso } from '../../src/lifecycle/ids.ts';
+import { openStore } from '../../src/store/open.ts';
 import { isAlive } from '../../src/runner/identity.ts';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
-import { OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import {
+  dbUrlFor,
+  DIALECTS,
+  OPERATOR,
+  startEngine,
+  tempDir,
+  waitFor,
+  type TestDialect,
+} from '../helpers/engine.ts';
 
 const open: Lifeline[] = [];
 afterEach(async () => {
   for (const e of open.splice(0)) await e.close();
 });
 
-async function restart(dir: string, extra: Record<string, unknown> = {}): Promise<Lifeline> {
-  const e = await startEngine(dir, extra);
+async function restart(dir: string, extra: Record<string, unknown>, dialect: TestDialect): Promise<Lifeline> {
+  const e = await startEngine(dir, extra, dialect);
   open.push(e);
   return e;
 }
@@ -24,55 +32,95 @@ async function restart(dir: string, extra: Record<string, unknown> = {}): Promis
  * What a crash between the accepting commit and the launch leaves: a queued attempt row, the deployment
  * `deploying`, its state_transition event (so the fold stays consistent), and nothing on disk.
  */
-function plantQueuedAttempt(
-  dir: string,
+async function plantQueuedAttempt(
+  url: string,
   depId: string,
   attemptId: string,
   o: { owner: string; runDir: string | null },
-): void {
-  const raw = new Database(path.join(dir, 'lifeline.db'));
+): Promise<void> {
+  const store = await openStore(url);
   const at = nowIso();
-  raw
-    .prepare(
-      `INSERT INTO attempts (id, deployment_id, number, kind, state, params, force, requested_by, queued_at, recovered,
-        owner, prev_state, version, run_dir, timeout_ms, cancel_grace_ms, stdout_offset, stderr_offset, events_offset)
-       VALUES (?, ?, 1, 'deploy', 'queued', '{}', 0, 'ci', ?, 0, ?, 'pending', 1, ?, 60000, 1000, 0, 0, 0)`,
-    )
-    .run(attemptId, depId, at, o.owner, o.runDir);
-  raw
-    .prepare(`UPDATE deployments SET state = 'deploying', version = 2, current_attempt_id = ?`)
-    .run(attemptId);
-  const seq = Number(
-    (raw.prepare(`UPDATE counters SET value = value + 1 RETURNING value`).get() as { value: number }).value,
-  );
-  const data = {
-    entity: 'deployment',
-    id: depId,
-    from: 'pending',
-    to: 'deploying',
-    trigger: 'deploy_accepted',
-    reason: null,
-    actor: 'ci',
-    version: 2,
-  };
-  raw
-    .prepare(
-      `INSERT INTO events (seq, type, at, deployment_id, attempt_id, data) VALUES (?, 'state_transition', ?, ?, NULL, ?)`,
-    )
-    .run(seq, at, depId, JSON.stringify(data));
-  raw.close();
+  try {
+    await store.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('attempts')
+        .values({
+          id: attemptId,
+          deployment_id: depId,
+          number: 1,
+          kind: 'deploy',
+          state: 'queued',
+          reason: null,
+          rc: null,
+          params: '{}',
+          force: 0,
+          requested_by: 'ci',
+          queued_at: at,
+          started_at: null,
+          ended_at: null,
+          cancel_requested_at: null,
+          timed_out_at: null,
+          recovered: 0,
+          owner: o.owner,
+          prev_state: 'pending',
+          version: 1,
+          pid: null,
+          process_start: null,
+          boot_id: null,
+          run_dir: o.runDir,
+          timeout_ms: 60000,
+          cancel_grace_ms: 1000,
+          stdout_offset: 0,
+          stderr_offset: 0,
+          events_offset: 0,
+        })
+        .execute();
+      await trx
+        .updateTable('deployments')
+        .set({ state: 'deploying', version: 2, current_attempt_id: attemptId })
+        .execute();
+      const { value } = await trx
+        .updateTable('counters')
+        .set((eb) => ({ value: eb('value', '+', 1) }))
+        .returning('value')
+        .executeTakeFirstOrThrow();
+      const data = {
+        entity: 'deployment',
+        id: depId,
+        from: 'pending',
+        to: 'deploying',
+        trigger: 'deploy_accepted',
+        reason: null,
+        actor: 'ci',
+        version: 2,
+      };
+      await trx
+        .insertInto('events')
+        .values({
+          seq: Number(value),
+          type: 'state_transition',
+          at,
+          deployment_id: depId,
+          attempt_id: null,
+          data: JSON.stringify(data),
+        })
+        .execute();
+    });
+  } finally {
+    await store.close();
+  }
 }
 
-describe('recovery', () => {
+describe.each(DIALECTS)('recovery (%s)', (dialect) => {
   it('a restart adopts a live attempt, keeps tailing it, and finishes it recovered', async () => {
     const dir = tempDir();
-    const first = await startEngine(dir);
+    const first = await startEngine(dir, {}, dialect);
     await first.createDeployment({ name: 'adopt', plan: 'short' }, OPERATOR);
     const att = await first.startDeploy('adopt', {}, OPERATOR);
     await waitFor(async () => (await first.getAttempt(att.id)).state === 'running', 'running');
     await first.close(); // the server goes away; the attempt does not
     const proc = readProcess(path.join(dir, 'attempts', att.id))!;
-    const second = await restart(dir);
+    const second = await restart(dir, {}, dialect);
     const a = await waitFor(async () => {
       const x = await second.getAttempt(att.id);
       return x.state === 'succeeded' ? x : null;
@@ -87,7 +135,7 @@ describe('recovery', () => {
 
   it('repeated reconciles are idempotent: one attempt_end per attempt', async () => {
     const dir = tempDir();
-    const engine = await restart(dir);
+    const engine = await restart(dir, {}, dialect);
     await engine.createDeployment({ name: 'idem', plan: 'ok' }, OPERATOR);
     const att = await engine.startDeploy('idem', {}, OPERATOR);
     await waitFor(async () => (await engine.getAttempt(att.id)).state === 'succeeded', 'succeeded');
@@ -98,17 +146,17 @@ describe('recovery', () => {
 
   it('a queued attempt whose supervisor never started becomes unknown/start_interrupted after the start deadline', async () => {
     const dir = tempDir();
-    const engine = await restart(dir, { start_deadline: '300ms' });
+    const engine = await restart(dir, { start_deadline: '300ms' }, dialect);
     await engine.createDeployment({ name: 'orphan', plan: 'ok' }, OPERATOR);
     // What a crash between the accepting commit and the launch leaves: a queued row and nothing on disk.
     const dep = await engine.store.db.selectFrom('deployments').selectAll().executeTakeFirstOrThrow();
     await engine.close();
     open.pop();
-    plantQueuedAttempt(dir, dep.id, 'att_00000000000000000000000001', {
+    await plantQueuedAttempt(await dbUrlFor(dialect, dir), dep.id, 'att_00000000000000000000000001', {
       owner: JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')).id,
       runDir: path.join(dir, 'attempts', 'att_00000000000000000000000001'),
     });
-    const again = await restart(dir, { start_deadline: '300ms' });
+    const again = await restart(dir, { start_deadline: '300ms' }, dialect);
     const a = await waitFor(async () => {
       const x = await again.getAttempt('att_00000000000000000000000001');
       return x.state === 'unknown' ? x : null;
@@ -119,13 +167,16 @@ describe('recovery', () => {
 
   it('cancelling an orphaned queued attempt cancels it at once and puts the deployment back', async () => {
     const dir = tempDir();
-    const engine = await restart(dir, { start_deadline: '1h' });
+    const engine = await restart(dir, { start_deadline: '1h' }, dialect);
     await engine.createDeployment({ name: 'back', plan: 'ok' }, OPERATOR);
     const dep = await engine.store.db.selectFrom('deployments').selectAll().executeTakeFirstOrThrow();
     await engine.close();
     open.pop();
-    plantQueuedAttempt(dir, dep.id, 'att_00000000000000000000000002', { owner: 'ins_gone', runDir: null });
-    const again = await restart(dir, { start_deadline: '1h' });
+    await plantQueuedAttempt(await dbUrlFor(dialect, dir), dep.id, 'att_00000000000000000000000002', {
+      owner: 'ins_gone',
+      runDir: null,
+    });
+    const again = await restart(dir, { start_deadline: '1h' }, dialect);
     const c = await again.cancel('back', OPERATOR);
     expect(c).toMatchObject({ state: 'cancelled', reason: 'cancelled', rc: null });
     expect((await again.getDeployment('back')).state).toBe('pending');
@@ -133,7 +184,7 @@ describe('recovery', () => {
 
   it('a process killed together with its supervisor while the server is down becomes unknown/exit_unobserved', async () => {
     const dir = tempDir();
-    const first = await startEngine(dir);
+    const first = await startEngine(dir, {}, dialect);
     await first.createDeployment({ name: 'lost', plan: 'sleep' }, OPERATOR);
     const att = await first.startDeploy('lost', {}, OPERATOR);
     await waitFor(async () => (await first.getAttempt(att.id)).state === 'running', 'running');
@@ -142,7 +193,7 @@ describe('recovery', () => {
     process.kill(-readSupervisor(run)!.pid, 'SIGKILL');
     process.kill(-readProcess(run)!.pid, 'SIGKILL');
     await waitFor(() => !isAlive(readProcess(run)!) && !isAlive(readSupervisor(run)!), 'processes gone');
-    const second = await restart(dir);
+    const second = await restart(dir, {}, dialect);
     // start() ran recovery: nothing is left running without a live process
     const a = await second.getAttempt(att.id);
     expect(a).toMatchObject({ state: 'unknown', reason: 'exit_unobserved', rc: null, recovered: true });
@@ -151,7 +202,7 @@ describe('recovery', () => {
 
   it('a late exit record settles an unknown attempt and, while current, the deployment', async () => {
     const dir = tempDir();
-    const engine = await restart(dir);
+    const engine = await restart(dir, {}, dialect);
     await engine.createDeployment({ name: 'late', plan: 'sleep' }, OPERATOR);
     const att = await engine.startDeploy('late', {}, OPERATOR);
     await waitFor(async () => (await engine.getAttempt(att.id)).state === 'running', 'running');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
-import { ADMIN, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import { ADMIN, DIALECTS, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
 
 let engine: Lifeline | null = null;
 afterEach(async () => {
@@ -8,9 +8,9 @@ afterEach(async () => {
   engine = null;
 });
 
-describe('engine smoke', () => {
+describe.each(DIALECTS)('engine smoke (%s)', (dialect) => {
   it('deploys and tears down', async () => {
-    engine = await startEngine(tempDir());
+    engine = await startEngine(tempDir(), {}, dialect);
     const dep = await engine.createDeployment({ name: 'web-1', plan: 'ok' }, OPERATOR);
     expect(dep.state).toBe('pending');
     const att = await engine.startDeploy('web-1', {}, OPERATOR);
