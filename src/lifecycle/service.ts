@@ -46,7 +46,7 @@ import {
   insertEvents,
   selectAttemptLogLines,
   selectDeploymentTransitions,
-  selectEvents,
+  selectEventPage,
 } from '../store/events.ts';
 import {
   deleteIdempotencyKey,
@@ -286,8 +286,7 @@ export class LifecycleService implements LifelineApi {
     if (!Number.isInteger(after) || after < 0) throw validation('after', 'must be a non-negative integer');
     const limit = checkLimit(query.limit, MAX_EVENTS_PAGE, 100);
     const deploymentId = query.deployment ? await this.deploymentIdFor(query.deployment) : undefined;
-    const items = await selectEvents(this.ctx.store.db, { after, limit, deploymentId, types: query.types });
-    return { items, next_after: items.length > 0 ? items[items.length - 1].seq : after };
+    return selectEventPage(this.ctx.store.db, { after, limit, deploymentId, types: query.types });
   }
 
   onEvents(listener: (lastSeq: number) => void): () => void {
