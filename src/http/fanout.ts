@@ -1,0 +1,253 @@
+// Shared reading of the events table for every open event stream (SPEC §3), so that a stream costs
+// O(new events) and live delivery costs one read per commit, whatever the number of subscribers.
+//
+// A subscriber is either live (caught up: it takes its events from the hub's one read of each new
+// batch, filtered in memory by deployment and type) or replaying (behind: it reads its own pages, one
+// page per turn, from a queue served by a few readers at a time with a yield between pages, so that
+// hundreds of clients replaying history share the process with every other request). A live
+// subscriber whose socket buffer is full leaves the live set and, once drained, replays from its
+// cursor: a slow client never holds up the others and never holds more than a batch in memory.
+//
+// The table stays the truth: the hub reads from the highest seq it has delivered, woken by the
+// in-process notifier and by a poll (a missed wake, or another instance writing the same database).
+import type { EventType, LifelineEvent } from '../domain/types.ts';
+import type { LifelineApi } from '../lifecycle/api.ts';
+
+export interface Framed {
+  event: LifelineEvent;
+  /** The SSE frame, built once per event however many subscribers send it. */
+  frame: string;
+}
+
+/** Formats one event as an SSE frame; JSON.stringify escapes CR and LF, so `data:` is one line. */
+export function sseFrame(event: LifelineEvent): string {
+  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+export interface FanoutSubscriber {
+  /** Highest seq this subscriber has covered: every event it wants up to here has been written. */
+  cursor: number;
+  readonly deploymentId?: string;
+  readonly types?: EventType[];
+  readonly closed: boolean;
+  /** Writes the events it wants after its cursor, moves the cursor to `upTo`; false once its buffer is full. */
+  send(batch: Framed[], upTo: number): boolean;
+  /** Whether the socket still holds bytes the client has not taken. */
+  readonly congested: boolean;
+  /** Calls back once the socket buffer has drained (or the stream closed). */
+  onDrain(cb: () => void): void;
+  /** Tells the client how far the cursor moved past its last event (a filtered stream skipped some). */
+  markCursor(): void;
+  fail(err: Error): void;
+}
+
+export interface FanoutOptions {
+  /** Events per read, for the hub and for each replay page (listEvents caps it at 1000). */
+  batchSize: number;
+  /** Safety-net poll of the table. */
+  pollMs: number;
+  /** Replay pages read at once; the rest wait their turn in order. */
+  replayConcurrency: number;
+}
+
+type Api = Pick<LifelineApi, 'listEvents' | 'onEvents'>;
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export class EventHub {
+  /** Highest seq read and delivered to the live set; null until a subscriber goes live. */
+  private head: number | null = null;
+  /** Highest seq known to exist (read, or announced by a commit): head never goes past it. */
+  private known = 0;
+  /** Bumped when head is reset, so that a read in flight from the old head is dropped. */
+  private generation = 0;
+  private readonly subs = new Set<FanoutSubscriber>();
+  private readonly live = new Set<FanoutSubscriber>();
+  private readonly queue: FanoutSubscriber[] = [];
+  private readonly queued = new Set<FanoutSubscriber>();
+  private replaying = 0;
+  private pumping = false;
+  private again = false;
+  private unsubscribe: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly api: Api,
+    private readonly opts: FanoutOptions,
+  ) {}
+
+  /** Number of subscribers caught up and fed by the shared read (for tests and the bench). */
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  add(sub: FanoutSubscriber): void {
+    this.subs.add(sub);
+    if (this.subs.size === 1) {
+      this.unsubscribe = this.api.onEvents((lastSeq) => this.wake(lastSeq));
+      this.timer = setInterval(() => this.tick(), this.opts.pollMs);
+      this.timer.unref();
+    }
+    this.enqueue(sub);
+  }
+
+  remove(sub: FanoutSubscriber): void {
+    this.subs.delete(sub);
+    this.live.delete(sub);
+    this.queued.delete(sub); // its queue slot is skipped when reached
+    if (this.subs.size === 0) this.stop();
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private tick(): void {
+    this.wake();
+    for (const sub of this.live) if (!sub.congested) sub.markCursor();
+  }
+
+  // ---- replay: one page per turn, a few at a time, in arrival order ----
+
+  private enqueue(sub: FanoutSubscriber): void {
+    if (sub.closed || this.queued.has(sub)) return;
+    this.queued.add(sub);
+    this.queue.push(sub);
+    this.serveQueue();
+  }
+
+  private serveQueue(): void {
+    while (this.replaying < this.opts.replayConcurrency && this.queue.length > 0) {
+      const sub = this.queue.shift()!;
+      if (!this.queued.delete(sub) || sub.closed) continue;
+      this.replaying++;
+      void this.replayPage(sub).finally(() => {
+        this.replaying--;
+        // The next page waits for the loop to turn: requests that arrived meanwhile go first.
+        setImmediate(() => this.serveQueue());
+      });
+    }
+  }
+
+  private async replayPage(sub: FanoutSubscriber): Promise<void> {
+    let page: { items: LifelineEvent[]; next_after: number };
+    const after = sub.cursor;
+    try {
+      page = await this.api.listEvents({
+        after,
+        limit: this.opts.batchSize,
+        deployment: sub.deploymentId,
+        types: sub.types,
+      });
+    } catch (err) {
+      sub.fail(err as Error);
+      return;
+    }
+    if (sub.closed) return;
+    if (page.items.length > 0) this.learn(page.items[page.items.length - 1].seq);
+    // A filtered page's next_after is the table's head when it moved; unmoved, it proves nothing.
+    if (page.next_after > after) this.learn(page.next_after);
+    const room = sub.send(
+      page.items.map((event) => ({ event, frame: sseFrame(event) })),
+      page.next_after,
+    );
+    if (page.items.length >= this.opts.batchSize) {
+      // More history: back of the queue, once the client has taken this page.
+      if (room) this.enqueue(sub);
+      else sub.onDrain(() => this.enqueue(sub));
+      return;
+    }
+    sub.markCursor();
+    this.join(sub);
+  }
+
+  /** A subscriber whose last page was short is at the table's head as it read it: feed it live. */
+  private join(sub: FanoutSubscriber): void {
+    if (sub.closed) return;
+    if (this.live.size === 0 || this.head === null) {
+      // Nobody live: the shared read restarts from this subscriber's cursor, or from the highest seq
+      // known to exist when the cursor is beyond it (a Last-Event-ID from elsewhere must not make the
+      // hub skip events that later subscribers need).
+      this.head = Math.min(sub.cursor, this.known);
+      this.generation++;
+    } else if (sub.cursor < this.head) {
+      // The hub delivered past it while it read: one more page closes the gap.
+      this.enqueue(sub);
+      return;
+    }
+    // cursor >= head: the next batch starts at head; events up to the cursor are skipped in send().
+    this.live.add(sub);
+    this.wake();
+  }
+
+  // ---- live: one read per wake, delivered to every live subscriber ----
+
+  private learn(seq: number): void {
+    if (seq > this.known) this.known = seq;
+  }
+
+  wake(lastSeq?: number): void {
+    if (lastSeq !== undefined) this.learn(lastSeq);
+    if (this.live.size === 0) return;
+    if (lastSeq !== undefined && this.head !== null && lastSeq <= this.head) return;
+    this.again = true;
+    if (this.pumping) return;
+    this.pumping = true;
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.again && this.live.size > 0) {
+        this.again = false;
+        await this.readNew();
+      }
+    } catch (err) {
+      // The store is gone or failing: end the live streams; their clients resume from Last-Event-ID.
+      for (const sub of [...this.live]) sub.fail(err as Error);
+      this.live.clear();
+    } finally {
+      // In the same synchronous step as the last `again` check: a wake can never fall between the two.
+      this.pumping = false;
+    }
+  }
+
+  private async readNew(): Promise<void> {
+    for (;;) {
+      if (this.live.size === 0 || this.head === null) return;
+      const generation = this.generation;
+      const page = await this.api.listEvents({ after: this.head, limit: this.opts.batchSize });
+      if (generation !== this.generation) {
+        this.again = true; // head was reset while reading: read again from the new one
+        return;
+      }
+      if (page.items.length === 0) return;
+      this.head = page.next_after;
+      this.learn(this.head);
+      const batch = page.items.map((event) => ({ event, frame: sseFrame(event) }));
+      for (const sub of this.live) {
+        if (sub.closed) {
+          this.live.delete(sub);
+        } else if (sub.congested) {
+          // Its client has not taken the last batch: it leaves the live set and replays once drained.
+          this.live.delete(sub);
+          sub.onDrain(() => this.enqueue(sub));
+        } else {
+          sub.send(batch, page.next_after);
+        }
+      }
+      if (page.items.length < this.opts.batchSize) return;
+      await yieldToLoop();
+    }
+  }
+}
+
+/** Whether a subscriber with these filters wants the event (the in-memory form of listEvents' filter). */
+export function wants(sub: Pick<FanoutSubscriber, 'deploymentId' | 'types'>, e: LifelineEvent): boolean {
+  if (sub.deploymentId !== undefined && e.deployment_id !== sub.deploymentId) return false;
+  if (sub.types !== undefined && sub.types.length > 0 && !sub.types.includes(e.type)) return false;
+  return true;
+}
