@@ -32,7 +32,7 @@ export interface FanoutSubscriber {
   readonly closed: boolean;
   /** Writes the events it wants after its cursor, moves the cursor to `upTo`; false once its buffer is full. */
   send(batch: Framed[], upTo: number): boolean;
-  /** Whether the socket still holds bytes the client has not taken. */
+  /** Whether the client is so far behind that the hub should stop feeding it (it replays once drained). */
   readonly congested: boolean;
   /** Calls back once the socket buffer has drained (or the stream closed). */
   onDrain(cb: () => void): void;
@@ -52,6 +52,14 @@ export interface FanoutOptions {
 
 type Api = Pick<LifelineApi, 'listEvents' | 'onEvents'>;
 
+interface FramedPage {
+  items: Framed[];
+  next_after: number;
+}
+
+/** Full replay pages kept for other clients replaying the same history. */
+const PAGE_CACHE = 32;
+
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class EventHub {
@@ -65,6 +73,7 @@ export class EventHub {
   private readonly live = new Set<FanoutSubscriber>();
   private readonly queue: FanoutSubscriber[] = [];
   private readonly queued = new Set<FanoutSubscriber>();
+  private readonly pages = new Map<string, Promise<FramedPage>>();
   private replaying = 0;
   private pumping = false;
   private again = false;
@@ -133,27 +142,19 @@ export class EventHub {
   }
 
   private async replayPage(sub: FanoutSubscriber): Promise<void> {
-    let page: { items: LifelineEvent[]; next_after: number };
+    let page: FramedPage;
     const after = sub.cursor;
     try {
-      page = await this.api.listEvents({
-        after,
-        limit: this.opts.batchSize,
-        deployment: sub.deploymentId,
-        types: sub.types,
-      });
+      page = await this.readPage(after, sub.deploymentId, sub.types);
     } catch (err) {
       sub.fail(err as Error);
       return;
     }
     if (sub.closed) return;
-    if (page.items.length > 0) this.learn(page.items[page.items.length - 1].seq);
+    if (page.items.length > 0) this.learn(page.items[page.items.length - 1].event.seq);
     // A filtered page's next_after is the table's head when it moved; unmoved, it proves nothing.
     if (page.next_after > after) this.learn(page.next_after);
-    const room = sub.send(
-      page.items.map((event) => ({ event, frame: sseFrame(event) })),
-      page.next_after,
-    );
+    const room = sub.send(page.items, page.next_after);
     if (page.items.length >= this.opts.batchSize) {
       // More history: back of the queue, once the client has taken this page.
       if (room) this.enqueue(sub);
@@ -162,6 +163,37 @@ export class EventHub {
     }
     sub.markCursor();
     this.join(sub);
+  }
+
+  /**
+   * One page of history, shared: clients replaying the same history (tabs reconnecting together after
+   * a restart) ask for the same pages, so reads in flight are joined and full pages are kept a while.
+   * A full page never changes (it ends at its last event, and seqs below the head are all committed);
+   * a short one ends at the head and is read afresh.
+   */
+  private readPage(after: number, deployment?: string, types?: EventType[]): Promise<FramedPage> {
+    const key = `${after}|${deployment ?? ''}|${types?.join(',') ?? ''}`;
+    const hit = this.pages.get(key);
+    if (hit) {
+      this.pages.delete(key); // most recently used goes last
+      this.pages.set(key, hit);
+      return hit;
+    }
+    const read = this.api
+      .listEvents({ after, limit: this.opts.batchSize, deployment, types })
+      .then((page) => ({
+        items: page.items.map((event) => ({ event, frame: sseFrame(event) })),
+        next_after: page.next_after,
+      }));
+    this.pages.set(key, read);
+    const forget = () => {
+      if (this.pages.get(key) === read) this.pages.delete(key);
+    };
+    read.then((page) => {
+      if (page.items.length < this.opts.batchSize) forget();
+    }, forget);
+    while (this.pages.size > PAGE_CACHE) this.pages.delete(this.pages.keys().next().value!);
+    return read;
   }
 
   /** A subscriber whose last page was short is at the table's head as it read it: feed it live. */
@@ -180,7 +212,8 @@ export class EventHub {
     }
     // cursor >= head: the next batch starts at head; events up to the cursor are skipped in send().
     this.live.add(sub);
-    this.wake();
+    // Commits wake the hub; read now only if one is known to lie beyond what the hub has read.
+    if (this.known > this.head) this.wake();
   }
 
   // ---- live: one read per wake, delivered to every live subscriber ----

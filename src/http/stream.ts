@@ -36,6 +36,9 @@ export interface StreamRoutesOptions {
   replayConcurrency?: number;
 }
 
+/** Bytes a live stream may have waiting on its socket before the shared reader stops feeding it. */
+const LIVE_SLACK = 128 * 1024;
+
 const DEFAULTS = {
   keepaliveMs: 15_000,
   pollMs: 1_000,
@@ -138,7 +141,9 @@ class EventStream implements FanoutSubscriber {
   }
 
   get congested(): boolean {
-    return this.res.writableNeedDrain;
+    // Some slack beyond the socket's high-water mark: a client a few batches behind on a busy machine
+    // stays live rather than costing a replay read of its own.
+    return this.res.writableNeedDrain && this.res.writableLength > LIVE_SLACK;
   }
 
   send(batch: Framed[], upTo: number): boolean {
