@@ -24,6 +24,36 @@ export function sseFrame(event: LifelineEvent): string {
   return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
+type Filter = Pick<FanoutSubscriber, 'deploymentId' | 'types'>;
+
+/**
+ * Events read once and sent to many: the frames a filter wants are joined into one Buffer, built on
+ * first use and written as is to every socket with that filter (no per-subscriber string work).
+ */
+export class Batch {
+  private readonly joined = new Map<string, { bytes: Buffer; last: number } | null>();
+
+  /** `matched`: the items were read with the subscribers' own filter (a replay page), so all match. */
+  constructor(
+    readonly items: Framed[],
+    private readonly matched: boolean,
+  ) {}
+
+  framesFor(sub: Filter): { bytes: Buffer; last: number } | null {
+    const key = this.matched ? '' : `${sub.deploymentId ?? ''}|${sub.types?.join(',') ?? ''}`;
+    let out = this.joined.get(key);
+    if (out === undefined) {
+      const mine = this.matched ? this.items : this.items.filter((f) => wants(sub, f.event));
+      out =
+        mine.length === 0
+          ? null
+          : { bytes: Buffer.from(mine.map((f) => f.frame).join('')), last: mine[mine.length - 1].event.seq };
+      this.joined.set(key, out);
+    }
+    return out;
+  }
+}
+
 export interface FanoutSubscriber {
   /** Highest seq this subscriber has covered: every event it wants up to here has been written. */
   cursor: number;
@@ -31,7 +61,7 @@ export interface FanoutSubscriber {
   readonly types?: EventType[];
   readonly closed: boolean;
   /** Writes the events it wants after its cursor, moves the cursor to `upTo`; false once its buffer is full. */
-  send(batch: Framed[], upTo: number): boolean;
+  send(batch: Batch, upTo: number): boolean;
   /** Whether the client is so far behind that the hub should stop feeding it (it replays once drained). */
   readonly congested: boolean;
   /** Calls back once the socket buffer has drained (or the stream closed). */
@@ -53,7 +83,7 @@ export interface FanoutOptions {
 type Api = Pick<LifelineApi, 'listEvents' | 'onEvents'>;
 
 interface FramedPage {
-  items: Framed[];
+  items: Batch;
   next_after: number;
 }
 
@@ -151,11 +181,12 @@ export class EventHub {
       return;
     }
     if (sub.closed) return;
-    if (page.items.length > 0) this.learn(page.items[page.items.length - 1].event.seq);
+    const items = page.items.items;
+    if (items.length > 0) this.learn(items[items.length - 1].event.seq);
     // A filtered page's next_after is the table's head when it moved; unmoved, it proves nothing.
     if (page.next_after > after) this.learn(page.next_after);
     const room = sub.send(page.items, page.next_after);
-    if (page.items.length >= this.opts.batchSize) {
+    if (items.length >= this.opts.batchSize) {
       // More history: back of the queue, once the client has taken this page.
       if (room) this.enqueue(sub);
       else sub.onDrain(() => this.enqueue(sub));
@@ -182,7 +213,10 @@ export class EventHub {
     const read = this.api
       .listEvents({ after, limit: this.opts.batchSize, deployment, types })
       .then((page) => ({
-        items: page.items.map((event) => ({ event, frame: sseFrame(event) })),
+        items: new Batch(
+          page.items.map((event) => ({ event, frame: sseFrame(event) })),
+          true,
+        ),
         next_after: page.next_after,
       }));
     this.pages.set(key, read);
@@ -190,7 +224,7 @@ export class EventHub {
       if (this.pages.get(key) === read) this.pages.delete(key);
     };
     read.then((page) => {
-      if (page.items.length < this.opts.batchSize) forget();
+      if (page.items.items.length < this.opts.batchSize) forget();
     }, forget);
     while (this.pages.size > PAGE_CACHE) this.pages.delete(this.pages.keys().next().value!);
     return read;
@@ -260,7 +294,10 @@ export class EventHub {
       if (page.items.length === 0) return;
       this.head = page.next_after;
       this.learn(this.head);
-      const batch = page.items.map((event) => ({ event, frame: sseFrame(event) }));
+      const batch = new Batch(
+        page.items.map((event) => ({ event, frame: sseFrame(event) })),
+        false,
+      );
       for (const sub of this.live) {
         if (sub.closed) {
           this.live.delete(sub);

@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { LifelineApi } from '../lifecycle/api.ts';
 import type { EventType } from '../domain/types.ts';
-import { EventHub, sseFrame, wants, type FanoutSubscriber, type Framed } from './fanout.ts';
+import { EventHub, sseFrame, wants, type Batch, type FanoutSubscriber } from './fanout.ts';
 import { eventTypesQuery } from './routes/events.ts';
 import { COMMON_READ_PROBLEMS, problems, queryInt, RefParams } from './schemas.ts';
 
@@ -146,17 +146,30 @@ class EventStream implements FanoutSubscriber {
     return this.res.writableNeedDrain && this.res.writableLength > LIVE_SLACK;
   }
 
-  send(batch: Framed[], upTo: number): boolean {
+  send(batch: Batch, upTo: number): boolean {
     if (this.closed) return false;
-    let chunk = '';
-    for (const { event, frame } of batch) {
-      if (event.seq <= this.cursor || !wants(this, event)) continue; // never twice, whatever a batch holds
-      chunk += frame;
-      this.sentId = event.seq;
+    const { items } = batch;
+    let out: string | Buffer | null = null;
+    if (items.length > 0 && items[0].event.seq > this.cursor) {
+      // The usual case: the whole batch is new to this stream; its frames are shared with every
+      // stream of the same filter.
+      const mine = batch.framesFor(this);
+      if (mine) {
+        out = mine.bytes;
+        this.sentId = mine.last;
+      }
+    } else {
+      let chunk = '';
+      for (const { event, frame } of items) {
+        if (event.seq <= this.cursor || !wants(this, event)) continue; // never twice, whatever a batch holds
+        chunk += frame;
+        this.sentId = event.seq;
+      }
+      if (chunk !== '') out = chunk;
     }
     if (upTo > this.cursor) this.cursor = upTo;
-    if (chunk === '') return !this.res.writableNeedDrain;
-    return this.res.write(chunk);
+    if (out === null) return !this.res.writableNeedDrain;
+    return this.res.write(out);
   }
 
   markCursor(): void {

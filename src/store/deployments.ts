@@ -6,12 +6,14 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 /** By id or by name (live deployments only). */
 export async function selectDeploymentByRef(db: Db, ref: string): Promise<DeploymentsTable | undefined> {
-  return db
-    .selectFrom('deployments')
-    .selectAll()
-    .where('deleted_at', 'is', null)
-    .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
-    .executeTakeFirst();
+  // Two indexed lookups: `id = ? OR name = ?` makes SQLite walk the whole name index. Names cannot
+  // contain `_`, so an id and a name never collide.
+  const live = db.selectFrom('deployments').selectAll().where('deleted_at', 'is', null);
+  if (ref.startsWith('dep_')) {
+    const byId = await live.where('id', '=', ref).executeTakeFirst();
+    if (byId) return byId;
+  }
+  return live.where('name', '=', ref).executeTakeFirst();
 }
 
 export async function selectDeploymentById(db: Db, id: string): Promise<DeploymentsTable | undefined> {
