@@ -52,7 +52,7 @@ export async function selectEvents(db: Db, f: EventFilter & { upTo?: number }): 
     // Beside a deployment or attempt, `type || ''` keeps the planner on that entity's (…, seq) index:
     // the (type, seq) one would walk every deployment's events of that type.
     const scoped = Boolean(f.deploymentId || f.attemptId);
-    q = scoped ? q.where(sql<string>`type || ''`, 'in', f.types) : q.where('type', 'in', f.types);
+    q = scoped ? q.where(sql<string>`(type || '')`, 'in', f.types) : q.where('type', 'in', f.types);
   }
   const rows = await q.orderBy('seq', 'asc').limit(f.limit).execute();
   return rows.map(toEvent);
