@@ -47,6 +47,14 @@ export async function buildDb(
       for (const [k, v] of Object.entries(labels)) insLabel.run(k, v, id);
     }
   })();
+  // Indexes are built after the rows (one sort each) rather than row by row: the same definitions,
+  // read back from the schema the migrations made.
+  const indexes = db
+    .prepare(
+      `select name, sql from sqlite_master where type = 'index' and tbl_name = 'events' and sql is not null`,
+    )
+    .all() as { name: string; sql: string }[];
+  for (const i of indexes) db.exec(`drop index ${i.name}`);
   const insEvent = db.prepare(
     `insert into events (seq, type, at, deployment_id, attempt_id, data) values (?, ?, ?, ?, ?, ?)`,
   );
@@ -62,6 +70,7 @@ export async function buildDb(
     }
     db.prepare(`update counters set value = ? where name = 'event_seq'`).run(events);
   })();
+  for (const i of indexes) db.exec(i.sql);
   db.close();
   return { url, ids };
 }
