@@ -1,6 +1,9 @@
 // Benchmarks, measured side by side in one run and reported as medians and ratios (never asserted in tests).
 //   npm run bench                 all
 //   npm run bench -- supervisor   one
+//   npm run bench -- reads        list/events pages at size, filtered polls (bench/reads.ts)
+//   npm run bench -- stream       live fan-out and replay storms over real sockets (bench/stream.ts)
+//   --quick                       smaller data and fewer rounds
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,6 +14,9 @@ import pino from 'pino';
 import { configFromObject } from '../src/config/load.ts';
 import { openLifeline } from '../src/lifecycle/engine.ts';
 import { spawnSupervisor } from '../src/runner/spawn.ts';
+import { benchReads } from './reads.ts';
+import { printTable } from './stats.ts';
+import { benchStream } from './stream.ts';
 
 const N = Number(process.env.BENCH_N ?? 40);
 
@@ -112,11 +118,15 @@ async function benchAttempt(): Promise<void> {
 
 // Supervisors are unref'd (a server must be able to exit while attempts run): hold the loop open here.
 const keepAlive = setInterval(() => undefined, 1000);
-const which = process.argv[2];
+const quick = process.argv.includes('--quick');
+const which = process.argv.slice(2).find((a) => !a.startsWith('--'));
 console.log(
   `lifeline bench, node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}`,
 );
 if (!which || which === 'supervisor') await benchSupervisor();
 if (!which || which === 'attempt') await benchAttempt();
+if (!which || which === 'reads')
+  printTable('reads (SQLite, in-process inject)', await benchReads(tmp, quick));
+if (!which || which === 'stream') printTable('streams (SQLite, real sockets)', await benchStream(tmp, quick));
 fs.rmSync(tmp, { recursive: true, force: true });
 clearInterval(keepAlive);

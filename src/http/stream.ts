@@ -1,9 +1,10 @@
 // The event stream of SPEC §3: `text/event-stream` fed from the events table.
 //
-// The table is the truth. Each open stream keeps the seq of the last event it sent and reads the table
-// from there; the in-process notifier (api.onEvents) only wakes it, and a poll every second wakes it as
-// well, so a missed wake, a commit during replay or another instance writing to the same database can
-// neither open a gap nor send an event twice.
+// The table is the truth. Each open stream keeps the seq it has covered; the shared reader in
+// fanout.ts replays history to it page by page, then feeds it from one read per commit (woken by
+// api.onEvents, and by a poll every second), so a missed wake, a commit during replay or another
+// instance writing to the same database can neither open a gap nor send an event twice. A filtered
+// stream's cursor moves past events it skipped, and an `id:` line tells the client so.
 //
 // Hand-written on the raw response (reply.hijack) rather than @fastify/sse: that plugin writes its
 // headers lazily on the first send, names its comment `: heartbeat`, writes it without regard to
@@ -14,7 +15,8 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { LifelineApi } from '../lifecycle/api.ts';
-import type { EventType, LifelineEvent } from '../domain/types.ts';
+import type { EventType } from '../domain/types.ts';
+import { EventHub, sseFrame, wants, type Batch, type FanoutSubscriber } from './fanout.ts';
 import { eventTypesQuery } from './routes/events.ts';
 import { COMMON_READ_PROBLEMS, problems, queryInt, RefParams } from './schemas.ts';
 
@@ -30,12 +32,21 @@ export interface StreamRoutesOptions {
   retryMs?: number;
   /** How long shutdown waits for a stream's last bytes before it destroys the socket. */
   closeGraceMs?: number;
+  /** Replay pages read at once across all streams (the rest queue, in order, a page per turn). */
+  replayConcurrency?: number;
 }
 
-const DEFAULTS = { keepaliveMs: 15_000, pollMs: 1_000, batchSize: 500, retryMs: 1_000, closeGraceMs: 1_000 };
+/** Bytes a live stream may have waiting on its socket before the shared reader stops feeding it. */
+const LIVE_SLACK = 128 * 1024;
 
-/** Frames are gathered up to this size before a write, so a replay is not one syscall per event. */
-const WRITE_CHUNK = 64 * 1024;
+const DEFAULTS = {
+  keepaliveMs: 15_000,
+  pollMs: 1_000,
+  batchSize: 500,
+  retryMs: 1_000,
+  closeGraceMs: 1_000,
+  replayConcurrency: 2,
+};
 
 // The same query pieces as GET /v1/events (routes/events.ts), so a stream accepts exactly what a page does.
 const afterParam = queryInt(0, Number.MAX_SAFE_INTEGER)
@@ -77,32 +88,34 @@ interface StreamSpec {
   types?: EventType[];
 }
 
-/** Formats one event as an SSE frame; JSON.stringify escapes CR and LF, so `data:` is one line. */
-export function sseFrame(event: LifelineEvent): string {
-  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-}
+export { sseFrame };
 
-class EventStream {
-  private cursor: number;
-  private closed = false;
-  private pumping = false;
-  private again = false;
-  private unsubscribe: (() => void) | null = null;
+/** One open stream: the socket side of a fan-out subscriber (what it wants, what it has sent). */
+class EventStream implements FanoutSubscriber {
+  cursor: number;
+  closed = false;
+  readonly deploymentId?: string;
+  readonly types?: EventType[];
+  /** The last `id:` written; a filtered stream may have covered more (cursor) without an event to send. */
+  private sentId: number;
   private timers: NodeJS.Timeout[] = [];
-  private drainWaiter: (() => void) | null = null;
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     private readonly req: FastifyRequest,
     private readonly res: ServerResponse<IncomingMessage>,
-    private readonly api: StreamRoutesOptions['api'],
-    private readonly spec: StreamSpec,
+    private readonly hub: EventHub,
+    spec: StreamSpec,
     private readonly opts: Required<Omit<StreamRoutesOptions, 'api'>>,
     private readonly onDone: (s: EventStream) => void,
   ) {
     this.cursor = spec.after;
+    this.sentId = spec.after;
+    this.deploymentId = spec.deploymentId;
+    this.types = spec.types;
   }
 
-  /** Sends the headers at once, then replays and follows the table. */
+  /** Sends the headers at once, then hands the stream to the hub: replay, then live. */
   start(headers: Record<string, string | number | string[]>): void {
     const { res } = this;
     res.on('close', () => this.cleanup());
@@ -121,84 +134,73 @@ class EventStream {
     res.socket?.setNoDelay(true);
     if (this.opts.retryMs > 0) res.write(`retry: ${this.opts.retryMs}\n\n`);
 
-    this.unsubscribe = this.api.onEvents(() => this.wake());
-    const every = (ms: number, fn: () => void) => {
-      const t = setInterval(fn, ms);
-      t.unref();
-      this.timers.push(t);
-    };
-    every(this.opts.keepaliveMs, () => this.keepalive());
-    every(this.opts.pollMs, () => this.wake());
-    this.wake();
+    const t = setInterval(() => this.keepalive(), this.opts.keepaliveMs);
+    t.unref();
+    this.timers.push(t);
+    this.hub.add(this);
   }
 
-  /** Reads the table from the last sent seq; wakes that arrive while reading cause one more pass. */
-  wake(): void {
-    if (this.closed) return;
-    this.again = true;
-    if (this.pumping) return;
-    this.pumping = true;
-    void this.pump();
+  get congested(): boolean {
+    // Some slack beyond the socket's high-water mark: a client a few batches behind on a busy machine
+    // stays live rather than costing a replay read of its own.
+    return this.res.writableNeedDrain && this.res.writableLength > LIVE_SLACK;
   }
 
-  private async pump(): Promise<void> {
-    try {
-      while (this.again && !this.closed) {
-        this.again = false;
-        await this.sendNew();
+  send(batch: Batch, upTo: number): boolean {
+    if (this.closed) return false;
+    const { items } = batch;
+    let out: string | Buffer | null = null;
+    if (items.length > 0 && items[0].event.seq > this.cursor) {
+      // The usual case: the whole batch is new to this stream; its frames are shared with every
+      // stream of the same filter.
+      const mine = batch.framesFor(this);
+      if (mine) {
+        out = mine.bytes;
+        this.sentId = mine.last;
       }
-    } catch (err) {
-      // The store is gone or failing: end the stream; the client resumes from its Last-Event-ID.
-      if (!this.closed) {
-        this.req.log.warn({ err: (err as Error).message }, 'event stream read failed; closing stream');
-        void this.end();
-      }
-    } finally {
-      // In the same synchronous step as the last `again` check: a wake can never fall between the two.
-      this.pumping = false;
-    }
-  }
-
-  /** Sends every event after the cursor, page by page, waiting for the client when its buffer is full. */
-  private async sendNew(): Promise<void> {
-    for (;;) {
-      if (this.closed) return;
-      const page = await this.api.listEvents({
-        after: this.cursor,
-        limit: this.opts.batchSize,
-        deployment: this.spec.deploymentId,
-        types: this.spec.types,
-      });
-      if (this.closed) return;
+    } else {
       let chunk = '';
-      for (const event of page.items) {
-        if (event.seq <= this.cursor) continue; // never twice, whatever a page holds
-        chunk += sseFrame(event);
-        this.cursor = event.seq;
-        if (chunk.length >= WRITE_CHUNK) {
-          await this.write(chunk);
-          chunk = '';
-          if (this.closed) return;
-        }
+      for (const { event, frame } of items) {
+        if (event.seq <= this.cursor || !wants(this, event)) continue; // never twice, whatever a batch holds
+        chunk += frame;
+        this.sentId = event.seq;
       }
-      if (chunk) await this.write(chunk);
-      if (page.items.length < this.opts.batchSize) return;
+      if (chunk !== '') out = chunk;
     }
+    if (upTo > this.cursor) this.cursor = upTo;
+    if (out === null) return !this.res.writableNeedDrain;
+    return this.res.write(out);
   }
 
-  /** Writes and, when the socket buffer is full, waits for 'drain' (or close) before going on. */
-  private write(data: string): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    if (this.res.write(data)) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.drainWaiter = resolve;
-    });
+  markCursor(): void {
+    // An `id:` line alone updates the client's last event id without dispatching an event (WHATWG
+    // SSE), so a resumed filtered stream starts past what this one already looked at.
+    if (this.closed || this.cursor <= this.sentId) return;
+    this.sentId = this.cursor;
+    this.res.write(`id: ${this.cursor}\n\n`);
+  }
+
+  onDrain(cb: () => void): void {
+    if (this.closed) return;
+    if (!this.res.writableNeedDrain) {
+      cb();
+      return;
+    }
+    this.drainWaiters.push(cb);
   }
 
   private releaseDrain(): void {
-    const w = this.drainWaiter;
-    this.drainWaiter = null;
-    w?.();
+    const ws = this.drainWaiters;
+    this.drainWaiters = [];
+    if (this.closed) return;
+    for (const w of ws) w();
+  }
+
+  fail(err: Error): void {
+    // The store is gone or failing: end the stream; the client resumes from its Last-Event-ID.
+    if (this.closed) return;
+    this.req.log.warn({ err: err.message }, 'event stream read failed; closing stream');
+    void this.end();
   }
 
   private keepalive(): void {
@@ -233,11 +235,10 @@ class EventStream {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    this.hub.remove(this);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    this.releaseDrain();
+    this.drainWaiters = [];
     this.onDone(this);
   }
 }
@@ -251,7 +252,9 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
     batchSize: Math.min(1000, Math.max(1, options.batchSize ?? DEFAULTS.batchSize)),
     retryMs: options.retryMs ?? DEFAULTS.retryMs,
     closeGraceMs: options.closeGraceMs ?? DEFAULTS.closeGraceMs,
+    replayConcurrency: Math.max(1, options.replayConcurrency ?? DEFAULTS.replayConcurrency),
   };
+  const hub = new EventHub(api, opts);
   const open = new Set<EventStream>();
   let closing = false;
 
@@ -263,6 +266,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
   app.addHook('preClose', async () => {
     closing = true;
     await Promise.all([...open].map((s) => s.end()));
+    hub.stop();
   });
 
   const serve = async (
@@ -279,7 +283,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
     const spec: StreamSpec = { after: fromHeader ?? query.after ?? 0, deploymentId, types: query.type };
 
     reply.hijack();
-    const stream = new EventStream(request, reply.raw, api, spec, opts, (s) => open.delete(s));
+    const stream = new EventStream(request, reply.raw, hub, spec, opts, (s) => open.delete(s));
     open.add(stream);
     // Headers other hooks set on the reply (request id and the like) still go out.
     stream.start(reply.getHeaders() as Record<string, string | number | string[]>);

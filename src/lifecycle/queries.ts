@@ -12,7 +12,7 @@ import type {
 } from '../domain/types.ts';
 import { selectAttemptById, selectAttemptPage } from '../store/attempts.ts';
 import { selectDeploymentById, selectDeploymentByRef, selectDeploymentPage } from '../store/deployments.ts';
-import { selectAttemptLogLines, selectDeploymentTransitions, selectEvents } from '../store/events.ts';
+import { selectAttemptLogLines, selectDeploymentTransitions, selectEventPage } from '../store/events.ts';
 import { selectInstances } from '../store/instances.ts';
 import type { Database, DeploymentsTable } from '../store/schema.ts';
 import type { EventQuery, PlanInfo } from './api.ts';
@@ -135,8 +135,7 @@ export async function listEvents(
   const after = checkPosition(query.after ?? 0, 'after');
   const limit = checkLimit(query.limit, MAX_EVENTS_PAGE, 100);
   const deploymentId = query.deployment ? await deploymentIdFor(ctx, query.deployment) : undefined;
-  const items = await selectEvents(ctx.store.db, { after, limit, deploymentId, types: query.types });
-  return { items, next_after: items.length > 0 ? items[items.length - 1].seq : after };
+  return selectEventPage(ctx.store.db, { after, limit, deploymentId, types: query.types });
 }
 
 export async function listInstances(ctx: Ctx): Promise<InstanceInfo[]> {

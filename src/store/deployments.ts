@@ -1,3 +1,4 @@
+// Deployment rows, and their labels as rows (deployment_labels) for the list's label filter.
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, DeploymentsTable } from './schema.ts';
 
@@ -5,20 +6,30 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 /** By id or by name (live deployments only). */
 export async function selectDeploymentByRef(db: Db, ref: string): Promise<DeploymentsTable | undefined> {
-  return db
-    .selectFrom('deployments')
-    .selectAll()
-    .where('deleted_at', 'is', null)
-    .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
-    .executeTakeFirst();
+  // Two indexed lookups: `id = ? OR name = ?` makes SQLite walk the whole name index. Names cannot
+  // contain `_`, so an id and a name never collide.
+  const live = db.selectFrom('deployments').selectAll().where('deleted_at', 'is', null);
+  if (ref.startsWith('dep_')) {
+    const byId = await live.where('id', '=', ref).executeTakeFirst();
+    if (byId) return byId;
+  }
+  return live.where('name', '=', ref).executeTakeFirst();
 }
 
 export async function selectDeploymentById(db: Db, id: string): Promise<DeploymentsTable | undefined> {
   return db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** The row and its label rows (004), in the caller's transaction. */
 export async function insertDeployment(trx: Transaction<Database>, row: DeploymentsTable): Promise<void> {
   await trx.insertInto('deployments').values(row).execute();
+  const labels = Object.entries(JSON.parse(row.labels) as Record<string, string>);
+  if (labels.length > 0) {
+    await trx
+      .insertInto('deployment_labels')
+      .values(labels.map(([key, value]) => ({ key, value, deployment_id: row.id })))
+      .execute();
+  }
 }
 
 export interface DeploymentListQuery {
@@ -30,28 +41,42 @@ export interface DeploymentListQuery {
   before?: string;
 }
 
+/**
+ * Newest first. With labels, the walk is driven by the first label's index range (key, value, id) in
+ * id order and every further label is an EXISTS probe, so a page costs about its size, not the table.
+ */
 export async function selectDeploymentPage(db: Db, q: DeploymentListQuery): Promise<DeploymentsTable[]> {
-  let query = db.selectFrom('deployments').selectAll().where('deleted_at', 'is', null);
-  if (q.state) query = query.where('state', '=', q.state);
-  if (q.plan) query = query.where('plan', '=', q.plan);
-  if (q.before) query = query.where('id', '<', q.before);
-  // Label filters run in code: labels are JSON text on both dialects. Over-fetch pages until full.
   const wanted = q.labels ? Object.entries(q.labels) : [];
-  if (wanted.length === 0) return query.orderBy('id', 'desc').limit(q.limit).execute();
-  const out: DeploymentsTable[] = [];
-  let before = q.before;
-  for (;;) {
-    let page = query;
-    if (before) page = page.where('id', '<', before);
-    const rows = await page.orderBy('id', 'desc').limit(500).execute();
-    for (const row of rows) {
-      const labels = JSON.parse(row.labels) as Record<string, string>;
-      if (wanted.every(([k, v]) => labels[k] === v)) out.push(row);
-      if (out.length === q.limit) return out;
-    }
-    if (rows.length < 500) return out;
-    before = rows[rows.length - 1].id;
+  if (wanted.length === 0) {
+    let query = db.selectFrom('deployments').selectAll().where('deleted_at', 'is', null);
+    if (q.state) query = query.where('state', '=', q.state);
+    if (q.plan) query = query.where('plan', '=', q.plan);
+    if (q.before) query = query.where('id', '<', q.before);
+    return query.orderBy('id', 'desc').limit(q.limit).execute();
   }
+  const [[key, value], ...more] = wanted;
+  let query = db
+    .selectFrom('deployment_labels as l')
+    .innerJoin('deployments as d', 'd.id', 'l.deployment_id')
+    .selectAll('d')
+    .where('l.key', '=', key)
+    .where('l.value', '=', value)
+    .where('d.deleted_at', 'is', null);
+  if (q.state) query = query.where('d.state', '=', q.state);
+  if (q.plan) query = query.where('d.plan', '=', q.plan);
+  if (q.before) query = query.where('l.deployment_id', '<', q.before);
+  for (const [k, v] of more) {
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('deployment_labels as m')
+          .select('m.key')
+          .where('m.key', '=', k)
+          .where('m.value', '=', v)
+          .whereRef('m.deployment_id', '=', 'l.deployment_id'),
+      ),
+    );
+  }
+  return query.orderBy('l.deployment_id', 'desc').limit(q.limit).execute();
 }
 
 export async function markDeploymentDeleted(

@@ -7,6 +7,8 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from
 import type { Database } from './schema.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_attempt_detail.ts';
+import * as m003 from './migrations/003_event_indexes.ts';
+import * as m004 from './migrations/004_deployment_labels.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -33,7 +35,12 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_attempt_detail': m002 };
+const MIGRATIONS: Record<string, Migration> = {
+  '001_initial': m001,
+  '002_attempt_detail': m002,
+  '003_event_indexes': m003,
+  '004_deployment_labels': m004,
+};
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));

@@ -58,6 +58,13 @@ export interface EventsTable {
   data: string;
 }
 
+/** One row per label of a deployment (004): what the label filter of the list reads. */
+export interface DeploymentLabelsTable {
+  key: string;
+  value: string;
+  deployment_id: string;
+}
+
 export interface CountersTable {
   name: string;
   value: number;
@@ -86,6 +93,7 @@ export interface Database {
   deployments: DeploymentsTable;
   attempts: AttemptsTable;
   events: EventsTable;
+  deployment_labels: DeploymentLabelsTable;
   counters: CountersTable;
   idempotency_keys: IdempotencyKeysTable;
   instances: InstancesTable;

@@ -5,6 +5,7 @@ import type { AttemptChange, DeploymentChange } from '../domain/transitions.ts';
 import type { LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from './schema.ts';
 import { insertEvents } from './events.ts';
+import { insertDeployment } from './deployments.ts';
 
 /** Zero rows matched the expected state: another writer won. Nothing of the transaction is kept. */
 export class LostRace extends Error {
@@ -85,7 +86,7 @@ export async function applyTransition(
   }
 
   if (dep.insert) {
-    await trx.insertInto('deployments').values(dep.insert).execute();
+    await insertDeployment(trx, dep.insert);
   } else if (dep.change || dep.set) {
     if (dep.expectState === undefined || dep.expectVersion === undefined) {
       throw new Error('applyTransition: a deployment update needs its expected state and version');

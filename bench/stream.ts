@@ -1,0 +1,189 @@
+// Stream bench (issue 8 item 4) over real sockets on 127.0.0.1, with the clients in a child process:
+// - commit-to-receipt p50/p99 for 20, 200 and 1,000 live subscribers while deployments are created
+//   (from the commit's wake-up on the server to the frame's arrival at each client);
+// - 500 clients replaying the whole history from 0 at once while /v1/health is timed.
+import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { configFromObject } from '../src/config/load.ts';
+import { buildApp } from '../src/http/app.ts';
+import { openLifeline, type Lifeline } from '../src/lifecycle/engine.ts';
+import { buildDb } from './reads.ts';
+import { median, percentile, type Row } from './stats.ts';
+
+const ACTOR = { name: 'bench', role: 'admin' } as const;
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function server(dir: string, url?: string) {
+  const config = configFromObject(
+    {
+      data_dir: dir,
+      db: url ?? `sqlite:${path.join(dir, 'lifeline.db')}`,
+      durable_commits: false,
+      plans: { ok: { deploy: ['/bin/true'], teardown: ['/bin/true'] } },
+    },
+    { file: null, baseDir: dir, env: {} },
+  );
+  const engine: Lifeline = await openLifeline({ config, logger: pino({ level: 'silent' }) });
+  const app = await buildApp({ api: engine, config, logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('no address');
+  return {
+    engine,
+    base: `http://127.0.0.1:${addr.port}`,
+    close: async () => {
+      await app.close();
+      await engine.close();
+    },
+  };
+}
+
+function clients(args: { base: string; n: number; paths: string[]; until?: number }): ChildProcess {
+  return fork(path.join(import.meta.dirname, 'stream-clients.ts'), [JSON.stringify(args)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+function next<T>(child: ChildProcess, key: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const on = (msg: Record<string, unknown>) => {
+      if (key in msg) {
+        child.off('message', on);
+        resolve(msg[key] as T);
+      }
+    };
+    child.on('message', on);
+    child.once('exit', (code) => reject(new Error(`stream clients exited (${code}) before ${key}`)));
+  });
+}
+
+async function live(tmp: string, n: number, rounds: number, perRound: number): Promise<Row> {
+  const s = await server(path.join(tmp, `live-${n}`));
+  const commitAt = new Map<number, number>();
+  let prev = 0;
+  const off = s.engine.onEvents((lastSeq) => {
+    const t = now();
+    for (let q = prev + 1; q <= lastSeq; q++) commitAt.set(q, t);
+    prev = Math.max(prev, lastSeq);
+  });
+  const child = clients({
+    base: s.base,
+    n,
+    paths: [
+      '/v1/events/stream',
+      '/v1/events/stream',
+      '/v1/events/stream?type=deployment_created,state_transition',
+    ],
+  });
+  await next(child, 'ready');
+  let k = 0;
+  const create = () => s.engine.createDeployment({ name: `b-${n}-${k++}`, plan: 'ok' }, ACTOR);
+  // Warm-up: every stream has replayed the (empty) history and gone live.
+  await create();
+  await sleep(1000);
+  child.send({ report: true });
+  await next(child, 'receipts');
+
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  let missing = 0;
+  for (let r = 0; r < rounds; r++) {
+    const from = prev;
+    for (let i = 0; i < perRound; i++) {
+      await create();
+      await sleep(20);
+    }
+    const to = prev;
+    await sleep(1500);
+    child.send({ report: true });
+    const got = new Map(await next<[number, number[]][]>(child, 'receipts'));
+    const xs: number[] = [];
+    for (let q = from + 1; q <= to; q++) {
+      const times = got.get(q) ?? [];
+      missing += n - times.length;
+      for (const t of times) xs.push(t - commitAt.get(q)!);
+    }
+    p50s.push(percentile(xs, 50));
+    p99s.push(percentile(xs, 99));
+  }
+  off();
+  child.send({ exit: true });
+  await s.close();
+  return {
+    name: `commit-to-receipt, ${n} live subscribers`,
+    p50: median(p50s),
+    p99: median(p99s),
+    target: n >= 500 ? 'p99 < 100 ms' : '',
+    note: missing === 0 ? `all ${n} got every event` : `${missing} receipts MISSING`,
+  };
+}
+
+function timeHealth(base: string): Promise<number> {
+  const t = performance.now();
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${base}/v1/health`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(performance.now() - t));
+      })
+      .on('error', reject);
+  });
+}
+
+async function replayStorm(tmp: string, n: number, events: number, rounds: number): Promise<Row> {
+  const dir = path.join(tmp, 'storm');
+  const { url } = await buildDb(dir, 200, events);
+  const s = await server(dir, url);
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  const all: number[] = [];
+  const fulls: number[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  for (let r = 0; r < rounds; r++) {
+    const child = clients({ base: s.base, n, paths: ['/v1/events/stream?after=0'], until: events });
+    const done = next<number>(child, 'done');
+    let finished = false;
+    void done.then(
+      (ms) => {
+        finished = true;
+        fulls.push(ms);
+      },
+      () => (finished = true),
+    );
+    const xs: number[] = [];
+    while (!finished) {
+      xs.push(await timeHealth(s.base));
+      await sleep(20);
+    }
+    await done;
+    p50s.push(percentile(xs, 50));
+    p99s.push(percentile(xs, 99));
+    all.push(...xs);
+    await new Promise((r) => child.once('exit', r));
+  }
+  loop.disable();
+  await s.close();
+  return {
+    name: `/v1/health while ${n} clients replay ${events.toLocaleString('en')} ev. from 0`,
+    p50: median(p50s),
+    p99: median(p99s),
+    target: 'p99 < 200 ms',
+    note: `max ${Math.max(...all).toFixed(0)} ms, longest loop stall ${(loop.max / 1e6).toFixed(0)} ms; all ${n} had the full history after ${(median(fulls) / 1000).toFixed(1)} s`,
+  };
+}
+
+export async function benchStream(tmp: string, quick: boolean): Promise<Row[]> {
+  const rows: Row[] = [];
+  const rounds = quick ? 2 : 3;
+  const only = process.env.BENCH_STREAM; // live | storm, for profiling one part
+  if (only !== 'storm')
+    for (const n of [20, 200, 1000]) rows.push(await live(tmp, n, rounds, quick ? 15 : 30));
+  if (only !== 'live') rows.push(await replayStorm(tmp, 500, quick ? 1000 : 2000, quick ? 1 : 2));
+  return rows;
+}
