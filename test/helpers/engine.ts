@@ -1,11 +1,12 @@
 // Builds a real engine on a throwaway SQLite database and data dir, with the fixture plans.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { configFromObject } from '../../src/config/load.ts';
 import type { LifelineConfig } from '../../src/config/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
+import { tempConfig, tempDir } from './config.ts';
+
+export { tempDir };
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/plans');
 
@@ -37,19 +38,9 @@ export function fixturePlans(): Record<string, unknown> {
   };
 }
 
-export function tempDir(prefix = 'lifeline-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
 export function testConfig(dir: string, extra: Record<string, unknown> = {}): LifelineConfig {
   return configFromObject(
-    {
-      data_dir: dir,
-      db: `sqlite:${path.join(dir, 'lifeline.db')}`,
-      plans: fixturePlans(),
-      start_deadline: '2s',
-      ...extra,
-    },
+    tempConfig(dir, { plans: fixturePlans(), dataDir: dir, extra: { start_deadline: '2s', ...extra } }),
     { file: null, baseDir: dir, env: {} },
   );
 }
