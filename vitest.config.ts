@@ -1,5 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
+/** Tests that run the compiled `lifeline` (dist/), built once per run by test/helpers/build.ts. */
+const BUILT = [
+  'test/cli/commands.test.ts',
+  'test/cli/follow.test.ts',
+  'test/cli/restart.test.ts',
+  'test/package/**/*.test.ts',
+];
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -10,5 +18,9 @@ export default defineConfig({
     maxWorkers: 2,
     // CI also writes a JSON report, which .ci/run turns into one plain closing line.
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/results.json' }]] : ['default'],
+    projects: [
+      { extends: true, test: { name: 'source', exclude: BUILT } },
+      { extends: true, test: { name: 'build', include: BUILT, globalSetup: ['test/helpers/build.ts'] } },
+    ],
   },
 });
