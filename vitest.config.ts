@@ -10,7 +10,6 @@ const BUILT = [
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
@@ -19,7 +18,7 @@ export default defineConfig({
     // CI also writes a JSON report, which .ci/run turns into one plain closing line.
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/results.json' }]] : ['default'],
     projects: [
-      { extends: true, test: { name: 'source', exclude: BUILT } },
+      { extends: true, test: { name: 'source', include: ['test/**/*.test.ts'], exclude: BUILT } },
       { extends: true, test: { name: 'build', include: BUILT, globalSetup: ['test/helpers/build.ts'] } },
     ],
   },
