@@ -1,10 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
+/** Tests that run the compiled `lifeline` (dist/), built once per run by test/helpers/build.ts. */
+const BUILT = [
+  'test/cli/commands.test.ts',
+  'test/cli/follow.test.ts',
+  'test/cli/restart.test.ts',
+  'test/package/**/*.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // One throwaway PostgreSQL cluster per run for the suites parameterised over both stores.
-    globalSetup: ['test/setup/postgres.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
@@ -12,5 +17,18 @@ export default defineConfig({
     maxWorkers: 2,
     // CI also writes a JSON report, which .ci/run turns into one plain closing line.
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/results.json' }]] : ['default'],
+    projects: [
+      {
+        extends: true,
+        // One throwaway PostgreSQL cluster per run for the suites parameterised over both stores.
+        test: {
+          name: 'source',
+          include: ['test/**/*.test.ts'],
+          exclude: BUILT,
+          globalSetup: ['test/setup/postgres.ts'],
+        },
+      },
+      { extends: true, test: { name: 'build', include: BUILT, globalSetup: ['test/helpers/build.ts'] } },
+    ],
   },
 });

@@ -14,6 +14,15 @@ export function buildProgram(): Command {
   return program;
 }
 
+// A reader that stops early (`lifeline events --follow | head -5`) closes the pipe; the next write fails
+// with EPIPE. Stop quietly with 0 then, as Unix tools do, instead of an unhandled 'error' event.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {

@@ -1,6 +1,7 @@
 // Every command of SPEC §7 (apart from the --follow endings, in follow.test.ts): the real binary against a
 // real server. Output, --json, colours, exit codes.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, cleanEnv, cli, freePort, ROOT, spawnCli, TestServer, waitFor } from './helpers.ts';
 
@@ -370,6 +371,30 @@ describe('events', () => {
   });
 });
 
+describe('a reader that stops early', () => {
+  it('`events --follow | head -5` ends quietly with 0 at the next write, as Unix tools do', async () => {
+    const cmd = `'${process.execPath}' '${BIN}' events --follow 2>"$ERR" | head -5; echo "rc=\${PIPESTATUS[0]}" >&2`;
+    const errFile = `${server.dir}/pipe-err.txt`;
+    const proc = spawn('bash', ['-c', cmd], {
+      cwd: ROOT,
+      env: cleanEnv({ LIFELINE_URL: server.url, ERR: errFile }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const done = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+    await waitFor(() => out.split('\n').length > 5, 'five lines through head');
+    // New events make the follow write again, into the pipe head has closed.
+    await cli(server, ['create', 'pipe-1', '--plan', 'quick']);
+    await cli(server, ['deploy', 'pipe-1']);
+    await done;
+    expect(err).toMatch(/rc=0/);
+    expect(fs.readFileSync(errFile, 'utf8')).toBe('');
+  });
+});
+
 describe('colours', () => {
   it('no colour when stdout is not a terminal', async () => {
     const r = await cli(server, ['ls']);
@@ -397,6 +422,11 @@ describe('colours', () => {
       const text = r.out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
       expect(text).toMatch(/deploy web-2 · attempt #\d+ \w+ · deployment \w+ · \d\d:\d\d/); // the status line
       expect(r.out).toMatch(/tick 3/);
+      // NO_COLOR: no colours and no cursor codes either; the same lines, plain.
+      const plain = inTty(['deploy', 'web-2', '--follow'], { NO_COLOR: '1' });
+      expect(plain.code).toBe(0);
+      expect(plain.out).not.toMatch(/\x1b/);
+      expect(plain.out).toMatch(/result: succeeded/);
       const f = inTty(['deploy', 'p-1', '--follow', '--param', 'replicas=0'], { NO_COLOR: '1' });
       expect(f.code).toBe(2);
       expect(f.out).toMatch(/error: VALIDATION/);

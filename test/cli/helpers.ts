@@ -1,14 +1,16 @@
 // Runs the real `lifeline` binary against a real `lifeline serve` started by the test, on a free port,
 // with a temp config whose plans are fixture scripts and whose database and data dir are in a temp dir.
+// Both run the compiled JavaScript (dist/, built once per test run by test/helpers/build.ts): starting
+// tsx for every command made these tests slow.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { tempConfig, tempDir as makeTempDir, writeConfigFile } from '../helpers/config.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-export const BIN = path.join(ROOT, 'bin/lifeline.js');
+/** What an installed `lifeline` runs (bin/lifeline.js in a checkout would run the sources with tsx). */
+export const BIN = path.join(ROOT, 'dist/cli/main.js');
 const PLANS = path.join(ROOT, 'test/fixtures/plans');
 const CLI_FIXTURES = path.join(ROOT, 'test/cli/fixtures');
 
@@ -77,7 +79,7 @@ export function cliPlans(): Record<string, unknown> {
 }
 
 export function tempDir(prefix = 'lifeline-cli-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 export function freePort(): Promise<number> {
@@ -145,16 +147,9 @@ export class TestServer {
   static async start(plans: Record<string, unknown> = cliPlans()): Promise<TestServer> {
     const dir = tempDir();
     const port = await freePort();
-    const configFile = path.join(dir, 'lifeline.yaml');
-    fs.writeFileSync(
-      configFile,
-      stringify({
-        server: { host: '127.0.0.1', port },
-        db: `sqlite:${path.join(dir, 'lifeline.db')}`,
-        data_dir: path.join(dir, 'data'),
-        reap_interval: '1s',
-        plans,
-      }),
+    const configFile = writeConfigFile(
+      dir,
+      tempConfig(dir, { plans, extra: { server: { host: '127.0.0.1', port }, reap_interval: '1s' } }),
     );
     const s = new TestServer(dir, port, configFile);
     await s.boot();

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, ConnectionError, problemFrom } from '../../src/cli/client/api.ts';
-import { errorLines } from '../../src/cli/client/action.ts';
+import { errorLines, makeOut } from '../../src/cli/client/action.ts';
 import { exitCodeFor, lastTransitionSeq, seqBeforeAttempt } from '../../src/cli/client/follow.ts';
 import {
   colorEnabled,
@@ -271,6 +271,15 @@ describe('API errors', () => {
     ]);
   });
 
+  it('says how to pass a token when the server wants one', () => {
+    expect(
+      errorLines(new ApiError(401, 'AUTH_REQUIRED', 'a bearer token is required'), colors(false)),
+    ).toEqual([
+      'error: AUTH_REQUIRED: a bearer token is required',
+      '  hint: this server wants a token; set LIFELINE_TOKEN to one it accepts',
+    ]);
+  });
+
   it('rejects a LIFELINE_URL that is not http(s)', () => {
     expect(() => new ApiClient({ url: 'ftp://x' })).toThrow(/http/);
     expect(new ApiClient({ url: 'http://h:1/' }).url('/v1/x', { a: 1, b: undefined, c: ['p', 'q'] })).toBe(
@@ -315,6 +324,14 @@ describe('formatting', () => {
     expect(colorEnabled({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);
     expect(colorEnabled({ isTTY: true }, { TERM: 'dumb' })).toBe(false);
     expect(colorEnabled({}, {})).toBe(false);
+  });
+
+  it('draws the live status line only where colour is allowed: a terminal, no NO_COLOR, no TERM=dumb', () => {
+    const term = { isTTY: true } as NodeJS.WriteStream;
+    expect(makeOut(term, term, {}).tty).toBe(true);
+    expect(makeOut(term, term, { NO_COLOR: '1' }).tty).toBe(false);
+    expect(makeOut(term, term, { TERM: 'dumb' }).tty).toBe(false);
+    expect(makeOut({ isTTY: false } as NodeJS.WriteStream, term, {}).tty).toBe(false);
   });
 
   it('relative times and durations', () => {

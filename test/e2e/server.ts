@@ -3,11 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { chromium, type Browser } from 'playwright-core';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
+import { tempConfig, tempDir, writeConfigFile } from '../helpers/config.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/plans');
@@ -71,14 +70,11 @@ export interface RunningServer {
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeline-e2e-'));
-  const config: Record<string, unknown> = {
-    server: { host: '127.0.0.1', port: 0 },
-    db: `sqlite:${path.join(dir, 'lifeline.db')}`,
-    data_dir: path.join(dir, 'data'),
-    reap_interval: '1s',
+  const dir = tempDir('lifeline-e2e-');
+  const config = tempConfig(dir, {
     plans: opts.plans ?? dashboardPlans(),
-  };
+    extra: { server: { host: '127.0.0.1', port: 0 }, reap_interval: '1s' },
+  });
   if (opts.auth) {
     config.auth = {
       tokens: Object.entries(TOKENS).map(([role, token]) => ({
@@ -88,8 +84,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       })),
     };
   }
-  const file = path.join(dir, 'lifeline.yaml');
-  fs.writeFileSync(file, stringify(config));
+  const file = writeConfigFile(dir, config);
 
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], {
     cwd: ROOT,

@@ -1,13 +1,13 @@
 // Builds a real engine on a throwaway data dir and database (SQLite or Postgres), with the fixture plans.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { configFromObject } from '../../src/config/load.ts';
 import type { LifelineConfig } from '../../src/config/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
+import { tempConfig, tempDir } from './config.ts';
 import { dbUrlFor, type TestDialect } from './dialect.ts';
 
+export { tempDir };
 export { DIALECTS, dbUrlFor, type TestDialect } from './dialect.ts';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/plans');
@@ -40,22 +40,15 @@ export function fixturePlans(): Record<string, unknown> {
   };
 }
 
-export function tempDir(prefix = 'lifeline-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
 /** `db` defaults to the SQLite file in `dir`; pass dbUrlFor(dialect, dir) for another store. */
 export function testConfig(dir: string, extra: Record<string, unknown> = {}, db?: string): LifelineConfig {
-  return configFromObject(
-    {
-      data_dir: dir,
-      db: db ?? `sqlite:${path.join(dir, 'lifeline.db')}`,
-      plans: fixturePlans(),
-      start_deadline: '2s',
-      ...extra,
-    },
-    { file: null, baseDir: dir, env: {} },
-  );
+  const config = tempConfig(dir, {
+    plans: fixturePlans(),
+    dataDir: dir,
+    extra: { start_deadline: '2s', ...extra },
+  });
+  if (db !== undefined && extra.db === undefined) config.db = db;
+  return configFromObject(config, { file: null, baseDir: dir, env: {} });
 }
 
 export const quietLogger = () => pino({ level: process.env.LIFELINE_TEST_LOG ?? 'silent' });

@@ -15,7 +15,7 @@ export interface Out {
   c: Colors;
   /** colours for stderr */
   ce: Colors;
-  /** stdout is a terminal (live views, spinners) */
+  /** stdout is a terminal that may be redrawn (live views, spinners): not TERM=dumb, not with NO_COLOR */
   tty: boolean;
   print(line?: string): void;
   json(value: unknown): void;
@@ -34,7 +34,8 @@ export function makeOut(
     err,
     c,
     ce,
-    tty: out.isTTY === true && env.TERM !== 'dumb',
+    // The status line's cursor codes are escape codes too: NO_COLOR asks for none, so no live view.
+    tty: c.isColorSupported,
     print: (line = '') => void out.write(`${line}\n`),
     json: (value) => void out.write(`${JSON.stringify(value, null, 2)}\n`),
     warn: (line) => void err.write(`${line}\n`),
@@ -52,6 +53,9 @@ export function errorLines(err: unknown, ce: Colors): string[] {
   if (err instanceof ApiError) {
     const lines = [`${head} ${err.code}: ${err.detail}`];
     for (const e of err.errors) lines.push(`  - ${e.field || '(body)'}: ${e.reason}`);
+    if (err.code === 'AUTH_REQUIRED') {
+      lines.push(`  hint: this server wants a token; set LIFELINE_TOKEN to one it accepts`);
+    }
     return lines;
   }
   if (err instanceof ConnectionError || err instanceof UsageError) return [`${head} ${err.message}`];

@@ -1,7 +1,16 @@
 // Starting an attempt (deploy, teardown) and, with --follow, watching it to its end.
+import type { Command } from 'commander';
 import type { Attempt, Deployment } from '../../domain/types.ts';
 import { EXIT, type Ctx } from './action.ts';
 import { followAttempt, lastTransitionSeq } from './follow.ts';
+
+/** What deploy and teardown say alike: the exit codes of --follow, and its two options. */
+export function attemptCommand(cmd: Command, what: string): Command {
+  return cmd
+    .description(`${what}; with --follow, watch it and exit 0 succeeded, 1 failed or cancelled, 3 unknown`)
+    .option('--follow', 'show the attempt live until it ends; the exit code tells the outcome')
+    .option('--json', 'print the attempt as JSON (with --follow: its events as JSON lines, then the result)');
+}
 
 export interface StartOptions {
   follow?: boolean;

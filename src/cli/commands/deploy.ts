@@ -1,7 +1,7 @@
 // `lifeline deploy NAME [--param k=v]… [--force] [--follow]`
 import type { Command } from 'commander';
 import { action } from '../client/action.ts';
-import { startAttempt } from '../client/attempts.ts';
+import { attemptCommand, startAttempt } from '../client/attempts.ts';
 import { coerceParams, collectPair } from '../client/params.ts';
 
 interface Opts {
@@ -12,11 +12,7 @@ interface Opts {
 }
 
 export function register(program: Command): void {
-  program
-    .command('deploy')
-    .description(
-      'start a deploy attempt; with --follow, watch it and exit 0 succeeded, 1 failed or cancelled, 3 unknown',
-    )
+  attemptCommand(program.command('deploy'), 'start a deploy attempt')
     .argument('<name>', 'deployment name or id')
     .option(
       '--param <key=value>',
@@ -24,8 +20,6 @@ export function register(program: Command): void {
       collectPair,
     )
     .option('--force', 'deploy over an unknown state (admin)')
-    .option('--follow', 'show the attempt live until it ends; the exit code tells the outcome')
-    .option('--json', 'print the attempt as JSON (with --follow: its events as JSON lines, then the result)')
     .action(
       action(async (ctx, name: string, opts: Opts) =>
         startAttempt(
