@@ -266,6 +266,10 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     reapIntervalMs: fromEnv.reapIntervalMs ?? f.reap_interval ?? DEFAULTS.reapIntervalMs,
     startDeadlineMs: f.start_deadline ?? DEFAULTS.startDeadlineMs,
     durableCommits: f.durable_commits ?? DEFAULTS.durableCommits,
+    // Cap on log_line events per attempt; the runner's default (100,000 lines / 50 MiB) otherwise.
+    ...(f.log_limit
+      ? { logLimit: { lines: f.log_limit.lines ?? 100_000, bytes: f.log_limit.bytes ?? 52_428_800 } }
+      : {}),
   };
 }
 
@@ -298,6 +302,9 @@ function topSchema() {
     reap_interval: durationSchema(1).optional(),
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
+    log_limit: z
+      .strictObject({ lines: z.number().int().min(1).optional(), bytes: z.number().int().min(1).optional() })
+      .optional(),
   });
 }
 
@@ -709,6 +716,7 @@ const KEYS = {
     'reap_interval',
     'start_deadline',
     'durable_commits',
+    'log_limit',
   ],
   server: ['host', 'port'],
   auth: ['tokens'],

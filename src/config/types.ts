@@ -42,4 +42,6 @@ export interface LifelineConfig {
   startDeadlineMs: number; // default 90 s
   /** false relaxes SQLite to synchronous=NORMAL; default true (FULL). */
   durableCommits: boolean;
+  /** Cap on log_line events per attempt (`log_limit`); default 100,000 lines / 50 MiB. */
+  logLimit?: { lines: number; bytes: number };
 }

@@ -42,12 +42,7 @@ import {
   selectDeploymentByRef,
   selectDeploymentPage,
 } from '../store/deployments.ts';
-import {
-  insertEvents,
-  selectAttemptLogLines,
-  selectDeploymentTransitions,
-  selectEvents,
-} from '../store/events.ts';
+import { insertEvents, selectDeploymentTransitions, selectEvents } from '../store/events.ts';
 import {
   deleteIdempotencyKey,
   insertIdempotencyKey,
@@ -72,6 +67,7 @@ import { planOf, type Ctx } from './context.ts';
 import { newAttemptId, newDeploymentId, nowIso } from './ids.ts';
 import { transact } from './tx.ts';
 import type { Watcher } from './watcher.ts';
+import { readLog } from './logs.ts';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const LABEL_KEY = /^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/;
@@ -246,13 +242,15 @@ export class LifecycleService implements LifelineApi {
     return this.presentAttempt(row, dep?.plan ?? '');
   }
 
-  async readAttemptLog(id: string, offset = 0): Promise<{ text: string; next_offset: number }> {
+  async readAttemptLog(
+    id: string,
+    offset = 0,
+    opts: { limit?: number; tail?: number } = {},
+  ): Promise<{ text: string; next_offset: number }> {
     if (!Number.isInteger(offset) || offset < 0) throw validation('offset', 'must be a non-negative integer');
-    await this.getAttempt(id);
-    const lines = await selectAttemptLogLines(this.ctx.store.db, id);
-    const all = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
-    const start = Math.min(offset, all.length);
-    return { text: all.subarray(start).toString('utf8'), next_offset: all.length };
+    const row = await selectAttemptById(this.ctx.store.db, id);
+    if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
+    return readLog(this.ctx, row, { offset, ...opts });
   }
 
   async listTransitions(ref: string): Promise<{ items: Transition[] }> {
