@@ -11,6 +11,7 @@ import pino from 'pino';
 import { configFromObject } from '../src/config/load.ts';
 import { openLifeline } from '../src/lifecycle/engine.ts';
 import { spawnSupervisor } from '../src/runner/spawn.ts';
+import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 
 const N = Number(process.env.BENCH_N ?? 40);
 
@@ -118,5 +119,9 @@ console.log(
 );
 if (!which || which === 'supervisor') await benchSupervisor();
 if (!which || which === 'attempt') await benchAttempt();
+if (!which || which === 'runner' || which === 'rate') await benchRate(tmp);
+if (!which || which === 'runner' || which === 'flood') await benchFlood(tmp);
+if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp);
+if (!which || which === 'runner' || which === 'idle') await benchIdle(tmp);
 fs.rmSync(tmp, { recursive: true, force: true });
 clearInterval(keepAlive);

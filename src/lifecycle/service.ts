@@ -545,7 +545,7 @@ export class LifecycleService implements LifelineApi {
       if (d.action === 'request') await setCancelRequested(trx, att!.id, at);
       return { result: att!.id, events: [] };
     });
-    this.watcher.wake();
+    this.watcher.wake(id);
     return this.getAttempt(id);
   }
 
