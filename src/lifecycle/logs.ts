@@ -102,7 +102,12 @@ async function readRange(
     const first = lines[0]?.offset ?? pos;
     const all = Buffer.from(lines.map((l) => `${l.text}\n`).join(''), 'utf8');
     let got: Buffer<ArrayBufferLike> = all.subarray(pos - first, Math.min(all.length, pos - first + left));
-    if (got.length === left) got = wholeChars(got);
+    if (got.length === left) {
+      // Cut short by the limit: end on a whole line when the page holds one, so a reader that
+      // counts lines (the dashboard) stays in step with the log_line events.
+      const nl = got.lastIndexOf(0x0a);
+      got = nl >= 0 ? got.subarray(0, nl + 1) : wholeChars(got);
+    }
     parts.push(got.toString('utf8'));
     pos += got.length;
     left -= got.length;
