@@ -1,6 +1,9 @@
 // Output and concurrency at size (issue 8): a 4 MB plan and a 100 MB line without a newline end
 // right with every line once and in order and bounded memory; the log_line cap; 200 attempts at
 // once; an adopted attempt's exit noticed through the file system with no safety pass.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Attempt } from '../../src/domain/types.ts';
@@ -11,7 +14,12 @@ const sh = (script: string) => ({
   deploy: ['/bin/sh', '-c', script],
   teardown: [path.join(FIXTURES, 'ok.sh')],
 });
+/** A FIFO the gated plans block on (in open) until the test opens it for writing: all go at once. */
+const GATE = path.join(os.tmpdir(), `lifeline-gate-${process.pid}-${Date.now()}`);
+const gated = (rc: number) => ({ ...sh(`read x < "$GATE"; exit ${rc}`), env: { GATE } });
 const plans = {
+  gate_ok: gated(0),
+  gate_fail: gated(2),
   ...fixturePlans(),
   // 500,000 lines of 8 bytes on stdout (4 MB), 20,000 on stderr
   flood: sh("seq -f '%07g' 1 500000; seq -f 'e%06g' 1 20000 >&2"),
@@ -167,14 +175,48 @@ describe('the log_line cap', () => {
 
 describe('many attempts', () => {
   it('200 attempts running at once all end correctly', async () => {
-    const attempts: Attempt[] = [];
-    for (let i = 0; i < 200; i++) attempts.push(await deploy(engine, i % 2 ? 'short' : 'fail'));
-    const done = await Promise.all(attempts.map((a) => ended(engine, a.id, 300_000)));
-    done.forEach((a, i) => {
-      expect(a.state).toBe(i % 2 ? 'succeeded' : 'failed');
-      expect(a.rc).toBe(i % 2 ? 0 : 2);
-    });
-  }, 400_000);
+    execFileSync('mkfifo', ['-m', '600', GATE]);
+    try {
+      const attempts: Attempt[] = [];
+      for (let i = 0; i < 200; i++) attempts.push(await deploy(engine, i % 2 ? 'gate_ok' : 'gate_fail'));
+      // All 200 running (each blocked opening the gate), then the gate opens for all of them.
+      await waitFor(
+        async () =>
+          (await Promise.all(attempts.map((a) => engine.getAttempt(a.id)))).every(
+            (a) => a.state === 'running',
+          ),
+        'all 200 running',
+        300_000,
+      );
+      const open = () => {
+        try {
+          fs.closeSync(fs.openSync(GATE, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err; // no reader left
+        }
+      };
+      open();
+      const done = await Promise.all(
+        attempts.map((a) =>
+          waitFor(
+            async () => {
+              open(); // a plan that reached the gate late still gets through
+              const x = await engine.getAttempt(a.id);
+              return x.state !== 'queued' && x.state !== 'running' ? x : null;
+            },
+            `attempt ${a.id} to end`,
+            300_000,
+          ),
+        ),
+      );
+      done.forEach((a, i) => {
+        expect(a.state).toBe(i % 2 ? 'succeeded' : 'failed');
+        expect(a.rc).toBe(i % 2 ? 0 : 2);
+      });
+    } finally {
+      fs.rmSync(GATE, { force: true });
+    }
+  }, 600_000);
 });
 
 describe('adopted attempts', () => {
