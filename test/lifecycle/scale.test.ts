@@ -18,8 +18,8 @@ const sh = (script: string) => ({
 const GATE = path.join(os.tmpdir(), `lifeline-gate-${process.pid}-${Date.now()}`);
 const gated = (rc: number) => ({ ...sh(`read x < "$GATE"; exit ${rc}`), env: { GATE } });
 const plans = {
-  gate_ok: gated(0),
-  gate_fail: gated(2),
+  gateok: gated(0),
+  gatefail: gated(2),
   ...fixturePlans(),
   // 500,000 lines of 8 bytes on stdout (4 MB), 20,000 on stderr
   flood: sh("seq -f '%07g' 1 500000; seq -f 'e%06g' 1 20000 >&2"),
@@ -178,7 +178,7 @@ describe('many attempts', () => {
     execFileSync('mkfifo', ['-m', '600', GATE]);
     try {
       const attempts: Attempt[] = [];
-      for (let i = 0; i < 200; i++) attempts.push(await deploy(engine, i % 2 ? 'gate_ok' : 'gate_fail'));
+      for (let i = 0; i < 200; i++) attempts.push(await deploy(engine, i % 2 ? 'gateok' : 'gatefail'));
       // All 200 running (each blocked opening the gate), then the gate opens for all of them.
       await waitFor(
         async () =>
