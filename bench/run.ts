@@ -17,6 +17,7 @@ import { spawnSupervisor } from '../src/runner/spawn.ts';
 import { benchReads } from './reads.ts';
 import { printTable } from './stats.ts';
 import { benchStream } from './stream.ts';
+import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 
 const N = Number(process.env.BENCH_N ?? 40);
 
@@ -128,5 +129,9 @@ if (!which || which === 'attempt') await benchAttempt();
 if (!which || which === 'reads')
   printTable('reads (SQLite, in-process inject)', await benchReads(tmp, quick));
 if (!which || which === 'stream') printTable('streams (SQLite, real sockets)', await benchStream(tmp, quick));
+if (!which || which === 'runner' || which === 'rate') await benchRate(tmp);
+if (!which || which === 'runner' || which === 'flood') await benchFlood(tmp);
+if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp);
+if (!which || which === 'runner' || which === 'idle') await benchIdle(tmp);
 fs.rmSync(tmp, { recursive: true, force: true });
 clearInterval(keepAlive);

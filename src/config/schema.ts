@@ -86,6 +86,9 @@ function topSchema() {
     reap_interval: durationSchema(1).optional(),
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
+    log_limit: z
+      .strictObject({ lines: z.number().int().min(1).optional(), bytes: z.number().int().min(1).optional() })
+      .optional(),
     database: z
       .strictObject({
         pool_max: z.number().int().min(1).max(1000).optional(),

@@ -57,4 +57,6 @@ export interface LifelineConfig {
   /** false relaxes SQLite to synchronous=NORMAL; default true (FULL). */
   durableCommits: boolean;
   database: DatabaseSettings;
+  /** Cap on log_line events per attempt (`log_limit`); default 100,000 lines / 50 MiB. */
+  logLimit?: { lines: number; bytes: number };
 }

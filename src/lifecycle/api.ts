@@ -83,8 +83,12 @@ export interface LifelineApi {
 
   listAttempts(ref: string, query: { limit?: number; cursor?: string }): Promise<Page<Attempt>>;
   getAttempt(id: string): Promise<Attempt>;
-  /** Output of an attempt as written (stdout and stderr interleaved), from byte `offset`. */
-  readAttemptLog(id: string, offset?: number): Promise<{ text: string; next_offset: number }>;
+  /** Output of an attempt as written (stdout and stderr interleaved): `limit` bytes from byte `offset`, or the last `tail` lines. */
+  readAttemptLog(
+    id: string,
+    offset?: number,
+    opts?: { limit?: number; tail?: number },
+  ): Promise<{ text: string; next_offset: number }>;
   listTransitions(ref: string): Promise<{ items: Transition[] }>;
 
   listEvents(query: EventQuery): Promise<{ items: LifelineEvent[]; next_after: number }>;
@@ -106,3 +110,8 @@ export interface LifelineApi {
   idempotencySave(scope: string, key: string, response: IdempotentResponse): Promise<void>;
   idempotencyRelease(scope: string, key: string): Promise<void>;
 }
+
+/** Limits of GET /v1/attempts/{id}/log: a page's default and largest size in bytes, the largest tail. */
+export const LOG_PAGE_DEFAULT = 4 * 1024 * 1024;
+export const LOG_PAGE_MAX = 16 * 1024 * 1024;
+export const LOG_TAIL_MAX = 10_000;

@@ -1,5 +1,6 @@
 // The writes an attempt goes through after acceptance: started, output ingested, ended.
 // Each is one transaction that re-reads its rows and asks the domain module what is allowed.
+import fs from 'node:fs';
 import { findPlan } from '../config/load.ts';
 import { decideOutcome, decideStarted, type Outcome, type Refusal } from '../domain/transitions.ts';
 import type { AttemptKind, AttemptState, DeploymentState, LifelineEvent, NewEvent } from '../domain/types.ts';
@@ -13,7 +14,8 @@ import { applyTransition, LostRace } from '../store/transition.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor } from '../runner/redact.ts';
 import { runDirPaths } from '../runner/rundir.ts';
-import { readLines, readRunnerEvents } from '../runner/tail.ts';
+import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
+import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
 import { secretValues, type Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
@@ -59,15 +61,35 @@ async function planName(
   return dep?.plan ?? '';
 }
 
+/** Per transaction, per stream: bounded, so one attempt's flood never holds the store or the loop. */
+const TX_LIMITS = {
+  stdout: { maxLines: 400, maxBytes: 96 * 1024 },
+  stderr: { maxLines: 400, maxBytes: 96 * 1024 },
+  events: { maxLines: 200, maxBytes: 64 * 1024 },
+};
+
+/** Default cap on what becomes log_line events per attempt; the raw files keep everything. */
+export const DEFAULT_LOG_LIMIT = { lines: 100_000, bytes: 50 * 1024 * 1024 };
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * Turns new output into log_line and runner_event events, moving the byte cursors in the same
- * transaction: after a crash the cursors say exactly what was already turned into events.
- * Returns true when there may be more to read right away.
+ * transaction: after a crash the cursors say exactly what was already turned into events. One
+ * call is one bounded transaction. Returns true when there may be more to read right away.
  */
 export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean): Promise<boolean> {
   return transact(ctx.store, ctx.bus, async (trx) => {
     const row = await selectAttemptById(trx, attemptId);
     if (!row?.run_dir) return { result: false, events: [] };
+    const log = await selectAttemptLog(trx, row.id);
+    const limit = ctx.config.logLimit ?? DEFAULT_LOG_LIMIT;
     const dep = await selectDeploymentById(trx, row.deployment_id);
     const redact = makeRedactor(
       secretValues(dep ? findPlan(ctx.config, dep.plan) : undefined, JSON.parse(row.params)),
@@ -78,9 +100,23 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
       stderr_offset: Number(row.stderr_offset),
       events_offset: Number(row.events_offset),
     };
-    const out = await readLines(files.stdout, from.stdout_offset, { final });
-    const err = await readLines(files.stderr, from.stderr_offset, { final });
-    const rev = await readRunnerEvents(files.events, from.events_offset, { final });
+    const read = async (
+      file: string,
+      offset: number,
+      skip: number,
+      lim: { maxLines: number; maxBytes: number },
+    ) =>
+      log.cap_stdout !== null
+        ? // Past the cap the raw file is the log: nothing to read, only the cursor to move.
+          { lines: [], ends: [], offset: Math.max(offset, fileSize(file)), more: false, skipping: false }
+        : readLines(file, offset, { final, skipping: skip === 1, ...lim });
+    const out = await read(files.stdout, from.stdout_offset, log.stdout_skip, TX_LIMITS.stdout);
+    const err = await read(files.stderr, from.stderr_offset, log.stderr_skip, TX_LIMITS.stderr);
+    const rev = await readRunnerEvents(files.events, from.events_offset, {
+      final,
+      skipping: log.events_skip === 1,
+      ...TX_LIMITS.events,
+    });
     const to = { stdout_offset: out.offset, stderr_offset: err.offset, events_offset: rev.offset };
     if (
       to.stdout_offset === from.stdout_offset &&
@@ -90,26 +126,49 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
       return { result: false, events: [] };
     }
     const base = { deployment_id: row.deployment_id, attempt_id: row.id };
-    const events: NewEvent[] = [
-      ...out.lines.map((text) => ({
-        ...base,
-        type: 'log_line' as const,
-        data: { stream: 'stdout', text: cutLine(redact(text)) },
-      })),
-      ...err.lines.map((text) => ({
-        ...base,
-        type: 'log_line' as const,
-        data: { stream: 'stderr', text: cutLine(redact(text)) },
-      })),
-      ...rev.events.map((e) => ({
-        ...base,
-        type: 'runner_event' as const,
-        data: redactDeep(e, redact) as Record<string, unknown>,
-      })),
-    ];
+    const events: NewEvent[] = [];
+    const offsets: (number | null)[] = [];
+    const take = (stream: 'stdout' | 'stderr', r: typeof out, start: number) => {
+      for (let i = 0; i < r.lines.length && log.cap_stdout === null; i++) {
+        const text = cutLine(redact(r.lines[i]), LINE_CUT);
+        const bytes = Buffer.byteLength(text) + 1;
+        if (log.lines + 1 > limit.lines || log.bytes + bytes > limit.bytes) {
+          // The cap: this line and everything after it stay in the raw files only.
+          const lineStart = i === 0 ? start : r.ends[i - 1];
+          log.cap_stdout = stream === 'stdout' ? lineStart : to.stdout_offset;
+          log.cap_stderr = stream === 'stderr' ? lineStart : from.stderr_offset;
+          events.push({
+            ...base,
+            type: 'runner_event',
+            data: {
+              lifeline: 'log_capped',
+              lines: log.lines,
+              bytes: log.bytes,
+              detail: `output beyond ${limit.lines} lines or ${limit.bytes} bytes is not stored as log_line events; GET /v1/attempts/${row.id}/log serves it from the run dir`,
+            },
+          });
+          offsets.push(null);
+          return;
+        }
+        events.push({ ...base, type: 'log_line', data: { stream, text } });
+        offsets.push(log.bytes);
+        log.lines += 1;
+        log.bytes += bytes;
+      }
+    };
+    take('stdout', out, from.stdout_offset);
+    take('stderr', err, from.stderr_offset);
+    for (const e of rev.events) {
+      events.push({ ...base, type: 'runner_event', data: redactDeep(e, redact) as Record<string, unknown> });
+      offsets.push(null);
+    }
+    log.stdout_skip = out.skipping ? 1 : 0;
+    log.stderr_skip = err.skipping ? 1 : 0;
+    log.events_skip = rev.skipping ? 1 : 0;
     if (!(await advanceCursors(trx, row.id, from, to))) throw new LostRace(`output cursors of ${row.id}`);
-    const appended = await insertEvents(trx, events, nowIso());
-    return { result: true, events: appended };
+    await saveAttemptLog(trx, log);
+    const appended = await insertEvents(trx, events, nowIso(), offsets);
+    return { result: out.more || err.more || rev.more, events: appended };
   });
 }
 
@@ -123,8 +182,9 @@ function redactDeep(value: unknown, redact: (s: string) => string): unknown {
   return value;
 }
 
+/** Ingests everything left, yielding to the event loop between transactions. */
 export async function drainOutput(ctx: Ctx, attemptId: string): Promise<void> {
-  while (await ingestOutput(ctx, attemptId, true));
+  while (await ingestOutput(ctx, attemptId, true)) await new Promise((r) => setImmediate(r));
 }
 
 export interface EndDetails {

@@ -66,8 +66,8 @@ export class Lifeline implements LifelineApi {
   listDeployments: LifelineApi['listDeployments'] = (q) => queries.listDeployments(this.ctx, q);
   listAttempts: LifelineApi['listAttempts'] = (ref, q) => queries.listAttempts(this.ctx, ref, q);
   getAttempt: LifelineApi['getAttempt'] = (id) => queries.getAttempt(this.ctx, id);
-  readAttemptLog: LifelineApi['readAttemptLog'] = (id, offset) =>
-    queries.readAttemptLog(this.ctx, id, offset);
+  readAttemptLog: LifelineApi['readAttemptLog'] = (id, offset, opts) =>
+    queries.readAttemptLog(this.ctx, id, offset, opts);
   listTransitions: LifelineApi['listTransitions'] = (ref) => queries.listTransitions(this.ctx, ref);
   listEvents: LifelineApi['listEvents'] = (q) => queries.listEvents(this.ctx, q);
   deploymentIdFor: LifelineApi['deploymentIdFor'] = (ref) => queries.deploymentIdFor(this.ctx, ref);

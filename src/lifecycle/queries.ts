@@ -12,7 +12,8 @@ import type {
 } from '../domain/types.ts';
 import { selectAttemptById, selectAttemptPage } from '../store/attempts.ts';
 import { selectDeploymentById, selectDeploymentByRef, selectDeploymentPage } from '../store/deployments.ts';
-import { selectAttemptLogLines, selectDeploymentTransitions, selectEventPage } from '../store/events.ts';
+import { selectDeploymentTransitions, selectEventPage } from '../store/events.ts';
+import { readLog } from './logs.ts';
 import { selectInstances } from '../store/instances.ts';
 import type { Database, DeploymentsTable } from '../store/schema.ts';
 import type { EventQuery, PlanInfo } from './api.ts';
@@ -104,13 +105,12 @@ export async function readAttemptLog(
   ctx: Ctx,
   id: string,
   offset = 0,
+  opts: { limit?: number; tail?: number } = {},
 ): Promise<{ text: string; next_offset: number }> {
   checkPosition(offset, 'offset');
-  await getAttempt(ctx, id);
-  const lines = await selectAttemptLogLines(ctx.store.db, id);
-  const all = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
-  const start = Math.min(offset, all.length);
-  return { text: all.subarray(start).toString('utf8'), next_offset: all.length };
+  const row = await selectAttemptById(ctx.store.db, id);
+  if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
+  return readLog(ctx, row, { offset, ...opts });
 }
 
 export async function listTransitions(ctx: Ctx, ref: string): Promise<{ items: Transition[] }> {

@@ -1,25 +1,39 @@
 // Watches the attempts this instance owns: launches their supervisors, notices the start, tails
 // output, enforces timeout and cancel, and ends the attempt from its exit record.
+// Event-driven: an attempt is looked at when something happens to it (its supervisor exits, its
+// run dir changes, a deadline or cancel-grace timer fires, a cancel is asked) and on the slow safety
+// pass (reconcile, every reap interval). Idle attempts cost nothing in between. Work is taken in
+// rounds of a bounded batch (one query per round), ends before output, and each step is one bounded
+// transaction, so a flooding attempt never starves another's exit or cancel.
 import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
-import type { Outcome } from '../domain/transitions.ts';
-import { selectAttemptById, setTimedOut } from '../store/attempts.ts';
+import { selectAttemptById, selectAttemptsByIds, setTimedOut } from '../store/attempts.ts';
 import type { AttemptsTable } from '../store/schema.ts';
-import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
 import { isAlive, signalGroup, type ProcessIdentity } from '../runner/identity.ts';
+import { launchAttempt } from '../runner/launch.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
-import { resolveExecutable, spawnSupervisor } from '../runner/spawn.ts';
 import type { Ctx } from './context.ts';
 import { drainOutput, endAttempt, ingestOutput, recordStarted } from './attempt-writes.ts';
 import { nowIso } from './ids.ts';
 
-const TICK_MS = 100;
+/** Attempts looked at per round (one query each round). */
+const BATCH = 64;
+/** Retry of a signal the plan's group was not ready for (a few ms after its identity is written). */
+const SIGNAL_RETRY_MS = 50;
+/** Where inotify is unavailable (watch limit reached): how often an attempt is looked at anyway. */
+const FALLBACK_POLL_MS = 1000;
+/** Files whose change means a state change rather than more output. */
+const RECORDS = new Set(['supervisor', 'process', 'exit']);
 
 interface Watch {
   /** Taken over after a restart or from a dead owner: its outcome is reported `recovered`. */
   recovered: boolean;
   termSentAt: number | null;
   killSent: boolean;
+  fsw: fs.FSWatcher | null;
+  poll: NodeJS.Timeout | null;
+  timer: NodeJS.Timeout | null;
+  timerAt: number;
 }
 
 export interface LaunchSpec {
@@ -37,26 +51,45 @@ function startedAt(dir: string): string {
   }
 }
 
+function size(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function hasNewOutput(row: AttemptsTable): boolean {
+  const f = runDirPaths(row.run_dir!);
+  return (
+    size(f.stdout) > Number(row.stdout_offset) ||
+    size(f.stderr) > Number(row.stderr_offset) ||
+    size(f.events) > Number(row.events_offset)
+  );
+}
+
 export class Watcher {
   private watches = new Map<string, Watch>();
   /** Attempts accepted by this instance whose supervisor is being started: a cancel must wait for them. */
   private launching = new Set<string>();
-  private timer: NodeJS.Timeout | null = null;
+  /** To look at: state changes first (exit, start, timers, cancel), then output. Insertion-ordered. */
+  private urgent = new Set<string>();
+  private output = new Set<string>();
   private running: Promise<void> | null = null;
-  private again = false;
+  private idle: (() => void)[] = [];
   private closed = false;
 
   constructor(private ctx: Ctx) {}
 
   start(): void {
-    this.timer = setInterval(() => this.wake(), TICK_MS);
-    this.timer.unref();
+    this.wake();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    for (const id of [...this.watches.keys()]) this.unwatch(id);
     await this.running;
+    for (const f of this.idle.splice(0)) f();
   }
 
   isWatched(id: string): boolean {
@@ -71,34 +104,87 @@ export class Watcher {
     this.launching.delete(id);
   }
 
-  adopt(id: string): void {
-    if (!this.watches.has(id)) this.watches.set(id, { recovered: true, termSentAt: null, killSent: false });
+  adopt(id: string, dir?: string | null): void {
+    if (this.watches.has(id)) return;
+    this.watch(id, true, dir ?? null);
+    this.wake(id);
+  }
+
+  private watch(id: string, recovered: boolean, dir: string | null): void {
+    const w: Watch = {
+      recovered,
+      termSentAt: null,
+      killSent: false,
+      fsw: null,
+      poll: null,
+      timer: null,
+      timerAt: 0,
+    };
+    this.watches.set(id, w);
+    if (dir) this.listen(id, w, dir);
+  }
+
+  /** inotify on the run dir: a record renamed into place or output appended wakes the attempt. */
+  private listen(id: string, w: Watch, dir: string): void {
+    if (w.fsw || this.closed) return;
+    try {
+      w.fsw = fs.watch(dir, { persistent: false }, (_event, name) => {
+        if (name && RECORDS.has(String(name))) this.wake(id);
+        else this.wakeOutput(id);
+      });
+      w.fsw.on('error', () => {
+        w.fsw?.close();
+        w.fsw = null;
+        this.fallback(id, w);
+      });
+    } catch {
+      this.fallback(id, w); // no dir yet, or no inotify watch left
+    }
+  }
+
+  private fallback(id: string, w: Watch): void {
+    if (w.poll || this.closed) return;
+    w.poll = setInterval(() => this.wake(id), FALLBACK_POLL_MS);
+    w.poll.unref();
+  }
+
+  private unwatch(id: string): void {
+    const w = this.watches.get(id);
+    if (!w) return;
+    w.fsw?.close();
+    if (w.poll) clearInterval(w.poll);
+    if (w.timer) clearTimeout(w.timer);
+    this.watches.delete(id);
+  }
+
+  /** Wakes one attempt at `at` (epoch ms); keeps only the earliest pending timer. */
+  private wakeAt(id: string, w: Watch, at: number): void {
+    if (w.timer && w.timerAt <= at) return;
+    if (w.timer) clearTimeout(w.timer);
+    w.timerAt = at;
+    w.timer = setTimeout(
+      () => {
+        w.timer = null;
+        this.wake(id);
+      },
+      Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1),
+    );
+    w.timer.unref();
   }
 
   /** Starts the supervisor of a freshly accepted attempt. The process outlives this server. */
   async launch(spec: LaunchSpec): Promise<void> {
     const { attempt, plan } = spec;
     try {
-      const argv = attempt.kind === 'deploy' ? plan.deploy : plan.teardown;
-      const dir = attempt.run_dir!;
-      const workspace = ensureWorkspace(this.ctx.config.dataDir, attempt.deployment_id);
-      fs.mkdirSync(dir, { recursive: true });
-      const files = runDirPaths(dir);
-      fs.writeFileSync(files.params, attempt.params, { mode: 0o600 });
-      const env = buildPlanEnv(plan, {
-        kind: attempt.kind as 'deploy' | 'teardown',
-        params: attempt.params,
-        paramsFile: files.params,
-        deploymentId: attempt.deployment_id,
+      const res = launchAttempt({
+        attempt: { ...attempt, run_dir: attempt.run_dir! },
         deploymentName: spec.deploymentName,
-        attemptId: attempt.id,
-        attemptNumber: Number(attempt.number),
-        workspace,
-        eventsFile: files.events,
+        plan,
+        dataDir: this.ctx.config.dataDir,
       });
-      if (!resolveExecutable(argv[0], env.PATH, workspace)) {
+      if (res.kind === 'not_found') {
         this.ctx.log.warn(
-          { attempt: attempt.id, program: argv[0] },
+          { attempt: attempt.id, program: res.program },
           'plan program not found or not executable',
         );
         await endAttempt(
@@ -109,17 +195,16 @@ export class Watcher {
             rc: null,
             recovered: false,
             actor: 'runner',
-            detail: `program not found or not executable: ${argv[0]}`,
+            detail: `program not found or not executable: ${res.program}`,
           },
         );
         return;
       }
-      const child = spawnSupervisor({ dir, argv, env, cwd: workspace });
-      this.watches.set(attempt.id, { recovered: false, termSentAt: null, killSent: false });
-      child.on('exit', () => this.wake());
-      child.on('error', (err) => {
+      this.watch(attempt.id, false, attempt.run_dir!);
+      res.child.on('exit', () => this.wake(attempt.id));
+      res.child.on('error', (err) => {
         this.ctx.log.error({ attempt: attempt.id, err: err.message }, 'supervisor failed to start');
-        this.wake();
+        this.wake(attempt.id);
       });
     } catch (err) {
       this.ctx.log.error({ attempt: attempt.id, err: (err as Error).message }, 'launch failed');
@@ -136,63 +221,103 @@ export class Watcher {
       );
     } finally {
       this.launching.delete(attempt.id);
-      this.wake();
+      this.wake(attempt.id);
     }
   }
 
-  /** Runs a pass soon; passes never overlap. */
-  wake(): void {
+  /** Looks at one attempt soon (a state may have changed), or at every watched one. */
+  wake(id?: string): void {
     if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.pass().finally(() => {
+    if (id === undefined) for (const k of this.watches.keys()) this.urgent.add(k);
+    else if (this.watches.has(id)) this.urgent.add(id);
+    this.schedule();
+  }
+
+  private wakeOutput(id: string): void {
+    if (this.closed || this.urgent.has(id)) return;
+    this.output.add(id);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.running || this.closed) return;
+    if (this.urgent.size === 0) for (const f of this.idle.splice(0)) f();
+    if (this.urgent.size === 0 && this.output.size === 0) return;
+    this.running = this.rounds().finally(() => {
       this.running = null;
-      if (this.again) {
-        this.again = false;
-        this.wake();
-      }
+      this.schedule();
     });
   }
 
-  /** Resolves after a full pass that started after this call. Passes stay serial: one at a time. */
+  /**
+   * Resolves once every attempt watched at the call has been looked at since, and every state change
+   * seen has been recorded (an output backlog may remain: it is worked off in later rounds).
+   */
   async settle(): Promise<void> {
-    if (this.running) this.again = true;
-    else this.wake();
-    while (this.running) await this.running;
+    if (this.closed) return;
+    const done = new Promise<void>((resolve) => this.idle.push(resolve));
+    this.wake();
+    await done;
   }
 
-  private async pass(): Promise<void> {
-    for (const id of [...this.watches.keys()]) {
-      if (this.closed) return;
-      try {
-        await this.step(id);
-        this.ctx.outage.ok();
-      } catch (err) {
-        // The attempt keeps running; its output and exit record wait on disk for the next pass.
-        this.ctx.outage.failed('watch step', err, { attempt: id });
+  private take(): string[] {
+    const ids: string[] = [];
+    for (const set of [this.urgent, this.output]) {
+      for (const id of set) {
+        if (ids.length >= BATCH) return ids;
+        set.delete(id);
+        if (!ids.includes(id)) ids.push(id);
       }
+    }
+    return ids;
+  }
+
+  private async rounds(): Promise<void> {
+    while (!this.closed && (this.urgent.size > 0 || this.output.size > 0)) {
+      const ids = this.take();
+      let rows: Map<string, AttemptsTable>;
+      try {
+        rows = new Map((await selectAttemptsByIds(this.ctx.store.db, ids)).map((r) => [r.id, r]));
+      } catch (err) {
+        // The safety pass looks again; retrying here would spin while the store is down.
+        this.ctx.outage.failed('watch round', err);
+        continue;
+      }
+      for (const id of ids) {
+        if (this.closed) return;
+        try {
+          await this.step(id, rows.get(id));
+          this.ctx.outage.ok();
+        } catch (err) {
+          // The attempt keeps running; its output and exit record wait on disk for the next look.
+          this.ctx.outage.failed('watch step', err, { attempt: id });
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      if (this.urgent.size === 0) for (const f of this.idle.splice(0)) f();
     }
   }
 
-  private async step(id: string): Promise<void> {
-    const w = this.watches.get(id)!;
-    let row = await selectAttemptById(this.ctx.store.db, id);
+  private async step(id: string, row: AttemptsTable | undefined): Promise<void> {
+    const w = this.watches.get(id);
+    if (!w) return;
     if (!row || row.owner !== this.ctx.instanceId || !row.run_dir) {
-      this.watches.delete(id);
+      this.unwatch(id);
       return;
     }
     if (row.state !== 'queued' && row.state !== 'running') {
-      this.watches.delete(id);
+      this.unwatch(id);
       this.stopStray(row);
       return;
     }
     const dir = row.run_dir;
+    this.listen(id, w, dir);
     const proc = readProcess(dir);
     if (row.state === 'queued') {
       if (!proc) {
         if (!this.supervisorAlive(dir)) await this.lose(row, w, 'queued');
+        if (this.watches.has(id))
+          this.wakeAt(id, w, Date.parse(row.queued_at) + this.ctx.config.startDeadlineMs);
         return;
       }
       await recordStarted(this.ctx, id, proc, startedAt(dir));
@@ -202,13 +327,16 @@ export class Watcher {
       await this.lose(row, w, 'running');
       return;
     }
-    await ingestOutput(this.ctx, id, false);
     // Liveness before the exit record: a supervisor that writes the record and exits between the
     // two reads is then still seen as alive, never as lost.
     const alive = isAlive(proc) || this.supervisorAlive(dir);
     const exit = readExit(dir);
     if (exit) {
-      await drainOutput(this.ctx, id);
+      // One bounded transaction per turn; the end comes once the output is all in.
+      if (await ingestOutput(this.ctx, id, true)) {
+        this.urgent.add(id);
+        return;
+      }
       const fresh = (await selectAttemptById(this.ctx.store.db, id))!;
       await endAttempt(
         this.ctx,
@@ -221,13 +349,14 @@ export class Watcher {
         },
         { rc: exit.rc, recovered: w.recovered, actor: 'runner', endedAt: new Date(exit.at).toISOString() },
       );
-      this.watches.delete(id);
+      this.unwatch(id);
       return;
     }
     if (!alive) {
       await this.lose(row, w, 'running');
       return;
     }
+    if (hasNewOutput(row) && (await ingestOutput(this.ctx, id, false))) this.output.add(id);
     await this.enforceDeadlines(row, proc, w);
   }
 
@@ -254,8 +383,8 @@ export class Watcher {
       if (!proc) {
         const detail = 'the supervisor could not record the plan, so did not start it';
         await this.end(row, w, { kind: 'start_failed' }, detail);
-      }
-      return; // with a plan identity, the next pass finishes it from the record
+      } else this.urgent.add(row.id); // with a plan identity, the next turn finishes it from the record
+      return;
     }
     if (seen === 'running' && row.cancel_requested_at !== null) {
       // Cancel is proven by the process being gone (SPEC §2.2), even when it left no exit code.
@@ -275,7 +404,12 @@ export class Watcher {
     await this.end(row, w, { kind: 'lost', reason });
   }
 
-  private async end(row: AttemptsTable, w: Watch, outcome: Outcome, detail?: string): Promise<void> {
+  private async end(
+    row: AttemptsTable,
+    w: Watch,
+    outcome: Parameters<typeof endAttempt>[2],
+    detail?: string,
+  ): Promise<void> {
     await drainOutput(this.ctx, row.id);
     await endAttempt(this.ctx, row.id, outcome, {
       rc: null,
@@ -283,27 +417,32 @@ export class Watcher {
       actor: 'runner',
       detail,
     });
-    this.watches.delete(row.id);
+    this.unwatch(row.id);
   }
 
   private async enforceDeadlines(row: AttemptsTable, proc: ProcessIdentity, w: Watch): Promise<void> {
     const now = Date.now();
-    if (
-      row.timed_out_at === null &&
-      row.started_at &&
-      now > Date.parse(row.started_at) + Number(row.timeout_ms)
-    ) {
+    const deadline = row.started_at ? Date.parse(row.started_at) + Number(row.timeout_ms) : null;
+    if (row.timed_out_at === null && deadline !== null && now > deadline) {
       await setTimedOut(this.ctx.store.db, row.id, nowIso());
       row = { ...row, timed_out_at: nowIso() };
       this.ctx.log.info({ attempt: row.id }, 'attempt timed out; terminating');
     }
-    if (row.cancel_requested_at === null && row.timed_out_at === null) return;
+    if (row.cancel_requested_at === null && row.timed_out_at === null) {
+      if (deadline !== null) this.wakeAt(row.id, w, deadline + 1);
+      return;
+    }
     // signalGroup refuses until the plan's group exists (a few ms after its identity is written):
-    // only a delivered signal counts, otherwise the next pass tries again.
+    // only a delivered signal counts, otherwise a timer tries again.
+    const grace = Number(row.cancel_grace_ms);
     if (w.termSentAt === null) {
       if (signalGroup(proc, 'SIGTERM')) w.termSentAt = now;
-    } else if (!w.killSent && now - w.termSentAt >= Number(row.cancel_grace_ms)) {
+      this.wakeAt(row.id, w, w.termSentAt === null ? now + SIGNAL_RETRY_MS : now + grace);
+    } else if (!w.killSent && now - w.termSentAt >= grace) {
       if (signalGroup(proc, 'SIGKILL')) w.killSent = true;
+      else this.wakeAt(row.id, w, now + SIGNAL_RETRY_MS);
+    } else if (!w.killSent) {
+      this.wakeAt(row.id, w, w.termSentAt + grace);
     }
   }
 

@@ -1,6 +1,7 @@
-// Reading the files supervisor.sh writes into an attempt's run dir. Every record is replaced
-// by rename, so a read sees a whole record or none; anything unparsable reads as null.
-import { readFileSync } from 'node:fs';
+// Reading the files supervisor.sh writes into an attempt's run dir. A record counts only once its
+// line ends with "\n" (identities are written in place, the exit record renamed into place), so a
+// read sees a whole record or none; anything unparsable reads as null.
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseIdentityLine, type ProcessIdentity } from './identity.ts';
 
@@ -8,7 +9,7 @@ export interface ExitRecord {
   rc: number;
   /** e.g. "SIGTERM" (or a number as text) when rc was 128+N; inferred from the shell convention. */
   signal: string | null;
-  /** epoch milliseconds */
+  /** epoch milliseconds (written by older supervisors; else the record's mtime) */
   at: number;
 }
 
@@ -34,9 +35,11 @@ export function runDirPaths(dir: string): RunDirPaths {
   };
 }
 
+/** The file's text when it is one whole line (ends with "\n"), else null. */
 function readSmall(file: string): string | null {
   try {
-    return readFileSync(file, 'utf8');
+    const text = readFileSync(file, 'utf8');
+    return text.endsWith('\n') ? text : null;
   } catch {
     return null;
   }
@@ -54,9 +57,17 @@ export function readProcess(dir: string): ProcessIdentity | null {
 
 export function readExit(dir: string): ExitRecord | null {
   const text = readSmall(join(dir, 'exit'));
-  const m = text === null ? null : /^(\d{1,3}) (-|SIG[A-Z0-9]+|\d{1,3}) (\d{1,16})$/.exec(text.trim());
+  const m = text === null ? null : /^(\d{1,3}) (-|SIG[A-Z0-9]+|\d{1,3})(?: (\d{1,16}))?$/.exec(text.trim());
   if (!m) return null;
   const rc = Number(m[1]);
   if (rc > 255) return null;
-  return { rc, signal: m[2] === '-' ? null : m[2], at: Number(m[3]) };
+  let at = m[3] === undefined ? NaN : Number(m[3]);
+  if (Number.isNaN(at)) {
+    try {
+      at = Math.round(statSync(join(dir, 'exit')).mtimeMs);
+    } catch {
+      return null;
+    }
+  }
+  return { rc, signal: m[2] === '-' ? null : m[2], at };
 }

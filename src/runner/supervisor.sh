@@ -1,13 +1,17 @@
 # Lifeline attempt supervisor. Usage: sh supervisor.sh RUN_DIR ARGV0 [ARGS...]
 # Records who runs, runs the plan argv in its own session, and writes the exit record.
 # Plain sh on purpose: every attempt pays for this process, and sh starts ~25x faster than node.
-# Files, one line each, replaced by rename so readers never see half a record:
+# Files, one line each:
 #   supervisor  "PID STARTTIME BOOTID"   this process
 #   process     "PID STARTTIME BOOTID"   the plan process (its session and group id = PID)
-#   exit        "RC SIGNAL AT_MS"        SIGNAL is e.g. SIGTERM when RC is 128+N, else "-"
-# Only the exit record is fsynced (file, then dir): it is the outcome that must survive a crash.
-# An identity is worthless after a crash anyway (the boot id changes), so its fsync, ~1.5 ms
-# each, would buy nothing.
+#   exit        "RC SIGNAL"              SIGNAL is e.g. SIGTERM when RC is 128+N, else "-"; the
+#                                        time of the exit is the record's mtime
+# Lean on purpose: each external command is a fork+exec that every attempt pays. The identities
+# are written in place by one printf (a shell builtin: one write(2) of a short line); readers
+# take a record only when it ends with its "\n", so a half-written one reads as none. Only the
+# exit record goes through temp file + fsync + rename + dir fsync: it is the outcome that must
+# survive a crash. An identity is worthless after a crash anyway (the boot id changes). The
+# time comes from the file's mtime rather than from a `date` process.
 # If the plan's identity cannot be recorded the plan is not started: exit record rc 125 and
 # no `process` file. The supervisor exits 0 once the exit record is durable, else 125.
 set -f
@@ -33,9 +37,10 @@ start_of() {
   [ -n "$start" ]
 }
 
-# put NAME TEXT: atomically replace $dir/NAME. put_durable: also fsync it and the dir.
+# put NAME TEXT: write $dir/NAME in place (readers need the final "\n"). put_durable: atomically
+# replace it by rename, fsyncing the file before and the dir after.
 put() {
-  printf '%s\n' "$2" >"$dir/.$1.tmp" && mv -f -- "$dir/.$1.tmp" "$dir/$1"
+  printf '%s\n' "$2" >"$dir/$1"
 }
 put_durable() {
   printf '%s\n' "$2" >"$dir/.$1.tmp" && sync -- "$dir/.$1.tmp" && mv -f -- "$dir/.$1.tmp" "$dir/$1" &&
@@ -69,8 +74,5 @@ if [ "$rc" -gt 128 ] && [ "$rc" -le 192 ]; then
     25) sig=SIGXFSZ ;; *) sig=$n ;;
   esac
 fi
-at=$(date +%s%3N)
-case $at in '' | *[!0-9]*) at=$(($(date +%s) * 1000)) ;; esac
-
-put_durable exit "$rc $sig $at" || exit 125
+put_durable exit "$rc $sig" || exit 125
 exit 0

@@ -1,74 +1,119 @@
-// Line tailing by byte offset. The caller keeps the offset (in the DB), so a restart resumes
-// exactly where the last committed read ended: no duplicate, no lost line.
+// Line tailing by byte offset, bounded. The caller keeps the offset and the "inside an over-long
+// line" flag (in the DB), so a restart resumes exactly where the last committed read ended: no
+// duplicate, no lost line. Each call reads at most maxBytes and returns at most maxLines, whatever
+// the file holds, so memory stays bounded however much a plan prints and however long its lines.
 import { open } from 'node:fs/promises';
 import { cutLine } from './redact.ts';
+
+/** Characters kept of a line (SPEC §3). */
+export const LINE_CUT = 4096;
+/**
+ * Bytes of a line kept for masking and cutting: twice what always holds LINE_CUT code points
+ * (UTF-8 is at most 4 bytes each), so a secret straddling the cut is still masked whole.
+ */
+const LONG_LINE_BYTES = LINE_CUT * 8;
 
 export interface ReadOptions {
   /** The writer is done: also return a trailing line without "\n". */
   final?: boolean;
-  /** Upper bound on bytes read per call. */
+  /** Upper bound on bytes read per call (at least 2 × LONG_LINE_BYTES, so a long line is always seen as one). */
   maxBytes?: number;
+  /** Upper bound on lines returned per call. */
+  maxLines?: number;
+  /** The previous call ended inside an over-long line: skip up to and including its "\n". */
+  skipping?: boolean;
 }
 
 export interface ReadResult {
+  /** Lines without their "\n" (and "\r"); an over-long line comes out shortened (cut it after masking). */
   lines: string[];
+  /** Byte offset just after the line, for each line (where the next one starts). */
+  ends: number[];
   /** Byte offset just after the last byte consumed. */
   offset: number;
   /** Bytes remain after `offset` that this call did not look at: call again. */
   more: boolean;
+  /** Still inside an over-long line whose start was returned: the next call skips to its end. */
+  skipping: boolean;
 }
 
 const NL = 0x0a;
+export const DEFAULT_MAX_BYTES = 128 * 1024;
 
 /** Length of buf[0, end) shortened so it does not end inside a UTF-8 sequence. */
 function utf8Boundary(buf: Buffer, end: number): number {
-  // Back up over at most 3 continuation bytes to the lead byte and drop the incomplete char.
   for (let i = end - 1, back = 0; i >= 0 && back < 4; i--, back++) {
     const b = buf[i];
     if ((b & 0xc0) === 0x80) continue;
     if (b < 0x80) return end;
     const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
-    return end - i >= need ? end : i > 0 ? i : end; // never return 0: we must make progress
+    return end - i >= need ? end : i;
   }
   return end; // not UTF-8 anyway
 }
 
+/** A line's text from buf[start, end), decoding at most what the cut keeps. */
+function lineText(buf: Buffer, start: number, end: number): string {
+  if (end > start && buf[end - 1] === 0x0d) end--;
+  if (end - start > LONG_LINE_BYTES) end = start + utf8Boundary(buf.subarray(start), LONG_LINE_BYTES);
+  return buf.toString('utf8', start, end);
+}
+
 export async function readLines(file: string, offset: number, opts: ReadOptions = {}): Promise<ReadResult> {
-  const maxBytes = Math.max(16, opts.maxBytes ?? 1024 * 1024);
+  const maxBytes = Math.max(2 * LONG_LINE_BYTES, opts.maxBytes ?? DEFAULT_MAX_BYTES);
+  const maxLines = Math.max(1, opts.maxLines ?? Number.MAX_SAFE_INTEGER);
+  let skipping = opts.skipping ?? false;
+  const none = { lines: [], ends: [], offset, more: false, skipping };
   let fh;
   try {
     fh = await open(file, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lines: [], offset, more: false };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return none;
     throw err;
   }
   try {
     const size = (await fh.stat()).size;
-    if (size <= offset) return { lines: [], offset, more: false };
+    if (size <= offset) return { ...none, skipping: skipping && !opts.final };
     const buf = Buffer.allocUnsafe(Math.min(maxBytes, size - offset));
     const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
     const atEof = offset + bytesRead >= size;
     const lines: string[] = [];
+    const ends: number[] = [];
     let start = 0;
-    for (let nl = buf.indexOf(NL, 0); nl !== -1 && nl < bytesRead; nl = buf.indexOf(NL, start)) {
-      const end = nl > start && buf[nl - 1] === 0x0d ? nl - 1 : nl;
-      lines.push(buf.toString('utf8', start, end));
-      start = nl + 1;
-    }
-    if (start < bytesRead) {
-      if (atEof && opts.final) {
-        lines.push(buf.toString('utf8', start, bytesRead).replace(/\r$/, ''));
-        start = bytesRead;
-      } else if (start === 0 && bytesRead === maxBytes) {
-        // A line of maxBytes or more: emit it in pieces rather than stall. (A piece boundary
-        // right before its "\n" leaves one empty piece; rare and harmless.)
-        let cut = utf8Boundary(buf, bytesRead);
-        if (cut > 1 && buf[cut - 1] === 0x0d) cut--; // keep "\r\n" together
-        lines.push(buf.toString('utf8', 0, cut));
-        start = cut;
+    if (skipping) {
+      const nl = buf.indexOf(NL, 0);
+      if (nl === -1 || nl >= bytesRead) {
+        // All of this read is still the over-long line; the writer being done ends it.
+        const done = atEof && opts.final === true;
+        return { lines, ends, offset: offset + bytesRead, more: !atEof, skipping: !done };
       }
+      start = nl + 1;
+      skipping = false;
     }
-    return { lines, offset: offset + start, more: !atEof };
+    while (lines.length < maxLines) {
+      const nl = buf.indexOf(NL, start);
+      if (nl !== -1 && nl < bytesRead) {
+        lines.push(lineText(buf, start, nl));
+        start = nl + 1;
+        ends.push(offset + start);
+        continue;
+      }
+      if (start >= bytesRead) break;
+      if (bytesRead - start > LONG_LINE_BYTES) {
+        // An over-long line without its "\n" in this read: one event now, the rest skipped later.
+        lines.push(lineText(buf, start, bytesRead));
+        start = bytesRead;
+        ends.push(offset + start);
+        skipping = !(atEof && opts.final);
+      } else if (atEof && opts.final) {
+        lines.push(lineText(buf, start, bytesRead));
+        start = bytesRead;
+        ends.push(offset + start);
+      }
+      break;
+    }
+    const stopped = lines.length >= maxLines && start < bytesRead;
+    return { lines, ends, offset: offset + start, more: !atEof || stopped, skipping };
   } finally {
     await fh.close();
   }
@@ -78,6 +123,7 @@ export interface EventsResult {
   events: Record<string, unknown>[];
   offset: number;
   more: boolean;
+  skipping: boolean;
 }
 
 /** Like readLines, for a JSON-lines file; a line that is not a JSON object is kept as invalid. */
@@ -86,7 +132,7 @@ export async function readRunnerEvents(
   offset: number,
   opts: ReadOptions = {},
 ): Promise<EventsResult> {
-  const { lines, offset: next, more } = await readLines(file, offset, opts);
+  const { lines, offset: next, more, skipping } = await readLines(file, offset, opts);
   const events: Record<string, unknown>[] = [];
   for (const line of lines) {
     if (line.trim() === '') continue;
@@ -99,8 +145,8 @@ export async function readRunnerEvents(
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
       events.push(value as Record<string, unknown>);
     } else {
-      events.push({ invalid: true, text: cutLine(line, 4096) });
+      events.push({ invalid: true, text: cutLine(line, LINE_CUT) });
     }
   }
-  return { events, offset: next, more };
+  return { events, offset: next, more, skipping };
 }

@@ -21,6 +21,8 @@ export async function insertEvents(
   trx: Transaction<Database>,
   events: NewEvent[],
   at: string,
+  /** Per event: a log line's start offset in its attempt's log text (see store/logs.ts). */
+  logOffsets?: (number | null)[],
 ): Promise<LifelineEvent[]> {
   if (events.length === 0) return [];
   const first = await reserveSeqs(trx, events.length);
@@ -29,7 +31,11 @@ export async function insertEvents(
   for (let i = 0; i < stored.length; i += 100) {
     await trx
       .insertInto('events')
-      .values(stored.slice(i, i + 100).map((e) => ({ ...e, data: JSON.stringify(e.data) })))
+      .values(
+        stored
+          .slice(i, i + 100)
+          .map((e, j) => ({ ...e, data: JSON.stringify(e.data), log_offset: logOffsets?.[i + j] ?? null })),
+      )
       .execute();
   }
   return stored;
@@ -112,15 +118,4 @@ export async function selectDeploymentTransitions(db: Db, deploymentId: string):
     .orderBy('seq', 'asc')
     .execute();
   return rows.map(toEvent).filter((e) => e.data.entity === 'deployment');
-}
-
-export async function selectAttemptLogLines(db: Db, attemptId: string): Promise<string[]> {
-  const rows = await db
-    .selectFrom('events')
-    .select('data')
-    .where('attempt_id', '=', attemptId)
-    .where('type', '=', 'log_line')
-    .orderBy('seq', 'asc')
-    .execute();
-  return rows.map((r) => (JSON.parse(r.data) as { text: string }).text);
 }

@@ -56,6 +56,20 @@ export interface EventsTable {
   deployment_id: string | null;
   attempt_id: string | null;
   data: string;
+  /** log_line of an attempt: where the line starts in the attempt's log text; else null. */
+  log_offset: number | null;
+}
+
+/** Ingestion state of an attempt's output, kept across its bounded transactions. */
+export interface AttemptLogsTable {
+  attempt_id: string;
+  lines: number;
+  bytes: number;
+  stdout_skip: number;
+  stderr_skip: number;
+  events_skip: number;
+  cap_stdout: number | null;
+  cap_stderr: number | null;
 }
 
 /** One row per label of a deployment (004): what the label filter of the list reads. */
@@ -94,6 +108,7 @@ export interface Database {
   attempts: AttemptsTable;
   events: EventsTable;
   deployment_labels: DeploymentLabelsTable;
+  attempt_logs: AttemptLogsTable;
   counters: CountersTable;
   idempotency_keys: IdempotencyKeysTable;
   instances: InstancesTable;

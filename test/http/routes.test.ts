@@ -352,6 +352,21 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       const end = await get(`/v1/attempts/${id}/log?offset=${total}`);
       expect(end.body).toBe('');
       expect(end.headers['lifeline-next-offset']).toBe(String(total));
+      // limit: pages end on whole lines and chain through the header; tail: the last lines.
+      let paged = '';
+      for (let at = 0; ;) {
+        const page = await get(`/v1/attempts/${id}/log?offset=${at}&limit=20`);
+        if (page.body === '') break;
+        expect(Buffer.byteLength(page.body)).toBeLessThanOrEqual(20);
+        paged += page.body;
+        at = Number(page.headers['lifeline-next-offset']);
+      }
+      expect(paged).toBe(log.body);
+      const lastTwo = await get(`/v1/attempts/${id}/log?tail=2`);
+      expect(lastTwo.body).toBe(`${log.body.replace(/\n$/, '').split('\n').slice(-2).join('\n')}\n`);
+      expect(lastTwo.headers['lifeline-next-offset']).toBe(String(total));
+      expectProblem(await get(`/v1/attempts/${id}/log?tail=0`), 422, 'VALIDATION');
+      expectProblem(await get(`/v1/attempts/${id}/log?limit=0`), 422, 'VALIDATION');
       expectProblem(await get(`/v1/attempts/${id}/log?offset=-1`), 422, 'VALIDATION');
       expectProblem(await get(`/v1/attempts/${id}/log?offset=x`), 422, 'VALIDATION');
       expectProblem(await get('/v1/attempts/att_nope/log'), 404, 'NOT_FOUND');

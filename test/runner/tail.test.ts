@@ -11,9 +11,11 @@ const file = () => join(tempDir(), 'out');
 /** Reads until nothing more is consumed, like a caller draining a finished file. */
 async function drain(f: string, offset: number, maxBytes: number, final = false) {
   const lines: string[] = [];
+  let skipping = false;
   for (;;) {
-    const r = await readLines(f, offset, { maxBytes, final });
+    const r = await readLines(f, offset, { maxBytes, final, skipping });
     lines.push(...r.lines);
+    skipping = r.skipping;
     if (r.offset === offset && !r.more) return { lines, offset };
     offset = r.offset;
   }
@@ -21,15 +23,21 @@ async function drain(f: string, offset: number, maxBytes: number, final = false)
 
 describe('readLines', () => {
   it('missing file: no lines, same offset', async () => {
-    expect(await readLines(join(tempDir(), 'nope'), 7)).toEqual({ lines: [], offset: 7, more: false });
+    expect(await readLines(join(tempDir(), 'nope'), 7)).toEqual({
+      lines: [],
+      ends: [],
+      offset: 7,
+      more: false,
+      skipping: false,
+    });
   });
 
   it('returns complete lines only and keeps the partial one for later', async () => {
     const f = file();
     writeFileSync(f, 'one\ntwo\nthr');
     const a = await readLines(f, 0);
-    expect(a).toEqual({ lines: ['one', 'two'], offset: 8, more: false });
-    expect(await readLines(f, a.offset)).toEqual({ lines: [], offset: 8, more: false });
+    expect(a).toEqual({ lines: ['one', 'two'], ends: [4, 8], offset: 8, more: false, skipping: false });
+    expect(await readLines(f, a.offset)).toMatchObject({ lines: [], offset: 8, more: false });
     appendFileSync(f, 'ee\n\nfour');
     const b = await readLines(f, a.offset);
     expect(b.lines).toEqual(['three', '']);
@@ -63,18 +71,47 @@ describe('readLines', () => {
     expect(offset).toBe(bytes.length);
   });
 
-  it('bounds each read; a line longer than maxBytes comes out in pieces on UTF-8 boundaries', async () => {
+  it('an over-long line is one line, shortened, and the rest of it is skipped without buffering it', async () => {
     const f = file();
-    const long = '🎉é'.repeat(50); // 6 bytes per pair, 300 bytes
-    writeFileSync(f, `${long}\nshort\n`);
-    const first = await readLines(f, 0, { maxBytes: 64 });
-    expect(first.lines).toHaveLength(1);
-    expect(first.offset).toBeLessThanOrEqual(64);
-    expect(first.more).toBe(true);
-    const { lines } = await drain(f, 0, 64);
-    expect(lines.join('')).toBe(`${long}short`);
-    expect(lines.every((l) => !l.includes('\uFFFD'))).toBe(true);
-    expect(lines.at(-1)).toBe('short');
+    const long = '🎉é'.repeat(60_000); // 360,000 bytes, far beyond one bounded read
+    writeFileSync(f, `a\n${long}`);
+    const first = await readLines(f, 0);
+    expect(first.lines[0]).toBe('a');
+    expect(first.lines).toHaveLength(2);
+    expect(long.startsWith(first.lines[1])).toBe(true);
+    expect([...first.lines[1]].length).toBeGreaterThan(4096);
+    expect(first.lines[1].includes('\uFFFD')).toBe(false);
+    expect(first.skipping).toBe(true);
+    expect(first.offset).toBeLessThanOrEqual(128 * 1024);
+    // The writer goes on with the same line, then ends it and writes another.
+    appendFileSync(f, `${long}\nnext\n`);
+    const { lines } = await (async () => {
+      const got: string[] = [];
+      let r = first;
+      while (r.more || r.skipping) {
+        r = await readLines(f, r.offset, { skipping: r.skipping });
+        got.push(...r.lines);
+        if (!r.more && r.skipping) break;
+      }
+      return { lines: got };
+    })();
+    expect(lines).toEqual(['next']);
+  });
+
+  it('a long line without a newline at the end of a finished file ends the skipping', async () => {
+    const f = file();
+    writeFileSync(f, 'x'.repeat(300_000));
+    const { lines, offset } = await drain(f, 0, 64 * 1024, true);
+    expect(lines).toHaveLength(1);
+    expect(offset).toBe(300_000);
+  });
+
+  it('returns at most maxLines and says there is more', async () => {
+    const f = file();
+    writeFileSync(f, 'l\n'.repeat(10));
+    const r = await readLines(f, 0, { maxLines: 3 });
+    expect(r).toMatchObject({ lines: ['l', 'l', 'l'], ends: [2, 4, 6], offset: 6, more: true });
+    expect((await drain(f, 0, 64 * 1024)).lines).toHaveLength(10);
   });
 
   it('10,000 lines appended in random pieces are read once each, in order', async () => {

@@ -261,9 +261,9 @@ export class ApiClient {
     return this.json('GET', `/v1/attempts/${enc(id)}`);
   }
 
-  async attemptLog(id: string, offset = 0): Promise<{ text: string; nextOffset: number }> {
+  async attemptLog(id: string, offset = 0, tail?: number): Promise<{ text: string; nextOffset: number }> {
     const res = await this.raw('GET', `/v1/attempts/${enc(id)}/log`, {
-      query: { offset: offset || undefined },
+      query: { offset: offset || undefined, tail },
       headers: { accept: 'text/plain, application/problem+json' },
     });
     if (!res.ok) throw await problemFrom(res);

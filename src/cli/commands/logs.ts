@@ -9,6 +9,7 @@ interface Opts {
   attempt?: number;
   follow?: boolean;
   json?: boolean;
+  tail?: number;
 }
 
 export function positiveInt(value: string): number {
@@ -30,6 +31,7 @@ export function register(program: Command): void {
       'stream new lines until the attempt ends; exit 0 succeeded, 1 failed or cancelled, 3 unknown',
     )
     .option('--json', 'print JSON (with --follow: log_line events as JSON lines, then the result)')
+    .option('--tail <n>', 'only the last n lines (without --follow)', positiveInt)
     .action(
       action(async ({ api, o }, name: string, opts: Opts) => {
         const dep = await api.getDeployment(name);
@@ -58,7 +60,15 @@ export function register(program: Command): void {
           return res.code;
         }
 
-        const { text, nextOffset } = await api.attemptLog(attempt.id);
+        // The server answers in pages of at most a few MiB: read on until a page comes back empty.
+        let { text, nextOffset } = await api.attemptLog(attempt.id, 0, opts.tail);
+        for (let page = text; opts.tail === undefined && page !== '';) {
+          const next = await api.attemptLog(attempt.id, nextOffset);
+          if (next.nextOffset <= nextOffset) break;
+          page = next.text;
+          text += page;
+          nextOffset = next.nextOffset;
+        }
         if (opts.json) {
           return o.json({
             attempt_id: attempt.id,

@@ -1,7 +1,7 @@
 // Attempts (SPEC §6): start a deploy attempt, cancel, list, read, and read the output.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { LifelineApi } from '../../lifecycle/api.ts';
+import { LOG_PAGE_DEFAULT, LOG_PAGE_MAX, LOG_TAIL_MAX, type LifelineApi } from '../../lifecycle/api.ts';
 import { actorOf } from '../auth.ts';
 import { writeOptions } from '../conditions.ts';
 import {
@@ -113,6 +113,12 @@ export const attemptRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async 
         params: AttemptIdParams,
         querystring: z.object({
           offset: queryInt(0, Number.MAX_SAFE_INTEGER).optional().describe('byte offset, default 0'),
+          limit: queryInt(1, LOG_PAGE_MAX)
+            .optional()
+            .describe(
+              `at most this many bytes, default ${LOG_PAGE_DEFAULT}; ask again from ${NEXT_OFFSET_HEADER}`,
+            ),
+          tail: queryInt(1, LOG_TAIL_MAX).optional().describe('the last N lines instead of a byte range'),
         }),
         response: {
           200: {
@@ -124,7 +130,8 @@ export const attemptRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async 
       },
     },
     async (req, reply) => {
-      const { text, next_offset } = await api.readAttemptLog(req.params.id, req.query.offset ?? 0);
+      const { offset, limit, tail } = req.query;
+      const { text, next_offset } = await api.readAttemptLog(req.params.id, offset ?? 0, { limit, tail });
       reply.header(NEXT_OFFSET_HEADER, String(next_offset)).type('text/plain; charset=utf-8');
       return text;
     },

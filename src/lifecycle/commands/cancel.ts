@@ -46,7 +46,7 @@ export async function cancel(
     if (d.action === 'request') await setCancelRequested(trx, att!.id, at);
     return { result: att!.id, events: [] };
   });
-  watcher.wake();
+  watcher.wake(id);
   return getAttempt(ctx, id);
 }
 

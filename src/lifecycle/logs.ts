@@ -1,0 +1,152 @@
+// An attempt's log by range (GET /v1/attempts/{id}/log): the stored log_line texts first, then,
+// when the log_line cap was reached, the rest of the raw output from the run dir (stdout from
+// where the cap hit, then stderr once the attempt has ended), masked. Costs O(the range asked).
+import { open } from 'node:fs/promises';
+import fs from 'node:fs';
+import type { AttemptsTable } from '../store/schema.ts';
+import { selectAttemptLog, selectLogRange, selectLogTail } from '../store/logs.ts';
+import { selectDeploymentById } from '../store/deployments.ts';
+import { makeRedactor } from '../runner/redact.ts';
+import { runDirPaths } from '../runner/rundir.ts';
+import { LOG_PAGE_DEFAULT } from './api.ts';
+import { findPlan } from '../config/load.ts';
+import { secretValues, type Ctx } from './context.ts';
+
+export interface LogQuery {
+  offset?: number;
+  /** bytes, default LOG_PAGE_DEFAULT */
+  limit?: number;
+  /** the last N lines instead of a byte range */
+  tail?: number;
+}
+
+export interface LogPage {
+  text: string;
+  next_offset: number;
+}
+
+interface Segment {
+  file: string;
+  from: number;
+  to: number;
+}
+
+function size(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Shortens buf so it does not end inside a UTF-8 sequence. */
+function wholeChars(buf: Buffer): Buffer {
+  for (let i = buf.length - 1, back = 0; i >= 0 && back < 4; i--, back++) {
+    const b = buf[i];
+    if ((b & 0xc0) === 0x80) continue;
+    if (b < 0x80) return buf;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+    return buf.length - i >= need ? buf : buf.subarray(0, i);
+  }
+  return buf;
+}
+
+export async function readLog(ctx: Ctx, row: AttemptsTable, q: LogQuery): Promise<LogPage> {
+  const db = ctx.store.db;
+  const log = await selectAttemptLog(db, row.id);
+  const segments: Segment[] = [];
+  if (log.cap_stdout !== null && row.run_dir) {
+    const files = runDirPaths(row.run_dir);
+    segments.push({ file: files.stdout, from: log.cap_stdout, to: size(files.stdout) });
+    // stderr's remainder goes after stdout's, so only once stdout can no longer grow.
+    if (row.state !== 'queued' && row.state !== 'running')
+      segments.push({ file: files.stderr, from: log.cap_stderr ?? 0, to: size(files.stderr) });
+  }
+  const total = segments.reduce((n, s) => n + Math.max(0, s.to - s.from), log.bytes);
+
+  if (q.tail !== undefined) {
+    if (segments.length === 0) {
+      const lines = await selectLogTail(db, row.id, q.tail);
+      return { text: lines.map((l) => `${l.text}\n`).join(''), next_offset: log.bytes };
+    }
+    // Capped: the last lines are in the raw files; a bounded window from the end holds them.
+    const from = Math.max(0, total - 1024 * 1024);
+    const page = await readRange(ctx, row, log.bytes, segments, from, total - from);
+    const lines = page.text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    return {
+      text: lines
+        .slice(-q.tail)
+        .map((l) => `${l}\n`)
+        .join(''),
+      next_offset: page.next_offset,
+    };
+  }
+  const offset = q.offset ?? 0;
+  if (offset >= total) return { text: '', next_offset: total };
+  return readRange(ctx, row, log.bytes, segments, offset, q.limit ?? LOG_PAGE_DEFAULT);
+}
+
+async function readRange(
+  ctx: Ctx,
+  row: AttemptsTable,
+  stored: number,
+  segments: Segment[],
+  offset: number,
+  limit: number,
+): Promise<LogPage> {
+  const parts: string[] = [];
+  let pos = offset;
+  let left = limit;
+  if (pos < stored) {
+    const lines = await selectLogRange(ctx.store.db, row.id, pos, Math.min(stored, pos + left));
+    const first = lines[0]?.offset ?? pos;
+    const all = Buffer.from(lines.map((l) => `${l.text}\n`).join(''), 'utf8');
+    let got: Buffer<ArrayBufferLike> = all.subarray(pos - first, Math.min(all.length, pos - first + left));
+    if (got.length === left) {
+      // Cut short by the limit: end on a whole line when the page holds one, so a reader that
+      // counts lines (the dashboard) stays in step with the log_line events.
+      const nl = got.lastIndexOf(0x0a);
+      got = nl >= 0 ? got.subarray(0, nl + 1) : wholeChars(got);
+    }
+    parts.push(got.toString('utf8'));
+    pos += got.length;
+    left -= got.length;
+  }
+  if (pos >= stored && left > 0 && segments.length > 0) {
+    const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
+    const redact = makeRedactor(
+      secretValues(dep ? findPlan(ctx.config, dep.plan) : undefined, JSON.parse(row.params)),
+    );
+    let start = stored;
+    for (const s of segments) {
+      const len = Math.max(0, s.to - s.from);
+      if (left > 0 && pos < start + len) {
+        const at = s.from + (pos - start);
+        const want = Math.min(left, s.to - at);
+        let buf: Buffer<ArrayBufferLike> = await readAt(s.file, at, want);
+        // End on a line when one ends in the chunk, so a secret is never split between two reads.
+        const nl = buf.lastIndexOf(0x0a);
+        if (buf.length === left && nl >= 0) buf = buf.subarray(0, nl + 1);
+        else if (buf.length === left) buf = wholeChars(buf);
+        parts.push(redact(buf.toString('utf8')));
+        pos += buf.length;
+        left -= buf.length;
+        if (buf.length < want) break;
+      }
+      start += len;
+    }
+  }
+  return { text: parts.join(''), next_offset: pos };
+}
+
+async function readAt(file: string, at: number, length: number): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await fh.read(buf, 0, length, at);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,50 @@
+// Launching one attempt: its run dir and workspace, params.json, the plan's environment, and the
+// detached supervisor. Knows nothing about the database: the caller records what comes back.
+import fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import type { PlanConfig } from '../config/types.ts';
+import { buildPlanEnv, ensureWorkspace } from './env.ts';
+import { runDirPaths } from './rundir.ts';
+import { resolveExecutable, spawnSupervisor } from './spawn.ts';
+
+export interface LaunchAttempt {
+  id: string;
+  deployment_id: string;
+  number: number;
+  kind: string;
+  params: string;
+  run_dir: string;
+}
+
+export interface LaunchRequest {
+  attempt: LaunchAttempt;
+  deploymentName: string;
+  plan: PlanConfig;
+  dataDir: string;
+}
+
+/** `started`: the supervisor is spawned (it outlives the server); `not_found`: no program to run. */
+export type LaunchResult = { kind: 'started'; child: ChildProcess } | { kind: 'not_found'; program: string };
+
+export function launchAttempt(req: LaunchRequest): LaunchResult {
+  const { attempt, plan } = req;
+  const argv = attempt.kind === 'deploy' ? plan.deploy : plan.teardown;
+  const dir = attempt.run_dir;
+  const workspace = ensureWorkspace(req.dataDir, attempt.deployment_id);
+  fs.mkdirSync(dir, { recursive: true });
+  const files = runDirPaths(dir);
+  fs.writeFileSync(files.params, attempt.params, { mode: 0o600 });
+  const env = buildPlanEnv(plan, {
+    kind: attempt.kind as 'deploy' | 'teardown',
+    params: attempt.params,
+    paramsFile: files.params,
+    deploymentId: attempt.deployment_id,
+    deploymentName: req.deploymentName,
+    attemptId: attempt.id,
+    attemptNumber: Number(attempt.number),
+    workspace,
+    eventsFile: files.events,
+  });
+  if (!resolveExecutable(argv[0], env.PATH, workspace)) return { kind: 'not_found', program: argv[0] };
+  return { kind: 'started', child: spawnSupervisor({ dir, argv, env, cwd: workspace }) };
+}
