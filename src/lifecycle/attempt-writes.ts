@@ -237,6 +237,17 @@ export async function writeEnd(
   const at = nowIso();
   const change = decision.writes.attempt!;
   const recovered = details.recovered || Boolean(row.recovered);
+  // The plan never ran, so nothing else will say why in `lifeline logs`: one line of our own, appended
+  // to the attempt's log text like any other.
+  const told = details.detail ? cutLine(`lifeline: ${details.detail}`) : null;
+  let toldAt = 0;
+  if (told !== null) {
+    const log = await selectAttemptLog(trx, row.id);
+    toldAt = log.bytes;
+    log.lines += 1;
+    log.bytes += Buffer.byteLength(told) + 1;
+    await saveAttemptLog(trx, log);
+  }
   const events = await applyTransition(trx, {
     at,
     actor: details.actor,
@@ -260,14 +271,14 @@ export async function writeEnd(
       },
     },
     eventsAfter: [
-      // The plan never ran, so nothing else will say why in `lifeline logs`.
-      ...(details.detail
+      ...(told !== null
         ? [
             {
               type: 'log_line' as const,
               deployment_id: dep.id,
               attempt_id: row.id,
-              data: { stream: 'stderr', text: cutLine(`lifeline: ${details.detail}`) },
+              data: { stream: 'stderr', text: told },
+              logOffset: toldAt,
             },
           ]
         : []),

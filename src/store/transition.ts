@@ -36,8 +36,11 @@ export interface TransitionWrite {
     set?: Partial<AttemptsTable>;
   };
   eventsBefore?: NewEvent[];
-  eventsAfter?: NewEvent[];
+  eventsAfter?: LoggedEvent[];
 }
+
+/** An event to append; a log_line says where it starts in its attempt's log text (store/logs.ts). */
+export type LoggedEvent = NewEvent & { logOffset?: number };
 
 export async function applyTransition(
   trx: Transaction<Database>,
@@ -124,6 +127,10 @@ export async function applyTransition(
       },
     });
   }
-  events.push(...(w.eventsAfter ?? []));
-  return insertEvents(trx, events, w.at);
+  const offsets: (number | null)[] = events.map(() => null);
+  for (const { logOffset, ...e } of w.eventsAfter ?? []) {
+    events.push(e);
+    offsets.push(logOffset ?? null);
+  }
+  return insertEvents(trx, events, w.at, offsets);
 }
