@@ -1,7 +1,8 @@
 // Concurrency controls on writes (SPEC §6): `If-Match: "<version>"` and `Idempotency-Key`.
 //
-// Idempotency: the scope is the caller, the method, the route and the {ref}; the request hash is the
-// SHA-256 of the canonical JSON body (object keys sorted; no body counts as `{}`). The key is claimed
+// Idempotency (every mutating method, DELETE included): the scope is the caller, the method, the route
+// and the {ref}; the request hash is the SHA-256 of the canonical JSON body (object keys sorted; no body
+// counts as `{}`) and of the query string when there is one. The key is claimed
 // before the handler runs, and the response (status, body, ETag/Location) is saved as it is sent,
 // whether it succeeded or was refused (4xx). A retry with the same key and body gets that response
 // again and runs nothing; with another body, 422; while the first is still running, 409. A 5xx
@@ -46,10 +47,13 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
-function requestHash(body: unknown): string {
-  return createHash('sha256')
-    .update(canonicalJson(body ?? {}))
-    .digest('hex');
+/** The body, and the query string when there is one (DELETE's `force`): a retry must ask the same. */
+function requestHash(body: unknown, query: unknown): string {
+  const h = createHash('sha256').update(canonicalJson(body ?? {}));
+  if (query !== null && typeof query === 'object' && Object.keys(query).length > 0) {
+    h.update('\n' + canonicalJson(query));
+  }
+  return h.digest('hex');
 }
 
 function scopeOf(req: FastifyRequest): string {
@@ -70,14 +74,13 @@ export function registerConditions(app: FastifyInstance, api: LifelineApi): void
       if (!m) throw malformed('If-Match', 'must be a quoted version such as "4" (or *)');
       req.ifMatch = { version: m[1] === undefined ? null : Number(m[1]) };
     }
-    if (req.method !== 'POST') return;
     const key = req.headers['idempotency-key'];
     if (key === undefined) return;
     if (typeof key !== 'string' || !KEY.test(key)) {
       throw malformed('Idempotency-Key', 'must be 1-255 printable ASCII characters');
     }
     const scope = scopeOf(req);
-    const hash = requestHash(req.body);
+    const hash = requestHash(req.body, req.query);
     for (let round = 0; round < 2; round++) {
       const found = await api.idempotencyLookup(scope, key);
       if (found) return replayOrRefuse(reply, found, hash);

@@ -12,7 +12,7 @@ export const OPENAPI_INFO: NonNullable<Extract<SwaggerOptions, { openapi?: unkno
     description:
       'Deployment lifecycle control plane: one truthful state per deployment. ' +
       'Errors are application/problem+json with a stable `code`. ' +
-      'Writes accept `If-Match: "<version>"`; POSTs accept `Idempotency-Key`. ' +
+      'Writes accept `If-Match: "<version>"`; POSTs and DELETE accept `Idempotency-Key`. ' +
       'The reference is docs/reference/http-api.md in the repository.',
     license: { name: 'MIT', identifier: 'MIT' },
   },

@@ -197,7 +197,9 @@ export interface EndDetails {
   detail?: string;
 }
 
-export type EndResult = { ok: true; events: LifelineEvent[] } | { ok: false; refusal: Refusal };
+export type EndResult =
+  | { ok: true; events: LifelineEvent[]; clamped?: { given: string; to: string } }
+  | { ok: false; refusal: Refusal };
 
 /** Ends an attempt (or settles a lost one late). Refusals come back, not thrown: the caller lost a race. */
 export async function endAttempt(
@@ -209,7 +211,21 @@ export async function endAttempt(
   return transact(ctx.store, ctx.bus, async (trx) => {
     const result = await writeEnd(trx, attemptId, outcome, details);
     return { result, events: result.ok ? result.events : [] };
+  }).then((result) => {
+    if (result.ok && result.clamped) {
+      ctx.log.warn(
+        { attempt_id: attemptId, exit_at: result.clamped.given, ended_at: result.clamped.to },
+        'the exit record is dated before the attempt started (clock stepped back?); ended_at set to started_at',
+      );
+    }
+    return result;
   });
+}
+
+/** An end time never before the start: a clock stepped back must not make a negative duration. */
+function clampEnd(endedAt: string, startedAt: string | null): string {
+  if (startedAt === null) return endedAt;
+  return Date.parse(endedAt) < Date.parse(startedAt) ? startedAt : endedAt;
 }
 
 /** The end of an attempt inside the caller's transaction: attempt, deployment if current, attempt_end. */
@@ -248,6 +264,7 @@ export async function writeEnd(
     log.bytes += Buffer.byteLength(told) + 1;
     await saveAttemptLog(trx, log);
   }
+  const endedAt = clampEnd(details.endedAt ?? at, row.started_at);
   const events = await applyTransition(trx, {
     at,
     actor: details.actor,
@@ -262,7 +279,7 @@ export async function writeEnd(
       change,
       set: {
         rc: details.rc,
-        ended_at: details.endedAt ?? at,
+        ended_at: endedAt,
         recovered: recovered ? 1 : 0,
         ...(details.detail ? { detail: details.detail } : {}),
         ...(details.cancelRequestedAt && !row.cancel_requested_at
@@ -297,5 +314,6 @@ export async function writeEnd(
       },
     ],
   });
-  return { ok: true, events };
+  const given = details.endedAt ?? at;
+  return { ok: true, events, ...(endedAt !== given ? { clamped: { given, to: endedAt } } : {}) };
 }

@@ -165,6 +165,8 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
       durable: config.durableCommits,
       pool: config.database,
       onConnectionError: (err) => outage.failed('database connection', err),
+      onFileGone: (err) =>
+        log.fatal({ err: err.message }, 'database file lost; answering 503 until restarted'),
     });
   } catch (err) {
     lock?.release();

@@ -1,6 +1,8 @@
 // One server per SQLite database. The lock is an exclusive SQLite lock on a sidecar file: the kernel
-// drops it when the holder dies, however it dies, so there is no stale lock to clean up.
+// drops it when the holder dies, however it dies, so there is no stale lock to clean up. The lock sits
+// beside the database's real path, so a symlink (or another spelling of the path) meets the same lock.
 import fs from 'node:fs';
+import path from 'node:path';
 import SQLite from 'better-sqlite3';
 
 export interface DbLock {
@@ -16,9 +18,19 @@ export class LockHeld extends Error {
   }
 }
 
+/** The database file's real path: symlinks resolved; for a file not yet created, its directory's. */
+export function realDbPath(dbFile: string): string {
+  try {
+    return fs.realpathSync(dbFile);
+  } catch {
+    return path.join(fs.realpathSync(path.dirname(path.resolve(dbFile))), path.basename(dbFile));
+  }
+}
+
 export function lockSqlite(dbFile: string, about: Record<string, unknown>): DbLock {
-  const lockFile = `${dbFile}.lock`;
-  const ownerFile = `${dbFile}.owner`;
+  const real = realDbPath(dbFile);
+  const lockFile = `${real}.lock`;
+  const ownerFile = `${real}.owner`;
   const db = new SQLite(lockFile, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');

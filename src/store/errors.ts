@@ -19,6 +19,24 @@ const PG_UNAVAILABLE = /^(08...|53...|57P0[1-4]|57014|25P03)$/;
 const MESSAGE_UNAVAILABLE =
   /driver has already been destroyed|database connection is not open|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed and is not queryable|Connection closed|Query read timeout/i;
 
+/** The file system under the data dir or the database refuses writes: full, over quota, read-only, failing. */
+const FS_UNAVAILABLE = /^(ENOSPC|EDQUOT|EROFS|EIO)$/;
+
+/**
+ * The SQLite file this process holds is no longer the file at its path (deleted or replaced under the
+ * running server): a write would go to an unlinked inode and vanish at the next start.
+ */
+export class StoreFileGone extends Error {
+  readonly code = 'LIFELINE_DB_FILE_GONE';
+  constructor(file: string, why: string) {
+    super(
+      `the database file ${file} ${why} while the server held it open; refusing writes, which would be ` +
+        `lost. Stop the server, restore the database from a backup, and start again`,
+    );
+    this.name = 'StoreFileGone';
+  }
+}
+
 const PG_RETRY = /^(40001|40P01)$/;
 
 function codeOf(err: unknown): string {
@@ -29,7 +47,13 @@ function codeOf(err: unknown): string {
 export function classifyStoreError(err: unknown): StoreErrorKind {
   if (!(err instanceof Error)) return 'other';
   const code = codeOf(err);
-  if (SQLITE_UNAVAILABLE.test(code) || NET_UNAVAILABLE.test(code) || PG_UNAVAILABLE.test(code)) {
+  if (
+    SQLITE_UNAVAILABLE.test(code) ||
+    NET_UNAVAILABLE.test(code) ||
+    PG_UNAVAILABLE.test(code) ||
+    FS_UNAVAILABLE.test(code) ||
+    err instanceof StoreFileGone
+  ) {
     return 'unavailable';
   }
   // 23505 unique_violation: a concurrent writer inserted the same name / attempt number first.

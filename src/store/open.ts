@@ -3,7 +3,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type Migration,
+} from 'kysely';
+import { StoreFileGone } from './errors.ts';
 import type { Database } from './schema.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_attempt_detail.ts';
@@ -33,6 +43,8 @@ export interface Store {
   dialect: Dialect;
   /** For SQLite: the database file (the single-instance lock sits next to it). */
   file: string | null;
+  /** Throws when the store cannot hold writes (SQLite: its file was deleted or replaced). */
+  check(): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +68,103 @@ export interface OpenOptions {
   pool?: PoolSettings;
   /** Told about connection errors outside any query (a lost idle connection); they are outages, not crashes. */
   onConnectionError?: (err: Error) => void;
+  /** Told once when the SQLite file this process holds is no longer the file at its path. */
+  onFileGone?: (err: Error) => void;
+}
+
+/** How often a plain query re-checks the SQLite file's identity; every write transaction checks. */
+const FILE_CHECK_MS = 200;
+
+/**
+ * Watches that the SQLite file held open is still the file at its path (same device and inode). A file
+ * deleted or replaced under the server would take every later commit with it; once seen, the store stays
+ * refused until a restart, since the handle still points at the old inode.
+ */
+class FileIdentity {
+  private readonly dev: number;
+  private readonly ino: number;
+  private checkedAt = 0;
+  private gone: StoreFileGone | null = null;
+
+  constructor(
+    private readonly file: string,
+    private readonly onGone: (err: Error) => void,
+  ) {
+    const st = fs.statSync(file);
+    this.dev = st.dev;
+    this.ino = st.ino;
+  }
+
+  check(force = true): void {
+    if (this.gone) throw this.gone;
+    const now = Date.now();
+    if (!force && now - this.checkedAt < FILE_CHECK_MS) return;
+    this.checkedAt = now;
+    let why: string | null = null;
+    try {
+      const st = fs.statSync(this.file);
+      if (st.dev !== this.dev || st.ino !== this.ino) why = 'was replaced by another file';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      why = 'was deleted';
+    }
+    if (why === null) return;
+    this.gone = new StoreFileGone(this.file, why);
+    this.onGone(this.gone);
+    throw this.gone;
+  }
+}
+
+/**
+ * kysely's SqliteDriver, with two guards:
+ * - on SQLITE_FULL, SQLITE_IOERR and a few others SQLite has already rolled the transaction back, and
+ *   kysely's ROLLBACK then fails with "cannot rollback - no transaction is active", an error that
+ *   replaces the original (the caller would see a bug, 500, instead of an outage, 503). The rollback is
+ *   skipped when no transaction is open, so the original error reaches the caller;
+ * - the file identity is checked before each write transaction and, at most every FILE_CHECK_MS,
+ *   before other queries.
+ */
+class GuardedSqliteDriver extends SqliteDriver {
+  constructor(
+    private readonly sqlite: SQLite.Database,
+    private readonly identity: FileIdentity,
+  ) {
+    super({ database: sqlite });
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const conn = await super.acquireConnection();
+    try {
+      this.identity.check(false);
+    } catch (err) {
+      await super.releaseConnection();
+      throw err;
+    }
+    return conn;
+  }
+
+  override async beginTransaction(conn: DatabaseConnection): Promise<void> {
+    this.identity.check(true);
+    await super.beginTransaction(conn);
+  }
+
+  override async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
+    if (!this.sqlite.inTransaction) return;
+    await super.rollbackTransaction(conn);
+  }
+}
+
+class GuardedSqliteDialect extends SqliteDialect {
+  constructor(
+    private readonly sqlite: SQLite.Database,
+    private readonly identity: FileIdentity,
+  ) {
+    super({ database: sqlite });
+  }
+
+  override createDriver(): Driver {
+    return new GuardedSqliteDriver(this.sqlite, this.identity);
+  }
 }
 
 /**
@@ -91,13 +200,20 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
     // FULL: a commit survives power loss, as an accepted state must. NORMAL only on request.
     sqlite.pragma(`synchronous = ${opts.durable === false ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    store = { db, dialect: 'sqlite', file: path.resolve(file), close: () => db.destroy() };
+    const identity = new FileIdentity(path.resolve(file), opts.onFileGone ?? (() => undefined));
+    const db = new Kysely<Database>({ dialect: new GuardedSqliteDialect(sqlite, identity) });
+    store = {
+      db,
+      dialect: 'sqlite',
+      file: path.resolve(file),
+      check: () => identity.check(true),
+      close: () => db.destroy(),
+    };
   } else if (/^postgres(ql)?:\/\//.test(url)) {
     const onError = opts.onConnectionError ?? (() => undefined);
     const pool = postgresPool(url, opts.pool ?? DEFAULT_POOL, onError);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    store = { db, dialect: 'postgres', file: null, close: () => db.destroy() };
+    store = { db, dialect: 'postgres', file: null, check: () => undefined, close: () => db.destroy() };
   } else {
     throw new Error(`unsupported database URL (expected sqlite:<path> or postgres://…)`);
   }
