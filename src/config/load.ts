@@ -253,6 +253,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     server: {
       host: fromFlags.host ?? fromEnv.host ?? f.server?.host ?? DEFAULTS.host,
       port: fromFlags.port ?? fromEnv.port ?? f.server?.port ?? DEFAULTS.port,
+      ...(f.server?.allowed_hosts ? { allowedHosts: f.server.allowed_hosts } : {}),
     },
     db:
       fromFlags.db ??
@@ -288,6 +289,8 @@ function topSchema() {
       .strictObject({
         host: z.unknown().transform(via(checkHost)).optional(),
         port: z.unknown().transform(via(checkPort)).optional(),
+        // Extra Host names a browser may use to reach the server (behind a proxy); see docs/security.md.
+        allowed_hosts: z.array(z.string().transform(via(checkAllowedHost))).optional(),
       })
       .optional(),
     db: z.string().transform(via(checkDb)).optional(),
@@ -471,6 +474,12 @@ function checkHost(v: unknown): string | { reason: string } {
   if (typeof v !== 'string' || v === '' || /[\s\0]/.test(v))
     return { reason: 'expected a host name or IP address' };
   return v;
+}
+
+function checkAllowedHost(v: string): string | { reason: string } {
+  return /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(:\d{1,5})?$/i.test(v)
+    ? v.toLowerCase()
+    : { reason: 'expected a host name or [IPv6] address, optionally with :port' };
 }
 
 function checkPort(v: unknown): number | { reason: string } {
@@ -710,7 +719,7 @@ const KEYS = {
     'start_deadline',
     'durable_commits',
   ],
-  server: ['host', 'port'],
+  server: ['host', 'port', 'allowed_hosts'],
   auth: ['tokens'],
   token: ['name', 'role', 'token_env', 'token_sha256'],
   plan: ['description', 'deploy', 'teardown', 'check', 'timeout', 'cancel_grace', 'env', 'params'],
