@@ -111,6 +111,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     forceCloseConnections: 'idle',
     // What Node's HTTP parser refuses (431, a duplicate Content-Length, an unknown method) is a problem too.
     clientErrorHandler,
+    // Node would answer a missing Host with a bare 400; the Host check (origin.ts) refuses it as a problem.
+    http: { requireHostHeader: false },
     // Errors from the router itself (an undecodable URL) are problems too.
     frameworkErrors: (err, req, reply) => {
       reply.header('X-Request-Id', req.id);

@@ -2,10 +2,12 @@
 // hostile bodies, wrong types, huge strings, odd unicode, path junk, wrong content types, bad query
 // values, junk conditions and tokens. Whatever comes in: never a 5xx; every 4xx is a well-formed
 // problem+json with a SPEC code; and a rejected request leaves the store exactly as it was (SPEC §8.6).
+import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/domain/types.ts';
 import {
+  TOKENS,
   bearer,
   harness,
   json,
@@ -17,6 +19,7 @@ import {
 } from './helpers.ts';
 
 const RUNS = 2200;
+const TOKENS_ADMIN = TOKENS.admin;
 
 let h: Harness;
 const names = ['fz-pending', 'fz-ready', 'fz-torn', 'fz-failed'];
@@ -264,6 +267,37 @@ const who = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('viewer', 'none', 'bad', 'junk') },
 );
 
+// Hostile Host / Origin / Sec-Fetch-Site (issue 9 item 5). Injected requests have no socket, so any port
+// passes with a loopback name; a foreign name must be refused whatever else the request says.
+const FOREIGN_HOSTS = [
+  'attacker.example',
+  'attacker.example:80',
+  '127.0.0.1.nip.io',
+  'localhost.evil',
+  '[::2]',
+];
+const LOOPBACK_HOSTS = ['localhost:80', '127.0.0.1:7400', '[::1]:80', 'LOCALHOST'];
+const WRITES = ['POST', 'PUT', 'PATCH', 'DELETE'];
+const hostHeader = fc.option(fc.oneof(fc.constantFrom(...LOOPBACK_HOSTS, ...FOREIGN_HOSTS), junkString), {
+  freq: 5,
+  nil: undefined,
+});
+const CROSS_ORIGINS = [
+  'https://evil.example',
+  'null',
+  'http://localhost:81',
+  'file://',
+  'http://127.0.0.1.nip.io',
+];
+const originHeader = fc.option(fc.oneof(fc.constantFrom('http://localhost', ...CROSS_ORIGINS), junkString), {
+  freq: 4,
+  nil: undefined,
+});
+const fetchSite = fc.option(fc.constantFrom('same-origin', 'none', 'same-site', 'cross-site', 'junk', ''), {
+  freq: 4,
+  nil: undefined,
+});
+
 interface FuzzRequest {
   route: [string, string];
   method: string | null; // null = the route's own
@@ -276,6 +310,9 @@ interface FuzzRequest {
   ifMatch: string | undefined;
   idemKey: string | undefined;
   requestId: string | undefined;
+  host: string | undefined;
+  origin: string | undefined;
+  fetchSite: string | undefined;
 }
 
 const request: fc.Arbitrary<FuzzRequest> = fc.record({
@@ -302,6 +339,9 @@ const request: fc.Arbitrary<FuzzRequest> = fc.record({
   }),
   idemKey: fc.option(fc.oneof(fc.constantFrom('k1', 'k2', 'k3'), junkString), { freq: 4, nil: undefined }),
   requestId: fc.option(junkString, { freq: 5, nil: undefined }),
+  host: hostHeader,
+  origin: originHeader,
+  fetchSite,
 });
 
 function enc(s: string): string {
@@ -333,6 +373,9 @@ function toInject(r: FuzzRequest) {
   if (r.ifMatch !== undefined) headers['if-match'] = wire(r.ifMatch);
   if (r.idemKey !== undefined) headers['idempotency-key'] = wire(r.idemKey);
   if (r.requestId !== undefined) headers['x-request-id'] = wire(r.requestId);
+  if (r.host !== undefined) headers.host = wire(r.host);
+  if (r.origin !== undefined) headers.origin = wire(r.origin);
+  if (r.fetchSite !== undefined) headers['sec-fetch-site'] = r.fetchSite;
 
   let payload: string | undefined;
   switch (r.body.kind) {
@@ -387,6 +430,19 @@ describe('fuzz', () => {
         stats.byStatus.set(res.statusCode, (stats.byStatus.get(res.statusCode) ?? 0) + 1);
         const what = `${req.method} ${req.url.slice(0, 200)} → ${res.statusCode} ${res.body.slice(0, 300)}`;
         expect(res.statusCode, what).toBeLessThan(500);
+        // The Host and Origin rules hold whatever else the request carries (only the router's 400 or 414 for an
+        // undecodable or over-long URL comes first: it answers before any hook and reads nothing).
+        const sameHost = r.host === undefined || LOOPBACK_HOSTS.includes(r.host);
+        if (r.host !== undefined && FOREIGN_HOSTS.includes(r.host))
+          expect([400, 414, 421], what).toContain(res.statusCode);
+        else if (
+          sameHost &&
+          WRITES.includes(req.method) &&
+          ((r.origin !== undefined && CROSS_ORIGINS.includes(r.origin)) ||
+            (r.fetchSite !== undefined && !['same-origin', 'none'].includes(r.fetchSite)))
+        ) {
+          expect([400, 414, 403], what).toContain(res.statusCode);
+        }
         if (res.statusCode >= 400) {
           expect(res.headers['content-type'], what).toMatch(/^application\/problem\+json/);
           if (req.method !== 'HEAD') {
@@ -415,6 +471,181 @@ describe('fuzz', () => {
     if (process.env.FUZZ_STATS) console.log(JSON.stringify({ ...stats, byStatus: [...stats.byStatus] }));
     expect(stats.sent).toBeGreaterThanOrEqual(2000);
     // the generators reach deep: several distinct refusals and some accepted requests
-    expect([...stats.byStatus.keys()]).toEqual(expect.arrayContaining([200, 400, 401, 403, 404, 415, 422]));
+    expect([...stats.byStatus.keys()]).toEqual(
+      expect.arrayContaining([200, 400, 401, 403, 404, 415, 421, 422]),
+    );
+  });
+
+  it(`${RAW_RUNS} malformed requests over a raw socket: problem+json below 500, nothing written`, async () => {
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (h.app.server.address() as net.AddressInfo).port;
+    let baseline = await snapshot(h.engine);
+    const seen = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(rawRequestBytes, async (text) => {
+        const bytes = Buffer.from(text.replaceAll('{self}', `127.0.0.1:${port}`), 'latin1');
+        const answer = await exchange(port, bytes);
+        const what = `${JSON.stringify(bytes.toString('latin1').slice(0, 300))} → ${JSON.stringify(answer.slice(0, 400))}`;
+        const statuses = [...answer.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
+        for (const status of statuses) {
+          seen.add(status);
+          expect(status, what).toBeLessThan(500);
+        }
+        const first = /^HTTP\/1\.[01] (\d{3}) [^\r]*\r\n([\s\S]*?)\r\n\r\n/.exec(answer);
+        if (first && Number(first[1]) >= 400) {
+          expect(first[2], what).toMatch(/^content-type: application\/problem\+json/im);
+          expect(first[2], what).toMatch(/^x-request-id: \S+/im);
+        }
+        if (statuses.some((st) => st >= 200 && st < 300) && /^(POST|DELETE) /.test(text)) {
+          await quiesce(h.engine, 60); // an accepted write: its work is the new baseline
+          baseline = await snapshot(h.engine);
+        } else {
+          expect(await snapshot(h.engine), what).toEqual(baseline);
+        }
+      }),
+      { numRuns: RAW_RUNS, endOnFailure: true },
+    );
+    // the generator reaches the parser's refusals as well as the hooks'
+    expect([...seen]).toEqual(expect.arrayContaining([400, 403, 421, 431]));
   });
 });
+
+// ---- malformed HTTP at the socket level ---------------------------------------------------------
+
+const RAW_RUNS = 400;
+
+/** Writes the bytes, half-closes, and reads until the server closes (after 5 s: what came so far). */
+function exchange(port: number, bytes: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => sock.destroy(), 5000);
+    sock.on('data', (b) => chunks.push(b));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      // the server may close first when it refuses mid-request; anything else is a failure
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') reject(err);
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    sock.end(bytes);
+  });
+}
+
+const EOL = fc.constantFrom('\r\n', '\r\n', '\r\n', '\n', '\r');
+const rawMethod = fc.constantFrom(
+  'GET',
+  'POST',
+  'POST',
+  'DELETE',
+  'PUT',
+  'FROB',
+  'G ET',
+  '',
+  'get',
+  'PRI',
+  'TRACE',
+);
+const rawTarget = fc.constantFrom(
+  '/v1/plans',
+  '/v1/deployments',
+  '/v1/deployments/fz-ready',
+  '/v1/deployments/fz-ready/attempts',
+  '/v1/deployments/fz-pending?force=true',
+  '/v1/deployments/fz-ready/teardown',
+  '*',
+  'http://evil.example/v1/plans',
+  '/%',
+  '',
+  '/v1/plans?\u0000',
+);
+const rawVersion = fc.constantFrom(
+  'HTTP/1.1',
+  'HTTP/1.1',
+  'HTTP/1.0',
+  'HTTP/2.0',
+  'HTTP/1.1 x',
+  '',
+  'http/1.1',
+);
+const rawHeader = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.constantFrom(
+      'Host: {self}',
+      'Host: {self}',
+      'Host: {self}',
+      'Host: attacker.example',
+      'Host: localhost',
+      'Host:',
+      'Host: {self}\r\nHost: attacker.example',
+      'Origin: https://evil.example',
+      'Origin: null',
+      'Origin: http://{self}',
+      'Sec-Fetch-Site: cross-site',
+      'Sec-Fetch-Site: same-origin',
+      `Authorization: Bearer ${TOKENS_ADMIN}`,
+      `Authorization: Bearer ${TOKENS_ADMIN}`,
+      'Authorization: Bearer nope',
+      'Content-Type: application/json',
+      'Content-Length: 0',
+      'Content-Length: 27',
+      'Content-Length: -1',
+      'Content-Length: 27\r\nContent-Length: 3',
+      'Content-Length: 99999999999999999999',
+      'Transfer-Encoding: chunked',
+      'Transfer-Encoding: gzip, chunked',
+      'Transfer-Encoding: chunked\r\nContent-Length: 3',
+      `X-Big: ${'a'.repeat(17_000)}`,
+      'Bad Header: x',
+      ': empty-name',
+      'X-Folded: a\r\n b',
+      'X-Nul: a\u0000b',
+      'Expect: 100-continue',
+      'Connection: Upgrade\r\nUpgrade: websocket',
+      'Connection: keep-alive',
+    ),
+  },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 30 }) },
+);
+const rawBody = fc.oneof(
+  fc.constantFrom(
+    '',
+    '{}',
+    '{"name":"raw-1","plan":"ok"}',
+    '0\r\n\r\n',
+    '5\r\n{"a":\r\n0\r\n\r\n',
+    'zz\r\n',
+    '{"confirm":"fz-ready","x":1e999}',
+  ),
+  fc.string({ unit: 'binary-ascii', maxLength: 40 }),
+);
+
+/** A request line, headers and a body, each often wrong; or bytes with no HTTP shape at all. */
+const rawRequestBytes: fc.Arbitrary<string> = fc.oneof(
+  {
+    // well framed, with this server's Host: the hooks and the body parser see what the headers carry
+    weight: 5,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('GET', 'POST', 'DELETE'),
+        rawTarget,
+        fc.array(rawHeader, { maxLength: 4 }),
+        rawBody,
+      )
+      .map(
+        ([m, t, hs, b]) => `${[`${m} ${t || '/'} HTTP/1.1`, 'Host: {self}', ...hs].join('\r\n')}\r\n\r\n${b}`,
+      ),
+  },
+  {
+    weight: 9,
+    arbitrary: fc
+      .tuple(rawMethod, rawTarget, rawVersion, fc.array(rawHeader, { maxLength: 6 }), rawBody, EOL)
+      .map(([m, t, v, hs, b, eol]) => `${[`${m} ${t} ${v}`, ...hs].join(eol)}${eol}${eol}${b}`),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a).toString('latin1')),
+  },
+);

@@ -142,6 +142,14 @@ describe('Host (DNS rebinding)', () => {
     // HTTP/1.0 may omit Host; Node lets it through, the check does not.
     const res = await rawRequest(port, 'GET /v1/plans HTTP/1.0\r\n\r\n');
     expectRawProblem(res, 421, 'FORBIDDEN');
+    // HTTP/1.1 must send one; its absence is refused as a problem too, not with Node's bare 400.
+    expectRawProblem(
+      await rawRequest(
+        port,
+        'DELETE /v1/deployments/victim?force=true HTTP/1.1\r\nConnection: close\r\n\r\n',
+      ),
+      421,
+    );
   });
 
   it('answers its listening address, any loopback name with its port, and allowed_hosts', async () => {
