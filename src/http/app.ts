@@ -22,7 +22,7 @@ import { LifelineError } from '../domain/errors.ts';
 import type { LifelineApi } from '../lifecycle/api.ts';
 import { VERSION } from '../version.ts';
 import { registerAuth } from './auth.ts';
-import { clientErrorHandler } from './client-error.ts';
+import { clientErrorHandler, refuseConnect } from './client-error.ts';
 import { registerConditions } from './conditions.ts';
 import { findUnstorableValue } from './json-values.ts';
 import { registerOriginChecks } from './origin.ts';
@@ -124,6 +124,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     },
   });
 
+  app.server.on('connect', refuseConnect);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

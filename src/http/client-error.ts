@@ -1,10 +1,11 @@
 // Requests Node's HTTP parser rejects before Fastify sees them (headers too large, a duplicate
 // Content-Length, an unknown method, a malformed request line, a request that took too long): they are
 // answered here, on the raw socket, as problem+json like every other refusal, and the socket is closed.
+// So is CONNECT, which Node hands to a 'connect' listener instead of the request handler.
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { makeProblem, PROBLEM_TYPE } from './problem.ts';
+import { makeProblem, PROBLEM_TYPE, type ProblemCode } from './problem.ts';
 
 interface ParserError extends Error {
   code?: string;
@@ -39,8 +40,19 @@ export function clientErrorHandler(err: ParserError, socket: Socket): void {
     return;
   }
   const { status, detail } = describeClientError(err.code);
+  writeProblem(socket, status, 'VALIDATION', detail);
+}
+
+/** The server's 'connect' listener: CONNECT (a proxy tunnel) is not served; Node alone would just hang up. */
+export function refuseConnect(_req: unknown, socket: Socket): void {
+  if (socket.destroyed || !socket.writable) return;
+  writeProblem(socket, 405, 'NOT_FOUND', 'CONNECT is not served: this is not a proxy'); // as the app's 405s
+}
+
+/** One problem+json response written straight to the socket, which is then closed. */
+function writeProblem(socket: Socket, status: number, code: ProblemCode, detail: string): void {
   const id = randomUUID();
-  const body = JSON.stringify(makeProblem(status, 'VALIDATION', detail, id));
+  const body = JSON.stringify(makeProblem(status, code, detail, id));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       `Content-Type: ${PROBLEM_TYPE}\r\n` +

@@ -279,6 +279,9 @@ describe('requests the HTTP parser refuses are problem+json', () => {
     ]) {
       expectRawProblem(await rawRequest(port, bytes), 400, 'VALIDATION');
     }
+    // CONNECT goes to Node's 'connect' event, not the request handler: refused as a problem too.
+    const tunnel = await rawRequest(port, `CONNECT evil.example:443 HTTP/1.1\r\nHost: ${self}\r\n\r\n`);
+    expectRawProblem(tunnel, 405, 'NOT_FOUND');
   });
 });
 
