@@ -546,6 +546,7 @@ const rawMethod = fc.constantFrom(
   'get',
   'PRI',
   'TRACE',
+  'CONNECT',
 );
 const rawTarget = fc.constantFrom(
   '/v1/plans',
@@ -624,6 +625,24 @@ const rawBody = fc.oneof(
 
 /** A request line, headers and a body, each often wrong; or bytes with no HTTP shape at all. */
 const rawRequestBytes: fc.Arbitrary<string> = fc.oneof(
+  {
+    // a clean request whose only fault is where it comes from: a foreign Host or a cross-origin write
+    weight: 3,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('GET', 'POST', 'DELETE'),
+        rawTarget,
+        fc.constantFrom('{self}', '{self}', 'attacker.example', 'localhost:1', '[::1]'),
+        fc.constantFrom(
+          'Origin: https://evil.example',
+          'Origin: null',
+          'Sec-Fetch-Site: cross-site',
+          'Sec-Fetch-Site: same-site',
+          'Origin: http://{self}',
+        ),
+      )
+      .map(([m, t, host, from]) => `${m} ${t || '/'} HTTP/1.1\r\nHost: ${host}\r\n${from}\r\n\r\n`),
+  },
   {
     // well framed, with this server's Host: the hooks and the body parser see what the headers carry
     weight: 5,
