@@ -3,7 +3,6 @@
 // Stopping closes the HTTP side first (no new connections, open event streams ended, in-flight requests
 // finished), then the engine. Running attempts are detached processes: they keep running, and the next
 // start of this instance (same data_dir) adopts them again.
-import net from 'node:net';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from './config/load.ts';
@@ -11,6 +10,9 @@ import type { LifelineConfig } from './config/types.ts';
 import { openLifeline, type Lifeline } from './lifecycle/engine.ts';
 import { buildApp, REDACT_PATHS } from './http/app.ts';
 import { missingPrograms } from './runner/programs.ts';
+import { isLoopbackHost } from './http/origin.ts';
+
+export { isLoopbackHost };
 
 export interface ServeOptions {
   /** Config file; else LIFELINE_CONFIG, else ./lifeline.yaml. */
@@ -39,22 +41,6 @@ export class StartupError extends Error {
     super(message);
     this.name = 'StartupError';
   }
-}
-
-/** 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and localhost. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (net.isIPv4(h)) return h.startsWith('127.');
-  if (net.isIPv6(h)) {
-    if (h === '::1' || /^0{0,4}(:0{0,4}){6}:0{0,3}1$/.test(h)) return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    return mapped !== null && mapped[1].startsWith('127.');
-  }
-  return false;
 }
 
 export function createLogger(): pino.Logger {

@@ -194,6 +194,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     server: {
       host: fromFlags.host ?? fromEnv.host ?? f.server?.host ?? DEFAULTS.host,
       port: fromFlags.port ?? fromEnv.port ?? f.server?.port ?? DEFAULTS.port,
+      ...(f.server?.allowed_hosts ? { allowedHosts: f.server.allowed_hosts } : {}),
     },
     db:
       fromFlags.db ??

@@ -76,6 +76,8 @@ function topSchema() {
       .strictObject({
         host: z.unknown().transform(via(checkHost)).optional(),
         port: z.unknown().transform(via(checkPort)).optional(),
+        // Extra Host names a browser may use to reach the server (behind a proxy); see docs/security.md.
+        allowed_hosts: z.array(z.string().transform(via(checkAllowedHost))).optional(),
       })
       .optional(),
     db: z.string().transform(via(checkDb)).optional(),
@@ -287,6 +289,12 @@ export function isReason(r: unknown): r is { reason: string } {
 }
 
 // --- value checks (shared by the file, the environment and the flags) ---------------------------
+
+function checkAllowedHost(v: string): string | { reason: string } {
+  return /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(:\d{1,5})?$/i.test(v)
+    ? v.toLowerCase()
+    : { reason: 'expected a host name or [IPv6] address, optionally with :port' };
+}
 
 export function checkHost(v: unknown): string | { reason: string } {
   if (typeof v !== 'string' || v === '' || /[\s\0]/.test(v))

@@ -43,7 +43,8 @@ export interface DatabaseSettings {
 export interface LifelineConfig {
   /** Absolute path of the file it came from, or null when built in code. */
   file: string | null;
-  server: { host: string; port: number };
+  /** allowedHosts: extra `Host` names (lower case, `name` or `name:port`) the server answers to; absent = none. */
+  server: { host: string; port: number; allowedHosts?: string[] };
   /** `sqlite:<path>` (path absolute) or `postgres://…` */
   db: string;
   /** absolute */

@@ -16,8 +16,11 @@ import type { LifelineConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
 import type { LifelineApi } from '../lifecycle/api.ts';
 import { registerAuth } from './auth.ts';
+import { clientErrorHandler, refuseConnect } from './client-error.ts';
 import { registerConditions } from './conditions.ts';
 import { OPENAPI_INFO, transformObject } from './openapi.ts';
+import { findUnstorableValue } from './json-values.ts';
+import { registerOriginChecks } from './origin.ts';
 import { makeProblem, sendProblem, toProblem } from './problem.ts';
 import { attemptRoutes } from './routes/attempts.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
@@ -101,6 +104,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // What Node's HTTP parser refuses (431, a duplicate Content-Length, an unknown method) is a problem too.
+    clientErrorHandler,
+    // Node would answer a missing Host with a bare 400; the Host check (origin.ts) refuses it as a problem.
+    http: { requireHostHeader: false },
     // Errors from the router itself (an undecodable URL) are problems too.
     frameworkErrors: (err, req, reply) => {
       reply.header('X-Request-Id', req.id);
@@ -112,6 +119,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     },
   });
 
+  app.server.on('connect', refuseConnect);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -119,6 +127,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
   });
+  // Before anything else reads the request: a foreign Host or a cross-origin write is refused.
+  registerOriginChecks(app, config);
   app.addHook('onResponse', async (req, reply) => {
     const line = {
       method: req.method,
@@ -144,6 +154,14 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
           new LifelineError('VALIDATION', `the body nests deeper than ${MAX_JSON_DEPTH} levels`, [
             { field: 'body', reason: `nests deeper than ${MAX_JSON_DEPTH} levels` },
           ]),
+          undefined,
+        );
+      }
+      // 1e999 (Infinity) and lone surrogates would be stored as something other than what was sent.
+      const bad = findUnstorableValue(value);
+      if (bad) {
+        return done(
+          new LifelineError('VALIDATION', `invalid body: ${bad.field} ${bad.reason}`, [bad]),
           undefined,
         );
       }
