@@ -24,6 +24,7 @@ import { deploymentRoutes } from './routes/deployments.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
+import { countStreams, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plans.ts';
 import { streamRoutes } from './stream.ts';
 import { dashboardRoutes } from './dashboard.ts';
@@ -194,7 +195,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   // ---- routes -----------------------------------------------------------------------------------
+  countStreams(app, api);
   await app.register(healthRoutes, { api });
+  await app.register(metricsRoutes, { api });
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
   await app.register(attemptRoutes, { api });

@@ -95,6 +95,10 @@ export interface LifelineApi {
 
   listInstances(): Promise<InstanceInfo[]>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** Prometheus exposition text of this instance (SPEC §11). */
+  scrapeMetrics(): Promise<{ contentType: string; text: string }>;
+  /** Counts an open event stream for the metrics; call the returned function when it closes. */
+  streamOpened(): () => void;
 
   /** Idempotency-Key store, scoped by the caller (e.g. token name + method + path). */
   idempotencyLookup(

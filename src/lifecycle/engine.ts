@@ -16,6 +16,7 @@ import { resolve } from './commands/resolve.ts';
 import { teardown } from './commands/teardown.ts';
 import type { Ctx } from './context.ts';
 import { IdempotencyKeys } from './idempotency.ts';
+import { Metrics } from './metrics.ts';
 import { nowIso } from './ids.ts';
 import { loadInstanceId } from './instance.ts';
 import { lockSqlite, type DbLock } from './lock.ts';
@@ -40,6 +41,7 @@ export class Lifeline implements LifelineApi {
   private closed = false;
   private readonly checks: Checks;
   private readonly keys: IdempotencyKeys;
+  readonly metrics: Metrics;
 
   constructor(
     private readonly ctx: Ctx,
@@ -48,6 +50,7 @@ export class Lifeline implements LifelineApi {
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
+    this.metrics = new Metrics(ctx);
   }
 
   get store(): Store {
@@ -73,6 +76,8 @@ export class Lifeline implements LifelineApi {
   onEvents: LifelineApi['onEvents'] = (listener) => this.ctx.bus.on(listener);
   listInstances: LifelineApi['listInstances'] = () => queries.listInstances(this.ctx);
   readiness: LifelineApi['readiness'] = () => readiness(this.ctx);
+  scrapeMetrics: LifelineApi['scrapeMetrics'] = () => this.metrics.scrape();
+  streamOpened: LifelineApi['streamOpened'] = () => this.metrics.streamOpened();
 
   // ---- LifelineApi: writes ----------------------------------------------------------------------
 
@@ -123,7 +128,9 @@ export class Lifeline implements LifelineApi {
   /** One reconcile pass; concurrent callers share it. */
   reconcileNow(): Promise<void> {
     if (!this.reconciling) {
+      const began = performance.now();
       this.reconciling = reconcile(this.ctx, this.watcher).finally(() => {
+        this.metrics.observePass((performance.now() - began) / 1000);
         this.reconciling = null;
       });
     }
@@ -135,6 +142,7 @@ export class Lifeline implements LifelineApi {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    this.metrics.close();
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();

@@ -3,9 +3,12 @@ import type { Transaction } from 'kysely';
 import type { LifelineEvent } from '../domain/types.ts';
 import type { Database } from '../store/schema.ts';
 import type { Store } from '../store/open.ts';
+import { LifelineError } from '../domain/errors.ts';
 import { LostRace } from '../store/transition.ts';
 
 export class EventBus {
+  /** Transactions that failed for a reason other than a refusal or a lost race (for /metrics). */
+  storeErrors = 0;
   private listeners = new Set<(lastSeq: number) => void>();
   on(listener: (lastSeq: number) => void): () => void {
     this.listeners.add(listener);
@@ -45,6 +48,7 @@ export async function transact<T>(
       return unit.result;
     } catch (err) {
       if (err instanceof LostRace && attempt < retries) continue;
+      if (!(err instanceof LostRace) && !(err instanceof LifelineError)) bus.storeErrors++;
       throw err;
     }
   }
