@@ -15,6 +15,7 @@ import { checkDuration } from './duration.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 import { compileParamsSchema, isPlainObject, type CompiledParams } from './params.ts';
 import type { LifelineConfig, PlanConfig, TokenConfig } from './types.ts';
+import { resolveWebhooks, WEBHOOK_KEYS, webhooksSchema } from './webhooks.ts';
 
 /** Actor names Lifeline writes itself (runner, recovery, no-auth callers): no token may take them. */
 export const RESERVED_ACTORS = ['system', 'runner', 'recovery', 'anonymous'];
@@ -241,6 +242,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     });
   }
 
+  const webhooks = top.success ? resolveWebhooks(top.data.webhooks ?? [], env, add) : [];
   const fromEnv = readEnvOverrides(env, issues);
   const fromFlags = readFlagOverrides(ctx.overrides, issues);
 
@@ -266,6 +268,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     reapIntervalMs: fromEnv.reapIntervalMs ?? f.reap_interval ?? DEFAULTS.reapIntervalMs,
     startDeadlineMs: f.start_deadline ?? DEFAULTS.startDeadlineMs,
     durableCommits: f.durable_commits ?? DEFAULTS.durableCommits,
+    webhooks,
   };
 }
 
@@ -298,6 +301,7 @@ function topSchema() {
     reap_interval: durationSchema(1).optional(),
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
+    webhooks: webhooksSchema().optional(),
   });
 }
 
@@ -709,6 +713,7 @@ const KEYS = {
     'reap_interval',
     'start_deadline',
     'durable_commits',
+    'webhooks',
   ],
   server: ['host', 'port'],
   auth: ['tokens'],
@@ -722,6 +727,7 @@ function allowedKeysAt(p: readonly Seg[]): string[] {
   if (p.length === 1 && p[0] === 'auth') return KEYS.auth;
   if (p.length === 3 && p[0] === 'auth' && p[1] === 'tokens') return KEYS.token;
   if (p.length === 2 && p[0] === 'plans') return KEYS.plan;
+  if (p.length === 2 && p[0] === 'webhooks') return WEBHOOK_KEYS;
   return [];
 }
 

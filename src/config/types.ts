@@ -1,5 +1,6 @@
 // The validated, resolved configuration (SPEC §4). Produced by loadConfig() in load.ts.
 import type { Role } from '../domain/types.ts';
+import type { WebhookConfig } from './webhooks.ts';
 
 export interface PlanConfig {
   name: string;
@@ -42,4 +43,6 @@ export interface LifelineConfig {
   startDeadlineMs: number; // default 90 s
   /** false relaxes SQLite to synchronous=NORMAL; default true (FULL). */
   durableCommits: boolean;
+  /** SPEC §10; [] when none. */
+  webhooks: WebhookConfig[];
 }

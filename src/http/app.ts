@@ -26,6 +26,7 @@ import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { countStreams, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plans.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { streamRoutes } from './stream.ts';
 import { dashboardRoutes } from './dashboard.ts';
 
@@ -198,6 +199,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   countStreams(app, api);
   await app.register(healthRoutes, { api });
   await app.register(metricsRoutes, { api });
+  await app.register(webhookRoutes, { api });
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
   await app.register(attemptRoutes, { api });

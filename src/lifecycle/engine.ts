@@ -25,6 +25,7 @@ import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
 import { EventBus } from './tx.ts';
 import { Watcher } from './watcher.ts';
+import { Webhooks } from './webhooks/service.ts';
 
 export interface LifelineOptions {
   config: LifelineConfig;
@@ -42,6 +43,7 @@ export class Lifeline implements LifelineApi {
   private readonly checks: Checks;
   private readonly keys: IdempotencyKeys;
   readonly metrics: Metrics;
+  private readonly webhooks: Webhooks;
 
   constructor(
     private readonly ctx: Ctx,
@@ -51,6 +53,8 @@ export class Lifeline implements LifelineApi {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
     this.metrics = new Metrics(ctx);
+    this.webhooks = new Webhooks(ctx);
+    this.webhooks.register(this.metrics.registry);
   }
 
   get store(): Store {
@@ -78,6 +82,9 @@ export class Lifeline implements LifelineApi {
   readiness: LifelineApi['readiness'] = () => readiness(this.ctx);
   scrapeMetrics: LifelineApi['scrapeMetrics'] = () => this.metrics.scrape();
   streamOpened: LifelineApi['streamOpened'] = () => this.metrics.streamOpened();
+  listWebhooks: LifelineApi['listWebhooks'] = () => this.webhooks.list();
+  redeliverWebhook: LifelineApi['redeliverWebhook'] = (name, fromSeq) =>
+    this.webhooks.redeliver(name, fromSeq);
 
   // ---- LifelineApi: writes ----------------------------------------------------------------------
 
@@ -106,6 +113,7 @@ export class Lifeline implements LifelineApi {
   async start(): Promise<void> {
     await this.reconcileNow();
     this.watcher.start();
+    await this.webhooks.start();
     const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
     const every = (ms: number, fn: () => Promise<void>) => {
       const t = setInterval(() => {
@@ -143,6 +151,7 @@ export class Lifeline implements LifelineApi {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.metrics.close();
+    await this.webhooks.close();
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
 import type { Database } from './schema.ts';
 import * as m001 from './migrations/001_initial.ts';
+import * as m006 from './migrations/006_webhooks.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -17,7 +18,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001 };
+const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '006_webhooks': m006 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));

@@ -17,7 +17,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-// SPEC §6, method and path as OpenAPI writes them.
+// SPEC §6 and §10, method and path as OpenAPI writes them.
 const SPEC_OPERATIONS = [
   'get /v1/health',
   'get /v1/health/ready',
@@ -40,6 +40,8 @@ const SPEC_OPERATIONS = [
   'get /v1/deployments/{ref}/events',
   'get /v1/deployments/{ref}/events/stream',
   'get /v1/instances',
+  'get /v1/webhooks',
+  'post /v1/webhooks/{name}/redeliver',
 ];
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
