@@ -15,6 +15,7 @@ import type pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
 import type { LifelineApi } from '../lifecycle/api.ts';
+import { traceIds } from '../lifecycle/trace.ts';
 import { registerAuth } from './auth.ts';
 import { registerConditions } from './conditions.ts';
 import { OPENAPI_INFO, transformObject } from './openapi.ts';
@@ -121,6 +122,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
   });
+  // The request id follows the request's writes, into their state-change log lines.
+  app.addHook('onRequest', (req, _reply, done) => traceIds.run(req.id, done));
   app.addHook('onResponse', async (req, reply) => {
     const line = {
       method: req.method,

@@ -24,6 +24,7 @@ import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
 import { EventBus } from './tx.ts';
+import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
 import { Webhooks } from './webhooks/service.ts';
 
@@ -53,6 +54,7 @@ export class Lifeline implements LifelineApi {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
     this.metrics = new Metrics(ctx);
+    ctx.bus.onCommit = (events) => logTransitions(ctx.log, events);
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
   }

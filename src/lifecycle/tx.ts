@@ -10,6 +10,8 @@ export class EventBus {
   /** Transactions that failed for a reason other than a refusal or a lost race (for /metrics). */
   storeErrors = 0;
   private listeners = new Set<(lastSeq: number) => void>();
+  /** Called with the events of each commit, before the wake-ups (state-change log lines). */
+  onCommit: ((events: LifelineEvent[]) => void) | null = null;
   on(listener: (lastSeq: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -44,7 +46,14 @@ export async function transact<T>(
   for (let attempt = 0; ; attempt++) {
     try {
       const unit = await store.db.transaction().execute(fn);
-      if (unit.events.length > 0) bus.emit(unit.events[unit.events.length - 1].seq);
+      if (unit.events.length > 0) {
+        try {
+          bus.onCommit?.(unit.events);
+        } catch {
+          // logging never undoes a commit
+        }
+        bus.emit(unit.events[unit.events.length - 1].seq);
+      }
       return unit.result;
     } catch (err) {
       if (err instanceof LostRace && attempt < retries) continue;
