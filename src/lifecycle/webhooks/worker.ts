@@ -92,9 +92,19 @@ export class WebhookWorker {
     const { db } = this.ctx.store;
     const { name } = this.hook;
     const me = this.ctx.instanceId;
-    if (!(await this.hold())) return this.ctx.config.leaseTtlMs / 3; // another instance delivers it
-    const row = await selectWebhook(db, name);
-    if (!row || !row.enabled) return IDLE_MS;
+    let row = await selectWebhook(db, name);
+    if (!row) return IDLE_MS;
+    // An idle worker holding a fresh lease reads only: no write per poll.
+    const fresh =
+      row.lease_owner === me &&
+      row.lease_until !== null &&
+      Date.parse(row.lease_until) - Date.now() > this.ctx.config.leaseTtlMs / 2;
+    if (!fresh) {
+      if (!(await this.hold())) return this.ctx.config.leaseTtlMs / 3; // another instance delivers it
+      row = await selectWebhook(db, name);
+      if (!row) return IDLE_MS;
+    }
+    if (!row.enabled) return IDLE_MS;
     const now = Date.now();
     if (row.next_attempt_at && Date.parse(row.next_attempt_at) > now) {
       return Math.min(IDLE_MS, Date.parse(row.next_attempt_at) - now);
