@@ -15,6 +15,7 @@ import { compileParamsSchema, isPlainObject, type CompiledParams } from './param
 import { allowedKeys, PLAN_NAME_RE, resolveDb, schemas } from './schema.ts';
 import { resolveTokens } from './tokens.ts';
 import type { LifelineConfig, PlanConfig } from './types.ts';
+import { resolveWebhooks } from './webhooks.ts';
 
 export { ConfigError, type ConfigIssue } from './errors.ts';
 export { parseDuration, MAX_DURATION_MS } from './duration.ts';
@@ -182,6 +183,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
   // token_env is read now; the token itself is kept only as its hash.
   const tokens = top.success && top.data.auth ? resolveTokens(top.data.auth, env, add) : [];
 
+  const webhooks = top.success ? resolveWebhooks(top.data.webhooks ?? [], env, add) : [];
   const fromEnv = readEnvOverrides(env, issues);
   const fromFlags = readFlagOverrides(ctx.overrides, issues);
 
@@ -208,6 +210,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     reapIntervalMs: fromEnv.reapIntervalMs ?? f.reap_interval ?? DEFAULTS.reapIntervalMs,
     startDeadlineMs: f.start_deadline ?? DEFAULTS.startDeadlineMs,
     durableCommits: f.durable_commits ?? DEFAULTS.durableCommits,
+    webhooks,
     database: {
       poolMax: f.database?.pool_max ?? DEFAULTS.database.poolMax,
       connectTimeoutMs: f.database?.connect_timeout ?? DEFAULTS.database.connectTimeoutMs,

@@ -3,6 +3,7 @@
 // (allowedKeys), so an unknown-key message can never disagree with what is accepted.
 import path from 'node:path';
 import { z } from 'zod';
+import { webhooksSchema } from './webhooks.ts';
 import { ROLES } from '../domain/types.ts';
 import { checkDuration } from './duration.ts';
 import { kindOf, NO_SHELL } from './messages.ts';
@@ -88,6 +89,7 @@ function topSchema() {
     reap_interval: durationSchema(1).optional(),
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
+    webhooks: webhooksSchema().optional(),
     log_limit: z
       .strictObject({ lines: z.number().int().min(1).optional(), bytes: z.number().int().min(1).optional() })
       .optional(),

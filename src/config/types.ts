@@ -1,5 +1,6 @@
 // The validated, resolved configuration (SPEC §4). Produced by loadConfig() in load.ts.
 import type { Role } from '../domain/types.ts';
+import type { WebhookConfig } from './webhooks.ts';
 
 export interface PlanConfig {
   name: string;
@@ -60,4 +61,6 @@ export interface LifelineConfig {
   database: DatabaseSettings;
   /** Cap on log_line events per attempt (`log_limit`); default 100,000 lines / 50 MiB. */
   logLimit?: { lines: number; bytes: number };
+  /** SPEC §10; [] when none. */
+  webhooks: WebhookConfig[];
 }

@@ -15,6 +15,7 @@ import type pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
 import type { LifelineApi } from '../lifecycle/api.ts';
+import { traceIds } from '../lifecycle/trace.ts';
 import { registerAuth } from './auth.ts';
 import { clientErrorHandler, refuseConnect } from './client-error.ts';
 import { registerConditions } from './conditions.ts';
@@ -27,7 +28,9 @@ import { deploymentRoutes } from './routes/deployments.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
+import { countStreams, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plans.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { streamRoutes } from './stream.ts';
 import { dashboardRoutes } from './dashboard.ts';
 
@@ -129,6 +132,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   // Before anything else reads the request: a foreign Host or a cross-origin write is refused.
   registerOriginChecks(app, config);
+  // The request id follows the request's writes, into their state-change log lines.
+  app.addHook('onRequest', (req, _reply, done) => traceIds.run(req.id, done));
   app.addHook('onResponse', async (req, reply) => {
     const line = {
       method: req.method,
@@ -212,7 +217,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   // ---- routes -----------------------------------------------------------------------------------
+  countStreams(app, api);
   await app.register(healthRoutes, { api });
+  await app.register(metricsRoutes, { api });
+  await app.register(webhookRoutes, { api });
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
   await app.register(attemptRoutes, { api });

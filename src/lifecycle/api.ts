@@ -11,6 +11,7 @@ import type {
   Page,
   Transition,
 } from '../domain/types.ts';
+import type { WebhookStatus } from './webhooks/service.ts';
 
 export interface PlanInfo {
   name: string;
@@ -99,6 +100,14 @@ export interface LifelineApi {
 
   listInstances(): Promise<InstanceInfo[]>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** Prometheus exposition text of this instance (SPEC §11). */
+  scrapeMetrics(): Promise<{ contentType: string; text: string }>;
+  /** Counts an open event stream for the metrics; call the returned function when it closes. */
+  streamOpened(): () => void;
+  /** SPEC §10: each configured webhook's health; never its secret. */
+  listWebhooks(): Promise<{ items: WebhookStatus[] }>;
+  /** Moves a webhook's cursor back so that delivery restarts at `fromSeq`. */
+  redeliverWebhook(name: string, fromSeq: number): Promise<WebhookStatus>;
 
   /** Idempotency-Key store, scoped by the caller (e.g. token name + method + path). */
   idempotencyLookup(

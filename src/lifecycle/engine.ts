@@ -16,6 +16,7 @@ import { resolve } from './commands/resolve.ts';
 import { teardown } from './commands/teardown.ts';
 import type { Ctx } from './context.ts';
 import { IdempotencyKeys } from './idempotency.ts';
+import { Metrics } from './metrics.ts';
 import { nowIso } from './ids.ts';
 import { loadInstanceId } from './instance.ts';
 import { OutageLog } from './outage.ts';
@@ -24,7 +25,9 @@ import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
 import { EventBus } from './tx.ts';
+import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
+import { Webhooks } from './webhooks/service.ts';
 
 export interface LifelineOptions {
   config: LifelineConfig;
@@ -41,6 +44,8 @@ export class Lifeline implements LifelineApi {
   private closed = false;
   private readonly checks: Checks;
   private readonly keys: IdempotencyKeys;
+  readonly metrics: Metrics;
+  private readonly webhooks: Webhooks;
 
   constructor(
     private readonly ctx: Ctx,
@@ -49,6 +54,10 @@ export class Lifeline implements LifelineApi {
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
+    this.metrics = new Metrics(ctx);
+    ctx.bus.onCommit = (events) => logTransitions(ctx.log, events);
+    this.webhooks = new Webhooks(ctx);
+    this.webhooks.register(this.metrics.registry);
   }
 
   get store(): Store {
@@ -74,6 +83,11 @@ export class Lifeline implements LifelineApi {
   onEvents: LifelineApi['onEvents'] = (listener) => this.ctx.bus.on(listener);
   listInstances: LifelineApi['listInstances'] = () => queries.listInstances(this.ctx);
   readiness: LifelineApi['readiness'] = () => readiness(this.ctx);
+  scrapeMetrics: LifelineApi['scrapeMetrics'] = () => this.metrics.scrape();
+  streamOpened: LifelineApi['streamOpened'] = () => this.metrics.streamOpened();
+  listWebhooks: LifelineApi['listWebhooks'] = () => this.webhooks.list();
+  redeliverWebhook: LifelineApi['redeliverWebhook'] = (name, fromSeq) =>
+    this.webhooks.redeliver(name, fromSeq);
 
   // ---- LifelineApi: writes ----------------------------------------------------------------------
 
@@ -102,6 +116,7 @@ export class Lifeline implements LifelineApi {
   async start(): Promise<void> {
     await this.reconcileNow();
     this.watcher.start();
+    await this.webhooks.start();
     const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
     const { outage } = this.ctx;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -128,7 +143,9 @@ export class Lifeline implements LifelineApi {
   /** One reconcile pass; concurrent callers share it. */
   reconcileNow(): Promise<void> {
     if (!this.reconciling) {
+      const began = performance.now();
       this.reconciling = reconcile(this.ctx, this.watcher).finally(() => {
+        this.metrics.observePass((performance.now() - began) / 1000);
         this.reconciling = null;
       });
     }
@@ -140,6 +157,8 @@ export class Lifeline implements LifelineApi {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    this.metrics.close();
+    await this.webhooks.close();
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();

@@ -9,7 +9,11 @@ import { classifyStoreError, constraintOf } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
 
 export class EventBus {
+  /** Transactions that failed for a reason other than a refusal or a lost race (for /metrics). */
+  storeErrors = 0;
   private listeners = new Set<(lastSeq: number) => void>();
+  /** Called with the events of each commit, before the wake-ups (state-change log lines). */
+  onCommit: ((events: LifelineEvent[]) => void) | null = null;
   on(listener: (lastSeq: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -58,11 +62,21 @@ export async function transact<T>(
   for (let attempt = 0; ; attempt++) {
     try {
       const unit = await store.db.transaction().execute(fn);
-      if (unit.events.length > 0) bus.emit(unit.events[unit.events.length - 1].seq);
+      if (unit.events.length > 0) {
+        try {
+          bus.onCommit?.(unit.events);
+        } catch {
+          // logging never undoes a commit
+        }
+        bus.emit(unit.events[unit.events.length - 1].seq);
+      }
       return unit.result;
     } catch (err) {
       const kind = err instanceof LostRace ? 'conflict' : classifyStoreError(err);
-      if (kind !== 'conflict' && kind !== 'retry') throw err;
+      if (kind !== 'conflict' && kind !== 'retry') {
+        if (!(err instanceof LifelineError)) bus.storeErrors++;
+        throw err;
+      }
       if (attempt < retries) {
         // The first re-run after a lost race goes at once: the winner has committed already.
         if (kind === 'retry' || attempt > 0) await new Promise((r) => setTimeout(r, backoffMs(attempt)));

@@ -103,6 +103,20 @@ export interface InstancesTable {
   last_seen_at: string;
 }
 
+export interface WebhooksTable {
+  name: string;
+  /** The durable cursor: every selected event up to this seq was answered 2xx. */
+  delivered_seq: number;
+  enabled: number;
+  failures: number;
+  last_status: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
+  updated_at: string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   attempts: AttemptsTable;
@@ -112,4 +126,5 @@ export interface Database {
   counters: CountersTable;
   idempotency_keys: IdempotencyKeysTable;
   instances: InstancesTable;
+  webhooks: WebhooksTable;
 }

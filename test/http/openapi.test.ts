@@ -42,6 +42,8 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'get /v1/deployments/{ref}/events',
     'get /v1/deployments/{ref}/events/stream',
     'get /v1/instances',
+    'get /v1/webhooks',
+    'post /v1/webhooks/{name}/redeliver',
   ];
 
   const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];

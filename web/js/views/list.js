@@ -9,6 +9,7 @@ import { openStream } from '../sse.js';
 import { deploymentHref, getPlans, setConn } from '../shell.js';
 import { DEPLOYMENT_STATES, stateLabel } from '../states.js';
 import { createForm } from './list/create-form.js';
+import { mountWebhooksPanel } from './list/webhooks-panel.js';
 import {
   countText,
   filtersHash,
@@ -77,6 +78,7 @@ export function mountList(root, { params }) {
   const empty = h('div', { class: 'empty', hidden: true });
   const more = h('button', { type: 'button', class: 'btn', hidden: true }, 'Show more');
   const errorBox = h('div', { class: 'callout callout-error', role: 'alert', hidden: true });
+  const webhooks = mountWebhooksPanel();
   const card = h('div', { class: 'card table-card' }, h('div', { class: 'table-wrap' }, table), empty);
   setChildren(
     root,
@@ -89,6 +91,7 @@ export function mountList(root, { params }) {
       filterForm,
       card,
       h('div', { class: 'more' }, more),
+      webhooks.el,
     ),
   );
   head.querySelector('h1').id = 'list-title';
@@ -323,6 +326,7 @@ export function mountList(root, { params }) {
     newBtn.hidden = !can('operator');
     if (newBtn.hidden && !createBox.hidden) closeCreate();
     renderCount();
+    void webhooks.onRole();
   }
   applyRole();
   void load();
@@ -333,6 +337,7 @@ export function mountList(root, { params }) {
     destroy() {
       destroyed = true;
       stream?.close();
+      webhooks.destroy();
       for (const t of refreshTimers.values()) clearTimeout(t);
     },
   };
