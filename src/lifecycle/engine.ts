@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { openStore, type Store } from '../store/open.ts';
-import { touchInstance, upsertInstance } from '../store/instances.ts';
 import type { LifelineApi } from './api.ts';
 import { cancel } from './commands/cancel.ts';
 import { Checks } from './commands/check.ts';
@@ -16,6 +15,7 @@ import { resolve } from './commands/resolve.ts';
 import { teardown } from './commands/teardown.ts';
 import type { Ctx } from './context.ts';
 import { IdempotencyKeys } from './idempotency.ts';
+import { Lease } from './lease.ts';
 import { nowIso } from './ids.ts';
 import { loadInstanceId } from './instance.ts';
 import { OutageLog } from './outage.ts';
@@ -115,9 +115,10 @@ export class Lifeline implements LifelineApi {
       this.timers.push(t);
     };
     every(reapIntervalMs, 'reconcile', () => this.reconcileNow());
-    every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', () =>
-      touchInstance(this.ctx.store.db, this.ctx.instanceId, nowIso()),
-    );
+    every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', async () => {
+      // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
+      if ((await this.ctx.lease.renew()) === 'reregistered') await this.reconcileNow();
+    });
   }
 
   /** Resolves once the watcher has made a full pass over the attempts it watches. */
@@ -170,17 +171,27 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     lock?.release();
     throw err;
   }
-  const at = nowIso();
-  await upsertInstance(store.db, {
-    id: instanceId,
-    host: os.hostname(),
-    port: opts.port ?? null,
-    role: opts.role ?? 'server',
-    data_dir: config.dataDir,
-    pid: process.pid,
-    started_at: at,
-    last_seen_at: at,
-  });
-  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage };
+  const lease = new Lease(
+    store,
+    {
+      id: instanceId,
+      host: os.hostname(),
+      port: opts.port ?? null,
+      role: opts.role ?? 'server',
+      data_dir: config.dataDir,
+      pid: process.pid,
+      started_at: nowIso(),
+    },
+    config.leaseTtlMs,
+    log,
+  );
+  try {
+    await lease.register();
+  } catch (err) {
+    await store.close();
+    lock?.release();
+    throw err;
+  }
+  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
   return new Lifeline(ctx, new Watcher(ctx), lock);
 }

@@ -164,6 +164,7 @@ export class Watcher {
   }
 
   private async pass(): Promise<void> {
+    if (!this.ctx.lease.live()) return; // lapsed: no signals, no writes until re-registered
     for (const id of [...this.watches.keys()]) {
       if (this.closed) return;
       try {
@@ -179,7 +180,12 @@ export class Watcher {
   private async step(id: string): Promise<void> {
     const w = this.watches.get(id)!;
     let row = await selectAttemptById(this.ctx.store.db, id);
-    if (!row || row.owner !== this.ctx.instanceId || !row.run_dir) {
+    if (
+      !row ||
+      row.owner !== this.ctx.instanceId ||
+      row.owner_epoch !== this.ctx.lease.epoch ||
+      !row.run_dir
+    ) {
       this.watches.delete(id);
       return;
     }
