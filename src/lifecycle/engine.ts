@@ -19,7 +19,7 @@ import { Lease } from './lease.ts';
 import { nowIso } from './ids.ts';
 import { loadInstanceId } from './instance.ts';
 import { OutageLog } from './outage.ts';
-import { lockSqlite, type DbLock } from './lock.ts';
+import { lockDataDir, lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
@@ -45,7 +45,7 @@ export class Lifeline implements LifelineApi {
   constructor(
     private readonly ctx: Ctx,
     private readonly watcher: Watcher,
-    private lock: DbLock | null,
+    private locks: DbLock[],
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
@@ -144,7 +144,7 @@ export class Lifeline implements LifelineApi {
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();
-    this.lock?.release();
+    for (const l of this.locks) l.release();
   }
 }
 
@@ -152,12 +152,25 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
   const { config } = opts;
   const log = opts.logger ?? pino({ level: process.env.LIFELINE_LOG_LEVEL ?? 'info' });
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const instanceId = loadInstanceId(config.dataDir);
-  let lock: DbLock | null = null;
-  if (config.db.startsWith('sqlite:')) {
-    const file = config.db.slice('sqlite:'.length);
-    fs.mkdirSync(new URL('.', `file://${file}`).pathname, { recursive: true });
-    lock = lockSqlite(file, { pid: process.pid, host: os.hostname(), instance: instanceId, since: nowIso() });
+  // The data dir first, on every store: it holds the instance id, so a second server on it would act
+  // as the same instance on the same attempts.
+  const locks: DbLock[] = [
+    lockDataDir(config.dataDir, { pid: process.pid, host: os.hostname(), since: nowIso() }),
+  ];
+  const release = () => locks.forEach((l) => l.release());
+  let instanceId: string;
+  try {
+    instanceId = loadInstanceId(config.dataDir);
+    if (config.db.startsWith('sqlite:')) {
+      const file = config.db.slice('sqlite:'.length);
+      fs.mkdirSync(new URL('.', `file://${file}`).pathname, { recursive: true });
+      locks.push(
+        lockSqlite(file, { pid: process.pid, host: os.hostname(), instance: instanceId, since: nowIso() }),
+      );
+    }
+  } catch (err) {
+    release();
+    throw err;
   }
   const outage = new OutageLog(log);
   let store: Store;
@@ -168,7 +181,7 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
       onConnectionError: (err) => outage.failed('database connection', err),
     });
   } catch (err) {
-    lock?.release();
+    release();
     throw err;
   }
   const lease = new Lease(
@@ -189,9 +202,9 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     await lease.register();
   } catch (err) {
     await store.close();
-    lock?.release();
+    release();
     throw err;
   }
   const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
-  return new Lifeline(ctx, new Watcher(ctx), lock);
+  return new Lifeline(ctx, new Watcher(ctx), locks);
 }

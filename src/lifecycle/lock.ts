@@ -1,6 +1,8 @@
-// One server per SQLite database. The lock is an exclusive SQLite lock on a sidecar file: the kernel
-// drops it when the holder dies, however it dies, so there is no stale lock to clean up.
+// One server per data dir (its identity and run dirs) on every store, and one per SQLite database. Each
+// lock is an exclusive SQLite lock on a sidecar file: the kernel drops it when the holder dies, however
+// it dies, so there is no stale lock to clean up. A note beside it names the holder for the refusal.
 import fs from 'node:fs';
+import path from 'node:path';
 import SQLite from 'better-sqlite3';
 
 export interface DbLock {
@@ -8,17 +10,37 @@ export interface DbLock {
 }
 
 export class LockHeld extends Error {
-  constructor(file: string, holder: string) {
-    super(
-      `another Lifeline server is using ${file} (${holder}); stop it first, or give this one its own database`,
-    );
+  constructor(what: string, holder: string, instead: string) {
+    super(`another Lifeline server is using ${what} (${holder}); stop it first, or give this one ${instead}`);
     this.name = 'LockHeld';
   }
 }
 
 export function lockSqlite(dbFile: string, about: Record<string, unknown>): DbLock {
-  const lockFile = `${dbFile}.lock`;
-  const ownerFile = `${dbFile}.owner`;
+  return lockWith(
+    `${dbFile}.lock`,
+    `${dbFile}.owner`,
+    about,
+    (holder) => new LockHeld(dbFile, holder, 'its own database'),
+  );
+}
+
+/** The data dir lock: two servers sharing one data dir would share an instance id and its attempts. */
+export function lockDataDir(dataDir: string, about: Record<string, unknown>): DbLock {
+  return lockWith(
+    path.join(dataDir, 'lifeline.lock'),
+    path.join(dataDir, 'lifeline.lock.owner'),
+    about,
+    (holder) => new LockHeld(`data dir ${dataDir}`, holder, 'its own data_dir'),
+  );
+}
+
+function lockWith(
+  lockFile: string,
+  ownerFile: string,
+  about: Record<string, unknown>,
+  held: (holder: string) => LockHeld,
+): DbLock {
   const db = new SQLite(lockFile, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
@@ -30,11 +52,11 @@ export function lockSqlite(dbFile: string, about: Record<string, unknown>): DbLo
       let holder = 'holder unknown';
       try {
         const o = JSON.parse(fs.readFileSync(ownerFile, 'utf8'));
-        holder = `pid ${o.pid} on ${o.host}, instance ${o.instance}, since ${o.since}`;
+        holder = `pid ${o.pid} on ${o.host}${o.instance ? `, instance ${o.instance}` : ''}, since ${o.since}`;
       } catch {
         // the owner note is informative only
       }
-      throw new LockHeld(dbFile, holder);
+      throw held(holder);
     }
     throw err;
   }
