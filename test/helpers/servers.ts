@@ -67,7 +67,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
     }),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not listen in 60 s:\n${out}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`server did not listen in 180 s:\n${out}`)), 180_000);
     const look = () => {
       const m = /Lifeline listening on (http:\/\/[^"\s]+)/.exec(out);
       if (m) {
