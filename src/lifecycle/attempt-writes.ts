@@ -10,7 +10,7 @@ import { advanceCursors, selectAttemptById } from '../store/attempts.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import { insertEvents } from '../store/events.ts';
 import type { AttemptsTable } from '../store/schema.ts';
-import { applyTransition, LostRace } from '../store/transition.ts';
+import { applyTransition, LostRace, type Fence } from '../store/transition.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor } from '../runner/redact.ts';
 import { runDirPaths } from '../runner/rundir.ts';
@@ -20,6 +20,14 @@ import { secretValues, type Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
 
+/**
+ * This instance holds its lease and the attempt is still its own under the current epoch. An owner
+ * acts on (and writes about) an attempt only then; its writes also carry the fence in their CAS.
+ */
+export function ownedHere(ctx: Ctx, row: AttemptsTable): boolean {
+  return row.owner === ctx.instanceId && Number(row.owner_epoch ?? 0) === ctx.lease.epoch && ctx.lease.live();
+}
+
 export async function recordStarted(
   ctx: Ctx,
   attemptId: string,
@@ -28,7 +36,7 @@ export async function recordStarted(
 ): Promise<boolean> {
   return transact(ctx.store, ctx.bus, async (trx) => {
     const row = await selectAttemptById(trx, attemptId);
-    if (!row) return { result: false, events: [] };
+    if (!row || !ownedHere(ctx, row)) return { result: false, events: [] };
     const decision = decideStarted(row.state as AttemptState);
     if (!decision.ok) return { result: false, events: [] };
     const events = await applyTransition(trx, {
@@ -39,6 +47,7 @@ export async function recordStarted(
         id: row.id,
         change: decision.writes.attempt!,
         set: { started_at: startedAt, pid: proc.pid, process_start: proc.start, boot_id: proc.boot },
+        fence: ctx.lease.fence(),
       },
       eventsAfter: [
         {
@@ -88,6 +97,10 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
   return transact(ctx.store, ctx.bus, async (trx) => {
     const row = await selectAttemptById(trx, attemptId);
     if (!row?.run_dir) return { result: false, events: [] };
+    // While the attempt is active only its owner turns output into events; once it has ended (or is
+    // unknown) whoever settles it drains the rest. The cursors' CAS keeps it exactly-once either way.
+    const active = row.state === 'queued' || row.state === 'running';
+    if (active && !ownedHere(ctx, row)) return { result: false, events: [] };
     const log = await selectAttemptLog(trx, row.id);
     const limit = ctx.config.logLimit ?? DEFAULT_LOG_LIMIT;
     const dep = await selectDeploymentById(trx, row.deployment_id);
@@ -165,7 +178,8 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     log.stdout_skip = out.skipping ? 1 : 0;
     log.stderr_skip = err.skipping ? 1 : 0;
     log.events_skip = rev.skipping ? 1 : 0;
-    if (!(await advanceCursors(trx, row.id, from, to))) throw new LostRace(`output cursors of ${row.id}`);
+    if (!(await advanceCursors(trx, row.id, from, to, active ? ctx.lease.fence() : undefined)))
+      throw new LostRace(`output cursors of ${row.id}`);
     await saveAttemptLog(trx, log);
     const appended = await insertEvents(trx, events, nowIso(), offsets);
     return { result: out.more || err.more || rev.more, events: appended };
@@ -195,11 +209,18 @@ export interface EndDetails {
   cancelRequestedAt?: string;
   /** Why it ended when no exit code says it: kept on the attempt and told in its log (stderr). */
   detail?: string;
+  /** The owner and lease epoch the attempt must still have; the owner's own ends (actor `runner`) get theirs. */
+  fence?: Fence;
 }
 
 export type EndResult =
   | { ok: true; events: LifelineEvent[]; clamped?: { given: string; to: string } }
   | { ok: false; refusal: Refusal };
+
+const fenced = (attemptId: string): Refusal => ({
+  code: 'INVALID_TRANSITION',
+  detail: `attempt ${attemptId} is no longer this owner's under its lease (lapsed or taken over)`,
+});
 
 /** Ends an attempt (or settles a lost one late). Refusals come back, not thrown: the caller lost a race. */
 export async function endAttempt(
@@ -208,6 +229,10 @@ export async function endAttempt(
   outcome: Outcome,
   details: EndDetails,
 ): Promise<EndResult> {
+  if (details.actor === 'runner') {
+    if (!ctx.lease.live()) return { ok: false, refusal: fenced(attemptId) };
+    details = { ...details, fence: details.fence ?? ctx.lease.fence() };
+  }
   return transact(ctx.store, ctx.bus, async (trx) => {
     const result = await writeEnd(trx, attemptId, outcome, details);
     return { result, events: result.ok ? result.events : [] };
@@ -239,6 +264,9 @@ export async function writeEnd(
   const dep = row && (await selectDeploymentById(trx, row.deployment_id));
   if (!row || !dep)
     return { ok: false, refusal: { code: 'NOT_FOUND', detail: `attempt ${attemptId} not found` } };
+  const fence = details.fence;
+  if (fence && (row.owner !== fence.owner || Number(row.owner_epoch ?? 0) !== fence.epoch))
+    return { ok: false, refusal: fenced(attemptId) };
   const decision = decideOutcome(
     {
       state: row.state as AttemptState,
@@ -286,6 +314,7 @@ export async function writeEnd(
           ? { cancel_requested_at: details.cancelRequestedAt }
           : {}),
       },
+      fence,
     },
     eventsAfter: [
       ...(told !== null

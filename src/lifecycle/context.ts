@@ -2,6 +2,7 @@
 import type pino from 'pino';
 import type { LifelineConfig, PlanConfig } from '../config/types.ts';
 import type { Store } from '../store/open.ts';
+import type { Lease } from './lease.ts';
 import type { OutageLog } from './outage.ts';
 import type { EventBus } from './tx.ts';
 
@@ -14,6 +15,8 @@ export interface Ctx {
   log: pino.Logger;
   /** Where background work reports store failures (rate-limited during an outage). */
   outage: OutageLog;
+  /** This instance's lease: whether it may act on its attempts, and the epoch that fences its writes. */
+  lease: Lease;
 }
 
 /** The secret values of a params object: what must never leave the process unmasked. */

@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { openStore, type Store } from '../store/open.ts';
-import { touchInstance, upsertInstance } from '../store/instances.ts';
 import type { LifelineApi } from './api.ts';
 import { cancel } from './commands/cancel.ts';
 import { Checks } from './commands/check.ts';
@@ -17,10 +16,11 @@ import { teardown } from './commands/teardown.ts';
 import type { Ctx } from './context.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { Metrics } from './metrics.ts';
+import { Lease } from './lease.ts';
 import { nowIso } from './ids.ts';
 import { loadInstanceId } from './instance.ts';
 import { OutageLog } from './outage.ts';
-import { lockSqlite, type DbLock } from './lock.ts';
+import { lockDataDir, lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
@@ -50,7 +50,7 @@ export class Lifeline implements LifelineApi {
   constructor(
     private readonly ctx: Ctx,
     private readonly watcher: Watcher,
-    private lock: DbLock | null,
+    private locks: DbLock[],
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
@@ -130,9 +130,10 @@ export class Lifeline implements LifelineApi {
       this.timers.push(t);
     };
     every(reapIntervalMs, 'reconcile', () => this.reconcileNow());
-    every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', () =>
-      touchInstance(this.ctx.store.db, this.ctx.instanceId, nowIso()),
-    );
+    every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', async () => {
+      // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
+      if ((await this.ctx.lease.renew()) === 'reregistered') await this.reconcileNow();
+    });
   }
 
   /** Resolves once the watcher has made a full pass over the attempts it watches. */
@@ -162,7 +163,7 @@ export class Lifeline implements LifelineApi {
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();
-    this.lock?.release();
+    for (const l of this.locks) l.release();
   }
 }
 
@@ -170,12 +171,25 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
   const { config } = opts;
   const log = opts.logger ?? pino({ level: process.env.LIFELINE_LOG_LEVEL ?? 'info' });
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const instanceId = loadInstanceId(config.dataDir);
-  let lock: DbLock | null = null;
-  if (config.db.startsWith('sqlite:')) {
-    const file = config.db.slice('sqlite:'.length);
-    fs.mkdirSync(new URL('.', `file://${file}`).pathname, { recursive: true });
-    lock = lockSqlite(file, { pid: process.pid, host: os.hostname(), instance: instanceId, since: nowIso() });
+  // The data dir first, on every store: it holds the instance id, so a second server on it would act
+  // as the same instance on the same attempts.
+  const locks: DbLock[] = [
+    lockDataDir(config.dataDir, { pid: process.pid, host: os.hostname(), since: nowIso() }),
+  ];
+  const release = () => locks.forEach((l) => l.release());
+  let instanceId: string;
+  try {
+    instanceId = loadInstanceId(config.dataDir);
+    if (config.db.startsWith('sqlite:')) {
+      const file = config.db.slice('sqlite:'.length);
+      fs.mkdirSync(new URL('.', `file://${file}`).pathname, { recursive: true });
+      locks.push(
+        lockSqlite(file, { pid: process.pid, host: os.hostname(), instance: instanceId, since: nowIso() }),
+      );
+    }
+  } catch (err) {
+    release();
+    throw err;
   }
   const outage = new OutageLog(log);
   let store: Store;
@@ -188,20 +202,30 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
         log.fatal({ err: err.message }, 'database file lost; answering 503 until restarted'),
     });
   } catch (err) {
-    lock?.release();
+    release();
     throw err;
   }
-  const at = nowIso();
-  await upsertInstance(store.db, {
-    id: instanceId,
-    host: os.hostname(),
-    port: opts.port ?? null,
-    role: opts.role ?? 'server',
-    data_dir: config.dataDir,
-    pid: process.pid,
-    started_at: at,
-    last_seen_at: at,
-  });
-  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage };
-  return new Lifeline(ctx, new Watcher(ctx), lock);
+  const lease = new Lease(
+    store,
+    {
+      id: instanceId,
+      host: os.hostname(),
+      port: opts.port ?? null,
+      role: opts.role ?? 'server',
+      data_dir: config.dataDir,
+      pid: process.pid,
+      started_at: nowIso(),
+    },
+    config.leaseTtlMs,
+    log,
+  );
+  try {
+    await lease.register();
+  } catch (err) {
+    await store.close();
+    release();
+    throw err;
+  }
+  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
+  return new Lifeline(ctx, new Watcher(ctx), locks);
 }

@@ -8,7 +8,7 @@ import {
 } from '../store/idempotency.ts';
 import type { Database } from '../store/schema.ts';
 import type { IdempotentResponse } from './api.ts';
-import { nowIso } from './ids.ts';
+import { clockNow, nowIso } from './ids.ts';
 
 const STALE_CLAIM_MS = 5 * 60_000;
 
@@ -33,7 +33,7 @@ export class IdempotencyKeys {
     // A claim whose holder died before saving a response would block the key forever: after a while
     // with no response it is released (the write it guarded either committed or never happened).
     const held = await selectIdempotencyKey(this.db, scope, key);
-    if (held && held.response === null && Date.parse(held.created_at) < Date.now() - STALE_CLAIM_MS) {
+    if (held && held.response === null && Date.parse(held.created_at) < clockNow() - STALE_CLAIM_MS) {
       await deleteIdempotencyKey(this.db, scope, key);
       return insertIdempotencyKey(this.db, row);
     }

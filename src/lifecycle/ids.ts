@@ -7,4 +7,10 @@ const ulid = monotonicFactory();
 export const newDeploymentId = () => `dep_${ulid()}`;
 export const newAttemptId = () => `att_${ulid()}`;
 export const newInstanceId = () => `ins_${ulid()}`;
-export const nowIso = () => new Date().toISOString();
+/**
+ * This instance's wall clock. LIFELINE_CLOCK_OFFSET_MS shifts it, so tests can run an instance whose
+ * clock is off (docs/scaling.md, "Clock skew"); leases never read it, they use the database's clock.
+ */
+const offsetMs = Number(process.env.LIFELINE_CLOCK_OFFSET_MS ?? 0) || 0;
+export const clockNow = () => Date.now() + offsetMs;
+export const nowIso = () => new Date(clockNow()).toISOString();

@@ -1,6 +1,7 @@
-// One server per SQLite database. The lock is an exclusive SQLite lock on a sidecar file: the kernel
-// drops it when the holder dies, however it dies, so there is no stale lock to clean up. The lock sits
-// beside the database's real path, so a symlink (or another spelling of the path) meets the same lock.
+// One server per data dir (its identity and run dirs) on every store, and one per SQLite database. Each
+// lock is an exclusive SQLite lock on a sidecar file: the kernel drops it when the holder dies, however
+// it dies, so there is no stale lock to clean up. A note beside it names the holder for the refusal. The
+// database lock sits beside its real path, so a symlink (or another spelling of the path) meets the same lock.
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -10,10 +11,8 @@ export interface DbLock {
 }
 
 export class LockHeld extends Error {
-  constructor(file: string, holder: string) {
-    super(
-      `another Lifeline server is using ${file} (${holder}); stop it first, or give this one its own database`,
-    );
+  constructor(what: string, holder: string, instead: string) {
+    super(`another Lifeline server is using ${what} (${holder}); stop it first, or give this one ${instead}`);
     this.name = 'LockHeld';
   }
 }
@@ -29,8 +28,30 @@ export function realDbPath(dbFile: string): string {
 
 export function lockSqlite(dbFile: string, about: Record<string, unknown>): DbLock {
   const real = realDbPath(dbFile);
-  const lockFile = `${real}.lock`;
-  const ownerFile = `${real}.owner`;
+  return lockWith(
+    `${real}.lock`,
+    `${real}.owner`,
+    about,
+    (holder) => new LockHeld(dbFile, holder, 'its own database'),
+  );
+}
+
+/** The data dir lock: two servers sharing one data dir would share an instance id and its attempts. */
+export function lockDataDir(dataDir: string, about: Record<string, unknown>): DbLock {
+  return lockWith(
+    path.join(dataDir, 'lifeline.lock'),
+    path.join(dataDir, 'lifeline.lock.owner'),
+    about,
+    (holder) => new LockHeld(`data dir ${dataDir}`, holder, 'its own data_dir'),
+  );
+}
+
+function lockWith(
+  lockFile: string,
+  ownerFile: string,
+  about: Record<string, unknown>,
+  held: (holder: string) => LockHeld,
+): DbLock {
   const db = new SQLite(lockFile, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
@@ -42,11 +63,11 @@ export function lockSqlite(dbFile: string, about: Record<string, unknown>): DbLo
       let holder = 'holder unknown';
       try {
         const o = JSON.parse(fs.readFileSync(ownerFile, 'utf8'));
-        holder = `pid ${o.pid} on ${o.host}, instance ${o.instance}, since ${o.since}`;
+        holder = `pid ${o.pid} on ${o.host}${o.instance ? `, instance ${o.instance}` : ''}, since ${o.since}`;
       } catch {
         // the owner note is informative only
       }
-      throw new LockHeld(dbFile, holder);
+      throw held(holder);
     }
     throw err;
   }

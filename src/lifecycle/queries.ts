@@ -14,7 +14,7 @@ import { selectAttemptById, selectAttemptPage } from '../store/attempts.ts';
 import { selectDeploymentById, selectDeploymentByRef, selectDeploymentPage } from '../store/deployments.ts';
 import { selectDeploymentTransitions, selectEventPage } from '../store/events.ts';
 import { readLog } from './logs.ts';
-import { selectInstances } from '../store/instances.ts';
+import { selectInstancesAt } from '../store/instances.ts';
 import type { Database, DeploymentsTable } from '../store/schema.ts';
 import type { EventQuery, PlanInfo } from './api.ts';
 import type { Ctx } from './context.ts';
@@ -139,7 +139,8 @@ export async function listEvents(
 }
 
 export async function listInstances(ctx: Ctx): Promise<InstanceInfo[]> {
-  const rows = await selectInstances(ctx.store.db);
-  const horizon = Date.now() - ctx.config.leaseTtlMs;
+  // Alive is judged on the database's clock, as peers judge it (src/store/instances.ts).
+  const { rows, nowMs } = await selectInstancesAt(ctx.store.db, ctx.store.dialect);
+  const horizon = nowMs - ctx.config.leaseTtlMs;
   return rows.map((r) => presentInstance(r, horizon));
 }

@@ -1,7 +1,7 @@
 // Reconciliation (SPEC §5), at start-up and every reap interval. Idempotent: every end goes through
 // the same compare-and-set write, so a second pass finds nothing left to do.
 import { claimAttempt, selectAttemptsInStates } from '../store/attempts.ts';
-import { selectInstances } from '../store/instances.ts';
+import { selectInstancesAt } from '../store/instances.ts';
 import type { AttemptsTable } from '../store/schema.ts';
 import { bootId } from '../runner/identity.ts';
 import { readExit, readSupervisor } from '../runner/rundir.ts';
@@ -17,10 +17,12 @@ function tracedHere(row: AttemptsTable): boolean {
 }
 
 export async function reconcile(ctx: Ctx, watcher: Watcher): Promise<void> {
-  const now = Date.now();
-  const lastSeen = new Map(
-    (await selectInstances(ctx.store.db)).map((i) => [i.id, Date.parse(i.last_seen_at)] as const),
-  );
+  // Without a held lease this instance may already count as dead to its peers: it acts on nothing
+  // until the heartbeat has re-registered it.
+  if (!ctx.lease.live()) return;
+  // Leases are judged on the database's clock only: `now` and every last_seen_at come from it.
+  const { rows: instances, nowMs: now } = await selectInstancesAt(ctx.store.db, ctx.store.dialect);
+  const lastSeen = new Map(instances.map((i) => [i.id, Date.parse(i.last_seen_at)] as const));
   const rows = await selectAttemptsInStates(ctx.store.db, ['queued', 'running', 'unknown']);
   for (const row of rows) {
     try {
@@ -40,15 +42,22 @@ async function reconcileActive(
   lastSeen: Map<string, number>,
   now: number,
 ): Promise<void> {
-  if (watcher.isWatched(row.id)) return;
+  const held = { owner: row.owner, epoch: Number(row.owner_epoch ?? 0) };
   if (row.owner === ctx.instanceId) {
-    watcher.adopt(row.id); // ours from before a restart: the watcher adopts, finishes or loses it
+    // Ours from before a restart or a lapsed lease: re-claimed under the current epoch (which fences
+    // the old registration), then the watcher adopts, finishes or loses it.
+    if (held.epoch === ctx.lease.epoch) {
+      if (!watcher.isWatched(row.id)) watcher.adopt(row.id);
+    } else if (await claimAttempt(ctx.store.db, row.id, held, ctx.lease.fence())) {
+      watcher.adopt(row.id);
+    }
     return;
   }
+  if (watcher.isWatched(row.id)) return;
   const ownerSeen = row.owner ? lastSeen.get(row.owner) : undefined;
   if (ownerSeen !== undefined && ownerSeen >= now - ctx.config.leaseTtlMs) return; // its owner is alive
   if (tracedHere(row)) {
-    if (await claimAttempt(ctx.store.db, row.id, row.owner, ctx.instanceId)) watcher.adopt(row.id);
+    if (await claimAttempt(ctx.store.db, row.id, held, ctx.lease.fence())) watcher.adopt(row.id);
     return;
   }
   if (row.state === 'queued') {
@@ -58,7 +67,7 @@ async function reconcileActive(
       ctx,
       row.id,
       { kind: 'lost', reason: 'start_interrupted' },
-      { rc: null, recovered: true, actor: 'recovery' },
+      { rc: null, recovered: true, actor: 'recovery', fence: held },
     );
     return;
   }
@@ -66,7 +75,7 @@ async function reconcileActive(
     ctx,
     row.id,
     { kind: 'lost', reason: 'runner_lost' },
-    { rc: null, recovered: true, actor: 'recovery' },
+    { rc: null, recovered: true, actor: 'recovery', fence: held },
   );
 }
 

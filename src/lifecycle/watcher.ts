@@ -273,6 +273,8 @@ export class Watcher {
   }
 
   private async rounds(): Promise<void> {
+    // Lapsed: no signals, no writes until re-registered (re-registering reconciles, which wakes us).
+    if (!this.ctx.lease.live()) return;
     while (!this.closed && (this.urgent.size > 0 || this.output.size > 0)) {
       const ids = this.take();
       let rows: Map<string, AttemptsTable>;
@@ -301,7 +303,12 @@ export class Watcher {
   private async step(id: string, row: AttemptsTable | undefined): Promise<void> {
     const w = this.watches.get(id);
     if (!w) return;
-    if (!row || row.owner !== this.ctx.instanceId || !row.run_dir) {
+    if (
+      !row ||
+      row.owner !== this.ctx.instanceId ||
+      row.owner_epoch !== this.ctx.lease.epoch ||
+      !row.run_dir
+    ) {
       this.unwatch(id);
       return;
     }

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AttemptsTable, Database } from './schema.ts';
+import type { Fence } from './transition.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -63,25 +64,31 @@ export async function advanceCursors(
   id: string,
   from: Pick<AttemptsTable, 'stdout_offset' | 'stderr_offset' | 'events_offset'>,
   to: Pick<AttemptsTable, 'stdout_offset' | 'stderr_offset' | 'events_offset'>,
+  fence?: Fence,
 ): Promise<boolean> {
-  const res = await trx
+  let q = trx
     .updateTable('attempts')
     .set(to)
     .where('id', '=', id)
     .where('stdout_offset', '=', from.stdout_offset)
     .where('stderr_offset', '=', from.stderr_offset)
-    .where('events_offset', '=', from.events_offset)
-    .executeTakeFirst();
+    .where('events_offset', '=', from.events_offset);
+  if (fence) q = q.where('owner', '=', fence.owner).where('owner_epoch', '=', fence.epoch);
+  const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }
 
-/** Takes over an attempt from an owner that is gone; loses if someone else took it first. */
-export async function claimAttempt(db: Db, id: string, from: string | null, to: string): Promise<boolean> {
+/**
+ * Takes over an attempt (from an owner that is gone, or from this instance's previous registration);
+ * loses if someone else took it first. The new owner's epoch fences the old owner's writes from now on.
+ */
+export async function claimAttempt(db: Db, id: string, from: Fence, to: Fence): Promise<boolean> {
   const res = await db
     .updateTable('attempts')
-    .set({ owner: to })
+    .set({ owner: to.owner, owner_epoch: to.epoch })
     .where('id', '=', id)
-    .where((eb) => (from === null ? eb('owner', 'is', null) : eb('owner', '=', from)))
+    .where((eb) => (from.owner === null ? eb('owner', 'is', null) : eb('owner', '=', from.owner)))
+    .where('owner_epoch', '=', from.epoch)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }

@@ -47,6 +47,8 @@ export interface AttemptsTable {
   events_offset: number;
   /** Why it ended when no exit code says it (runner_error). Optional only because inserts leave it out. */
   detail?: string | null;
+  /** The owner's lease epoch when it took the attempt: the fence of its writes (0 before migration 008). */
+  owner_epoch?: number;
 }
 
 export interface EventsTable {
@@ -100,7 +102,10 @@ export interface InstancesTable {
   data_dir: string;
   pid: number;
   started_at: string;
+  /** The lease heartbeat, on the database's clock. */
   last_seen_at: string;
+  /** Bumped by every registration; optional only because inserts leave it to the database. */
+  epoch?: number;
 }
 
 export interface WebhooksTable {

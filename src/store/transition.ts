@@ -15,6 +15,11 @@ export class LostRace extends Error {
   }
 }
 
+export interface Fence {
+  owner: string | null;
+  epoch: number;
+}
+
 export interface TransitionWrite {
   at: string;
   actor: string;
@@ -34,6 +39,8 @@ export interface TransitionWrite {
     /** The full row when the change creates the attempt (trigger `accepted`). */
     insert?: AttemptsTable;
     set?: Partial<AttemptsTable>;
+    /** Fencing: the row must still name this owner and lease epoch (docs/scaling.md). */
+    fence?: Fence;
   };
   eventsBefore?: NewEvent[];
   eventsAfter?: LoggedEvent[];
@@ -56,7 +63,7 @@ export async function applyTransition(
       await trx.insertInto('attempts').values(a.insert).execute();
       attemptVersion = a.insert.version;
     } else {
-      const row = await trx
+      let q = trx
         .updateTable('attempts')
         .set((eb) => ({
           ...a.set,
@@ -65,9 +72,13 @@ export async function applyTransition(
           version: eb('version', '+', 1),
         }))
         .where('id', '=', a.id)
-        .where('state', '=', a.change.from as string)
-        .returning('version')
-        .executeTakeFirst();
+        .where('state', '=', a.change.from as string);
+      if (a.fence) {
+        const { owner, epoch } = a.fence;
+        q = q.where((eb) => (owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner)));
+        q = q.where('owner_epoch', '=', epoch);
+      }
+      const row = await q.returning('version').executeTakeFirst();
       if (!row) throw new LostRace(`attempt ${a.id}`);
       attemptVersion = Number(row.version);
     }

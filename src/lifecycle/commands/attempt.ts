@@ -68,6 +68,7 @@ export async function startAttempt(
         timed_out_at: null,
         recovered: 0,
         owner: ctx.instanceId,
+        owner_epoch: ctx.lease.epoch,
         prev_state: dep.state,
         version: 1,
         pid: null,

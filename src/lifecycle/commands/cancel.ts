@@ -4,7 +4,7 @@ import { LifelineError } from '../../domain/errors.ts';
 import { decideCancel } from '../../domain/transitions.ts';
 import type { Actor, Attempt, AttemptState } from '../../domain/types.ts';
 import { selectAttemptById, setCancelRequested } from '../../store/attempts.ts';
-import { selectInstances } from '../../store/instances.ts';
+import { selectInstancesAt } from '../../store/instances.ts';
 import type { AttemptsTable, Database } from '../../store/schema.ts';
 import type { WriteOptions } from '../api.ts';
 import { writeEnd } from '../attempt-writes.ts';
@@ -59,6 +59,7 @@ async function someoneStarts(
 ): Promise<boolean> {
   if (att.state !== 'queued') return false;
   if (att.owner === ctx.instanceId) return watcher.isWatched(att.id);
-  const owner = (await selectInstances(trx)).find((i) => i.id === att.owner);
-  return owner !== undefined && Date.parse(owner.last_seen_at) >= Date.now() - ctx.config.leaseTtlMs;
+  const { rows, nowMs } = await selectInstancesAt(trx, ctx.store.dialect);
+  const owner = rows.find((i) => i.id === att.owner);
+  return owner !== undefined && Date.parse(owner.last_seen_at) >= nowMs - ctx.config.leaseTtlMs;
 }

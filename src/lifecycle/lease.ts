@@ -1,0 +1,59 @@
+// This instance's lease (SPEC §5). Peers judge it on the database's clock; the instance itself counts
+// it as held only until `lease_ttl` after it sent its last successful heartbeat, measured on its own
+// monotonic clock. A heartbeat lands in the database after it was sent, so the instance always gives
+// its lease up before any peer may consider it lapsed. A lapsed lease cannot be renewed: the instance
+// stops acting on its attempts and re-registers under a new epoch, which fences the old one's writes.
+import { performance } from 'node:perf_hooks';
+import type pino from 'pino';
+import type { Store } from '../store/open.ts';
+import { registerInstance, renewLease, type InstanceInfoRow } from '../store/instances.ts';
+
+export class Lease {
+  /** The epoch of the current registration (0 before the first). */
+  epoch = 0;
+  private heldUntil = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly info: InstanceInfoRow,
+    private readonly ttlMs: number,
+    private readonly log: pino.Logger,
+  ) {}
+
+  get id(): string {
+    return this.info.id;
+  }
+
+  /** Held: this instance may act on (signal, write about) the attempts it owns. */
+  live(): boolean {
+    return this.epoch > 0 && performance.now() < this.heldUntil;
+  }
+
+  async register(): Promise<void> {
+    const sent = performance.now();
+    this.epoch = await registerInstance(this.store.db, this.store.dialect, this.info);
+    this.heldUntil = sent + this.ttlMs;
+  }
+
+  /** One heartbeat. Returns 'reregistered' when the lease had lapsed and a new epoch was taken. */
+  async renew(): Promise<'renewed' | 'reregistered'> {
+    const sent = performance.now();
+    if (await renewLease(this.store.db, this.store.dialect, this.info.id, this.epoch, this.ttlMs)) {
+      this.heldUntil = sent + this.ttlMs;
+      return 'renewed';
+    }
+    this.log.warn(
+      { instance: this.info.id, epoch: this.epoch },
+      'lease lapsed; stopped acting on attempts and re-registering',
+    );
+    this.heldUntil = 0;
+    await this.register();
+    this.log.info({ instance: this.info.id, epoch: this.epoch }, 're-registered with a new lease epoch');
+    return 'reregistered';
+  }
+
+  /** The fence of an owner's writes: the attempt row must still say this owner and this epoch. */
+  fence(): { owner: string; epoch: number } {
+    return { owner: this.info.id, epoch: this.epoch };
+  }
+}

@@ -1,0 +1,135 @@
+// Several real `lifeline serve` processes on one Postgres database (SPEC §5, docs/scaling.md): concurrent
+// writes across instances, an instance on "another machine" that dies and comes back, and an instance
+// on the same machine whose orphan a peer adopts. "Another machine" is a private mount namespace: its
+// data_dir is a bind mount only it sees, so peers cannot read its run dirs (they see an empty dir).
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dbUrlFor, fixturePlans, FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { call, killAllServers, serve, type Served } from '../helpers/servers.ts';
+
+afterAll(killAllServers);
+
+const SHORT = { lease_ttl: '1500ms', reap_interval: '300ms', start_deadline: '2s' };
+const plans = {
+  ...fixturePlans(),
+  nap: {
+    deploy: [path.join(FIXTURES, 'sleep.sh')],
+    teardown: [path.join(FIXTURES, 'ok.sh')],
+    env: { SLEEP_SECONDS: '6' },
+  },
+};
+
+/** Argv prefix: a private mount namespace in which `hidden` is mounted over `seen`. */
+function elsewhere(hidden: string, seen: string): string[] {
+  fs.mkdirSync(hidden, { recursive: true });
+  fs.mkdirSync(seen, { recursive: true });
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    'mount --bind "$0" "$1" && shift 2 && exec "$@"',
+    hidden,
+    seen,
+    'x',
+  ];
+}
+
+const attempt = async (s: Served, id: string) => (await call(s.url, 'GET', `/v1/attempts/${id}`)).body;
+
+describe('instances on one Postgres database', () => {
+  it('concurrent create and deploy across three instances: one 201/202, the rest 409, no 5xx', async () => {
+    const dir = tempDir('lifeline-multi-');
+    const db = await dbUrlFor('postgres', dir);
+    const servers = await Promise.all(
+      [0, 1, 2].map((i) => serve({ db, dataDir: path.join(dir, `i${i}`), extra: SHORT, plans })),
+    );
+    const on = (i: number) => servers[i % servers.length];
+    const creates = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        call(on(i).url, 'POST', '/v1/deployments', { name: 'one', plan: 'ok' }),
+      ),
+    );
+    const cs = creates.map((r) => r.status).sort();
+    expect(cs.filter((s) => s === 201)).toHaveLength(1);
+    expect(cs.filter((s) => s === 409)).toHaveLength(11);
+    const deploys = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => call(on(i).url, 'POST', '/v1/deployments/one/attempts', {})),
+    );
+    const ds = deploys.map((r) => r.status);
+    expect(ds.filter((s) => s === 202)).toHaveLength(1);
+    expect(ds.filter((s) => s === 409)).toHaveLength(11);
+    for (const r of deploys.filter((d) => d.status === 409)) expect(r.body.code).toBe('ATTEMPT_IN_PROGRESS');
+    const id = deploys.find((d) => d.status === 202)!.body.id;
+    await waitFor(async () => (await attempt(on(1), id)).state === 'succeeded', 'the one attempt ends');
+    await Promise.all(servers.map((s) => s.stop()));
+  }, 420_000);
+
+  it('another machine SIGKILLed: its attempt becomes unknown/runner_lost; restarted, it corrects it with late_result', async () => {
+    const dir = tempDir('lifeline-far-');
+    const db = await dbUrlFor('postgres', dir);
+    const peer = await serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans });
+    const seen = path.join(dir, 'far');
+    const hidden = path.join(dir, '.far-disk');
+    const far = await serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) });
+    expect((await call(far.url, 'POST', '/v1/deployments', { name: 'far', plan: 'nap' })).status).toBe(201);
+    const id = (await call(far.url, 'POST', '/v1/deployments/far/attempts', {})).body.id as string;
+    await waitFor(async () => (await attempt(peer, id)).state === 'running', 'running');
+    expect(fs.readdirSync(seen)).toEqual([]); // the peer cannot see the far instance's files
+
+    await far.crash();
+    const lost = await waitFor(async () => {
+      const a = await attempt(peer, id);
+      return a.state === 'unknown' ? a : null;
+    }, 'unknown after lease TTL + reap interval');
+    expect(lost.reason).toBe('runner_lost');
+
+    // The plan finishes on its "machine"; the instance comes back and corrects the record.
+    await waitFor(
+      () => fs.existsSync(path.join(hidden, 'attempts', id, 'exit')) || null,
+      'the exit record',
+      30_000,
+    );
+    const back = await serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) });
+    const fixed = await waitFor(async () => {
+      const a = await attempt(back, id);
+      return a.state === 'succeeded' ? a : null;
+    }, 'late_result');
+    expect(fixed).toMatchObject({ rc: 0, recovered: true });
+    const trail = JSON.stringify((await call(back.url, 'GET', '/v1/deployments/far/transitions')).body);
+    expect(trail).toContain('late_result');
+    await Promise.all([peer.stop(), back.stop()]);
+  }, 420_000);
+
+  it('same machine: a peer adopts the orphan of a SIGKILLed instance and it ends truthfully', async () => {
+    const dir = tempDir('lifeline-near-');
+    const db = await dbUrlFor('postgres', dir);
+    const peer = await serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans });
+    const near = await serve({ db, dataDir: path.join(dir, 'near'), extra: SHORT, plans });
+    expect((await call(near.url, 'POST', '/v1/deployments', { name: 'near', plan: 'nap' })).status).toBe(201);
+    const id = (await call(near.url, 'POST', '/v1/deployments/near/attempts', {})).body.id as string;
+    const started = await waitFor(async () => {
+      const a = await attempt(peer, id);
+      return a.state === 'running' ? a : null;
+    }, 'running');
+    await near.crash();
+    const adopted = await waitFor(async () => {
+      const a = await attempt(peer, id);
+      return a.owner !== started.owner ? a : null;
+    }, 'adoption by the peer');
+    expect(adopted.state).toBe('running');
+    const done = await waitFor(
+      async () => {
+        const a = await attempt(peer, id);
+        return a.state === 'succeeded' ? a : null;
+      },
+      'the adopted attempt ends',
+      30_000,
+    );
+    expect(done).toMatchObject({ rc: 0, recovered: true });
+    await peer.stop();
+  }, 420_000);
+});
