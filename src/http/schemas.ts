@@ -74,6 +74,11 @@ export const AttemptSchema = z
       .string()
       .nullable()
       .describe('why the attempt ended when no exit code says it (runner_error), e.g. a missing program'),
+    rollback_of: z
+      .number()
+      .int()
+      .nullable()
+      .describe('for a rollback: the number of the succeeded deploy attempt whose params it runs'),
   })
   .meta({ id: 'Attempt' });
 

@@ -66,6 +66,13 @@ export interface LifelineApi {
     actor: Actor,
     w?: WriteOptions,
   ): Promise<Attempt>;
+  /** A deploy attempt with the params of the last succeeded deploy (or of attempt `to`), SPEC §9.2. */
+  rollback(
+    ref: string,
+    input: { to?: number; force?: boolean },
+    actor: Actor,
+    w?: WriteOptions,
+  ): Promise<Attempt>;
   teardown(
     ref: string,
     input: { confirm?: string; force?: boolean },

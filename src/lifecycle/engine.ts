@@ -12,6 +12,7 @@ import { Checks } from './commands/check.ts';
 import { createDeployment } from './commands/create.ts';
 import { deleteDeployment } from './commands/delete.ts';
 import { startDeploy } from './commands/deploy.ts';
+import { rollback } from './commands/rollback.ts';
 import { resolve } from './commands/resolve.ts';
 import { teardown } from './commands/teardown.ts';
 import type { Ctx } from './context.ts';
@@ -82,6 +83,8 @@ export class Lifeline implements LifelineApi {
     deleteDeployment(this.ctx, ref, opts, actor, w);
   startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>
     startDeploy(this.ctx, this.watcher, ref, input, actor, w);
+  rollback: LifelineApi['rollback'] = (ref, input, actor, w) =>
+    rollback(this.ctx, this.watcher, ref, input, actor, w);
   teardown: LifelineApi['teardown'] = (ref, input, actor, w) =>
     teardown(this.ctx, this.watcher, ref, input, actor, w);
   cancel: LifelineApi['cancel'] = (ref, actor, w) => cancel(this.ctx, this.watcher, ref, actor, w);

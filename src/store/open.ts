@@ -7,6 +7,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from
 import type { Database } from './schema.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_attempt_detail.ts';
+import * as m007 from './migrations/007_rollback_of.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -18,7 +19,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_attempt_detail': m002 };
+const MIGRATIONS: Record<string, Migration> = {
+  '001_initial': m001,
+  '002_attempt_detail': m002,
+  '007_rollback_of': m007,
+};
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));

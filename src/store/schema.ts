@@ -47,6 +47,8 @@ export interface AttemptsTable {
   events_offset: number;
   /** Why it ended when no exit code says it (runner_error). Optional only because inserts leave it out. */
   detail?: string | null;
+  /** The attempt number a rollback took its params from; null for any other attempt. */
+  rollback_of?: number | null;
 }
 
 export interface EventsTable {

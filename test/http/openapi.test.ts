@@ -32,6 +32,7 @@ const SPEC_OPERATIONS = [
   'get /v1/attempts/{id}/log',
   'post /v1/deployments/{ref}/cancel',
   'post /v1/deployments/{ref}/teardown',
+  'post /v1/deployments/{ref}/rollback',
   'post /v1/deployments/{ref}/resolve',
   'post /v1/deployments/{ref}/check',
   'get /v1/deployments/{ref}/transitions',
