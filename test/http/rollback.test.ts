@@ -32,7 +32,7 @@ beforeAll(async () => {
         properties: {
           version: { type: 'string' },
           fail: { type: 'boolean' },
-            hang: { type: 'boolean' },
+          hang: { type: 'boolean' },
           token: { type: 'string', writeOnly: true },
         },
         additionalProperties: false,

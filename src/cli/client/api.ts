@@ -221,6 +221,10 @@ export class ApiClient {
     return this.json('POST', `/v1/deployments/${enc(ref)}/attempts`, { body });
   }
 
+  rollback(ref: string, body: { to?: number; force?: boolean }): Promise<Attempt> {
+    return this.json('POST', `/v1/deployments/${enc(ref)}/rollback`, { body });
+  }
+
   teardown(ref: string, body: { confirm: string; force?: boolean }): Promise<Attempt> {
     return this.json('POST', `/v1/deployments/${enc(ref)}/teardown`, { body });
   }
