@@ -145,6 +145,8 @@ export const api = {
   },
   create: (body) => request('POST', '/v1/deployments', { body }),
   deploy: (ref, body, version) => request('POST', `/v1/deployments/${enc(ref)}/attempts`, { body, version }),
+  rollback: (ref, body, version) =>
+    request('POST', `/v1/deployments/${enc(ref)}/rollback`, { body, version }),
   teardown: (ref, body, version) =>
     request('POST', `/v1/deployments/${enc(ref)}/teardown`, { body, version }),
   cancel: (ref) => request('POST', `/v1/deployments/${enc(ref)}/cancel`),

@@ -13,6 +13,7 @@ import {
   deleteDialog,
   deployDialog,
   resolveDialog,
+  rollbackDialog,
   runCheck,
   teardownDialog,
 } from './deployment/dialogs.js';
@@ -35,6 +36,7 @@ export function mountDeployment(root, { ref }) {
   const titleId = nextId('dep-title');
   const actions = actionsRow({
     deploy: () => deployDialog(get),
+    rollback: () => rollbackDialog(get),
     teardown: () => teardownDialog(get),
     cancel: () => cancelDialog(get),
     check: () => void runCheck(get),
