@@ -82,6 +82,15 @@ export const AttemptSchema = z
   })
   .meta({ id: 'Attempt' });
 
+export const PhaseSchema = z
+  .object({
+    phase: z.string(),
+    started_at: z.string(),
+    ended_at: z.string().nullable().describe('null while the phase is open (its attempt still runs)'),
+    duration_ms: z.number().int().nullable(),
+  })
+  .meta({ id: 'Phase' });
+
 export const EventSchema = z
   .object({
     seq: z.number().int(),

@@ -11,6 +11,7 @@ import type {
   Page,
   Transition,
 } from '../domain/types.ts';
+import type { Phase } from '../domain/phases.ts';
 
 export interface PlanInfo {
   name: string;
@@ -90,6 +91,8 @@ export interface LifelineApi {
 
   listAttempts(ref: string, query: { limit?: number; cursor?: string }): Promise<Page<Attempt>>;
   getAttempt(id: string): Promise<Attempt>;
+  /** The attempt's phases from its runner events (SPEC §9.4). */
+  listPhases(id: string): Promise<{ items: Phase[] }>;
   /** Output of an attempt as written (stdout and stderr interleaved), from byte `offset`. */
   readAttemptLog(id: string, offset?: number): Promise<{ text: string; next_offset: number }>;
   listTransitions(ref: string): Promise<{ items: Transition[] }>;

@@ -70,6 +70,7 @@ export class Lifeline implements LifelineApi {
     queries.readAttemptLog(this.ctx, id, offset);
   listTransitions: LifelineApi['listTransitions'] = (ref) => queries.listTransitions(this.ctx, ref);
   listEvents: LifelineApi['listEvents'] = (q) => queries.listEvents(this.ctx, q);
+  listPhases: LifelineApi['listPhases'] = (id) => queries.listPhases(this.ctx, id);
   deploymentIdFor: LifelineApi['deploymentIdFor'] = (ref) => queries.deploymentIdFor(this.ctx, ref);
   onEvents: LifelineApi['onEvents'] = (listener) => this.ctx.bus.on(listener);
   listInstances: LifelineApi['listInstances'] = () => queries.listInstances(this.ctx);

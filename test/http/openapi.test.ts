@@ -30,6 +30,7 @@ const SPEC_OPERATIONS = [
   'get /v1/deployments/{ref}/attempts',
   'get /v1/attempts/{id}',
   'get /v1/attempts/{id}/log',
+  'get /v1/attempts/{id}/phases',
   'post /v1/deployments/{ref}/cancel',
   'post /v1/deployments/{ref}/teardown',
   'post /v1/deployments/{ref}/rollback',
