@@ -130,6 +130,7 @@ export const api = {
   plans: () => request('GET', '/v1/plans'),
   deployments: (params) => request('GET', '/v1/deployments', { params }),
   deployment: (ref) => request('GET', `/v1/deployments/${enc(ref)}`),
+  phases: (id) => request('GET', `/v1/attempts/${enc(id)}/phases`),
   attempts: (ref, params) => request('GET', `/v1/deployments/${enc(ref)}/attempts`, { params }),
   transitions: (ref) => request('GET', `/v1/deployments/${enc(ref)}/transitions`),
   events: (params) => request('GET', '/v1/events', { params }),
