@@ -17,6 +17,7 @@ const STATUS: Record<ErrorCode, number> = {
   FORBIDDEN: 403,
   STORE_UNAVAILABLE: 503,
   PAYLOAD_TOO_LARGE: 413,
+  NO_ROLLBACK_TARGET: 409,
 };
 
 export function statusOf(code: ErrorCode): number {

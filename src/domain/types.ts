@@ -58,6 +58,7 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'STORE_UNAVAILABLE',
   'PAYLOAD_TOO_LARGE',
+  'NO_ROLLBACK_TARGET',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -126,6 +127,8 @@ export interface Attempt {
   owner: string | null;
   /** Why it ended, when no exit code says it: e.g. `program not found or not executable: …`. */
   detail: string | null;
+  /** For a rollback (SPEC §9.2): the number of the succeeded deploy attempt whose params it runs. */
+  rollback_of: number | null;
 }
 
 export interface Page<T> {

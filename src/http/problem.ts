@@ -37,6 +37,7 @@ const TITLES: Record<ProblemCode, string> = {
   FORBIDDEN: 'Forbidden',
   STORE_UNAVAILABLE: 'Store unavailable',
   PAYLOAD_TOO_LARGE: 'Payload too large',
+  NO_ROLLBACK_TARGET: 'No rollback target',
   INTERNAL: 'Internal server error',
 };
 

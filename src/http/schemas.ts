@@ -74,8 +74,22 @@ export const AttemptSchema = z
       .string()
       .nullable()
       .describe('why the attempt ended when no exit code says it (runner_error), e.g. a missing program'),
+    rollback_of: z
+      .number()
+      .int()
+      .nullable()
+      .describe('for a rollback: the number of the succeeded deploy attempt whose params it runs'),
   })
   .meta({ id: 'Attempt' });
+
+export const PhaseSchema = z
+  .object({
+    phase: z.string(),
+    started_at: z.string(),
+    ended_at: z.string().nullable().describe('null while the phase is open (its attempt still runs)'),
+    duration_ms: z.number().int().nullable(),
+  })
+  .meta({ id: 'Phase' });
 
 export const EventSchema = z
   .object({

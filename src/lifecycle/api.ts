@@ -12,6 +12,7 @@ import type {
   Transition,
 } from '../domain/types.ts';
 import type { WebhookStatus } from './webhooks/service.ts';
+import type { Phase } from '../domain/phases.ts';
 
 export interface PlanInfo {
   name: string;
@@ -67,6 +68,13 @@ export interface LifelineApi {
     actor: Actor,
     w?: WriteOptions,
   ): Promise<Attempt>;
+  /** A deploy attempt with the params of the last succeeded deploy (or of attempt `to`), SPEC §9.2. */
+  rollback(
+    ref: string,
+    input: { to?: number; force?: boolean },
+    actor: Actor,
+    w?: WriteOptions,
+  ): Promise<Attempt>;
   teardown(
     ref: string,
     input: { confirm?: string; force?: boolean },
@@ -84,6 +92,8 @@ export interface LifelineApi {
 
   listAttempts(ref: string, query: { limit?: number; cursor?: string }): Promise<Page<Attempt>>;
   getAttempt(id: string): Promise<Attempt>;
+  /** The attempt's phases from its runner events (SPEC §9.4). */
+  listPhases(id: string): Promise<{ items: Phase[] }>;
   /** Output of an attempt as written (stdout and stderr interleaved): `limit` bytes from byte `offset`, or the last `tail` lines. */
   readAttemptLog(
     id: string,

@@ -11,6 +11,7 @@ import { Checks } from './commands/check.ts';
 import { createDeployment } from './commands/create.ts';
 import { deleteDeployment } from './commands/delete.ts';
 import { startDeploy } from './commands/deploy.ts';
+import { rollback } from './commands/rollback.ts';
 import { resolve } from './commands/resolve.ts';
 import { teardown } from './commands/teardown.ts';
 import type { Ctx } from './context.ts';
@@ -79,6 +80,7 @@ export class Lifeline implements LifelineApi {
     queries.readAttemptLog(this.ctx, id, offset, opts);
   listTransitions: LifelineApi['listTransitions'] = (ref) => queries.listTransitions(this.ctx, ref);
   listEvents: LifelineApi['listEvents'] = (q) => queries.listEvents(this.ctx, q);
+  listPhases: LifelineApi['listPhases'] = (id) => queries.listPhases(this.ctx, id);
   deploymentIdFor: LifelineApi['deploymentIdFor'] = (ref) => queries.deploymentIdFor(this.ctx, ref);
   onEvents: LifelineApi['onEvents'] = (listener) => this.ctx.bus.on(listener);
   listInstances: LifelineApi['listInstances'] = () => queries.listInstances(this.ctx);
@@ -97,6 +99,8 @@ export class Lifeline implements LifelineApi {
     deleteDeployment(this.ctx, ref, opts, actor, w);
   startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>
     startDeploy(this.ctx, this.watcher, ref, input, actor, w);
+  rollback: LifelineApi['rollback'] = (ref, input, actor, w) =>
+    rollback(this.ctx, this.watcher, ref, input, actor, w);
   teardown: LifelineApi['teardown'] = (ref, input, actor, w) =>
     teardown(this.ctx, this.watcher, ref, input, actor, w);
   cancel: LifelineApi['cancel'] = (ref, actor, w) => cancel(this.ctx, this.watcher, ref, actor, w);

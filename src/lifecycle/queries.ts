@@ -1,5 +1,7 @@
 // The reads the API serves: plans, deployments, attempts and their output, transitions, events, instances.
 import type { Kysely } from 'kysely';
+import { foldPhases, type Phase } from '../domain/phases.ts';
+import { selectRunnerEvents } from '../store/phases.ts';
 import { LifelineError } from '../domain/errors.ts';
 import type {
   Attempt,
@@ -99,6 +101,14 @@ export async function getAttempt(ctx: Ctx, id: string): Promise<Attempt> {
   if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
   const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
   return presentAttempt(ctx, row, dep?.plan ?? '');
+}
+
+/** The attempt's phases (SPEC §9.4), folded from its runner events; the last ends with the attempt. */
+export async function listPhases(ctx: Ctx, id: string): Promise<{ items: Phase[] }> {
+  const row = await selectAttemptById(ctx.store.db, id);
+  if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
+  const events = await selectRunnerEvents(ctx.store.db, id);
+  return { items: foldPhases(events, row.ended_at) };
 }
 
 export async function readAttemptLog(

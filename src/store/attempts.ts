@@ -92,3 +92,19 @@ export async function claimAttempt(db: Db, id: string, from: Fence, to: Fence): 
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }
+
+/** A succeeded deploy attempt of the deployment: number `to`, or the last one before `before`. */
+export async function selectRollbackTarget(
+  db: Db,
+  deploymentId: string,
+  target: { to: number } | { before: number },
+): Promise<AttemptsTable | undefined> {
+  let q = db
+    .selectFrom('attempts')
+    .selectAll()
+    .where('deployment_id', '=', deploymentId)
+    .where('kind', '=', 'deploy')
+    .where('state', '=', 'succeeded');
+  q = 'to' in target ? q.where('number', '=', target.to) : q.where('number', '<', target.before);
+  return q.orderBy('number', 'desc').limit(1).executeTakeFirst();
+}

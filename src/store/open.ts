@@ -22,6 +22,7 @@ import * as m004 from './migrations/004_deployment_labels.ts';
 import * as m005 from './migrations/005_log_offsets.ts';
 import * as m006 from './migrations/006_webhooks.ts';
 import * as m008 from './migrations/008_lease_epoch.ts';
+import * as m007 from './migrations/007_rollback_of.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -58,6 +59,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '005_log_offsets': m005,
   '006_webhooks': m006,
   '008_lease_epoch': m008,
+  '007_rollback_of': m007,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

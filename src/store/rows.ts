@@ -37,6 +37,7 @@ export function toAttempt(row: AttemptsTable): Attempt {
     recovered: Boolean(row.recovered),
     owner: row.owner,
     detail: row.detail ?? null,
+    rollback_of: row.rollback_of == null ? null : Number(row.rollback_of),
   };
 }
 

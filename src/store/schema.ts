@@ -49,6 +49,8 @@ export interface AttemptsTable {
   detail?: string | null;
   /** The owner's lease epoch when it took the attempt: the fence of its writes (0 before migration 008). */
   owner_epoch?: number;
+  /** The attempt number a rollback took its params from; null for any other attempt. */
+  rollback_of?: number | null;
 }
 
 export interface EventsTable {

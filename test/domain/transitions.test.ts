@@ -996,6 +996,7 @@ describe('statusOf (SPEC §6)', () => {
     FORBIDDEN: [403],
     STORE_UNAVAILABLE: [503],
     PAYLOAD_TOO_LARGE: [413],
+    NO_ROLLBACK_TARGET: [409],
   };
 
   it('the error codes are exactly the stable codes of SPEC §6', () => {

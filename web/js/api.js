@@ -130,6 +130,7 @@ export const api = {
   plans: () => request('GET', '/v1/plans'),
   deployments: (params) => request('GET', '/v1/deployments', { params }),
   deployment: (ref) => request('GET', `/v1/deployments/${enc(ref)}`),
+  phases: (id) => request('GET', `/v1/attempts/${enc(id)}/phases`),
   attempts: (ref, params) => request('GET', `/v1/deployments/${enc(ref)}/attempts`, { params }),
   transitions: (ref) => request('GET', `/v1/deployments/${enc(ref)}/transitions`),
   events: (params) => request('GET', '/v1/events', { params }),
@@ -145,6 +146,8 @@ export const api = {
   },
   create: (body) => request('POST', '/v1/deployments', { body }),
   deploy: (ref, body, version) => request('POST', `/v1/deployments/${enc(ref)}/attempts`, { body, version }),
+  rollback: (ref, body, version) =>
+    request('POST', `/v1/deployments/${enc(ref)}/rollback`, { body, version }),
   teardown: (ref, body, version) =>
     request('POST', `/v1/deployments/${enc(ref)}/teardown`, { body, version }),
   cancel: (ref) => request('POST', `/v1/deployments/${enc(ref)}/cancel`),

@@ -1,6 +1,7 @@
 // What every client command shares: the API client from the environment, the output streams with their
 // colour decision, and one error path. Problems print `error: <CODE>: <detail>` on stderr and exit 2;
 // nothing ever prints a stack trace.
+import { stripVTControlCharacters } from 'node:util';
 import { ApiClient, ApiError, clientFromEnv, ConnectionError, UsageError } from './api.ts';
 import { colorEnabled, colors, type Colors } from './format.ts';
 
@@ -17,6 +18,8 @@ export interface Out {
   ce: Colors;
   /** stdout is a terminal that may be redrawn (live views, spinners): not TERM=dumb, not with NO_COLOR */
   tty: boolean;
+  /** A plan's output for stdout: its colours kept on a terminal, stripped when piped or with NO_COLOR. */
+  planText(text: string): string;
   print(line?: string): void;
   json(value: unknown): void;
   warn(line: string): void;
@@ -27,7 +30,8 @@ export function makeOut(
   err: NodeJS.WriteStream = process.stderr,
   env: NodeJS.ProcessEnv = process.env,
 ): Out {
-  const c = colors(colorEnabled(out, env));
+  const colour = colorEnabled(out, env);
+  const c = colors(colour);
   const ce = colors(colorEnabled(err, env));
   return {
     out,
@@ -36,6 +40,7 @@ export function makeOut(
     ce,
     // The status line's cursor codes are escape codes too: NO_COLOR asks for none, so no live view.
     tty: c.isColorSupported,
+    planText: (text) => (colour ? text : stripVTControlCharacters(text)),
     print: (line = '') => void out.write(`${line}\n`),
     json: (value) => void out.write(`${JSON.stringify(value, null, 2)}\n`),
     warn: (line) => void err.write(`${line}\n`),

@@ -6,6 +6,7 @@
 import type { FieldError } from '../../domain/errors.ts';
 import type { PlanInfo } from '../../lifecycle/api.ts';
 import type { Attempt, Deployment, EventType, LifelineEvent, Page, Transition } from '../../domain/types.ts';
+import type { Phase } from '../../domain/phases.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7400';
 
@@ -221,6 +222,10 @@ export class ApiClient {
     return this.json('POST', `/v1/deployments/${enc(ref)}/attempts`, { body });
   }
 
+  rollback(ref: string, body: { to?: number; force?: boolean }): Promise<Attempt> {
+    return this.json('POST', `/v1/deployments/${enc(ref)}/rollback`, { body });
+  }
+
   teardown(ref: string, body: { confirm: string; force?: boolean }): Promise<Attempt> {
     return this.json('POST', `/v1/deployments/${enc(ref)}/teardown`, { body });
   }
@@ -259,6 +264,10 @@ export class ApiClient {
 
   getAttempt(id: string): Promise<Attempt> {
     return this.json('GET', `/v1/attempts/${enc(id)}`);
+  }
+  async phases(id: string): Promise<Phase[]> {
+    const res = await this.json<{ items: Phase[] }>('GET', `/v1/attempts/${enc(id)}/phases`);
+    return res.items;
   }
 
   async attemptLog(id: string, offset = 0, tail?: number): Promise<{ text: string; nextOffset: number }> {

@@ -170,7 +170,7 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
     const d = e.data as Record<string, unknown>;
     switch (e.type) {
       case 'log_line': {
-        const text = String(d.text ?? '');
+        const text = o.planText(String(d.text ?? ''));
         if (logsOnly && !json) o.out.write(`${text}\n`);
         else if (!json) say(e.at, `${c.dim('│')} ${d.stream === 'stderr' ? c.yellow(text) : text}`);
         break;

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { register as serve } from './serve.ts';
 import { register as create } from './create.ts';
 import { register as deploy } from './deploy.ts';
+import { register as rollback } from './rollback.ts';
 import { register as teardown } from './teardown.ts';
 import { register as cancel } from './cancel.ts';
 import { register as resolve } from './resolve.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: RegisterCommand[] = [
   serve,
   create,
   deploy,
+  rollback,
   teardown,
   cancel,
   resolve,

@@ -80,7 +80,7 @@ export function register(program: Command): void {
             next_offset: nextOffset,
           });
         }
-        o.out.write(text);
+        o.out.write(o.planText(text));
         if (text !== '' && !text.endsWith('\n')) o.out.write('\n');
         return EXIT.ok;
       }),

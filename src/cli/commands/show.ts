@@ -1,6 +1,8 @@
-// `lifeline show NAME`: the state, a timeline of transitions with how long each state lasted, the attempts.
-import type { Command } from 'commander';
+// `lifeline show NAME [--attempt N]`: the state, a timeline of transitions with how long each state lasted,
+// the attempts, and the phases of one attempt (the current one by default).
+import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../client/action.ts';
+import { UsageError } from '../client/api.ts';
 import {
   badge,
   between,
@@ -18,12 +20,21 @@ export function register(program: Command): void {
     .command('show')
     .description('show a deployment: state, timeline of transitions, attempts')
     .argument('<name>', 'deployment name or id')
-    .option('--json', 'print the deployment with its transitions and attempts as JSON')
+    .option('--attempt <n>', 'show the phases of attempt N (default: the current attempt)', attemptNumber)
+    .option('--json', 'print the deployment with its transitions, attempts and phases as JSON')
     .action(
-      action(async ({ api, o }, name: string, opts: { json?: boolean }) => {
+      action(async ({ api, o }, name: string, opts: { json?: boolean; attempt?: number }) => {
         const dep = await api.getDeployment(name);
         const [transitions, attempts] = await Promise.all([api.transitions(dep.id), api.allAttempts(dep.id)]);
-        if (opts.json) return o.json({ ...dep, transitions, attempts });
+        const phased =
+          opts.attempt === undefined
+            ? attempts.find((a) => a.id === dep.current_attempt?.id)
+            : attempts.find((a) => a.number === opts.attempt);
+        if (opts.attempt !== undefined && !phased) {
+          throw new UsageError(`${dep.name} has no attempt #${opts.attempt}`);
+        }
+        const phases = phased ? await api.phases(phased.id) : [];
+        if (opts.json) return o.json({ ...dep, transitions, attempts, phases });
         const { c } = o;
         const now = Date.now();
         const numberOf = new Map(attempts.map((a) => [a.id, a.number]));
@@ -77,7 +88,7 @@ export function register(program: Command): void {
         else {
           const rows = attempts.map((a) => [
             `#${a.number}`,
-            a.kind,
+            a.kind + (a.rollback_of ? c.dim(` (rollback to #${a.rollback_of})`) : ''),
             badge(a.state, c),
             (a.reason ?? c.dim('-')) + (a.detail ? c.dim(`: ${a.detail}`) : ''),
             a.rc === null ? c.dim('-') : String(a.rc),
@@ -98,6 +109,28 @@ export function register(program: Command): void {
           ))
             o.print(line);
         }
+
+        // Plans that report no phases get no section, unless an attempt was asked for by number.
+        if (phased && (phases.length > 0 || opts.attempt !== undefined)) {
+          o.print();
+          o.print(c.bold(`Phases of attempt #${phased.number}`));
+          if (phases.length === 0) o.print(c.dim('  (the plan reported no phases)'));
+          else {
+            const rows = phases.map((p) => [
+              p.phase,
+              timestamp(p.started_at),
+              p.duration_ms === null
+                ? `${duration(now - Date.parse(p.started_at))} ${c.dim('so far')}`
+                : duration(p.duration_ms),
+            ]);
+            for (const line of table(['PHASE', 'STARTED', 'TOOK'], rows, c, '  ')) o.print(line);
+          }
+        }
       }),
     );
+}
+
+function attemptNumber(v: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(v)) throw new InvalidArgumentError('must be an attempt number (1, 2, …)');
+  return Number(v);
 }

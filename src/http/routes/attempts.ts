@@ -1,4 +1,4 @@
-// Attempts (SPEC §6): start a deploy attempt, cancel, list, read, and read the output.
+// Attempts (SPEC §6, §9.4): start a deploy attempt, cancel, list, read, phases, and read the output.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LOG_PAGE_DEFAULT, LOG_PAGE_MAX, LOG_TAIL_MAX, type LifelineApi } from '../../lifecycle/api.ts';
@@ -10,6 +10,7 @@ import {
   COMMON_READ_PROBLEMS,
   COMMON_WRITE_PROBLEMS,
   page,
+  PhaseSchema,
   problems,
   queryInt,
   RefParams,
@@ -100,6 +101,24 @@ export const attemptRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async 
       },
     },
     async (req) => api.getAttempt(req.params.id),
+  );
+
+  app.get(
+    '/v1/attempts/:id/phases',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        operationId: 'listPhases',
+        tags: ['attempts'],
+        summary: "The attempt's phases, from its runner events carrying a string phase",
+        params: AttemptIdParams,
+        response: {
+          200: z.object({ items: z.array(PhaseSchema) }),
+          ...problems(...COMMON_READ_PROBLEMS, 404),
+        },
+      },
+    },
+    async (req) => api.listPhases(req.params.id),
   );
 
   app.get(

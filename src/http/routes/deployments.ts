@@ -1,4 +1,4 @@
-// Deployments (SPEC §6): create, list, read, delete, teardown, resolve, check, transitions.
+// Deployments (SPEC §6, §9.2): create, list, read, delete, teardown, rollback, resolve, check, transitions.
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -52,6 +52,19 @@ const TeardownBody = z
     // Optional in the schema so that a missing confirm is the SPEC's 400 TEARDOWN_CONFIRM_MISMATCH.
     confirm: z.string().max(200).optional().describe('must repeat the deployment name'),
     force: z.boolean().optional().describe('admin only: tear down an unknown deployment'),
+  })
+  .nullish();
+
+const RollbackBody = z
+  .strictObject({
+    to: z
+      .number()
+      .int()
+      .min(1)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .describe('the number of a succeeded deploy attempt; default the last one before the current attempt'),
+    force: z.boolean().optional().describe('admin only: roll back over an unknown state'),
   })
   .nullish();
 
@@ -168,6 +181,27 @@ export const deploymentRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = asy
     },
     async (req, reply) => {
       const att = await api.teardown(req.params.ref, req.body ?? {}, actorOf(req), writeOptions(req));
+      reply.code(202).header('Location', `/v1/attempts/${att.id}`);
+      return att;
+    },
+  );
+
+  app.post(
+    '/v1/deployments/:ref/rollback',
+    {
+      config: { role: 'operator' },
+      schema: {
+        operationId: 'rollback',
+        tags: ['attempts'],
+        summary:
+          'Start a deploy attempt with the params of the last succeeded deploy attempt (or of attempt `to`)',
+        params: RefParams,
+        body: RollbackBody,
+        response: { 202: AttemptSchema, ...problems(...COMMON_WRITE_PROBLEMS, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const att = await api.rollback(req.params.ref, req.body ?? {}, actorOf(req), writeOptions(req));
       reply.code(202).header('Location', `/v1/attempts/${att.id}`);
       return att;
     },

@@ -1,13 +1,14 @@
 // Accepting an attempt (deploy or teardown): the queued attempt and the deployment's move in one
 // transaction, then the launch.
 import path from 'node:path';
+import type { Transaction } from 'kysely';
 import { findPlan } from '../../config/load.ts';
 import type { PlanConfig } from '../../config/types.ts';
 import { LifelineError } from '../../domain/errors.ts';
 import type { Decision } from '../../domain/transitions.ts';
 import type { Actor, Attempt, AttemptKind } from '../../domain/types.ts';
 import { selectLastAttemptNumber } from '../../store/attempts.ts';
-import type { AttemptsTable, DeploymentsTable } from '../../store/schema.ts';
+import type { AttemptsTable, Database, DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition } from '../../store/transition.ts';
 import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
@@ -24,11 +25,19 @@ export interface AttemptRequest {
   force: boolean;
 }
 
-/** The domain's verdict on the fresh deployment row, and the params the attempt runs with. */
+/** What an attempt is accepted as: the domain's verdict, its params, and what it rolls back to. */
+export interface AttemptPlan {
+  decision: Decision;
+  params: Record<string, unknown>;
+  rollbackOf?: number;
+}
+
+/** Decided on the fresh deployment row, inside the accepting transaction (so it may read more). */
 export type DecideAttempt = (
   dep: DeploymentsTable,
   plan: PlanConfig,
-) => { decision: Decision; params: Record<string, unknown> };
+  trx: Transaction<Database>,
+) => AttemptPlan | Promise<AttemptPlan>;
 
 export async function startAttempt(
   ctx: Ctx,
@@ -47,7 +56,7 @@ export async function startAttempt(
       checkVersion(dep, req.w);
       const plan = findPlan(ctx.config, dep.plan);
       if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
-      const { decision, params } = decide(dep, plan);
+      const { decision, params, rollbackOf } = await decide(dep, plan, trx);
       allowed(decision);
       const at = nowIso();
       const row: AttemptsTable = {
@@ -80,6 +89,7 @@ export async function startAttempt(
         stdout_offset: 0,
         stderr_offset: 0,
         events_offset: 0,
+        rollback_of: rollbackOf ?? null,
       };
       const events = await applyTransition(trx, {
         at,

@@ -13,11 +13,13 @@ import {
   deleteDialog,
   deployDialog,
   resolveDialog,
+  rollbackDialog,
   runCheck,
   teardownDialog,
 } from './deployment/dialogs.js';
 import { deploymentHead } from './deployment/head.js';
 import { logPanel } from './deployment/log-panel.js';
+import { phasesPanel } from './deployment/phases-panel.js';
 import { applyEvent, applyRefresh, initialModel, markDeleted, streamStart } from './deployment/reducer.js';
 
 const STREAM_TYPES = 'state_transition,log_line,attempt_start,attempt_end,check_result,deployment_deleted';
@@ -35,6 +37,7 @@ export function mountDeployment(root, { ref }) {
   const titleId = nextId('dep-title');
   const actions = actionsRow({
     deploy: () => deployDialog(get),
+    rollback: () => rollbackDialog(get),
     teardown: () => teardownDialog(get),
     cancel: () => cancelDialog(get),
     check: () => void runCheck(get),
@@ -44,6 +47,7 @@ export function mountDeployment(root, { ref }) {
   const head = deploymentHead({ ref, titleId, actionsRow: actions.el });
   const attempts = attemptsTable({ onShow: (a) => log.pin(a) });
   const log = logPanel({ get, onShownChange: () => renderAttempts() });
+  const phases = phasesPanel();
   const timelineBox = h('div', { class: 'timeline-box' });
   const transitionsBox = h('div', { class: 'transitions-box' });
   const configBox = h('div', { class: 'config-box' });
@@ -72,6 +76,7 @@ export function mountDeployment(root, { ref }) {
         h('details', { class: 'transitions-details' }, h('summary', null, 'Transitions'), transitionsBox),
       ),
       log.el,
+      phases.el,
       attempts.el,
       h(
         'section',
@@ -85,7 +90,11 @@ export function mountDeployment(root, { ref }) {
   // ---- rendering -------------------------------------------------------------------------------
   const renderHead = () => head.render(model, plan);
   const renderActions = () => actions.render(model, plan);
-  const renderAttempts = () => attempts.render(model.attempts, log.shownAttempt());
+  const renderAttempts = () => {
+    attempts.render(model.attempts, log.shownAttempt());
+    // The phases of the attempt the log shows, read again whenever the attempts change.
+    void phases.load(model.attempts.find((a) => a.id === log.shownAttempt()) ?? null);
+  };
 
   function renderTimeline() {
     const now = Date.now();

@@ -2,7 +2,7 @@
 // blocks and why (said on the button, not hidden), and a hint line. The dialogs they open are given to it.
 import { can } from '../../api.js';
 import { h, nextId, setChildren, toast } from '../../dom.js';
-import { currentAttempt, isActive } from './reducer.js';
+import { currentAttempt, isActive, rollbackTarget } from './reducer.js';
 
 function actionButton(id, label, { kind = '', disabledWhy = null, onClick }) {
   const reasonId = disabledWhy ? nextId('why') : null;
@@ -28,7 +28,7 @@ function actionButton(id, label, { kind = '', disabledWhy = null, onClick }) {
   return [btn, reasonId ? h('span', { id: reasonId, class: 'visually-hidden' }, disabledWhy) : null];
 }
 
-/** on: { deploy, teardown, cancel, check, resolve, delete }, each called when its button is used. */
+/** on: { deploy, rollback, teardown, cancel, check, resolve, delete }, each called when its button is used. */
 export function actionsRow(on) {
   const actions = h('div', {
     class: 'actions',
@@ -57,6 +57,16 @@ export function actionsRow(on) {
           onClick: on.deploy,
         }),
       );
+      // Offered where it helps: after a failed deploy, back to what last worked.
+      if (dep.state === 'failed') {
+        const target = rollbackTarget(model);
+        list.push(
+          actionButton('rollback', target ? `Roll back to #${target.number}…` : 'Roll back…', {
+            disabledWhy: busy ?? (target ? null : 'No earlier deploy attempt succeeded.'),
+            onClick: on.rollback,
+          }),
+        );
+      }
       list.push(
         actionButton('teardown', 'Tear down', {
           kind: 'danger-outline',

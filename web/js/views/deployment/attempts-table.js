@@ -18,6 +18,7 @@ function resultText(a) {
   if (a.reason) bits.push(a.reason.replaceAll('_', ' '));
   if (a.recovered) bits.push('recovered');
   if (a.force) bits.push('forced');
+  if (a.rollback_of) bits.push(`rollback to #${a.rollback_of}`);
   return bits.length ? bits.join(' · ') : a.state === 'succeeded' ? 'ok' : '—';
 }
 

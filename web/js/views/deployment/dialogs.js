@@ -1,4 +1,4 @@
-// The deployment page's dialogs (deploy, tear down, cancel, resolve, delete) and the check: what each asks
+// The deployment page's dialogs (deploy, roll back, tear down, cancel, resolve, delete) and the check: what each asks
 // for, and the write it sends. Each takes get(), the page's current model, read again at confirm time so the
 // write carries the version the page shows then.
 import { api, explain } from '../../api.js';
@@ -7,7 +7,7 @@ import { h, nextId, toast } from '../../dom.js';
 import { jsonTextarea, parseParamsJson } from '../../params-form.js';
 import { navigate } from '../../shell.js';
 import { stateLabel } from '../../states.js';
-import { currentAttempt } from './reducer.js';
+import { currentAttempt, rollbackTarget } from './reducer.js';
 
 const attemptLabel = (a) => (a?.number ? `attempt #${a.number}` : 'the attempt');
 
@@ -65,6 +65,41 @@ export function deployDialog(get) {
       if (needsForce) body.force = true;
       const a = await api.deploy(dep().id, body, dep().version);
       toast(`Deploy ${attemptLabel(a)} of ${dep().name} queued`);
+    },
+  });
+}
+
+export function rollbackDialog(get) {
+  const dep = () => get().dep;
+  const target = rollbackTarget(get());
+  if (!target) {
+    toast('There is no succeeded deploy attempt to roll back to.', { kind: 'error' });
+    return;
+  }
+  const needsForce = dep().state === 'unknown';
+  const force = needsForce ? forceBox('roll back') : null;
+  const params = target.params ?? {};
+  openDialog({
+    title: `Roll back ${dep().name}?`,
+    description: `Starts a deploy attempt with the params of attempt #${target.number}, the last one that succeeded.`,
+    testId: 'rollback-dialog',
+    confirmLabel: `Roll back to #${target.number}`,
+    body: [
+      h('p', { class: 'help' }, 'Params it will run with (secrets are masked):'),
+      h(
+        'pre',
+        { class: 'json', 'data-testid': 'rollback-params' },
+        Object.keys(params).length ? JSON.stringify(params, null, 2) : '{} (no params)',
+      ),
+      force?.el,
+    ],
+    canConfirm: () => !needsForce || force.box.checked,
+    onConfirm: async () => {
+      // The target shown is the target sent: `to` pins it even if another attempt succeeds meanwhile.
+      const body = { to: target.number };
+      if (needsForce) body.force = true;
+      const a = await api.rollback(dep().id, body, dep().version);
+      toast(`Rollback ${attemptLabel(a)} of ${dep().name} to #${target.number} queued`);
     },
   });
 }

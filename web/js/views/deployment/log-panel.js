@@ -1,6 +1,7 @@
 // The deployment page's log card: one attempt's output at a time, read once from the API and then kept up
 // from the stream's log_line events, capped at MAX_LOG_LINES, following the bottom unless the reader
 // scrolled away, and pinned to an older attempt when the reader asked for one.
+import { ansiLine } from '../../ansi.js';
 import { api, explain } from '../../api.js';
 import { h, nextId } from '../../dom.js';
 import { attemptOf, currentAttempt } from './reducer.js';
@@ -107,7 +108,7 @@ export function logPanel({ get, onShownChange }) {
     if (closed || pendingLines.length === 0) return;
     const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 32;
     const frag = document.createDocumentFragment();
-    for (const line of pendingLines) frag.appendChild(document.createTextNode(`${line}\n`));
+    for (const line of pendingLines) frag.appendChild(ansiLine(line));
     pendingLines = [];
     pre.appendChild(frag);
     const extra = pre.childNodes.length - MAX_LOG_LINES;

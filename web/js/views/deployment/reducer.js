@@ -16,6 +16,18 @@ export function initialModel({ deployment, transitions, attempts }) {
 
 export const currentAttempt = (model) => model.dep?.current_attempt ?? null;
 export const attemptOf = (model, id) => model.attempts.find((a) => a.id === id);
+/**
+ * The attempt a rollback runs the params of (SPEC §9.2): the newest succeeded deploy attempt before the
+ * current one, among the attempts the page has read. Null when there is none.
+ */
+export function rollbackTarget(model) {
+  const cur = currentAttempt(model);
+  const before = cur?.number ?? Infinity;
+  return (
+    model.attempts.find((a) => a.kind === 'deploy' && a.state === 'succeeded' && a.number < before) ?? null
+  );
+}
+
 export const isActive = (model) => Boolean(model.dep) && ACTIVE_STATES.has(model.dep.state);
 
 /**
