@@ -81,6 +81,27 @@ export function postgresPool(url: string, s: PoolSettings, onError: (err: Error)
   return pool;
 }
 
+/**
+ * Kysely prepares every query anew; a better-sqlite3 statement can be run again with new parameters, so
+ * the most recent ones are kept (issue 8: preparing was a measurable share of each write). A statement
+ * still iterating (a streamed read) is never handed out twice.
+ */
+function reusingStatements(sqlite: SQLite.Database, max = 256) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string): SQLite.Statement {
+      const hit = cache.get(sql);
+      if (hit?.busy) return sqlite.prepare(sql);
+      cache.delete(sql);
+      const stmt = hit ?? sqlite.prepare(sql);
+      cache.set(sql, stmt); // most recent last
+      if (cache.size > max) cache.delete(cache.keys().next().value!);
+      return stmt;
+    },
+  };
+}
+
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
   const file = sqlitePath(url);
   let store: Store;
@@ -91,7 +112,7 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
     // FULL: a commit survives power loss, as an accepted state must. NORMAL only on request.
     sqlite.pragma(`synchronous = ${opts.durable === false ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
     store = { db, dialect: 'sqlite', file: path.resolve(file), close: () => db.destroy() };
   } else if (/^postgres(ql)?:\/\//.test(url)) {
     const onError = opts.onConnectionError ?? (() => undefined);
