@@ -3,7 +3,11 @@
 //   npm run bench -- supervisor   one
 //   npm run bench -- reads        list/events pages at size, filtered polls (bench/reads.ts)
 //   npm run bench -- stream       live fan-out and replay storms over real sockets (bench/stream.ts)
+//   npm run bench -- runner       rate, flood, logread, idle (each also alone)
+//   npm run bench -- writes       create over HTTP vs bare Fastify; transition vs direct SQL (create | transition)
+//   npm run bench -- peers        Lifeline vs pg-boss 10, graphile-worker 0.16 and raw spawn on one Postgres
 //   --quick                       smaller data and fewer rounds
+// A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,10 +20,28 @@ import { openLifeline } from '../src/lifecycle/engine.ts';
 import { spawnSupervisor } from '../src/runner/spawn.ts';
 import { benchReads } from './reads.ts';
 import { printTable } from './stats.ts';
+import { addRow, machine, section, writeReport } from './report.ts';
 import { benchStream } from './stream.ts';
 import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
+import { benchPeers } from './peers.ts';
+import { benchWrites } from './writes.ts';
+import { closePg } from './pg.ts';
 
-const N = Number(process.env.BENCH_N ?? 40);
+const N = Number(process.env.BENCH_N ?? (process.argv.includes('--quick') ? 15 : 40));
+
+function preface(): string[] {
+  const lines = [
+    quick
+      ? "**Quick run** (`--quick`): smaller data sets and fewer rounds than the issue asks for (sizes are in each row); a full `npm run bench` uses the issue's sizes."
+      : 'Full run: the sizes the issue asks for.',
+    'Ratios are measured side by side in one run (rounds interleaved), so machine load hits both sides alike; absolute figures move with the load average above.',
+  ];
+  if (os.loadavg()[0] > os.cpus().length * 2)
+    lines.push(
+      `The machine was shared with other jobs during this run (load average ≫ ${os.cpus().length} cores): absolute latencies and rates are far worse than on an idle machine; read the ratios.`,
+    );
+  return lines;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,9 +77,15 @@ async function sideBySide(a: () => Promise<void>, b: () => Promise<void>): Promi
 function report(name: string, ours: number[], base: number[], baseName: string): void {
   const o = median(ours);
   const r = median(base);
-  console.log(
-    `${name.padEnd(34)} ours ${o.toFixed(1).padStart(7)} ms   ${baseName.padEnd(22)} ${r.toFixed(1).padStart(7)} ms   ratio ${(o / r).toFixed(2)}x   (median of ${ours.length})`,
-  );
+  const s = section('Supervisor and one attempt (SQLite), ms per item, interleaved', [
+    'scenario',
+    'ours ms',
+    'baseline',
+    'baseline ms',
+    'ours ÷ baseline (time)',
+    'rounds',
+  ]);
+  addRow(s, [name, o, baseName, r, `${(o / r).toFixed(2)}×`, String(ours.length)]);
 }
 
 async function benchSupervisor(): Promise<void> {
@@ -120,6 +148,9 @@ async function benchAttempt(): Promise<void> {
 // Supervisors are unref'd (a server must be able to exit while attempts run): hold the loop open here.
 const keepAlive = setInterval(() => undefined, 1000);
 const quick = process.argv.includes('--quick');
+const started = machine(
+  ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+);
 const which = process.argv.slice(2).find((a) => !a.startsWith('--'));
 console.log(
   `lifeline bench, node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}`,
@@ -129,9 +160,18 @@ if (!which || which === 'attempt') await benchAttempt();
 if (!which || which === 'reads')
   printTable('reads (SQLite, in-process inject)', await benchReads(tmp, quick));
 if (!which || which === 'stream') printTable('streams (SQLite, real sockets)', await benchStream(tmp, quick));
-if (!which || which === 'runner' || which === 'rate') await benchRate(tmp);
+if (!which || which === 'runner' || which === 'rate') await benchRate(tmp, quick);
 if (!which || which === 'runner' || which === 'flood') await benchFlood(tmp);
-if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp);
-if (!which || which === 'runner' || which === 'idle') await benchIdle(tmp);
+if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp, quick);
+if (!which || which === 'runner' || which === 'idle') await benchIdle(tmp, quick);
+if (!which || ['writes', 'create', 'transition'].includes(which)) await benchWrites(tmp, quick, which);
+if (!which || which === 'peers') await benchPeers(tmp, quick);
+await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });
 clearInterval(keepAlive);
+// Only a full run (every scenario) replaces docs/performance.md; one scenario goes to a side file.
+const out = which
+  ? path.join(os.tmpdir(), `lifeline-bench-${which}.md`)
+  : path.resolve('docs/performance.md');
+writeReport(out, started, preface());
+console.log(`\nwrote ${out}`);

@@ -11,6 +11,11 @@ import pino from 'pino';
 import { configFromObject } from '../src/config/load.ts';
 import { openLifeline, type Lifeline } from '../src/lifecycle/engine.ts';
 import { readExit, readProcess } from '../src/runner/rundir.ts';
+import { addRow, section } from './report.ts';
+
+function runnerSection() {
+  return section('Runner (SQLite, in-process engine)', ['scenario', 'figure', 'target', 'detail']);
+}
 
 const ACTOR = { name: 'bench', role: 'admin' } as const;
 
@@ -68,8 +73,8 @@ function endedOf(engine: Lifeline): (id: string) => Promise<number> {
   return (id) => new Promise((resolve) => waiting.set(id, resolve));
 }
 
-export async function benchIdle(tmp: string): Promise<void> {
-  const n = Number(process.env.BENCH_IDLE_N ?? 1000);
+export async function benchIdle(tmp: string, quick = false): Promise<void> {
+  const n = Number(process.env.BENCH_IDLE_N ?? (quick ? 300 : 1000));
   const engine = await engineIn(
     path.join(tmp, 'idle'),
     { idle: sh('exec sleep 3600') },
@@ -98,9 +103,12 @@ export async function benchIdle(tmp: string): Promise<void> {
   await new Promise((r) => setTimeout(r, 20_000)); // two safety passes at the 10 s reap interval
   const cpu = process.cpuUsage(cpu0);
   const share = (cpu.user + cpu.system) / 1000 / (performance.now() - w0);
-  console.log(
-    `  idle CPU of ${n} running attempts: ${(share * 100).toFixed(1)} % of one core (target < 5 %)`,
-  );
+  addRow(runnerSection(), [
+    `idle CPU of ${n} running attempts`,
+    `${(share * 100).toFixed(1)} % of a core`,
+    '< 5 %',
+    'over 20 s, two safety passes at reap_interval 10 s',
+  ]);
 
   // Exits among them, one every 50 ms (a steady rate, not a burst beyond what the store can commit);
   // latency = attempt_end seen committed - the exit record's time.
@@ -122,9 +130,12 @@ export async function benchIdle(tmp: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   await Promise.all(pending);
-  console.log(
-    `  exit -> recorded among ${n} running: p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${pct(lat, 100)} ms (target p99 < 50 ms)`,
-  );
+  addRow(runnerSection(), [
+    `exit → recorded among ${n} running`,
+    `p99 ${pct(lat, 99)} ms`,
+    'p99 < 50 ms',
+    `p50 ${pct(lat, 50)} ms, max ${pct(lat, 100)} ms; one SIGKILL every 50 ms`,
+  ]);
   await engine.close();
 }
 
@@ -155,9 +166,19 @@ export async function benchFlood(tmp: string): Promise<void> {
   h.disable();
   stop = true;
   await other;
-  console.log(
-    `  4 MB plan: ingested in ${(took / 1000).toFixed(1)} s; longest event-loop stall ${(h.max / 1e6).toFixed(0)} ms (target < 100); other calls p99 ${pct(lat, 99).toFixed(0)} ms over ${lat.length} (target < 200)`,
-  );
+  const r = runnerSection();
+  addRow(r, [
+    'longest event-loop stall while a plan writes 4 MB',
+    `${(h.max / 1e6).toFixed(0)} ms`,
+    '< 100 ms',
+    `ingested in ${(took / 1000).toFixed(1)} s`,
+  ]);
+  addRow(r, [
+    'other calls p99 during that 4 MB plan',
+    `${pct(lat, 99).toFixed(0)} ms`,
+    '< 200 ms',
+    `${lat.length} calls (get + list page)`,
+  ]);
   await engine.close();
 }
 
@@ -169,9 +190,9 @@ async function exited(cmd: string): Promise<void> {
   });
 }
 
-export async function benchRate(tmp: string): Promise<void> {
+export async function benchRate(tmp: string, quick = false): Promise<void> {
   const conc = 8;
-  const seconds = Number(process.env.BENCH_RATE_SECONDS ?? 10);
+  const seconds = Number(process.env.BENCH_RATE_SECONDS ?? (quick ? 5 : 10));
   const engine = await engineIn(path.join(tmp, 'rate'), {
     noop: { deploy: ['/bin/true'], teardown: ['/bin/true'] },
   });
@@ -195,16 +216,18 @@ export async function benchRate(tmp: string): Promise<void> {
     await ended(a.id);
   });
   const raw = await run(() => exited('/bin/true'));
-  console.log(
-    `  attempts/s at ${conc} concurrent: ours ${ours.toFixed(1)}, raw spawn ${raw.toFixed(1)}, ratio ${(ours / raw).toFixed(2)} (target >= 0.4)`,
-  );
+  addRow(runnerSection(), [
+    `attempts/s end to end ÷ raw spawn, ${conc} at a time`,
+    (ours / raw).toFixed(2),
+    '≥ 0.4',
+    `ours ${ours.toFixed(1)}/s, raw spawn of /bin/true ${raw.toFixed(1)}/s, ${seconds} s each, back to back`,
+  ]);
   await engine.close();
 }
 
-export async function benchLogRead(tmp: string): Promise<void> {
+export async function benchLogRead(tmp: string, quick = false): Promise<void> {
   const line = 'x'.repeat(3999); // + "\n": 1 MB = 250 lines
-  const results: string[] = [];
-  for (const mb of [1, 10, 100]) {
+  for (const mb of quick ? [1, 10, 30] : [1, 10, 100]) {
     const dir = path.join(tmp, `logread-${mb}`);
     const e = await engineIn(
       dir,
@@ -224,8 +247,12 @@ export async function benchLogRead(tmp: string): Promise<void> {
       times.push(performance.now() - t);
       if (page.text.length === 0) throw new Error('empty page');
     }
-    results.push(`${mb} MB ${pct(times, 50).toFixed(2)} ms`);
+    addRow(runnerSection(), [
+      `64 KiB log range read at ${mb} MB of log`,
+      `${pct(times, 50).toFixed(2)} ms`,
+      'flat',
+      `median over 21 offsets; p99 ${pct(times, 99).toFixed(2)} ms`,
+    ]);
     await e.close();
   }
-  console.log(`  64 KiB log range read, median of 21 offsets: ${results.join(', ')} (flat)`);
 }

@@ -1,3 +1,5 @@
+import { section } from './report.ts';
+
 // Small statistics and the table the read benches print: medians over rounds, p50/p99 per round.
 
 export interface Row {
@@ -20,7 +22,10 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
+/** Prints the table and adds it to the report (docs/performance.md). */
 export function printTable(title: string, rows: Row[]): void {
+  const s = section(title, ['scenario', 'p50 ms', 'p99 ms', 'target', 'note']);
+  for (const r of rows) s.rows.push([r.name, r.p50.toFixed(1), r.p99.toFixed(1), r.target, r.note]);
   const w = Math.max(...rows.map((r) => r.name.length), 10);
   console.log(`\n${title}`);
   console.log(`| ${'scenario'.padEnd(w)} | p50 ms | p99 ms | target | note |`);

@@ -135,7 +135,7 @@ class GuardedSqliteDriver extends SqliteDriver {
     private readonly sqlite: SQLite.Database,
     private readonly identity: FileIdentity,
   ) {
-    super({ database: sqlite });
+    super({ database: reusingStatements(sqlite) });
   }
 
   override async acquireConnection(): Promise<DatabaseConnection> {
@@ -194,6 +194,27 @@ export function postgresPool(url: string, s: PoolSettings, onError: (err: Error)
   pool.on('connect', (client) => client.on('error', onError));
   pool.on('error', onError);
   return pool;
+}
+
+/**
+ * Kysely prepares every query anew; a better-sqlite3 statement can be run again with new parameters, so
+ * the most recent ones are kept (issue 8: preparing was a measurable share of each write). A statement
+ * still iterating (a streamed read) is never handed out twice.
+ */
+function reusingStatements(sqlite: SQLite.Database, max = 256) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string): SQLite.Statement {
+      const hit = cache.get(sql);
+      if (hit?.busy) return sqlite.prepare(sql);
+      cache.delete(sql);
+      const stmt = hit ?? sqlite.prepare(sql);
+      cache.set(sql, stmt); // most recent last
+      if (cache.size > max) cache.delete(cache.keys().next().value!);
+      return stmt;
+    },
+  };
 }
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
