@@ -6,6 +6,7 @@ import pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { openStore, type Store } from '../store/open.ts';
 import { touchInstance, upsertInstance } from '../store/instances.ts';
+import { EventListener } from '../store/listen.ts';
 import type { LifelineApi } from './api.ts';
 import { cancel } from './commands/cancel.ts';
 import { Checks } from './commands/check.ts';
@@ -46,6 +47,8 @@ export class Lifeline implements LifelineApi {
     private readonly ctx: Ctx,
     private readonly watcher: Watcher,
     private lock: DbLock | null,
+    /** On Postgres: wake-ups for commits made by other instances. */
+    private listener: EventListener | null = null,
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
@@ -100,6 +103,7 @@ export class Lifeline implements LifelineApi {
 
   /** Recovers what the last run left (adopt, finish, or mark unknown), then keeps watching. */
   async start(): Promise<void> {
+    await this.listener?.start();
     await this.reconcileNow();
     this.watcher.start();
     const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
@@ -140,6 +144,7 @@ export class Lifeline implements LifelineApi {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    await this.listener?.stop();
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();
@@ -182,5 +187,13 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     last_seen_at: at,
   });
   const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage };
-  return new Lifeline(ctx, new Watcher(ctx), lock);
+  const listener =
+    store.dialect === 'postgres'
+      ? new EventListener(config.db, {
+          onWake: (lastSeq) => ctx.bus.emit(lastSeq),
+          onError: (err) => outage.failed('event listener', err),
+          connectTimeoutMs: config.database.connectTimeoutMs,
+        })
+      : null;
+  return new Lifeline(ctx, new Watcher(ctx), lock, listener);
 }

@@ -1,5 +1,6 @@
 // Runs a unit of work in one transaction, re-runs it when a concurrent writer won, and wakes event
-// readers after it commits.
+// readers after it commits: this instance's at once, other instances' through a Postgres NOTIFY sent
+// inside the transaction (delivered on commit; see store/listen.ts).
 import type { Transaction } from 'kysely';
 import type { LifelineEvent } from '../domain/types.ts';
 import type { Database } from '../store/schema.ts';
@@ -7,14 +8,16 @@ import type { Store } from '../store/open.ts';
 import { LifelineError } from '../domain/errors.ts';
 import { classifyStoreError, constraintOf } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
+import { notifyEvents } from '../store/listen.ts';
 
 export class EventBus {
-  private listeners = new Set<(lastSeq: number) => void>();
-  on(listener: (lastSeq: number) => void): () => void {
+  private listeners = new Set<(lastSeq?: number) => void>();
+  on(listener: (lastSeq?: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
-  emit(lastSeq: number): void {
+  /** `lastSeq`: the last seq a commit appended; undefined: read anyway (wake-ups may have been lost). */
+  emit(lastSeq?: number): void {
     for (const l of this.listeners) {
       try {
         l(lastSeq);
@@ -57,7 +60,13 @@ export async function transact<T>(
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const unit = await store.db.transaction().execute(fn);
+      const unit = await store.db.transaction().execute(async (trx) => {
+        const u = await fn(trx);
+        if (store.dialect === 'postgres' && u.events.length > 0) {
+          await notifyEvents(trx, u.events[u.events.length - 1].seq);
+        }
+        return u;
+      });
       if (unit.events.length > 0) bus.emit(unit.events[unit.events.length - 1].seq);
       return unit.result;
     } catch (err) {
