@@ -3,6 +3,7 @@
 //   npm run bench -- supervisor   one
 //   npm run bench -- reads        list/events pages at size, filtered polls (bench/reads.ts)
 //   npm run bench -- stream       live fan-out and replay storms over real sockets (bench/stream.ts)
+//   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   --quick                       smaller data and fewer rounds
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
 import { spawn } from 'node:child_process';
@@ -14,6 +15,7 @@ import pino from 'pino';
 import { configFromObject } from '../src/config/load.ts';
 import { openLifeline } from '../src/lifecycle/engine.ts';
 import { spawnSupervisor } from '../src/runner/spawn.ts';
+import { benchNotify } from './notify.ts';
 import { benchReads } from './reads.ts';
 import { printTable } from './stats.ts';
 import { benchStream } from './stream.ts';
@@ -129,6 +131,8 @@ if (!which || which === 'attempt') await benchAttempt();
 if (!which || which === 'reads')
   printTable('reads (SQLite, in-process inject)', await benchReads(tmp, quick));
 if (!which || which === 'stream') printTable('streams (SQLite, real sockets)', await benchStream(tmp, quick));
+if (!which || which === 'notify')
+  printTable('wake-ups across instances (Postgres, real sockets)', await benchNotify(tmp, quick));
 if (!which || which === 'runner' || which === 'rate') await benchRate(tmp);
 if (!which || which === 'runner' || which === 'flood') await benchFlood(tmp);
 if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp);
