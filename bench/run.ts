@@ -6,6 +6,7 @@
 //   npm run bench -- runner       rate, flood, logread, idle (each also alone)
 //   npm run bench -- writes       create over HTTP vs bare Fastify; transition vs direct SQL (create | transition)
 //   npm run bench -- peers        Lifeline vs pg-boss 10, graphile-worker 0.16 and raw spawn on one Postgres
+//   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   --quick                       smaller data and fewer rounds
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
@@ -18,6 +19,7 @@ import pino from 'pino';
 import { configFromObject } from '../src/config/load.ts';
 import { openLifeline } from '../src/lifecycle/engine.ts';
 import { spawnSupervisor } from '../src/runner/spawn.ts';
+import { benchNotify } from './notify.ts';
 import { benchReads } from './reads.ts';
 import { printTable } from './stats.ts';
 import { addRow, machine, section, writeReport } from './report.ts';
@@ -160,6 +162,8 @@ if (!which || which === 'attempt') await benchAttempt();
 if (!which || which === 'reads')
   printTable('reads (SQLite, in-process inject)', await benchReads(tmp, quick));
 if (!which || which === 'stream') printTable('streams (SQLite, real sockets)', await benchStream(tmp, quick));
+if (!which || which === 'notify')
+  printTable('wake-ups across instances (Postgres, real sockets)', await benchNotify(tmp, quick));
 if (!which || which === 'runner' || which === 'rate') await benchRate(tmp, quick);
 if (!which || which === 'runner' || which === 'flood') await benchFlood(tmp);
 if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp, quick);

@@ -67,6 +67,7 @@ async function live(tmp: string, n: number, rounds: number, perRound: number): P
   const commitAt = new Map<number, number>();
   let prev = 0;
   const off = s.engine.onEvents((lastSeq) => {
+    if (lastSeq === undefined) return;
     const t = now();
     for (let q = prev + 1; q <= lastSeq; q++) commitAt.set(q, t);
     prev = Math.max(prev, lastSeq);

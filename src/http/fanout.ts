@@ -9,9 +9,15 @@
 // cursor: a slow client never holds up the others and never holds more than a batch in memory.
 //
 // The table stays the truth: the hub reads from the highest seq it has delivered, woken by the
-// in-process notifier and by a poll (a missed wake, or another instance writing the same database).
+// in-process notifier (which also carries other instances' commits on Postgres) and by a poll (a missed
+// wake). While the store is unavailable, streams stay open (their keepalives keep flowing): reads that
+// fail leave every cursor where it was and are tried again, so delivery resumes with no gap or repeat.
 import type { EventType, LifelineEvent } from '../domain/types.ts';
 import type { LifelineApi } from '../lifecycle/api.ts';
+import { isStoreClosed, isStoreUnavailable } from '../store/errors.ts';
+
+/** The database is unreachable for now (it will come back), as opposed to a bug or a closed store. */
+const isOutage = (err: unknown) => isStoreUnavailable(err) && !isStoreClosed(err);
 
 export interface Framed {
   event: LifelineEvent;
@@ -115,6 +121,11 @@ export class EventHub {
     private readonly opts: FanoutOptions,
   ) {}
 
+  /** Delay before a read that met an outage is tried again. */
+  private get retryMs(): number {
+    return Math.min(this.opts.pollMs, 1_000);
+  }
+
   /** Number of subscribers caught up and fed by the shared read (for tests and the bench). */
   get liveCount(): number {
     return this.live.size;
@@ -177,7 +188,13 @@ export class EventHub {
     try {
       page = await this.readPage(after, sub.deploymentId, sub.types);
     } catch (err) {
-      sub.fail(err as Error);
+      if (!isOutage(err)) {
+        sub.fail(err as Error);
+        return;
+      }
+      // An outage: the same page again a little later (its cursor has not moved).
+      const t = setTimeout(() => this.enqueue(sub), this.retryMs);
+      t.unref();
       return;
     }
     if (sub.closed) return;
@@ -273,9 +290,16 @@ export class EventHub {
         await this.readNew();
       }
     } catch (err) {
-      // The store is gone or failing: end the live streams; their clients resume from Last-Event-ID.
-      for (const sub of [...this.live]) sub.fail(err as Error);
-      this.live.clear();
+      if (isOutage(err)) {
+        // An outage: head has not moved; the next wake (the poll, or the listener reconnecting once the
+        // database is back) reads again from it, and the live set waits with its keepalives.
+        const t = setTimeout(() => this.wake(), this.retryMs);
+        t.unref();
+      } else {
+        // A failure that is not an outage: end the live streams; their clients resume from Last-Event-ID.
+        for (const sub of [...this.live]) sub.fail(err as Error);
+        this.live.clear();
+      }
     } finally {
       // In the same synchronous step as the last `again` check: a wake can never fall between the two.
       this.pumping = false;

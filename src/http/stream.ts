@@ -2,7 +2,8 @@
 //
 // The table is the truth. Each open stream keeps the seq it has covered; the shared reader in
 // fanout.ts replays history to it page by page, then feeds it from one read per commit (woken by
-// api.onEvents, and by a poll every second), so a missed wake, a commit during replay or another
+// api.onEvents, which on Postgres also carries other instances' commits through LISTEN/NOTIFY, and by a
+// poll every second), so a missed wake, a commit during replay or another
 // instance writing to the same database can neither open a gap nor send an event twice. A filtered
 // stream's cursor moves past events it skipped, and an `id:` line tells the client so.
 //

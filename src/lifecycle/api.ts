@@ -106,7 +106,7 @@ export interface LifelineApi {
   /** A deployment filter as an id; deleted deployments stay addressable by id. */
   deploymentIdFor(ref: string): Promise<string>;
   /** Wakes a listener after any commit that appended events; the events table stays the truth. */
-  onEvents(listener: (lastSeq: number) => void): () => void;
+  onEvents(listener: (lastSeq?: number) => void): () => void;
 
   listInstances(): Promise<InstanceInfo[]>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { openStore, type Store } from '../store/open.ts';
+import { EventListener } from '../store/listen.ts';
 import type { LifelineApi } from './api.ts';
 import { cancel } from './commands/cancel.ts';
 import { Checks } from './commands/check.ts';
@@ -52,6 +53,8 @@ export class Lifeline implements LifelineApi {
     private readonly ctx: Ctx,
     private readonly watcher: Watcher,
     private locks: DbLock[],
+    /** On Postgres: wake-ups for commits made by other instances. */
+    private listener: EventListener | null = null,
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
@@ -118,6 +121,7 @@ export class Lifeline implements LifelineApi {
 
   /** Recovers what the last run left (adopt, finish, or mark unknown), then keeps watching. */
   async start(): Promise<void> {
+    await this.listener?.start();
     await this.reconcileNow();
     this.watcher.start();
     await this.webhooks.start();
@@ -164,6 +168,7 @@ export class Lifeline implements LifelineApi {
     for (const t of this.timers) clearInterval(t);
     this.metrics.close();
     await this.webhooks.close();
+    await this.listener?.stop();
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();
@@ -231,5 +236,13 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     throw err;
   }
   const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
-  return new Lifeline(ctx, new Watcher(ctx), locks);
+  const listener =
+    store.dialect === 'postgres'
+      ? new EventListener(config.db, {
+          onWake: (lastSeq) => ctx.bus.emit(lastSeq),
+          onError: (err) => outage.failed('event listener', err),
+          connectTimeoutMs: config.database.connectTimeoutMs,
+        })
+      : null;
+  return new Lifeline(ctx, new Watcher(ctx), locks, listener);
 }

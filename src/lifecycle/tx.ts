@@ -1,5 +1,6 @@
 // Runs a unit of work in one transaction, re-runs it when a concurrent writer won, and wakes event
-// readers after it commits.
+// readers after it commits: this instance's at once, other instances' through a Postgres NOTIFY sent
+// inside the transaction (delivered on commit; see store/listen.ts).
 import type { Transaction } from 'kysely';
 import type { LifelineEvent } from '../domain/types.ts';
 import type { Database } from '../store/schema.ts';
@@ -7,18 +8,20 @@ import type { Store } from '../store/open.ts';
 import { LifelineError } from '../domain/errors.ts';
 import { classifyStoreError, constraintOf } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
+import { notifyEvents } from '../store/listen.ts';
 
 export class EventBus {
   /** Transactions that failed for a reason other than a refusal or a lost race (for /metrics). */
   storeErrors = 0;
-  private listeners = new Set<(lastSeq: number) => void>();
+  private listeners = new Set<(lastSeq?: number) => void>();
   /** Called with the events of each commit, before the wake-ups (state-change log lines). */
   onCommit: ((events: LifelineEvent[]) => void) | null = null;
-  on(listener: (lastSeq: number) => void): () => void {
+  on(listener: (lastSeq?: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
-  emit(lastSeq: number): void {
+  /** `lastSeq`: the last seq a commit appended; undefined: read anyway (wake-ups may have been lost). */
+  emit(lastSeq?: number): void {
     for (const l of this.listeners) {
       try {
         l(lastSeq);
@@ -61,7 +64,13 @@ export async function transact<T>(
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const unit = await store.db.transaction().execute(fn);
+      const unit = await store.db.transaction().execute(async (trx) => {
+        const u = await fn(trx);
+        if (store.dialect === 'postgres' && u.events.length > 0) {
+          await notifyEvents(trx, u.events[u.events.length - 1].seq);
+        }
+        return u;
+      });
       if (unit.events.length > 0) {
         try {
           bus.onCommit?.(unit.events);

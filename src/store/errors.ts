@@ -76,3 +76,9 @@ export function constraintOf(err: unknown): string | null {
   const c = (err as { constraint?: unknown })?.constraint;
   return typeof c === 'string' ? c : null;
 }
+
+/** Is this the store having been closed by this process (it will not come back), not an outage? */
+export function isStoreClosed(err: unknown): boolean {
+  const message = (err as Error)?.message ?? '';
+  return /driver has already been destroyed|Cannot use a pool after calling end/i.test(message);
+}
