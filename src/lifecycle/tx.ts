@@ -57,7 +57,12 @@ export async function transact<T>(
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const unit = await store.db.transaction().execute(fn);
+      const unit = await store.db.transaction().execute(async (trx) => {
+        const u = await fn(trx);
+        crashPoint('before_commit');
+        return u;
+      });
+      crashPoint('after_commit');
       if (unit.events.length > 0) bus.emit(unit.events[unit.events.length - 1].seq);
       return unit.result;
     } catch (err) {
@@ -70,6 +75,16 @@ export async function transact<T>(
       }
       throw exhausted(kind, err);
     }
+  }
+}
+
+/**
+ * Test-only crash points (NODE_ENV=test and LIFELINE_TEST_CRASH_AT): the process dies by SIGKILL just
+ * before or just after a write commits, so tests can prove a retry after a crash is safe.
+ */
+function crashPoint(at: 'before_commit' | 'after_commit'): void {
+  if (process.env.NODE_ENV === 'test' && process.env.LIFELINE_TEST_CRASH_AT === at) {
+    process.kill(process.pid, 'SIGKILL');
   }
 }
 

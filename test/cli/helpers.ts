@@ -128,6 +128,8 @@ export async function waitFor<T>(
 
 export class TestServer {
   proc: ChildProcess | null = null;
+  /** Extra environment for the next boot() (e.g. a test-only crash point). */
+  env: Record<string, string> = {};
   private logFd: number | null = null;
 
   private constructor(
@@ -162,7 +164,7 @@ export class TestServer {
     this.logFd = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     const proc = spawn(process.execPath, [BIN, 'serve', '--config', this.configFile], {
       cwd: this.dir,
-      env: cleanEnv({ LIFELINE_LOG_LEVEL: 'warn' }),
+      env: cleanEnv({ LIFELINE_LOG_LEVEL: 'warn', ...this.env }),
       stdio: ['ignore', this.logFd, this.logFd],
     });
     this.proc = proc;
