@@ -7,6 +7,8 @@ import type { Store } from '../store/open.ts';
 import { LifelineError } from '../domain/errors.ts';
 import { classifyStoreError, constraintOf } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
+import { recordKey, refuseCommittedKey } from './idempotency.ts';
+import { currentIdempotentRequest } from './idempotent-request.ts';
 
 export class EventBus {
   private listeners = new Set<(lastSeq: number) => void>();
@@ -42,7 +44,8 @@ function backoffMs(attempt: number): number {
  * it decides again on fresh rows (the new decision is usually a clean refusal such as
  * DEPLOYMENT_EXISTS or ATTEMPT_IN_PROGRESS):
  * - a LostRace: a compare-and-set matched zero rows;
- * - a unique violation (23505): two creates of one name, or two deploys numbering the same attempt;
+ * - a unique violation (23505): two creates of one name, two deploys numbering the same attempt, or
+ *   two requests with one Idempotency-Key (the re-run finds the winner's key and replays it);
  *   the loser waited for the winner's commit, so the re-run sees the winner's rows;
  * - a serialization failure or deadlock (40001, 40P01), which the database asks us to retry.
  * After `retries` re-runs the caller gets a 409 (a conflict that keeps losing) or a 503 (the database
@@ -57,11 +60,17 @@ export async function transact<T>(
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
+      // The first write of a request with an Idempotency-Key commits the key with it (SPEC §6).
+      const idem = currentIdempotentRequest();
+      const keyed = idem && !idem.committed ? idem : null;
       const unit = await store.db.transaction().execute(async (trx) => {
+        if (keyed) await refuseCommittedKey(trx, keyed);
         const u = await fn(trx);
+        if (keyed) await recordKey(trx, keyed, u.result);
         crashPoint('before_commit');
         return u;
       });
+      if (keyed) keyed.committed = true;
       crashPoint('after_commit');
       if (unit.events.length > 0) bus.emit(unit.events[unit.events.length - 1].seq);
       return unit.result;

@@ -146,12 +146,18 @@ export class TestServer {
     return path.join(this.dir, 'data');
   }
 
-  static async start(plans: Record<string, unknown> = cliPlans()): Promise<TestServer> {
+  static async start(
+    plans: Record<string, unknown> = cliPlans(),
+    config: Record<string, unknown> = {},
+  ): Promise<TestServer> {
     const dir = tempDir();
     const port = await freePort();
     const configFile = writeConfigFile(
       dir,
-      tempConfig(dir, { plans, extra: { server: { host: '127.0.0.1', port }, reap_interval: '1s' } }),
+      tempConfig(dir, {
+        plans,
+        extra: { server: { host: '127.0.0.1', port }, reap_interval: '1s', ...config },
+      }),
     );
     const s = new TestServer(dir, port, configFile);
     await s.boot();

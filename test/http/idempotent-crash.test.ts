@@ -10,7 +10,8 @@ vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await TestServer.start();
+  // A short start deadline: an attempt committed but never launched is ended by recovery soon.
+  server = await TestServer.start(undefined, { start_deadline: '2s' });
 });
 
 afterAll(async () => {
@@ -75,13 +76,20 @@ describe('an idempotent write survives a SIGKILL of the server', () => {
       expect(again.status).toBe(202);
       expect(again.body?.id).toBe(list[0].id);
       expect(again.headers.get('idempotent-replayed')).toBe('true');
-      // the committed attempt still runs exactly once (recovery or the retry launched it)
-      await waitFor(
-        async () =>
-          (await server.api<{ state: string }>('GET', `/v1/attempts/${list[0].id}`)).state === 'succeeded',
-        'the attempt to succeed',
-        60_000,
+      // The committed attempt ends exactly once: launched by the retry (before commit) or, when the
+      // server died before launching it, ended by recovery's start deadline; no second attempt appears.
+      const ended = await waitFor(
+        async () => {
+          const a = await server.api<{ state: string; ended_at: string | null }>(
+            'GET',
+            `/v1/attempts/${list[0].id}`,
+          );
+          return a.ended_at !== null ? a : null;
+        },
+        'the attempt to end',
+        120_000,
       );
+      if (at === 'before_commit') expect(ended.state).toBe('succeeded');
       expect(await attempts(name)).toHaveLength(1);
     });
 
