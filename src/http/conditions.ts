@@ -2,22 +2,31 @@
 //
 // Idempotency (every mutating method, DELETE included): the scope is the caller, the method, the route
 // and the {ref}; the request hash is the SHA-256 of the canonical JSON body (object keys sorted; no body
-// counts as `{}`) and of the query string when there is one. The key is claimed
-// before the handler runs, and the response (status, body, ETag/Location) is saved as it is sent,
-// whether it succeeded or was refused (4xx). A retry with the same key and body gets that response
-// again and runs nothing; with another body, 422; while the first is still running, 409. A 5xx
-// releases the claim so that a retry can run.
+// counts as `{}`) and of the query string when there is one. The key travels into the write
+// (lifecycle/idempotent-request.ts) and commits in the write's own transaction, so a crash leaves both
+// or neither; the response (status, body, ETag/Location) then replaces it as it is sent. A refusal
+// (4xx) wrote nothing and is saved as sent. A retry with the same key and body gets the first response
+// again and runs nothing (a write killed before its response was sent is re-rendered from the
+// committed entity, see docs/http.md); with another body, 422; while the first is still running in
+// this process, 409. A 5xx saves nothing but what its write committed.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LifelineError } from '../domain/errors.ts';
-import type { LifelineApi, WriteOptions } from '../lifecycle/api.ts';
+import type { IdempotentResponse, LifelineApi, WriteOptions } from '../lifecycle/api.ts';
+import { differentBody } from '../lifecycle/idempotency.ts';
+import {
+  IdempotentReplay,
+  withIdempotentRequest,
+  type IdempotentRequest,
+  type StoredResponse,
+} from '../lifecycle/idempotent-request.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** From If-Match: `undefined` when absent; `any` for `*`. */
     ifMatch: { version: number | null } | null;
-    /** The idempotency claim this request holds, saved when its response is sent. */
-    idempotency: { scope: string; key: string } | null;
+    /** This request's Idempotency-Key, carried into its write and saved with its response. */
+    idempotency: IdempotentRequest | null;
   }
 }
 
@@ -61,9 +70,66 @@ function scopeOf(req: FastifyRequest): string {
   return `${req.actor?.name ?? 'anonymous'} ${req.method} ${req.routeOptions.url ?? req.url} ${ref}`;
 }
 
+/**
+ * The success response of each keyed write route, re-rendered from the committed entity when the
+ * server died between the commit and the send. Routes not listed (check) keep the key outside the write.
+ */
+type Rerender = (api: LifelineApi, entity: string | null) => Promise<IdempotentResponse>;
+const attempt =
+  (status: number, location: boolean): Rerender =>
+  async (api, id) => {
+    const att = await api.getAttempt(id!);
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+    if (location) headers.location = `/v1/attempts/${att.id}`;
+    return { status, body: att, headers };
+  };
+const deployment =
+  (status: number, location: boolean): Rerender =>
+  async (api, id) => {
+    const dep = await api.getDeployment(id!);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json; charset=utf-8',
+      etag: `"${dep.version}"`,
+    };
+    if (location) headers.location = `/v1/deployments/${dep.id}`;
+    return { status, body: dep, headers };
+  };
+const RERENDER: Record<string, Rerender> = {
+  'POST /v1/deployments': deployment(201, true),
+  'POST /v1/deployments/:ref/attempts': attempt(202, true),
+  'POST /v1/deployments/:ref/teardown': attempt(202, true),
+  'POST /v1/deployments/:ref/cancel': attempt(202, false),
+  'POST /v1/deployments/:ref/resolve': deployment(200, false),
+  'DELETE /v1/deployments/:ref': async () => ({ status: 204, body: null }),
+};
+const rerenderOf = (req: FastifyRequest): Rerender | undefined =>
+  RERENDER[`${req.method} ${req.routeOptions.url ?? ''}`];
+
 export function registerConditions(app: FastifyInstance, api: LifelineApi): void {
   app.decorateRequest('ifMatch', null);
   app.decorateRequest('idempotency', null);
+  // Keys of requests running in this process: a twin sent meanwhile is told to wait, not run.
+  const running = new Set<string>();
+  const release = (req: FastifyRequest) => {
+    if (req.idempotency) running.delete(`${req.idempotency.scope}\n${req.idempotency.key}`);
+  };
+
+  // The handler of a keyed write runs with its key in context, so the write's transaction records it;
+  // a twin that committed first (another process) makes the write throw IdempotentReplay.
+  app.addHook('onRoute', (route) => {
+    if (!MUTATING.has(String(route.method).toUpperCase())) return;
+    const handler = route.handler;
+    route.handler = async function (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply) {
+      const idem = req.idempotency;
+      if (!idem || !rerenderOf(req)) return handler.call(this, req, reply);
+      try {
+        return await withIdempotentRequest(idem, () => handler.call(this, req, reply));
+      } catch (err) {
+        if (!(err instanceof IdempotentReplay)) throw err;
+        return replay(reply, await storedResponse(api, req, err.stored));
+      }
+    } as typeof handler;
+  });
 
   // Runs after validation and the auth/force checks: malformed conditions are refused before any claim.
   app.addHook('preHandler', async (req, reply) => {
@@ -81,27 +147,28 @@ export function registerConditions(app: FastifyInstance, api: LifelineApi): void
     }
     const scope = scopeOf(req);
     const hash = requestHash(req.body, req.query);
-    for (let round = 0; round < 2; round++) {
-      const found = await api.idempotencyLookup(scope, key);
-      if (found) return replayOrRefuse(reply, found, hash);
-      if (await api.idempotencyClaim(scope, key, hash)) {
-        req.idempotency = { scope, key };
-        return;
-      }
-      // Someone claimed it between our lookup and our claim: look again.
+    const found = await api.idempotencyLookup(scope, key);
+    if (found) {
+      if (found.request_hash !== hash) throw differentBody();
+      return replay(reply, await storedResponse(api, req, found.response));
     }
-    throw inFlight();
+    if (running.has(`${scope}\n${key}`)) {
+      reply.header('Retry-After', '1');
+      throw inFlight();
+    }
+    running.add(`${scope}\n${key}`);
+    req.idempotency = { scope, key, requestHash: hash, committed: false };
   });
 
+  app.addHook('onRequestAbort', async (req) => release(req));
   app.addHook('onSend', async (req, reply, payload) => {
-    const claim = req.idempotency;
-    if (!claim) return payload;
+    const idem = req.idempotency;
+    if (!idem) return payload;
+    release(req);
     req.idempotency = null;
+    // A replayed response is already stored; a 5xx keeps only what its write committed.
+    if (reply.getHeader('idempotent-replayed') !== undefined || reply.statusCode >= 500) return payload;
     try {
-      if (reply.statusCode >= 500) {
-        await api.idempotencyRelease(claim.scope, claim.key);
-        return payload;
-      }
       const headers: Record<string, string> = {};
       for (const h of REPLAYED_HEADERS) {
         const v = reply.getHeader(h);
@@ -115,12 +182,28 @@ export function registerConditions(app: FastifyInstance, api: LifelineApi): void
           body = payload;
         }
       }
-      await api.idempotencySave(claim.scope, claim.key, { status: reply.statusCode, body, headers });
+      await api.idempotencySave(idem.scope, idem.key, idem.requestHash, {
+        status: reply.statusCode,
+        body,
+        headers,
+      });
     } catch (err) {
       req.log.error({ err: (err as Error).message }, 'could not record the idempotent response');
     }
     return payload;
   });
+}
+
+/** The response to replay: as sent, or re-rendered from the entity a write committed before a crash. */
+async function storedResponse(
+  api: LifelineApi,
+  req: FastifyRequest,
+  stored: StoredResponse,
+): Promise<IdempotentResponse> {
+  if (!('committed' in stored)) return stored;
+  const rerender = rerenderOf(req);
+  if (!rerender) throw inFlight();
+  return rerender(api, stored.committed.entity);
 }
 
 function inFlight(): LifelineError {
@@ -130,24 +213,8 @@ function inFlight(): LifelineError {
   );
 }
 
-async function replayOrRefuse(
-  reply: FastifyReply,
-  found: NonNullable<Awaited<ReturnType<LifelineApi['idempotencyLookup']>>>,
-  hash: string,
-): Promise<FastifyReply> {
-  if (found.request_hash !== hash) {
-    throw new LifelineError(
-      'VALIDATION',
-      'this Idempotency-Key was already used with a different request body; use a new key for a new request',
-      [{ field: 'Idempotency-Key', reason: 'was used with a different request body' }],
-      422,
-    );
-  }
-  if (found.response === null) {
-    reply.header('Retry-After', '1');
-    throw inFlight();
-  }
-  const { status, body, headers } = found.response;
+function replay(reply: FastifyReply, response: IdempotentResponse): FastifyReply {
+  const { status, body, headers } = response;
   reply.code(status);
   for (const [k, v] of Object.entries(headers ?? {})) reply.header(k, v);
   reply.header('Idempotent-Replayed', 'true');

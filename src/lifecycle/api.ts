@@ -13,6 +13,7 @@ import type {
 } from '../domain/types.ts';
 import type { WebhookStatus } from './webhooks/service.ts';
 import type { Phase } from '../domain/phases.ts';
+import type { StoredResponse } from './idempotent-request.ts';
 
 export interface PlanInfo {
   name: string;
@@ -123,11 +124,14 @@ export interface LifelineApi {
   idempotencyLookup(
     scope: string,
     key: string,
-  ): Promise<{ request_hash: string; response: IdempotentResponse | null } | null>;
-  /** Claims a key before the write; false when someone else holds it already. */
-  idempotencyClaim(scope: string, key: string, requestHash: string): Promise<boolean>;
-  idempotencySave(scope: string, key: string, response: IdempotentResponse): Promise<void>;
-  idempotencyRelease(scope: string, key: string): Promise<void>;
+  ): Promise<{ request_hash: string; response: StoredResponse } | null>;
+  /** Records the response as sent (the write's transaction recorded the key already, if it wrote). */
+  idempotencySave(
+    scope: string,
+    key: string,
+    requestHash: string,
+    response: IdempotentResponse,
+  ): Promise<void>;
 }
 
 /** Limits of GET /v1/attempts/{id}/log: a page's default and largest size in bytes, the largest tail. */

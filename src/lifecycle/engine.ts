@@ -113,9 +113,8 @@ export class Lifeline implements LifelineApi {
   // ---- LifelineApi: Idempotency-Key records -----------------------------------------------------
 
   idempotencyLookup: LifelineApi['idempotencyLookup'] = (scope, key) => this.keys.lookup(scope, key);
-  idempotencyClaim: LifelineApi['idempotencyClaim'] = (scope, key, hash) => this.keys.claim(scope, key, hash);
-  idempotencySave: LifelineApi['idempotencySave'] = (scope, key, res) => this.keys.save(scope, key, res);
-  idempotencyRelease: LifelineApi['idempotencyRelease'] = (scope, key) => this.keys.release(scope, key);
+  idempotencySave: LifelineApi['idempotencySave'] = (scope, key, hash, res) =>
+    this.keys.save(scope, key, hash, res);
 
   // ---- the instance -----------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ import { LifelineError } from '../domain/errors.ts';
 import { classifyStoreError, constraintOf } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
 import { notifyEvents } from '../store/listen.ts';
+import { recordKey, refuseCommittedKey } from './idempotency.ts';
+import { currentIdempotentRequest, IdempotentReplay } from './idempotent-request.ts';
 
 export class EventBus {
   /** Transactions that failed for a reason other than a refusal or a lost race (for /metrics). */
@@ -49,7 +51,8 @@ function backoffMs(attempt: number): number {
  * it decides again on fresh rows (the new decision is usually a clean refusal such as
  * DEPLOYMENT_EXISTS or ATTEMPT_IN_PROGRESS):
  * - a LostRace: a compare-and-set matched zero rows;
- * - a unique violation (23505): two creates of one name, or two deploys numbering the same attempt;
+ * - a unique violation (23505): two creates of one name, two deploys numbering the same attempt, or
+ *   two requests with one Idempotency-Key (the re-run finds the winner's key and replays it);
  *   the loser waited for the winner's commit, so the re-run sees the winner's rows;
  * - a serialization failure or deadlock (40001, 40P01), which the database asks us to retry.
  * After `retries` re-runs the caller gets a 409 (a conflict that keeps losing) or a 503 (the database
@@ -64,13 +67,21 @@ export async function transact<T>(
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
+      // The first write of a request with an Idempotency-Key commits the key with it (SPEC §6).
+      const idem = currentIdempotentRequest();
+      const keyed = idem && !idem.committed ? idem : null;
       const unit = await store.db.transaction().execute(async (trx) => {
+        if (keyed) await refuseCommittedKey(trx, keyed);
         const u = await fn(trx);
+        if (keyed) await recordKey(trx, keyed, u.result);
         if (store.dialect === 'postgres' && u.events.length > 0) {
           await notifyEvents(trx, u.events[u.events.length - 1].seq);
         }
+        crashPoint('before_commit');
         return u;
       });
+      if (keyed) keyed.committed = true;
+      crashPoint('after_commit');
       if (unit.events.length > 0) {
         try {
           bus.onCommit?.(unit.events);
@@ -83,7 +94,7 @@ export async function transact<T>(
     } catch (err) {
       const kind = err instanceof LostRace ? 'conflict' : classifyStoreError(err);
       if (kind !== 'conflict' && kind !== 'retry') {
-        if (!(err instanceof LifelineError)) bus.storeErrors++;
+        if (!(err instanceof LifelineError) && !(err instanceof IdempotentReplay)) bus.storeErrors++;
         throw err;
       }
       if (attempt < retries) {
@@ -93,6 +104,16 @@ export async function transact<T>(
       }
       throw exhausted(kind, err);
     }
+  }
+}
+
+/**
+ * Test-only crash points (NODE_ENV=test and LIFELINE_TEST_CRASH_AT): the process dies by SIGKILL just
+ * before or just after a write commits, so tests can prove a retry after a crash is safe.
+ */
+function crashPoint(at: 'before_commit' | 'after_commit'): void {
+  if (process.env.NODE_ENV === 'test' && process.env.LIFELINE_TEST_CRASH_AT === at) {
+    process.kill(process.pid, 'SIGKILL');
   }
 }
 

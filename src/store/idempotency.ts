@@ -1,3 +1,4 @@
+// Idempotency-Key rows: the key, the request's hash and the response (SPEC §6).
 import type { Kysely } from 'kysely';
 import type { Database, IdempotencyKeysTable } from './schema.ts';
 
@@ -14,33 +15,27 @@ export async function selectIdempotencyKey(
     .executeTakeFirst();
 }
 
-/** Inserts the key unless it exists; true when this caller now holds it. */
-export async function insertIdempotencyKey(
+/** Inserts the key with its response inside a write's transaction; a duplicate is a unique violation. */
+export async function insertIdempotencyResponse(
   db: Kysely<Database>,
-  row: Omit<IdempotencyKeysTable, 'response'>,
-): Promise<boolean> {
-  const res = await db
-    .insertInto('idempotency_keys')
-    .values({ ...row, response: null })
-    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-    .executeTakeFirst();
-  return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
+  row: IdempotencyKeysTable & { response: string },
+): Promise<void> {
+  await db.insertInto('idempotency_keys').values(row).execute();
 }
 
-export async function updateIdempotencyResponse(
+/** Records the response as sent, over the committed marker the write left (or as a new row). */
+export async function upsertIdempotencyResponse(
   db: Kysely<Database>,
-  scope: string,
-  key: string,
-  response: string,
+  row: IdempotencyKeysTable & { response: string },
 ): Promise<void> {
   await db
-    .updateTable('idempotency_keys')
-    .set({ response })
-    .where('scope', '=', scope)
-    .where('key', '=', key)
+    .insertInto('idempotency_keys')
+    .values(row)
+    .onConflict((oc) => oc.columns(['scope', 'key']).doUpdateSet({ response: row.response }))
     .execute();
 }
 
+/** Drops a claim without a response (left by versions that claimed keys before the write). */
 export async function deleteIdempotencyKey(db: Kysely<Database>, scope: string, key: string): Promise<void> {
   await db
     .deleteFrom('idempotency_keys')

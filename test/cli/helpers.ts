@@ -128,6 +128,8 @@ export async function waitFor<T>(
 
 export class TestServer {
   proc: ChildProcess | null = null;
+  /** Extra environment for the next boot() (e.g. a test-only crash point). */
+  env: Record<string, string> = {};
   private logFd: number | null = null;
 
   private constructor(
@@ -144,12 +146,18 @@ export class TestServer {
     return path.join(this.dir, 'data');
   }
 
-  static async start(plans: Record<string, unknown> = cliPlans()): Promise<TestServer> {
+  static async start(
+    plans: Record<string, unknown> = cliPlans(),
+    config: Record<string, unknown> = {},
+  ): Promise<TestServer> {
     const dir = tempDir();
     const port = await freePort();
     const configFile = writeConfigFile(
       dir,
-      tempConfig(dir, { plans, extra: { server: { host: '127.0.0.1', port }, reap_interval: '1s' } }),
+      tempConfig(dir, {
+        plans,
+        extra: { server: { host: '127.0.0.1', port }, reap_interval: '1s', ...config },
+      }),
     );
     const s = new TestServer(dir, port, configFile);
     await s.boot();
@@ -162,7 +170,7 @@ export class TestServer {
     this.logFd = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     const proc = spawn(process.execPath, [BIN, 'serve', '--config', this.configFile], {
       cwd: this.dir,
-      env: cleanEnv({ LIFELINE_LOG_LEVEL: 'warn' }),
+      env: cleanEnv({ LIFELINE_LOG_LEVEL: 'warn', ...this.env }),
       stdio: ['ignore', this.logFd, this.logFd],
     });
     this.proc = proc;
