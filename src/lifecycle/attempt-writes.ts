@@ -182,6 +182,47 @@ function redactDeep(value: unknown, redact: (s: string) => string): unknown {
   return value;
 }
 
+/**
+ * Output that cannot be ingested (ingestOutput keeps failing on it): the cursors move to the ends of
+ * the files and one runner_event says what was skipped and why, so the attempt can still end. The
+ * raw files keep the output; `GET …/log` past the stored lines does not serve it (it is not capped).
+ */
+export async function skipOutput(ctx: Ctx, attemptId: string, error: string): Promise<void> {
+  await transact(ctx.store, ctx.bus, async (trx) => {
+    const row = await selectAttemptById(trx, attemptId);
+    if (!row?.run_dir) return { result: undefined, events: [] };
+    const files = runDirPaths(row.run_dir);
+    const from = {
+      stdout_offset: Number(row.stdout_offset),
+      stderr_offset: Number(row.stderr_offset),
+      events_offset: Number(row.events_offset),
+    };
+    const to = {
+      stdout_offset: Math.max(from.stdout_offset, fileSize(files.stdout)),
+      stderr_offset: Math.max(from.stderr_offset, fileSize(files.stderr)),
+      events_offset: Math.max(from.events_offset, fileSize(files.events)),
+    };
+    if (!(await advanceCursors(trx, row.id, from, to))) throw new LostRace(`output cursors of ${row.id}`);
+    const log = await selectAttemptLog(trx, row.id);
+    log.stdout_skip = 0;
+    log.stderr_skip = 0;
+    log.events_skip = 0;
+    await saveAttemptLog(trx, log);
+    const skipped = {
+      stdout: to.stdout_offset - from.stdout_offset,
+      stderr: to.stderr_offset - from.stderr_offset,
+      events: to.events_offset - from.events_offset,
+    };
+    const event: NewEvent = {
+      deployment_id: row.deployment_id,
+      attempt_id: row.id,
+      type: 'runner_event',
+      data: { lifeline: 'output_skipped', bytes: skipped, error: cutLine(error, 512) },
+    };
+    return { result: undefined, events: await insertEvents(trx, [event], nowIso(), [null]) };
+  });
+}
+
 /** Ingests everything left, yielding to the event loop between transactions. */
 export async function drainOutput(ctx: Ctx, attemptId: string): Promise<void> {
   while (await ingestOutput(ctx, attemptId, true)) await new Promise((r) => setImmediate(r));

@@ -26,6 +26,7 @@ describe('readLines', () => {
     expect(await readLines(join(tempDir(), 'nope'), 7)).toEqual({
       lines: [],
       ends: [],
+      starts: [],
       offset: 7,
       more: false,
       skipping: false,
@@ -36,7 +37,14 @@ describe('readLines', () => {
     const f = file();
     writeFileSync(f, 'one\ntwo\nthr');
     const a = await readLines(f, 0);
-    expect(a).toEqual({ lines: ['one', 'two'], ends: [4, 8], offset: 8, more: false, skipping: false });
+    expect(a).toEqual({
+      lines: ['one', 'two'],
+      ends: [4, 8],
+      starts: [0, 4],
+      offset: 8,
+      more: false,
+      skipping: false,
+    });
     expect(await readLines(f, a.offset)).toMatchObject({ lines: [], offset: 8, more: false });
     appendFileSync(f, 'ee\n\nfour');
     const b = await readLines(f, a.offset);

@@ -1,0 +1,84 @@
+// Hostile plans through a real engine: runner events that cannot be parsed safely, secrets printed
+// in ways per-line masking missed, grandchildren that leave the plan's session. Each ends cleanly.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Attempt } from '../../src/domain/types.ts';
+import type { Lifeline } from '../../src/lifecycle/engine.ts';
+import { FIXTURES, fixturePlans, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+
+const p = (f: string) => [path.join(FIXTURES, f)];
+const plans = {
+  ...fixturePlans(),
+  deep: { deploy: p('deep.sh'), teardown: p('ok.sh'), cancel_grace: '1s', env: { SLEEP_SECONDS: '30' } },
+  deepquick: { deploy: p('deep.sh'), teardown: p('ok.sh'), env: { SLEEP_SECONDS: '0' } },
+  deeptimeout: {
+    deploy: p('deep.sh'),
+    teardown: p('ok.sh'),
+    timeout: '1s',
+    cancel_grace: '500ms',
+    env: { SLEEP_SECONDS: '30' },
+  },
+};
+
+let engine: Lifeline;
+let dataDir: string;
+beforeAll(async () => {
+  dataDir = tempDir();
+  engine = await startEngine(dataDir, { plans });
+});
+afterAll(async () => {
+  await engine.close();
+});
+
+let n = 0;
+async function deploy(
+  plan: string,
+  params?: Record<string, unknown>,
+): Promise<{ name: string; attempt: Attempt }> {
+  const name = `${plan}-${++n}`;
+  await engine.createDeployment({ name, plan, params }, OPERATOR);
+  return { name, attempt: await engine.startDeploy(name, {}, OPERATOR) };
+}
+
+async function ended(id: string): Promise<Attempt> {
+  return waitFor(async () => {
+    const a = await engine.getAttempt(id);
+    return a.state !== 'queued' && a.state !== 'running' ? a : null;
+  }, `attempt ${id} to end`);
+}
+
+async function runnerEvents(name: string): Promise<Record<string, unknown>[]> {
+  const all = await engine.listEvents({ limit: 1000, deployment: name });
+  return all.items.filter((e) => e.type === 'runner_event').map((e) => e.data);
+}
+
+describe('deeply nested runner events', () => {
+  it('a plan that writes deep lines and exits ends, each line a marker with its size and error', async () => {
+    const { name, attempt } = await deploy('deepquick');
+    expect(await ended(attempt.id)).toMatchObject({ state: 'succeeded', rc: 0 });
+    const rev = await runnerEvents(name);
+    expect(rev).toHaveLength(2);
+    for (const e of rev) {
+      expect(e).toMatchObject({ invalid: true, error: expect.stringMatching(/nest|long/) });
+      expect(e.bytes).toBeGreaterThan(30_000);
+    }
+    expect(rev[1]).toMatchObject({ bytes: 32_007, error: expect.stringMatching(/nest/) });
+  });
+
+  it('timeout is still enforced after a deep line', async () => {
+    const { attempt } = await deploy('deeptimeout');
+    expect(await ended(attempt.id)).toMatchObject({ state: 'failed', reason: 'timeout', rc: 143 });
+  });
+
+  it('cancel still works after a deep line, and the deployment takes a new deploy', async () => {
+    const { name, attempt } = await deploy('deep');
+    await waitFor(async () => (await runnerEvents(name)).length === 2 || null, 'the deep lines read');
+    await engine.cancel(name, OPERATOR);
+    expect(await ended(attempt.id)).toMatchObject({ state: 'cancelled', rc: 143 });
+    const next = await engine.startDeploy(name, {}, OPERATOR);
+    await engine.cancel(name, OPERATOR);
+    await ended(next.id);
+  });
+});
