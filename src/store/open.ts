@@ -81,6 +81,17 @@ export function postgresPool(url: string, s: PoolSettings, onError: (err: Error)
   return pool;
 }
 
+/** The database holds raw params (secrets at rest): it, its WAL and the lock files are owner-only. */
+function privateFiles(file: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal', '.owner']) {
+    try {
+      fs.chmodSync(file + suffix, 0o600);
+    } catch {
+      // absent (not every suffix exists in every journal mode)
+    }
+  }
+}
+
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
   const file = sqlitePath(url);
   let store: Store;
@@ -91,6 +102,7 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
     // FULL: a commit survives power loss, as an accepted state must. NORMAL only on request.
     sqlite.pragma(`synchronous = ${opts.durable === false ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
+    privateFiles(file);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     store = { db, dialect: 'sqlite', file: path.resolve(file), close: () => db.destroy() };
   } else if (/^postgres(ql)?:\/\//.test(url)) {

@@ -82,3 +82,25 @@ describe('deeply nested runner events', () => {
     await ended(next.id);
   });
 });
+
+describe('secrets at rest', () => {
+  const mode = (f: string) => fs.statSync(f).mode & 0o777;
+
+  it('the data dir, run dirs and workspaces are 0700; their files and the SQLite files 0600', async () => {
+    const { attempt } = await deploy('events');
+    await ended(attempt.id);
+    const a = await engine.getAttempt(attempt.id);
+    expect(mode(dataDir)).toBe(0o700);
+    const runDir = path.join(dataDir, 'attempts', attempt.id);
+    expect(fs.existsSync(runDir)).toBe(true);
+    expect(mode(path.join(dataDir, 'attempts'))).toBe(0o700);
+    expect(mode(runDir)).toBe(0o700);
+    expect(mode(path.join(dataDir, 'workspaces', a.deployment_id))).toBe(0o700);
+    const files = fs.readdirSync(runDir);
+    expect(files).toEqual(expect.arrayContaining(['stdout', 'stderr', 'events.jsonl', 'exit', 'process']));
+    for (const f of files) expect([f, mode(path.join(runDir, f))]).toEqual([f, 0o600]);
+    const db = fs.readdirSync(dataDir).filter((f) => f.startsWith('lifeline.db'));
+    expect(db).toEqual(expect.arrayContaining(['lifeline.db', 'lifeline.db-wal', 'lifeline.db.lock']));
+    for (const f of db) expect([f, mode(path.join(dataDir, f))]).toEqual([f, 0o600]);
+  });
+});
