@@ -12,7 +12,7 @@ import { insertEvents } from '../store/events.ts';
 import type { AttemptsTable } from '../store/schema.ts';
 import { applyTransition, LostRace } from '../store/transition.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
-import { cutLine, makeRedactor } from '../runner/redact.ts';
+import { cutLine, makeRedactor, MASK, type Redactor } from '../runner/redact.ts';
 import { runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
 import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
@@ -92,7 +92,11 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     const limit = ctx.config.logLimit ?? DEFAULT_LOG_LIMIT;
     const dep = await selectDeploymentById(trx, row.deployment_id);
     const redact = makeRedactor(
-      secretValues(dep ? findPlan(ctx.config, dep.plan) : undefined, JSON.parse(row.params)),
+      secretValues(
+        dep ? findPlan(ctx.config, dep.plan) : undefined,
+        JSON.parse(row.params),
+        row.secret_params ?? dep?.secret_params,
+      ),
     );
     const files = runDirPaths(row.run_dir);
     const from = {
@@ -172,9 +176,14 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
   });
 }
 
-/** Masks secrets in every string of a runner event, keys included; the structure stays as written. */
-function redactDeep(value: unknown, redact: (s: string) => string): unknown {
+/**
+ * Masks secrets in every string of a runner event, keys included, and any value whose JSON text is a
+ * secret (a writeOnly integer or object); the structure stays as written. Recursion is safe: events
+ * nested deeper than EVENT_MAX_DEPTH never get here.
+ */
+function redactDeep(value: unknown, redact: Redactor): unknown {
   if (typeof value === 'string') return redact(value);
+  if (redact.isSecretValue(value)) return MASK;
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v, redact)]));

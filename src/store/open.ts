@@ -10,6 +10,7 @@ import * as m002 from './migrations/002_attempt_detail.ts';
 import * as m003 from './migrations/003_event_indexes.ts';
 import * as m004 from './migrations/004_deployment_labels.ts';
 import * as m005 from './migrations/005_log_offsets.ts';
+import * as m010 from './migrations/010_secret_params.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '003_event_indexes': m003,
   '004_deployment_labels': m004,
   '005_log_offsets': m005,
+  '010_secret_params': m010,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

@@ -12,6 +12,18 @@ const p = (f: string) => [path.join(FIXTURES, f)];
 const plans = {
   ...fixturePlans(),
   deep: { deploy: p('deep.sh'), teardown: p('ok.sh'), cancel_grace: '1s', env: { SLEEP_SECONDS: '30' } },
+  secretive: {
+    deploy: p('secretive.sh'),
+    teardown: p('ok.sh'),
+    params: {
+      type: 'object',
+      properties: {
+        key: { type: 'string', writeOnly: true },
+        pin: { type: 'integer', writeOnly: true },
+        creds: { type: 'object', writeOnly: true },
+      },
+    },
+  },
   deepquick: { deploy: p('deep.sh'), teardown: p('ok.sh'), env: { SLEEP_SECONDS: '0' } },
   deeptimeout: {
     deploy: p('deep.sh'),
@@ -22,11 +34,14 @@ const plans = {
   },
 };
 
+// One stored log line per attempt: the rest of each log is served from the raw files.
+const LOG_LIMIT = { lines: 1, bytes: 1_000_000 };
+
 let engine: Lifeline;
 let dataDir: string;
 beforeAll(async () => {
   dataDir = tempDir();
-  engine = await startEngine(dataDir, { plans });
+  engine = await startEngine(dataDir, { plans, log_limit: LOG_LIMIT });
 });
 afterAll(async () => {
   await engine.close();
@@ -102,5 +117,47 @@ describe('secrets at rest', () => {
     const db = fs.readdirSync(dataDir).filter((f) => f.startsWith('lifeline.db'));
     expect(db).toEqual(expect.arrayContaining(['lifeline.db', 'lifeline.db-wal', 'lifeline.db.lock']));
     for (const f of db) expect([f, mode(path.join(dataDir, f))]).toEqual([f, 0o600]);
+  });
+});
+
+describe('masking by value', () => {
+  const key = '-----BEGIN KEY-----\nAAAAsecretline1\nBBBBsecretline2\n-----END KEY-----';
+  const params = { key, pin: 4242, creds: { user: 'u', pass: 'hunter2' } };
+  const leaks = ['AAAAsecretline1', 'BBBBsecretline2', '4242', 'hunter2'];
+  const tails = ['line1', 'line2', 'AAAA', 'BBBB', 'secr'];
+
+  it('a multi-line key, writeOnly integers and objects are masked in events and in the log at any offset', async () => {
+    const { name, attempt } = await deploy('secretive', params);
+    expect(await ended(attempt.id)).toMatchObject({ state: 'succeeded' });
+    const events = JSON.stringify((await engine.listEvents({ limit: 1000, deployment: name })).items);
+    for (const s of leaks) expect(events).not.toContain(s);
+    expect((await runnerEvents(name)).filter((e) => !e.lifeline)).toEqual([
+      { pin: '***', creds: '***', list: ['***'] },
+    ]);
+    const log = await engine.readAttemptLog(attempt.id);
+    expect(log.text).toContain('key follows');
+    for (const s of leaks) expect(log.text).not.toContain(s);
+    // A reader may start or end a page anywhere, even inside a secret: no part of it shows.
+    for (let at = 0; at < log.next_offset; at++) {
+      for (const limit of [undefined, 7]) {
+        const page = await engine.readAttemptLog(attempt.id, at, { limit });
+        for (const t of tails)
+          expect([at, limit, page.text]).not.toEqual([at, limit, expect.stringContaining(t)]);
+      }
+    }
+  });
+
+  it('removing the plan from the config unmasks nothing', async () => {
+    const { name, attempt } = await deploy('secretive', params);
+    await ended(attempt.id);
+    await engine.close();
+    const { secretive: _gone, ...rest } = plans;
+    engine = await startEngine(dataDir, { plans: rest, log_limit: LOG_LIMIT });
+    const dep = await engine.getDeployment(name);
+    expect(dep.params).toEqual({ key: '***', pin: '***', creds: '***' });
+    expect((await engine.getAttempt(attempt.id)).params).toEqual({ key: '***', pin: '***', creds: '***' });
+    const log = await engine.readAttemptLog(attempt.id);
+    expect(log.text).toContain('end');
+    for (const s of leaks) expect(log.text).not.toContain(s);
   });
 });
