@@ -9,7 +9,13 @@ import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
 import { selectAttemptById, selectAttemptsByIds, setTimedOut } from '../store/attempts.ts';
 import type { AttemptsTable } from '../store/schema.ts';
-import { isAlive, signalGroup, type ProcessIdentity } from '../runner/identity.ts';
+import {
+  descendants,
+  isAlive,
+  signalGroup,
+  signalProcess,
+  type ProcessIdentity,
+} from '../runner/identity.ts';
 import { launchAttempt } from '../runner/launch.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
@@ -42,6 +48,8 @@ interface Watch {
   /** Consecutive ingestion failures that were not store outages, and when one was last logged. */
   ingestFailures: number;
   ingestLoggedAt: number;
+  /** The plan's descendants seen when it was signalled: a setsid'd one is outside its group. */
+  family: ProcessIdentity[];
 }
 
 export interface LaunchSpec {
@@ -129,6 +137,7 @@ export class Watcher {
       timerAt: 0,
       ingestFailures: 0,
       ingestLoggedAt: 0,
+      family: [],
     };
     this.watches.set(id, w);
     if (dir) this.listen(id, w, dir);
@@ -480,10 +489,17 @@ export class Watcher {
     // signalGroup refuses until the plan's group exists (a few ms after its identity is written):
     // only a delivered signal counts, otherwise a timer tries again.
     const grace = Number(row.cancel_grace_ms);
+    // Descendants first, while they are still below the plan (once it dies they are reparented).
+    const family = (signal: NodeJS.Signals) => {
+      for (const d of descendants(proc)) if (!w.family.some((f) => f.pid === d.pid)) w.family.push(d);
+      for (const d of w.family) signalProcess(d, signal);
+    };
     if (w.termSentAt === null) {
+      family('SIGTERM');
       if (signalGroup(proc, 'SIGTERM')) w.termSentAt = now;
       this.wakeAt(row.id, w, w.termSentAt === null ? now + SIGNAL_RETRY_MS : now + grace);
     } else if (!w.killSent && now - w.termSentAt >= grace) {
+      family('SIGKILL');
       if (signalGroup(proc, 'SIGKILL')) w.killSent = true;
       else this.wakeAt(row.id, w, now + SIGNAL_RETRY_MS);
     } else if (!w.killSent) {

@@ -24,6 +24,7 @@ const plans = {
       },
     },
   },
+  orphan: { deploy: p('orphan.sh'), teardown: p('ok.sh'), cancel_grace: '1s' },
   deepquick: { deploy: p('deep.sh'), teardown: p('ok.sh'), env: { SLEEP_SECONDS: '0' } },
   deeptimeout: {
     deploy: p('deep.sh'),
@@ -159,5 +160,28 @@ describe('masking by value', () => {
     const log = await engine.readAttemptLog(attempt.id);
     expect(log.text).toContain('end');
     for (const s of leaks) expect(log.text).not.toContain(s);
+  });
+});
+
+describe('grandchildren', () => {
+  it('a grandchild that called setsid is ended by cancel too', async () => {
+    const { name, attempt } = await deploy('orphan');
+    const text = await waitFor(async () => {
+      const t = (await engine.readAttemptLog(attempt.id)).text;
+      return /grandchild \d+/.test(t) ? t : null;
+    }, 'the grandchild pid');
+    const pid = Number(/grandchild (\d+)/.exec(text)![1]);
+    const alive = () => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return !/^\S+ \(.*\) [ZX]/.test(stat);
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    await engine.cancel(name, OPERATOR);
+    expect(await ended(attempt.id)).toMatchObject({ state: 'cancelled' });
+    await waitFor(() => !alive() || null, `grandchild ${pid} to be gone`, 5_000);
   });
 });
