@@ -12,7 +12,7 @@ import { insertEvents } from '../store/events.ts';
 import type { AttemptsTable } from '../store/schema.ts';
 import { applyTransition, LostRace, type Fence } from '../store/transition.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
-import { cutLine, makeRedactor } from '../runner/redact.ts';
+import { cutLine, makeRedactor, MASK, type Redactor } from '../runner/redact.ts';
 import { runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
 import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
@@ -105,7 +105,11 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     const limit = ctx.config.logLimit ?? DEFAULT_LOG_LIMIT;
     const dep = await selectDeploymentById(trx, row.deployment_id);
     const redact = makeRedactor(
-      secretValues(dep ? findPlan(ctx.config, dep.plan) : undefined, JSON.parse(row.params)),
+      secretValues(
+        dep ? findPlan(ctx.config, dep.plan) : undefined,
+        JSON.parse(row.params),
+        row.secret_params ?? dep?.secret_params,
+      ),
     );
     const files = runDirPaths(row.run_dir);
     const from = {
@@ -186,14 +190,60 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
   });
 }
 
-/** Masks secrets in every string of a runner event, keys included; the structure stays as written. */
-function redactDeep(value: unknown, redact: (s: string) => string): unknown {
+/**
+ * Masks secrets in every string of a runner event, keys included, and any value whose JSON text is a
+ * secret (a writeOnly integer or object); the structure stays as written. Recursion is safe: events
+ * nested deeper than EVENT_MAX_DEPTH never get here.
+ */
+function redactDeep(value: unknown, redact: Redactor): unknown {
   if (typeof value === 'string') return redact(value);
+  if (redact.isSecretValue(value)) return MASK;
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v, redact)]));
   }
   return value;
+}
+
+/**
+ * Output that cannot be ingested (ingestOutput keeps failing on it): the cursors move to the ends of
+ * the files and one runner_event says what was skipped and why, so the attempt can still end. The
+ * raw files keep the output; `GET …/log` past the stored lines does not serve it (it is not capped).
+ */
+export async function skipOutput(ctx: Ctx, attemptId: string, error: string): Promise<void> {
+  await transact(ctx.store, ctx.bus, async (trx) => {
+    const row = await selectAttemptById(trx, attemptId);
+    if (!row?.run_dir) return { result: undefined, events: [] };
+    const files = runDirPaths(row.run_dir);
+    const from = {
+      stdout_offset: Number(row.stdout_offset),
+      stderr_offset: Number(row.stderr_offset),
+      events_offset: Number(row.events_offset),
+    };
+    const to = {
+      stdout_offset: Math.max(from.stdout_offset, fileSize(files.stdout)),
+      stderr_offset: Math.max(from.stderr_offset, fileSize(files.stderr)),
+      events_offset: Math.max(from.events_offset, fileSize(files.events)),
+    };
+    if (!(await advanceCursors(trx, row.id, from, to))) throw new LostRace(`output cursors of ${row.id}`);
+    const log = await selectAttemptLog(trx, row.id);
+    log.stdout_skip = 0;
+    log.stderr_skip = 0;
+    log.events_skip = 0;
+    await saveAttemptLog(trx, log);
+    const skipped = {
+      stdout: to.stdout_offset - from.stdout_offset,
+      stderr: to.stderr_offset - from.stderr_offset,
+      events: to.events_offset - from.events_offset,
+    };
+    const event: NewEvent = {
+      deployment_id: row.deployment_id,
+      attempt_id: row.id,
+      type: 'runner_event',
+      data: { lifeline: 'output_skipped', bytes: skipped, error: cutLine(error, 512) },
+    };
+    return { result: undefined, events: await insertEvents(trx, [event], nowIso(), [null]) };
+  });
 }
 
 /** Ingests everything left, yielding to the event loop between transactions. */

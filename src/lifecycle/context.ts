@@ -19,11 +19,25 @@ export interface Ctx {
   lease: Lease;
 }
 
+/**
+ * The names of the secret params of a row: those stored with it when it was accepted (a JSON array,
+ * null for rows from before they were stored) and those of its plan in the current config, if any.
+ * So removing or renaming a plan never unmasks its deployments' secrets.
+ */
+export function secretNames(plan: PlanConfig | undefined, stored: string | null | undefined): string[] {
+  const names = new Set(plan?.secretParams ?? []);
+  if (stored) for (const n of JSON.parse(stored) as string[]) names.add(n);
+  return [...names];
+}
+
 /** The secret values of a params object: what must never leave the process unmasked. */
-export function secretValues(plan: PlanConfig | undefined, params: Record<string, unknown>): string[] {
-  if (!plan) return [];
+export function secretValues(
+  plan: PlanConfig | undefined,
+  params: Record<string, unknown>,
+  stored?: string | null,
+): string[] {
   const out: string[] = [];
-  for (const key of plan.secretParams) {
+  for (const key of secretNames(plan, stored)) {
     const v = params[key];
     if (v === undefined || v === null) continue;
     const s = typeof v === 'string' ? v : JSON.stringify(v);

@@ -178,7 +178,9 @@ export class Lifeline implements LifelineApi {
 export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
   const { config } = opts;
   const log = opts.logger ?? pino({ level: process.env.LIFELINE_LOG_LEVEL ?? 'info' });
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  // Run dirs hold unmasked output and params: the data dir is owner-only (SPEC §8.9, docs/security.md).
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(config.dataDir, 0o700);
   // The data dir first, on every store: it holds the instance id, so a second server on it would act
   // as the same instance on the same attempts.
   const locks: DbLock[] = [

@@ -116,7 +116,11 @@ async function readRange(
   if (pos >= stored && left > 0 && segments.length > 0) {
     const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
     const redact = makeRedactor(
-      secretValues(dep ? findPlan(ctx.config, dep.plan) : undefined, JSON.parse(row.params)),
+      secretValues(
+        dep ? findPlan(ctx.config, dep.plan) : undefined,
+        JSON.parse(row.params),
+        row.secret_params ?? dep?.secret_params,
+      ),
     );
     let start = stored;
     for (const s of segments) {
@@ -129,7 +133,13 @@ async function readRange(
         const nl = buf.lastIndexOf(0x0a);
         if (buf.length === left && nl >= 0) buf = buf.subarray(0, nl + 1);
         else if (buf.length === left) buf = wholeChars(buf);
-        parts.push(redact(buf.toString('utf8')));
+        // Masked with the bytes around the page that a secret could reach into, so a secret cut
+        // by the page's start or end (any offset a reader asks for) is still masked whole.
+        const ctxBytes = Math.max(0, redact.maxBytes - 1);
+        const before = await readAt(s.file, Math.max(s.from, at - ctxBytes), Math.min(ctxBytes, at - s.from));
+        const afterAt = at + buf.length;
+        const after = await readAt(s.file, afterAt, Math.max(0, Math.min(ctxBytes, s.to - afterAt)));
+        parts.push(redact.window(before.toString('utf8'), buf.toString('utf8'), after.toString('utf8')));
         pos += buf.length;
         left -= buf.length;
         if (buf.length < want) break;

@@ -15,11 +15,15 @@ import { selectAttemptsByIds } from '../store/attempts.ts';
 import { toAttempt, toDeployment, toSummary } from '../store/rows.ts';
 import type { AttemptsTable, Database, DeploymentsTable, InstancesTable } from '../store/schema.ts';
 import type { PlanInfo } from './api.ts';
-import type { Ctx } from './context.ts';
+import { secretNames, type Ctx } from './context.ts';
 
-function mask(ctx: Ctx, planName: string, params: Record<string, unknown>): Record<string, unknown> {
-  const plan = findPlan(ctx.config, planName);
-  return plan ? maskParams(params, plan.secretParams) : params;
+function mask(
+  ctx: Ctx,
+  planName: string,
+  params: Record<string, unknown>,
+  stored: string | null | undefined,
+): Record<string, unknown> {
+  return maskParams(params, secretNames(findPlan(ctx.config, planName), stored));
 }
 
 export async function presentDeployments(
@@ -32,13 +36,13 @@ export async function presentDeployments(
   return rows.map((r) => {
     const cur = r.current_attempt_id ? attempts.get(r.current_attempt_id) : undefined;
     const dep = toDeployment(r, cur ? toSummary(cur) : null);
-    return { ...dep, params: mask(ctx, r.plan, dep.params) };
+    return { ...dep, params: mask(ctx, r.plan, dep.params, r.secret_params) };
   });
 }
 
 export function presentAttempt(ctx: Ctx, row: AttemptsTable, planName: string): Attempt {
   const a = toAttempt(row);
-  return { ...a, params: mask(ctx, planName, a.params) };
+  return { ...a, params: mask(ctx, planName, a.params, row.secret_params) };
 }
 
 export function presentTransition(e: LifelineEvent): Transition {

@@ -9,11 +9,18 @@ import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
 import { selectAttemptById, selectAttemptsByIds, setTimedOut } from '../store/attempts.ts';
 import type { AttemptsTable } from '../store/schema.ts';
-import { isAlive, signalGroup, type ProcessIdentity } from '../runner/identity.ts';
+import {
+  descendants,
+  isAlive,
+  signalGroup,
+  signalProcess,
+  type ProcessIdentity,
+} from '../runner/identity.ts';
 import { launchAttempt } from '../runner/launch.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
+import { isStoreUnavailable } from '../store/errors.ts';
 import type { Ctx } from './context.ts';
-import { drainOutput, endAttempt, ingestOutput, recordStarted } from './attempt-writes.ts';
+import { endAttempt, ingestOutput, recordStarted, skipOutput } from './attempt-writes.ts';
 import { nowIso } from './ids.ts';
 
 /** Attempts looked at per round (one query each round). */
@@ -24,6 +31,10 @@ const SIGNAL_RETRY_MS = 50;
 const FALLBACK_POLL_MS = 1000;
 /** Files whose change means a state change rather than more output. */
 const RECORDS = new Set(['supervisor', 'process', 'exit']);
+/** Output that fails this many times in a row (not a store outage) is skipped, marked, so the attempt can end. */
+const INGEST_GIVE_UP = 3;
+/** At most one log line per attempt this often for repeated ingestion failures. */
+const INGEST_LOG_MS = 10_000;
 
 interface Watch {
   /** Taken over after a restart or from a dead owner: its outcome is reported `recovered`. */
@@ -34,6 +45,11 @@ interface Watch {
   poll: NodeJS.Timeout | null;
   timer: NodeJS.Timeout | null;
   timerAt: number;
+  /** Consecutive ingestion failures that were not store outages, and when one was last logged. */
+  ingestFailures: number;
+  ingestLoggedAt: number;
+  /** The plan's descendants seen when it was signalled: a setsid'd one is outside its group. */
+  family: ProcessIdentity[];
 }
 
 export interface LaunchSpec {
@@ -119,6 +135,9 @@ export class Watcher {
       poll: null,
       timer: null,
       timerAt: 0,
+      ingestFailures: 0,
+      ingestLoggedAt: 0,
+      family: [],
     };
     this.watches.set(id, w);
     if (dir) this.listen(id, w, dir);
@@ -340,10 +359,11 @@ export class Watcher {
     const exit = readExit(dir);
     if (exit) {
       // One bounded transaction per turn; the end comes once the output is all in.
-      if (await ingestOutput(this.ctx, id, true)) {
+      if (await this.ingest(id, w, true)) {
         this.urgent.add(id);
         return;
       }
+      if (w.ingestFailures > 0) return; // retried shortly (then skipped, marked)
       const fresh = (await selectAttemptById(this.ctx.store.db, id))!;
       await endAttempt(
         this.ctx,
@@ -363,8 +383,41 @@ export class Watcher {
       await this.lose(row, w, 'running');
       return;
     }
-    if (hasNewOutput(row) && (await ingestOutput(this.ctx, id, false))) this.output.add(id);
+    // Deadlines first and whatever ingestion does: output that cannot be read never stops a cancel.
     await this.enforceDeadlines(row, proc, w);
+    if (hasNewOutput(row) && (await this.ingest(id, w, false))) this.output.add(id);
+  }
+
+  /**
+   * One ingestion transaction, its failure contained: a store outage is left to the next look (the
+   * output waits on disk); any other failure is logged (rate-limited) and, after INGEST_GIVE_UP in a
+   * row, the unreadable output is skipped with a marker so the attempt's end is never blocked by it.
+   * Returns whether there may be more to read right away.
+   */
+  private async ingest(id: string, w: Watch, final: boolean): Promise<boolean> {
+    try {
+      const more = await ingestOutput(this.ctx, id, final);
+      w.ingestFailures = 0;
+      return more;
+    } catch (err) {
+      if (isStoreUnavailable(err)) throw err;
+      w.ingestFailures++;
+      const now = Date.now();
+      if (now - w.ingestLoggedAt >= INGEST_LOG_MS) {
+        w.ingestLoggedAt = now;
+        this.ctx.log.error(
+          { attempt: id, err: (err as Error).message, failures: w.ingestFailures },
+          'output ingestion failed',
+        );
+      }
+      if (w.ingestFailures < INGEST_GIVE_UP) {
+        this.wakeAt(id, w, now + SIGNAL_RETRY_MS);
+        return false;
+      }
+      w.ingestFailures = 0;
+      await skipOutput(this.ctx, id, (err as Error).message);
+      return true;
+    }
   }
 
   private supervisorAlive(dir: string): boolean {
@@ -417,7 +470,8 @@ export class Watcher {
     outcome: Parameters<typeof endAttempt>[2],
     detail?: string,
   ): Promise<void> {
-    await drainOutput(this.ctx, row.id);
+    while ((await this.ingest(row.id, w, true)) || w.ingestFailures > 0)
+      await new Promise((r) => setImmediate(r));
     await endAttempt(this.ctx, row.id, outcome, {
       rc: null,
       recovered: w.recovered,
@@ -442,10 +496,17 @@ export class Watcher {
     // signalGroup refuses until the plan's group exists (a few ms after its identity is written):
     // only a delivered signal counts, otherwise a timer tries again.
     const grace = Number(row.cancel_grace_ms);
+    // Descendants first, while they are still below the plan (once it dies they are reparented).
+    const family = (signal: NodeJS.Signals) => {
+      for (const d of descendants(proc)) if (!w.family.some((f) => f.pid === d.pid)) w.family.push(d);
+      for (const d of w.family) signalProcess(d, signal);
+    };
     if (w.termSentAt === null) {
+      family('SIGTERM');
       if (signalGroup(proc, 'SIGTERM')) w.termSentAt = now;
       this.wakeAt(row.id, w, w.termSentAt === null ? now + SIGNAL_RETRY_MS : now + grace);
     } else if (!w.killSent && now - w.termSentAt >= grace) {
+      family('SIGKILL');
       if (signalGroup(proc, 'SIGKILL')) w.killSent = true;
       else this.wakeAt(row.id, w, now + SIGNAL_RETRY_MS);
     } else if (!w.killSent) {

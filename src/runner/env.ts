@@ -71,6 +71,6 @@ export function buildPlanEnv(
 /** The deployment's workspace (kept across attempts, SPEC §4), created if missing. */
 export function ensureWorkspace(dataDir: string, deploymentId: string): string {
   const dir = path.join(dataDir, 'workspaces', deploymentId);
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }

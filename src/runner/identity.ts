@@ -1,6 +1,6 @@
 // Process identity: a pid alone can be reused, so we pair it with its start time (field 22
 // of /proc/PID/stat, clock ticks since boot) and the boot id. Linux only.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcessIdentity {
   pid: number;
@@ -62,6 +62,67 @@ export function signalGroup(id: ProcessIdentity, signal: NodeJS.Signals | number
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ESRCH' || code === 'EPERM') return false;
     throw err;
+  }
+}
+
+/**
+ * The live descendants of a process, found by walking /proc's parent pids (Linux), each with its
+ * identity. A plan's grandchild that called setsid has left the plan's process group, so signalling
+ * the group misses it; this finds it while it is still below the plan. One that was already
+ * reparented away (its parent exited) cannot be found this way.
+ */
+export function descendants(root: ProcessIdentity): ProcessIdentity[] {
+  if (!isAlive(root)) return [];
+  const children = new Map<number, number[]>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const ppid = Number(
+      text
+        .slice(text.lastIndexOf(')') + 1)
+        .trim()
+        .split(' ')[1],
+    );
+    const list = children.get(ppid) ?? [];
+    list.push(Number(name));
+    children.set(ppid, list);
+  }
+  const out: ProcessIdentity[] = [];
+  const queue = [root.pid];
+  const seen = new Set(queue);
+  while (queue.length > 0) {
+    for (const pid of children.get(queue.shift()!) ?? []) {
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      const stat = readStat(pid);
+      if (!stat) continue;
+      out.push({ pid, start: stat.start, boot: root.boot });
+      queue.push(pid);
+    }
+  }
+  return out;
+}
+
+/** Signals one process, only after verifying its identity. Returns whether a signal was sent. */
+export function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals | number): boolean {
+  if (!Number.isSafeInteger(id.pid) || id.pid <= 1 || id.pid === process.pid) return false;
+  if (!isAlive(id)) return false;
+  try {
+    process.kill(id.pid, signal);
+    return true;
+  } catch {
+    return false; // gone, or not ours
   }
 }
 

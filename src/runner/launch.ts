@@ -31,7 +31,7 @@ export function launchAttempt(req: LaunchRequest): LaunchResult {
   const argv = attempt.kind === 'deploy' ? plan.deploy : plan.teardown;
   const dir = attempt.run_dir;
   const workspace = ensureWorkspace(req.dataDir, attempt.deployment_id);
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files = runDirPaths(dir);
   fs.writeFileSync(files.params, attempt.params, { mode: 0o600 });
   const env = buildPlanEnv(plan, {

@@ -25,7 +25,7 @@ export function spawnSupervisor(opts: SpawnSupervisorOptions): ChildProcess {
   if (opts.argv.length === 0 || opts.argv[0] === '') throw new Error('spawnSupervisor: empty argv');
   // Absolute, because the supervisor runs in the plan's cwd.
   const dir = resolve(opts.dir);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const child = spawn('/bin/sh', [SUPERVISOR_SCRIPT, dir, ...opts.argv], {
     detached: true,
     stdio: 'ignore',

@@ -15,6 +15,9 @@
 # If the plan's identity cannot be recorded the plan is not started: exit record rc 125 and
 # no `process` file. The supervisor exits 0 once the exit record is durable, else 125.
 set -f
+# Every file this creates (records, stdout, stderr, and what the plan creates unless it sets its own
+# umask) is owner-only: the output is unmasked (docs/security.md).
+umask 077
 dir=$1
 shift
 

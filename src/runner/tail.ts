@@ -29,6 +29,8 @@ export interface ReadResult {
   lines: string[];
   /** Byte offset just after the line, for each line (where the next one starts). */
   ends: number[];
+  /** Byte offset where each line starts. */
+  starts: number[];
   /** Byte offset just after the last byte consumed. */
   offset: number;
   /** Bytes remain after `offset` that this call did not look at: call again. */
@@ -63,7 +65,7 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
   const maxBytes = Math.max(2 * LONG_LINE_BYTES, opts.maxBytes ?? DEFAULT_MAX_BYTES);
   const maxLines = Math.max(1, opts.maxLines ?? Number.MAX_SAFE_INTEGER);
   let skipping = opts.skipping ?? false;
-  const none = { lines: [], ends: [], offset, more: false, skipping };
+  const none = { lines: [], ends: [], starts: [], offset, more: false, skipping };
   let fh;
   try {
     fh = await open(file, 'r');
@@ -79,13 +81,14 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
     const atEof = offset + bytesRead >= size;
     const lines: string[] = [];
     const ends: number[] = [];
+    const starts: number[] = [];
     let start = 0;
     if (skipping) {
       const nl = buf.indexOf(NL, 0);
       if (nl === -1 || nl >= bytesRead) {
         // All of this read is still the over-long line; the writer being done ends it.
         const done = atEof && opts.final === true;
-        return { lines, ends, offset: offset + bytesRead, more: !atEof, skipping: !done };
+        return { lines, ends, starts, offset: offset + bytesRead, more: !atEof, skipping: !done };
       }
       start = nl + 1;
       skipping = false;
@@ -93,6 +96,7 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
     while (lines.length < maxLines) {
       const nl = buf.indexOf(NL, start);
       if (nl !== -1 && nl < bytesRead) {
+        starts.push(offset + start);
         lines.push(lineText(buf, start, nl));
         start = nl + 1;
         ends.push(offset + start);
@@ -101,11 +105,13 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
       if (start >= bytesRead) break;
       if (bytesRead - start > LONG_LINE_BYTES) {
         // An over-long line without its "\n" in this read: one event now, the rest skipped later.
+        starts.push(offset + start);
         lines.push(lineText(buf, start, bytesRead));
         start = bytesRead;
         ends.push(offset + start);
         skipping = !(atEof && opts.final);
       } else if (atEof && opts.final) {
+        starts.push(offset + start);
         lines.push(lineText(buf, start, bytesRead));
         start = bytesRead;
         ends.push(offset + start);
@@ -113,7 +119,7 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
       break;
     }
     const stopped = lines.length >= maxLines && start < bytesRead;
-    return { lines, ends, offset: offset + start, more: !atEof || stopped, skipping };
+    return { lines, ends, starts, offset: offset + start, more: !atEof || stopped, skipping };
   } finally {
     await fh.close();
   }
@@ -126,16 +132,56 @@ export interface EventsResult {
   skipping: boolean;
 }
 
-/** Like readLines, for a JSON-lines file; a line that is not a JSON object is kept as invalid. */
+/** Deepest nesting of arrays and objects a runner event may have (parsing and masking recurse). */
+export const EVENT_MAX_DEPTH = 64;
+
+/**
+ * Whether JSON text nests deeper than `max`, counted on the raw text without recursion, so a
+ * hostile line never reaches JSON.parse (or a recursive walk) with a depth that overflows the stack.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped char
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Like readLines, for a JSON-lines file. A line that is not a JSON object is kept as invalid with its
+ * text; one that cannot be parsed safely (longer than the kept bytes, or nested deeper than
+ * EVENT_MAX_DEPTH) becomes a marker with its size in bytes and why, and the start of its text.
+ */
 export async function readRunnerEvents(
   file: string,
   offset: number,
   opts: ReadOptions = {},
 ): Promise<EventsResult> {
-  const { lines, offset: next, more, skipping } = await readLines(file, offset, opts);
+  const { lines, ends, starts, offset: next, more, skipping } = await readLines(file, offset, opts);
   const events: Record<string, unknown>[] = [];
-  for (const line of lines) {
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
     if (line.trim() === '') continue;
+    const bytes = ends[i] - starts[i];
+    const cut = cutLine(line, LINE_CUT);
+    // Cut by readLines (more than "\r\n" missing from what was kept): it cannot be parsed whole.
+    const long = bytes - Buffer.byteLength(line) > 2;
+    if (long || nestsDeeperThan(line, EVENT_MAX_DEPTH)) {
+      const error = long
+        ? `line longer than ${LONG_LINE_BYTES} bytes`
+        : `nested deeper than ${EVENT_MAX_DEPTH} levels`;
+      events.push({ invalid: true, bytes, error, text: cut });
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -145,7 +191,7 @@ export async function readRunnerEvents(
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
       events.push(value as Record<string, unknown>);
     } else {
-      events.push({ invalid: true, text: cutLine(line, LINE_CUT) });
+      events.push({ invalid: true, text: cut });
     }
   }
   return { events, offset: next, more, skipping };

@@ -21,8 +21,9 @@ import * as m003 from './migrations/003_event_indexes.ts';
 import * as m004 from './migrations/004_deployment_labels.ts';
 import * as m005 from './migrations/005_log_offsets.ts';
 import * as m006 from './migrations/006_webhooks.ts';
-import * as m008 from './migrations/008_lease_epoch.ts';
 import * as m007 from './migrations/007_rollback_of.ts';
+import * as m008 from './migrations/008_lease_epoch.ts';
+import * as m010 from './migrations/010_secret_params.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -58,8 +59,9 @@ const MIGRATIONS: Record<string, Migration> = {
   '004_deployment_labels': m004,
   '005_log_offsets': m005,
   '006_webhooks': m006,
-  '008_lease_epoch': m008,
   '007_rollback_of': m007,
+  '008_lease_epoch': m008,
+  '010_secret_params': m010,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.
@@ -217,6 +219,17 @@ function reusingStatements(sqlite: SQLite.Database, max = 256) {
   };
 }
 
+/** The database holds raw params (secrets at rest): it, its WAL and the lock files are owner-only. */
+function privateFiles(file: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal', '.owner']) {
+    try {
+      fs.chmodSync(file + suffix, 0o600);
+    } catch {
+      // absent (not every suffix exists in every journal mode)
+    }
+  }
+}
+
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
   const file = sqlitePath(url);
   let store: Store;
@@ -227,6 +240,7 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
     // FULL: a commit survives power loss, as an accepted state must. NORMAL only on request.
     sqlite.pragma(`synchronous = ${opts.durable === false ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
+    privateFiles(file);
     const identity = new FileIdentity(path.resolve(file), opts.onFileGone ?? (() => undefined));
     const db = new Kysely<Database>({ dialect: new GuardedSqliteDialect(sqlite, identity) });
     store = {

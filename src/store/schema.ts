@@ -1,6 +1,8 @@
 // Kysely table types. JSON is stored as text and booleans as 0/1 so SQLite and Postgres share one schema.
 
 export interface DeploymentsTable {
+  /** JSON array of the secret param names when created (null before migration 010). */
+  secret_params?: string | null;
   id: string;
   name: string;
   plan: string;
@@ -16,6 +18,8 @@ export interface DeploymentsTable {
 }
 
 export interface AttemptsTable {
+  /** JSON array of the secret param names when accepted (null before migration 010). */
+  secret_params?: string | null;
   id: string;
   deployment_id: string;
   number: number;

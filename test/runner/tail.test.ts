@@ -1,6 +1,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { readLines, readRunnerEvents } from '../../src/runner/tail.ts';
 import { removeTempDirs, tempDir } from './helpers.ts';
 
@@ -26,6 +27,7 @@ describe('readLines', () => {
     expect(await readLines(join(tempDir(), 'nope'), 7)).toEqual({
       lines: [],
       ends: [],
+      starts: [],
       offset: 7,
       more: false,
       skipping: false,
@@ -36,7 +38,14 @@ describe('readLines', () => {
     const f = file();
     writeFileSync(f, 'one\ntwo\nthr');
     const a = await readLines(f, 0);
-    expect(a).toEqual({ lines: ['one', 'two'], ends: [4, 8], offset: 8, more: false, skipping: false });
+    expect(a).toEqual({
+      lines: ['one', 'two'],
+      ends: [4, 8],
+      starts: [0, 4],
+      offset: 8,
+      more: false,
+      skipping: false,
+    });
     expect(await readLines(f, a.offset)).toMatchObject({ lines: [], offset: 8, more: false });
     appendFileSync(f, 'ee\n\nfour');
     const b = await readLines(f, a.offset);
@@ -160,5 +169,43 @@ describe('readRunnerEvents', () => {
     ]);
     const b = await readRunnerEvents(f, a.offset, { final: true });
     expect(b.events).toEqual([{ invalid: true, text: '{"partial":' }]);
+  });
+});
+
+describe('hostile runner events (property)', () => {
+  const deep = (n: number, open: string, close: string) => `{"a":${open.repeat(n)}${close.repeat(n)}}`;
+  const line = fc.oneof(
+    fc.integer({ min: 1, max: 100_000 }).map((n) => Buffer.from(deep(n, '[', ']'))),
+    fc.integer({ min: 1, max: 20_000 }).map((n) => Buffer.from(deep(n, '{"b":', '}').replace(/}$/, ''))),
+    fc.integer({ min: 1, max: 200_000 }).map((n) => Buffer.from(`{"x":"${'y'.repeat(n)}"}`)),
+    fc.uint8Array({ minLength: 1, maxLength: 200 }).map((b) => Buffer.from(b.filter((x) => x !== 0x0a))),
+    fc.json().map((j) => Buffer.from(j.replace(/\n/g, ' '))),
+    fc.constant(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])),
+  );
+
+  it('never throws; every line becomes one event that serialises, objects as written, the rest marked', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 6 }), async (lines) => {
+        const f = file();
+        writeFileSync(f, Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')])));
+        const events: Record<string, unknown>[] = [];
+        let offset = 0;
+        let skipping = false;
+        for (let i = 0; i < 100; i++) {
+          const r = await readRunnerEvents(f, offset, { final: true, skipping });
+          events.push(...r.events);
+          if (!r.more) break;
+          ({ offset, skipping } = r);
+        }
+        const nonBlank = lines.filter((l) => l.toString('utf8').trim() !== '').length;
+        expect(events).toHaveLength(nonBlank);
+        for (const e of events) {
+          expect(typeof e).toBe('object');
+          expect(() => JSON.stringify(e)).not.toThrow();
+          if (e.invalid === true && 'error' in e) expect(e.bytes).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });

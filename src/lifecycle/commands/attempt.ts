@@ -68,6 +68,7 @@ export async function startAttempt(
         reason: null,
         rc: null,
         params: JSON.stringify(params),
+        secret_params: JSON.stringify(plan.secretParams),
         force: force ? 1 : 0,
         requested_by: actor.name,
         queued_at: at,

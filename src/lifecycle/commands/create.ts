@@ -37,6 +37,7 @@ export async function createDeployment(
       name,
       plan: plan.name,
       params: JSON.stringify(params),
+      secret_params: JSON.stringify(plan.secretParams),
       labels: JSON.stringify(labels),
       state: decision.writes.deployment!.to,
       version: 1,
