@@ -12,8 +12,15 @@ import type { AttemptsTable } from '../store/schema.ts';
 import { isAlive, signalGroup, type ProcessIdentity } from '../runner/identity.ts';
 import { launchAttempt } from '../runner/launch.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
-import type { Ctx } from './context.ts';
-import { drainOutput, endAttempt, ingestOutput, recordStarted } from './attempt-writes.ts';
+import { findPlan } from '../config/load.ts';
+import { checkVerdict, verifiedBy } from '../domain/transitions.ts';
+import type { AttemptKind } from '../domain/types.ts';
+import { selectDeploymentById } from '../store/deployments.ts';
+import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
+import { makeRedactor } from '../runner/redact.ts';
+import { secretValues, type Ctx } from './context.ts';
+import { drainOutput, endAttempt, ingestOutput, recordStarted, type EndDetails } from './attempt-writes.ts';
+import { runArgvCaptured, type CapturedCheck } from './check.ts';
 import { nowIso } from './ids.ts';
 
 /** Attempts looked at per round (one query each round). */
@@ -34,6 +41,8 @@ interface Watch {
   poll: NodeJS.Timeout | null;
   timer: NodeJS.Timeout | null;
   timerAt: number;
+  /** The verifying check after exit 0 (SPEC §9.3); only in memory: lost with us, run again by recovery. */
+  check: { stop: () => void; result: CapturedCheck | null; redact: (s: string) => string } | null;
 }
 
 export interface LaunchSpec {
@@ -119,6 +128,7 @@ export class Watcher {
       poll: null,
       timer: null,
       timerAt: 0,
+      check: null,
     };
     this.watches.set(id, w);
     if (dir) this.listen(id, w, dir);
@@ -154,6 +164,7 @@ export class Watcher {
     w.fsw?.close();
     if (w.poll) clearInterval(w.poll);
     if (w.timer) clearTimeout(w.timer);
+    w.check?.stop();
     this.watches.delete(id);
   }
 
@@ -338,16 +349,29 @@ export class Watcher {
         return;
       }
       const fresh = (await selectAttemptById(this.ctx.store.db, id))!;
+      const cancelRequested = fresh.cancel_requested_at !== null;
+      const timedOut = fresh.timed_out_at !== null;
+      let check: EndDetails['check'];
+      let unverified = false;
+      if (exit.rc === 0 && !cancelRequested && !timedOut) {
+        const verdict = await this.verify(fresh, w);
+        if (verdict === 'pending') return; // the check's end wakes the attempt
+        if (verdict) {
+          check = verdict;
+          unverified = !verifiedBy(fresh.kind as AttemptKind, checkVerdict(verdict.rc));
+        }
+      }
       await endAttempt(
         this.ctx,
         id,
+        { kind: 'exit', rc: exit.rc, cancelRequested, timedOut, unverified },
         {
-          kind: 'exit',
           rc: exit.rc,
-          cancelRequested: fresh.cancel_requested_at !== null,
-          timedOut: fresh.timed_out_at !== null,
+          recovered: w.recovered,
+          actor: 'runner',
+          endedAt: new Date(exit.at).toISOString(),
+          check,
         },
-        { rc: exit.rc, recovered: w.recovered, actor: 'runner', endedAt: new Date(exit.at).toISOString() },
       );
       this.unwatch(id);
       return;
@@ -358,6 +382,38 @@ export class Watcher {
     }
     if (hasNewOutput(row) && (await ingestOutput(this.ctx, id, false))) this.output.add(id);
     await this.enforceDeadlines(row, proc, w);
+  }
+
+  /**
+   * The plan's check after exit 0 when its kind is verified (SPEC §9.3): started once per watch,
+   * 'pending' until it ends, then its masked result; null when the kind is not verified.
+   */
+  private async verify(row: AttemptsTable, w: Watch): Promise<EndDetails['check'] | 'pending' | null> {
+    if (!w.check) {
+      const dep = await selectDeploymentById(this.ctx.store.db, row.deployment_id);
+      const plan = dep ? findPlan(this.ctx.config, dep.plan) : undefined;
+      if (!dep || !plan?.check || !plan.verify[row.kind as AttemptKind]) return null;
+      const workspace = ensureWorkspace(this.ctx.config.dataDir, dep.id);
+      const env = buildPlanEnv(plan, {
+        kind: 'check',
+        params: row.params,
+        deploymentId: dep.id,
+        deploymentName: dep.name,
+        workspace,
+      });
+      const run = runArgvCaptured(plan.check, env, workspace, plan.checkTimeoutMs);
+      const redact = makeRedactor(secretValues(plan, JSON.parse(row.params)));
+      const check: NonNullable<Watch['check']> = { stop: run.stop, result: null, redact };
+      w.check = check;
+      void run.done.then((r) => {
+        check.result = r;
+        this.wake(row.id);
+      });
+      return 'pending';
+    }
+    const r = w.check.result;
+    if (!r) return 'pending';
+    return { rc: r.rc, verdict: checkVerdict(r.rc), lines: r.lines.map((l) => w.check!.redact(l)) };
   }
 
   private supervisorAlive(dir: string): boolean {
