@@ -177,6 +177,8 @@ function planSchema() {
       teardown: argv,
       check: argv.nullable().optional(),
       timeout: durationSchema(1).optional(),
+      check_timeout: durationSchema(1).optional(),
+      verify: z.strictObject({ deploy: z.boolean().optional(), teardown: z.boolean().optional() }).optional(),
       cancel_grace: durationSchema(0).optional(),
       env: z.unknown().transform(planEnv).optional(),
       env_passthrough: envPassthroughSchema().optional(),

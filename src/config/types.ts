@@ -10,6 +10,10 @@ export interface PlanConfig {
   teardown: string[];
   check: string[] | null;
   timeoutMs: number; // default 1 h
+  /** The check's own timeout when it verifies an attempt (default 2 m). */
+  checkTimeoutMs: number;
+  /** Which kinds a check must confirm after exit 0 (SPEC §9.3); both false without a check. */
+  verify: { deploy: boolean; teardown: boolean };
   cancelGraceMs: number; // default 10 s
   env: Record<string, string>;
   /** Server environment variables passed to the plan as they are (`env_passthrough`); none by default. */

@@ -192,7 +192,8 @@ export function decideStarted(attempt: AttemptState): Decision {
 /** What the runner observed about an attempt's end. */
 export type Outcome =
   /** rc null: the process is confirmed gone but left no exit code (only meaningful after a cancel). */
-  | { kind: 'exit'; rc: number | null; cancelRequested: boolean; timedOut: boolean }
+  /** `unverified`: exit 0, but the plan's check gave the wrong verdict for the kind (SPEC §9.3). */
+  | { kind: 'exit'; rc: number | null; cancelRequested: boolean; timedOut: boolean; unverified?: boolean }
   | { kind: 'start_failed' }
   | { kind: 'cancelled_before_start' }
   | { kind: 'lost'; reason: 'exit_unobserved' | 'runner_lost' | 'start_interrupted' }
@@ -214,6 +215,7 @@ function endState(outcome: Outcome): { to: AttemptState; reason: AttemptReason |
       if (outcome.cancelRequested) return { to: 'cancelled', reason: 'cancelled' };
       if (outcome.timedOut) return { to: 'failed', reason: 'timeout' };
       if (outcome.rc === null) return { to: 'failed', reason: 'runner_error' };
+      if (outcome.rc === 0 && outcome.unverified) return { to: 'failed', reason: 'unverified' };
       return outcome.rc === 0 ? { to: 'succeeded', reason: null } : { to: 'failed', reason: 'exit_nonzero' };
     case 'start_failed':
       return { to: 'failed', reason: 'runner_error' };
@@ -326,6 +328,11 @@ export function checkVerdict(rc: number | null): CheckVerdict {
   if (rc === 0) return 'up';
   if (rc === 3) return 'absent';
   return 'failed';
+}
+
+/** The verdict a verified attempt's check must give (SPEC §9.3). */
+export function verifiedBy(kind: AttemptKind, verdict: CheckVerdict): boolean {
+  return verdict === (kind === 'deploy' ? 'up' : 'absent');
 }
 
 /** A check's result resolves `unknown`; on any other state it only reports drift. */

@@ -26,6 +26,7 @@ export const ATTEMPT_REASONS = [
   'runner_lost',
   'start_interrupted',
   'late_result',
+  'unverified',
 ] as const;
 export type AttemptReason = (typeof ATTEMPT_REASONS)[number];
 

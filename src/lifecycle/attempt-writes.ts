@@ -261,6 +261,8 @@ export interface EndDetails {
   detail?: string;
   /** The owner and lease epoch the attempt must still have; the owner's own ends (actor `runner`) get theirs. */
   fence?: Fence;
+  /** The verifying check's result (SPEC §9.3): its lines (already masked) and verdict go in the log. */
+  check?: { rc: number | null; verdict: string; lines: string[] };
 }
 
 export type EndResult =
@@ -342,6 +344,30 @@ export async function writeEnd(
     log.bytes += Buffer.byteLength(told) + 1;
     await saveAttemptLog(trx, log);
   }
+  // A verifying check's output: log_line events with stream "check", then its check_result.
+  const checkEvents: (NewEvent & { logOffset?: number })[] = [];
+  if (details.check) {
+    const log = await selectAttemptLog(trx, row.id);
+    for (const line of details.check.lines) {
+      const text = cutLine(line);
+      checkEvents.push({
+        type: 'log_line',
+        deployment_id: dep.id,
+        attempt_id: row.id,
+        data: { stream: 'check', text },
+        logOffset: log.bytes,
+      });
+      log.lines += 1;
+      log.bytes += Buffer.byteLength(text) + 1;
+    }
+    await saveAttemptLog(trx, log);
+    checkEvents.push({
+      type: 'check_result',
+      deployment_id: dep.id,
+      attempt_id: row.id,
+      data: { rc: details.check.rc, verdict: details.check.verdict, actor: details.actor, verify: row.kind },
+    });
+  }
   const endedAt = clampEnd(details.endedAt ?? at, row.started_at);
   const events = await applyTransition(trx, {
     at,
@@ -378,6 +404,7 @@ export async function writeEnd(
             },
           ]
         : []),
+      ...checkEvents,
       {
         type: 'attempt_end',
         deployment_id: dep.id,

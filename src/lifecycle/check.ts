@@ -38,6 +38,60 @@ function runArgv(
   });
 }
 
+/** Lines kept from a verifying check's output: enough to say why, bounded so a flood costs nothing. */
+const CAPTURE_LINES = 200;
+
+export interface CapturedCheck {
+  rc: number | null;
+  lines: string[];
+}
+
+/**
+ * Runs a check (no shell) and keeps its output lines, stdout and stderr interleaved as they came.
+ * `stop` kills it (the engine is closing: recovery runs the check again).
+ */
+export function runArgvCaptured(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  timeoutMs: number,
+): { done: Promise<CapturedCheck>; stop: () => void } {
+  let child: ReturnType<typeof spawn> | null = null;
+  const kill = () => {
+    try {
+      if (child?.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const done = new Promise<CapturedCheck>((resolve) => {
+    const lines: string[] = [];
+    const partial = { stdout: '', stderr: '' };
+    const feed = (stream: 'stdout' | 'stderr', chunk: Buffer | null) => {
+      const text = partial[stream] + (chunk ? chunk.toString('utf8') : '');
+      const parts = text.split('\n');
+      partial[stream] = chunk ? parts.pop()! : '';
+      for (const l of parts) if (lines.length < CAPTURE_LINES && (chunk || l !== '')) lines.push(l);
+    };
+    child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child.stdout!.on('data', (c: Buffer) => feed('stdout', c));
+    child.stderr!.on('data', (c: Buffer) => feed('stderr', c));
+    const timer = setTimeout(kill, timeoutMs);
+    child.on('error', () => {
+      clearTimeout(timer);
+      resolve({ rc: null, lines });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      child = null; // its group is gone: stop() must never signal a reused id
+      feed('stdout', null);
+      feed('stderr', null);
+      resolve({ rc: code, lines });
+    });
+  });
+  return { done, stop: kill };
+}
+
 export async function runCheck(
   ctx: Ctx,
   dep: DeploymentsTable,

@@ -19,8 +19,15 @@ import {
 import { launchAttempt } from '../runner/launch.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
-import type { Ctx } from './context.ts';
-import { endAttempt, ingestOutput, recordStarted, skipOutput } from './attempt-writes.ts';
+import { findPlan } from '../config/load.ts';
+import { checkVerdict, verifiedBy } from '../domain/transitions.ts';
+import type { AttemptKind } from '../domain/types.ts';
+import { selectDeploymentById } from '../store/deployments.ts';
+import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
+import { makeRedactor } from '../runner/redact.ts';
+import { secretValues, type Ctx } from './context.ts';
+import { endAttempt, ingestOutput, recordStarted, skipOutput, type EndDetails } from './attempt-writes.ts';
+import { runArgvCaptured, type CapturedCheck } from './check.ts';
 import { nowIso } from './ids.ts';
 
 /** Attempts looked at per round (one query each round). */
@@ -50,6 +57,8 @@ interface Watch {
   ingestLoggedAt: number;
   /** The plan's descendants seen when it was signalled: a setsid'd one is outside its group. */
   family: ProcessIdentity[];
+  /** The verifying check after exit 0 (SPEC §9.3); only in memory: lost with us, run again by recovery. */
+  check: { stop: () => void; result: CapturedCheck | null; redact: (s: string) => string } | null;
 }
 
 export interface LaunchSpec {
@@ -138,6 +147,7 @@ export class Watcher {
       ingestFailures: 0,
       ingestLoggedAt: 0,
       family: [],
+      check: null,
     };
     this.watches.set(id, w);
     if (dir) this.listen(id, w, dir);
@@ -173,6 +183,7 @@ export class Watcher {
     w.fsw?.close();
     if (w.poll) clearInterval(w.poll);
     if (w.timer) clearTimeout(w.timer);
+    w.check?.stop();
     this.watches.delete(id);
   }
 
@@ -365,16 +376,29 @@ export class Watcher {
       }
       if (w.ingestFailures > 0) return; // retried shortly (then skipped, marked)
       const fresh = (await selectAttemptById(this.ctx.store.db, id))!;
+      const cancelRequested = fresh.cancel_requested_at !== null;
+      const timedOut = fresh.timed_out_at !== null;
+      let check: EndDetails['check'];
+      let unverified = false;
+      if (exit.rc === 0 && !cancelRequested && !timedOut) {
+        const verdict = await this.verify(fresh, w);
+        if (verdict === 'pending') return; // the check's end wakes the attempt
+        if (verdict) {
+          check = verdict;
+          unverified = !verifiedBy(fresh.kind as AttemptKind, checkVerdict(verdict.rc));
+        }
+      }
       await endAttempt(
         this.ctx,
         id,
+        { kind: 'exit', rc: exit.rc, cancelRequested, timedOut, unverified },
         {
-          kind: 'exit',
           rc: exit.rc,
-          cancelRequested: fresh.cancel_requested_at !== null,
-          timedOut: fresh.timed_out_at !== null,
+          recovered: w.recovered,
+          actor: 'runner',
+          endedAt: new Date(exit.at).toISOString(),
+          check,
         },
-        { rc: exit.rc, recovered: w.recovered, actor: 'runner', endedAt: new Date(exit.at).toISOString() },
       );
       this.unwatch(id);
       return;
@@ -418,6 +442,38 @@ export class Watcher {
       await skipOutput(this.ctx, id, (err as Error).message);
       return true;
     }
+  }
+
+  /**
+   * The plan's check after exit 0 when its kind is verified (SPEC §9.3): started once per watch,
+   * 'pending' until it ends, then its masked result; null when the kind is not verified.
+   */
+  private async verify(row: AttemptsTable, w: Watch): Promise<EndDetails['check'] | 'pending' | null> {
+    if (!w.check) {
+      const dep = await selectDeploymentById(this.ctx.store.db, row.deployment_id);
+      const plan = dep ? findPlan(this.ctx.config, dep.plan) : undefined;
+      if (!dep || !plan?.check || !plan.verify[row.kind as AttemptKind]) return null;
+      const workspace = ensureWorkspace(this.ctx.config.dataDir, dep.id);
+      const env = buildPlanEnv(plan, {
+        kind: 'check',
+        params: row.params,
+        deploymentId: dep.id,
+        deploymentName: dep.name,
+        workspace,
+      });
+      const run = runArgvCaptured(plan.check, env, workspace, plan.checkTimeoutMs);
+      const redact = makeRedactor(secretValues(plan, JSON.parse(row.params), row.secret_params));
+      const check: NonNullable<Watch['check']> = { stop: run.stop, result: null, redact };
+      w.check = check;
+      void run.done.then((r) => {
+        check.result = r;
+        this.wake(row.id);
+      });
+      return 'pending';
+    }
+    const r = w.check.result;
+    if (!r) return 'pending';
+    return { rc: r.rc, verdict: checkVerdict(r.rc), lines: r.lines.map((l) => w.check!.redact(l)) };
   }
 
   private supervisorAlive(dir: string): boolean {

@@ -31,6 +31,7 @@ import {
   type DeploymentChange,
   type Outcome,
   type Writes,
+  verifiedBy,
 } from '../../src/domain/transitions.ts';
 import {
   ATTEMPT_STATES,
@@ -1036,5 +1037,38 @@ describe('late results keep a cancel or timeout that was under way', () => {
     const d = decideOutcome(view, 'unknown', { kind: 'late_result', rc: 0, ...flags });
     expect(d.ok && d.writes.attempt).toMatchObject({ to, reason: 'late_result' });
     expect(d.ok && d.writes.deployment?.to).toBe(to === 'succeeded' ? 'ready' : 'failed');
+  });
+});
+
+describe('verified outcomes (SPEC §9.3)', () => {
+  const running = (kind: 'deploy' | 'teardown') =>
+    ({ state: 'running', kind, prevState: 'ready', isCurrent: true }) as const;
+  const exit = { kind: 'exit', rc: 0, cancelRequested: false, timedOut: false } as const;
+
+  it('exit 0 with a wrong verdict fails the attempt (unverified) and the deployment', () => {
+    const d = decideOutcome(running('deploy'), 'deploying', { ...exit, unverified: true });
+    expect(d.ok && d.writes.attempt).toMatchObject({ to: 'failed', reason: 'unverified' });
+    expect(d.ok && d.writes.deployment).toMatchObject({ to: 'failed', reason: 'unverified' });
+    const t = decideOutcome(running('teardown'), 'tearing_down', { ...exit, unverified: true });
+    expect(t.ok && t.writes.deployment).toMatchObject({ trigger: 'teardown_failed', to: 'failed' });
+  });
+
+  it('cancel, timeout and a nonzero code win over the verdict', () => {
+    const v = running('deploy');
+    const cancel = decideOutcome(v, 'deploying', { ...exit, cancelRequested: true, unverified: true });
+    expect(cancel.ok && cancel.writes.attempt?.reason).toBe('cancelled');
+    const timeout = decideOutcome(v, 'deploying', { ...exit, timedOut: true, unverified: true });
+    expect(timeout.ok && timeout.writes.attempt?.reason).toBe('timeout');
+    const nonzero = decideOutcome(v, 'deploying', { ...exit, rc: 2, unverified: true });
+    expect(nonzero.ok && nonzero.writes.attempt?.reason).toBe('exit_nonzero');
+  });
+
+  it('a deploy needs up and a teardown needs absent', () => {
+    expect(verifiedBy('deploy', 'up')).toBe(true);
+    expect(verifiedBy('deploy', 'absent')).toBe(false);
+    expect(verifiedBy('deploy', 'failed')).toBe(false);
+    expect(verifiedBy('teardown', 'absent')).toBe(true);
+    expect(verifiedBy('teardown', 'up')).toBe(false);
+    expect(verifiedBy('teardown', 'failed')).toBe(false);
   });
 });

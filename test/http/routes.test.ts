@@ -457,8 +457,10 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       expect(res.statusCode, res.body).toBe(202);
       expect(json(res)).toEqual({ deployment_id: expect.stringMatching(/^dep_/), status: 'accepted' });
       const ev = await waitFor(async () => {
+        // The deploy's own verifying check (SPEC §9.3) came first, by the runner.
         const items = json(await get('/v1/deployments/chk-1/events?type=check_result')).items;
-        return items.length > 0 ? items[0] : null;
+        expect(items[0].data).toMatchObject({ verdict: 'up', actor: 'runner', verify: 'deploy' });
+        return items.find((e: { data: { actor: string } }) => e.data.actor === 'anonymous') ?? null;
       }, 'check_result');
       expect(ev.data).toMatchObject({ rc: 0, verdict: 'up', actor: 'anonymous' });
 
