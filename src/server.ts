@@ -4,6 +4,7 @@
 // finished), then the engine. Running attempts are detached processes: they keep running, and the next
 // start of this instance (same data_dir) adopts them again.
 import pino from 'pino';
+import pinoPretty from 'pino-pretty';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from './config/load.ts';
 import type { LifelineConfig } from './config/types.ts';
@@ -43,11 +44,35 @@ export class StartupError extends Error {
   }
 }
 
-export function createLogger(): pino.Logger {
-  return pino({
-    level: process.env.LIFELINE_LOG_LEVEL ?? 'info',
+export type LogFormat = 'json' | 'pretty';
+
+/** `pretty` for a person at a terminal, one JSON line per record otherwise (what log shippers read). */
+export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env, tty = process.stdout.isTTY === true) {
+  const asked = env.LIFELINE_LOG_FORMAT;
+  if (asked === 'json' || asked === 'pretty') return asked;
+  return tty && !env.CI ? 'pretty' : 'json';
+}
+
+export function createLogger(
+  format: LogFormat = 'json',
+  dest: NodeJS.WritableStream = process.stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): pino.Logger {
+  const opts: pino.LoggerOptions = {
+    level: env.LIFELINE_LOG_LEVEL ?? 'info',
+    // Redaction happens before either format sees the record: tokens and secrets stay out of both.
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
+  if (format === 'json')
+    return dest === process.stdout ? pino(opts) : pino(opts, dest as pino.DestinationStream);
+  const pretty = pinoPretty({
+    destination: dest,
+    sync: true,
+    colorize: env.NO_COLOR === undefined && (dest as { isTTY?: boolean }).isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
   });
+  return pino(opts, pretty);
 }
 
 export async function serve(opts: ServeOptions = {}): Promise<Server> {

@@ -9,6 +9,13 @@ function parsePort(value: string): number {
   return Number(value);
 }
 
+type LogFormat = 'json' | 'pretty';
+
+function parseLogFormat(value: string): LogFormat {
+  if (value !== 'json' && value !== 'pretty') throw new InvalidArgumentError('expected json or pretty');
+  return value;
+}
+
 /** What to print when the server cannot start: the cause, without a stack. */
 export function startupMessage(err: unknown): string {
   // By name: the server modules are loaded lazily, so client commands start without fastify and kysely.
@@ -30,21 +37,29 @@ export function register(program: Command): void {
     .option('--db <url>', 'database URL: sqlite:<path> or postgres://… (overrides the config)')
     .option('--host <host>', 'address to listen on (overrides the config)')
     .option('--port <port>', 'port to listen on (overrides the config)', parsePort)
-    .action(async (opts: { config?: string; db?: string; host?: string; port?: number }) => {
-      const { createLogger, serve, stopOnSignals } = await import('../../server.ts');
-      const log = createLogger();
-      try {
-        const server = await serve({
-          configFile: opts.config,
-          db: opts.db,
-          host: opts.host,
-          port: opts.port,
-          logger: log,
-        });
-        stopOnSignals(server, log);
-      } catch (err) {
-        process.stderr.write(`lifeline serve: ${startupMessage(err)}\n`);
-        process.exit(1);
-      }
-    });
+    .option(
+      '--log-format <format>',
+      'server log: json (one JSON line per record) or pretty (for a terminal); default: pretty on a terminal, ' +
+        'else json, or $LIFELINE_LOG_FORMAT',
+      parseLogFormat,
+    )
+    .action(
+      async (opts: { config?: string; db?: string; host?: string; port?: number; logFormat?: LogFormat }) => {
+        const { createLogger, defaultLogFormat, serve, stopOnSignals } = await import('../../server.ts');
+        const log = createLogger(opts.logFormat ?? defaultLogFormat());
+        try {
+          const server = await serve({
+            configFile: opts.config,
+            db: opts.db,
+            host: opts.host,
+            port: opts.port,
+            logger: log,
+          });
+          stopOnSignals(server, log);
+        } catch (err) {
+          process.stderr.write(`lifeline serve: ${startupMessage(err)}\n`);
+          process.exit(1);
+        }
+      },
+    );
 }

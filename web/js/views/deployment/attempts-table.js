@@ -12,10 +12,12 @@ function tookText(a) {
     : `${duration(end - Date.parse(a.started_at))}…`;
 }
 
-function resultText(a) {
+/** What an attempt came to, in words; `detail` says why one that never ran ended (e.g. no program). */
+export function resultText(a) {
   const bits = [];
   if (a.rc !== null && a.rc !== undefined) bits.push(`rc ${a.rc}`);
-  if (a.reason) bits.push(a.reason.replaceAll('_', ' '));
+  if (a.reason) bits.push(a.reason.replaceAll('_', ' ') + (a.detail ? `: ${a.detail}` : ''));
+  else if (a.detail) bits.push(a.detail);
   if (a.recovered) bits.push('recovered');
   if (a.force) bits.push('forced');
   if (a.rollback_of) bits.push(`rollback to #${a.rollback_of}`);
