@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/load.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { fixturePlans, quietLogger, tempDir, waitFor, ADMIN } from '../helpers/engine.ts';
-import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { dbUrlFor } from '../helpers/dialect.ts';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
-let pg: TestPostgres;
+// One database of the run's Postgres cluster (test/setup/postgres.ts), shared by every instance here.
+let dbUrl = '';
 let receiver: http.Server;
 let url = '';
 let inFlight = 0;
@@ -21,7 +22,7 @@ const got: { seq: number; valid: boolean }[] = [];
 const engines: Lifeline[] = [];
 
 beforeAll(async () => {
-  pg = await startPostgres();
+  dbUrl = await dbUrlFor('postgres', tempDir('lifeline-webhooks-pg-'));
   receiver = http.createServer((req, res) => {
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
@@ -51,7 +52,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const e of engines) await e.close().catch(() => undefined);
   await new Promise((r) => receiver?.close(r));
-  pg?.stop();
 });
 
 async function instance(): Promise<Lifeline> {
@@ -59,7 +59,7 @@ async function instance(): Promise<Lifeline> {
   const config = configFromObject(
     {
       data_dir: dir,
-      db: pg.url,
+      db: dbUrl,
       plans: fixturePlans(),
       lease_ttl: '1s',
       webhooks: [{ name: 'hook', url, secret_env: 'WH_SECRET', events: ['deployment_created'] }],
