@@ -12,6 +12,7 @@ import type { AttemptsTable } from '../store/schema.ts';
 import {
   descendants,
   isAlive,
+  processGroupOf,
   signalGroup,
   signalProcess,
   type ProcessIdentity,
@@ -552,19 +553,25 @@ export class Watcher {
     // signalGroup refuses until the plan's group exists (a few ms after its identity is written):
     // only a delivered signal counts, otherwise a timer tries again.
     const grace = Number(row.cancel_grace_ms);
-    // Descendants first, while they are still below the plan (once it dies they are reparented).
+    // Descendants are looked up before the group is signalled, while they are still below the plan
+    // (once it dies they are reparented); only those that left its group (setsid) get their own signal,
+    // after the group's, so the plan sees its group signalled exactly as before.
     const family = (signal: NodeJS.Signals) => {
       for (const d of descendants(proc)) if (!w.family.some((f) => f.pid === d.pid)) w.family.push(d);
-      for (const d of w.family) signalProcess(d, signal);
+      return () => {
+        for (const d of w.family) if (processGroupOf(d.pid) !== proc.pid) signalProcess(d, signal);
+      };
     };
     if (w.termSentAt === null) {
-      family('SIGTERM');
+      const strays = family('SIGTERM');
       if (signalGroup(proc, 'SIGTERM')) w.termSentAt = now;
+      strays();
       this.wakeAt(row.id, w, w.termSentAt === null ? now + SIGNAL_RETRY_MS : now + grace);
     } else if (!w.killSent && now - w.termSentAt >= grace) {
-      family('SIGKILL');
+      const strays = family('SIGKILL');
       if (signalGroup(proc, 'SIGKILL')) w.killSent = true;
       else this.wakeAt(row.id, w, now + SIGNAL_RETRY_MS);
+      strays();
     } else if (!w.killSent) {
       this.wakeAt(row.id, w, w.termSentAt + grace);
     }

@@ -71,6 +71,21 @@ export function signalGroup(id: ProcessIdentity, signal: NodeJS.Signals | number
  * the group misses it; this finds it while it is still below the plan. One that was already
  * reparented away (its parent exited) cannot be found this way.
  */
+/** The process group of a live pid (field 5 of /proc/<pid>/stat), or null when it is gone. */
+export function processGroupOf(pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(
+      text
+        .slice(text.lastIndexOf(')') + 1)
+        .trim()
+        .split(' ')[2],
+    );
+  } catch {
+    return null;
+  }
+}
+
 export function descendants(root: ProcessIdentity): ProcessIdentity[] {
   if (!isAlive(root)) return [];
   const children = new Map<number, number[]>();

@@ -103,7 +103,11 @@ describe('webhooks on Postgres with two instances', () => {
     const first: number[] = [];
     for (const g of got) if (!first.includes(g.seq)) first.push(g.seq);
     expect(first).toEqual(want);
-    const status = (await c.listWebhooks()).items[0];
+    // The cursor moves in its own short transaction after the receiver's 2xx: wait for it, then check it.
+    const status = await waitFor(async () => {
+      const s = (await c.listWebhooks()).items[0];
+      return s.pending === 0 ? s : null;
+    }, 'the cursor past the last delivery');
     expect(status).toMatchObject({ name: 'hook', enabled: true, pending: 0 });
   }, 180_000);
 });
