@@ -123,7 +123,8 @@ describe('dashboard (no auth: everyone is admin)', () => {
     expect(early).toContain('deploy of log-1, attempt 1');
     expect(early).not.toContain('log-1: deploy done');
     await headBadge(page, 'ready').waitFor({ timeout: 15_000 });
-    await page.locator('[data-testid="log"]', { hasText: 'log-1: deploy done' }).waitFor();
+    // The plan's check verifies the deploy after exit 0; its output is the last part of the log.
+    await page.locator('[data-testid="log"]', { hasText: 'checking log-1' }).waitFor();
     const lines = (await logText(page)).trim().split('\n');
     expect(lines).toEqual([
       'deploy of log-1, attempt 1',
@@ -133,6 +134,7 @@ describe('dashboard (no auth: everyone is admin)', () => {
       'step 4/5: working',
       'step 5/5: working',
       'log-1: deploy done',
+      'checking log-1',
     ]);
     // The attempts table says how it went.
     await page.locator('[data-testid="attempts"] [data-attempt-state="succeeded"]').waitFor();
@@ -142,11 +144,12 @@ describe('dashboard (no auth: everyone is admin)', () => {
     const late = await open('#/d/log-1');
     await late.locator('[data-testid="log"]', { hasText: 'attempt 2' }).waitFor();
     await headBadge(late, 'ready').waitFor({ timeout: 15_000 });
-    await late.locator('[data-testid="log"]', { hasText: 'log-1: deploy done' }).waitFor();
+    await late.locator('[data-testid="log"]', { hasText: 'checking log-1' }).waitFor();
     expect((await logText(late)).trim().split('\n')).toEqual([
       'deploy of log-1, attempt 2',
       ...[1, 2, 3, 4, 5].map((i) => `step ${i}/5: working`),
       'log-1: deploy done',
+      'checking log-1',
     ]);
     expect(await sameDocument(page)).toBe(true);
     await late.close();

@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LifelineConfig } from '../../src/config/types.ts';
-import type { LifelineEvent } from '../../src/domain/types.ts';
+import { EVENT_TYPES, type LifelineEvent } from '../../src/domain/types.ts';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { sendProblem, toProblem } from '../../src/http/problem.ts';
@@ -386,7 +386,7 @@ describe.each(DIALECTS)('event stream (%s)', (dialect) => {
     es.addEventListener('open', () => opens++);
     const onEvent = (ev: MessageEvent<string>) =>
       seen.push({ seq: (JSON.parse(ev.data) as LifelineEvent).seq, id: ev.lastEventId });
-    for (const t of ['deployment_created', 'state_transition', 'attempt_start', 'attempt_end', 'log_line']) {
+    for (const t of EVENT_TYPES) {
       es.addEventListener(t, onEvent);
     }
 
