@@ -129,6 +129,15 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // ---- request ids and the request log line ---------------------------------------------------
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
+    // No stored id, name or filter holds a NUL, and Postgres refuses one in text: a 422, not a 500.
+    if (req.url.includes('%00')) {
+      throw new LifelineError(
+        'VALIDATION',
+        'the URL must not contain a NUL character (%00)',
+        [{ field: 'url', reason: 'contains %00' }],
+        400,
+      ); // a URL that cannot name anything, like one that does not decode
+    }
   });
   // Before anything else reads the request: a foreign Host or a cross-origin write is refused.
   registerOriginChecks(app, config);

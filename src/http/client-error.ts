@@ -4,6 +4,7 @@
 // So is CONNECT, which Node hands to a 'connect' listener instead of the request handler.
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { makeProblem, PROBLEM_TYPE, type ProblemCode } from './problem.ts';
 
@@ -33,13 +34,24 @@ export function describeClientError(code: string | undefined): { status: number;
 
 /** Fastify's clientErrorHandler: writes one problem+json response, then closes the socket. */
 export function clientErrorHandler(err: ParserError, socket: Socket): void {
-  // A reset socket has no one to answer; a response already under way must not be interleaved.
-  const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable || pending?.headersSent) {
+  // A reset socket has no one to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
   const { status, detail } = describeClientError(err.code);
+  // Garbage after a whole request on the same connection: that request is being answered (its write
+  // may commit), so its response goes out first, then the problem for the rest; never interleaved.
+  const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (pending && !pending.writableFinished) {
+    pending.once('finish', () => {
+      if (!socket.destroyed && socket.writable) writeProblem(socket, status, 'VALIDATION', detail);
+    });
+    pending.once('close', () => {
+      if (!pending.writableFinished) socket.destroy();
+    });
+    return;
+  }
   writeProblem(socket, status, 'VALIDATION', detail);
 }
 

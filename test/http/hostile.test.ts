@@ -279,6 +279,28 @@ describe('requests the HTTP parser refuses are problem+json', () => {
     ]) {
       expectRawProblem(await rawRequest(port, bytes), 400, 'VALIDATION');
     }
+    // A whole request (no body) followed by garbage on the same connection: the request is answered
+    // first (its write commits, so its response must not be lost), then the garbage gets its problem.
+    const made = await request(
+      port,
+      'POST',
+      '/v1/deployments',
+      { host: self },
+      JSON.stringify({ name: 'pipe-1', plan: 'ok' }),
+    );
+    expect(made.status).toBe(201);
+    const both = await rawRequest(
+      port,
+      `POST /v1/deployments/pipe-1/attempts HTTP/1.1\r\nHost: ${self}\r\n\r\n{"x":1e999}`,
+    );
+    expect(both.status).toBe(202);
+    expect(both.body).toMatch(/HTTP\/1\.1 400 Bad Request\r\nContent-Type: application\/problem\+json/);
+    // Let that attempt end, so the tests after this one see a quiet store.
+    for (let i = 0; i < 200; i++) {
+      const dep = await request(port, 'GET', '/v1/deployments/pipe-1', { host: self });
+      if (JSON.parse(dep.body).state === 'ready') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     // CONNECT goes to Node's 'connect' event, not the request handler: refused as a problem too.
     const tunnel = await rawRequest(port, `CONNECT evil.example:443 HTTP/1.1\r\nHost: ${self}\r\n\r\n`);
     expectRawProblem(tunnel, 405, 'NOT_FOUND');
