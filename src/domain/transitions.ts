@@ -287,13 +287,23 @@ export function decideOutcome(attempt: AttemptView, deployment: DeploymentState,
 
 /**
  * Cancel. Before the process started, the attempt is cancelled at once and the deployment goes back;
- * once it runs, cancel is only requested here and proven later by the process's exit.
+ * once it runs, cancel is only requested here and proven later by the process's exit. An `unknown`
+ * attempt whose process a live instance still supervises can be stopped too; otherwise nothing can.
  */
 export function decideCancel(
-  attempt: { state: AttemptState; cancelRequested: boolean } | null,
+  attempt: { state: AttemptState; cancelRequested: boolean; supervised?: boolean } | null,
   processStarted: boolean,
 ): { ok: true; action: 'cancel_now' | 'request' | 'already_requested' } | { ok: false; refusal: Refusal } {
-  if (!attempt || !isActiveAttempt(attempt.state)) {
+  if (attempt?.state === 'unknown' && !attempt.supervised) {
+    return {
+      ok: false,
+      refusal: {
+        code: 'NO_INFLIGHT_ATTEMPT',
+        detail: 'the attempt’s outcome was lost and no live instance supervises its process',
+      },
+    };
+  }
+  if (!attempt || !(isActiveAttempt(attempt.state) || attempt.state === 'unknown')) {
     return {
       ok: false,
       refusal: { code: 'NO_INFLIGHT_ATTEMPT', detail: 'no queued or running attempt to cancel' },

@@ -13,7 +13,7 @@ import type { AttemptsTable } from '../store/schema.ts';
 import { applyTransition, LostRace, type Fence } from '../store/transition.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor, MASK, type Redactor } from '../runner/redact.ts';
-import { runDirPaths } from '../runner/rundir.ts';
+import { readExit, runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
 import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
 import { secretValues, type Ctx } from './context.ts';
@@ -422,4 +422,26 @@ export async function writeEnd(
   });
   const given = details.endedAt ?? at;
   return { ok: true, events, ...(endedAt !== given ? { clamped: { given, to: endedAt } } : {}) };
+}
+
+/** An `unknown` attempt whose exit record turned up: correct it (and the deployment while current). */
+export async function settleLate(ctx: Ctx, row: AttemptsTable): Promise<boolean> {
+  if (!row.run_dir) return false;
+  const exit = readExit(row.run_dir);
+  if (!exit) return false;
+  await drainOutput(ctx, row.id);
+  // Read after the drain: a cancel or timeout recorded while it ran still wins over the code.
+  const fresh = (await selectAttemptById(ctx.store.db, row.id)) ?? row;
+  await endAttempt(
+    ctx,
+    row.id,
+    {
+      kind: 'late_result',
+      rc: exit.rc,
+      cancelRequested: fresh.cancel_requested_at !== null,
+      timedOut: fresh.timed_out_at !== null,
+    },
+    { rc: exit.rc, recovered: true, actor: 'recovery', endedAt: new Date(exit.at).toISOString() },
+  );
+  return true;
 }

@@ -237,13 +237,17 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     throw err;
   }
   const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
+  const watcher = new Watcher(ctx);
   const listener =
     store.dialect === 'postgres'
       ? new EventListener(config.db, {
           onWake: (lastSeq) => ctx.bus.emit(lastSeq),
+          onAttempt: (id) => watcher.wake(id),
+          // Requests announced while the connection was down are gone: look at every attempt once.
+          onConnect: () => watcher.wake(),
           onError: (err) => outage.failed('event listener', err),
           connectTimeoutMs: config.database.connectTimeoutMs,
         })
       : null;
-  return new Lifeline(ctx, new Watcher(ctx), locks, listener);
+  return new Lifeline(ctx, watcher, locks, listener);
 }

@@ -3,9 +3,9 @@
 import { claimAttempt, selectAttemptsInStates } from '../store/attempts.ts';
 import { selectInstancesAt } from '../store/instances.ts';
 import type { AttemptsTable } from '../store/schema.ts';
-import { bootId } from '../runner/identity.ts';
-import { readExit, readSupervisor } from '../runner/rundir.ts';
-import { drainOutput, endAttempt } from './attempt-writes.ts';
+import { bootId, isAlive } from '../runner/identity.ts';
+import { readExit, readProcess, readSupervisor } from '../runner/rundir.ts';
+import { endAttempt, settleLate } from './attempt-writes.ts';
 import type { Ctx } from './context.ts';
 import type { Watcher } from './watcher.ts';
 
@@ -26,7 +26,7 @@ export async function reconcile(ctx: Ctx, watcher: Watcher): Promise<void> {
   const rows = await selectAttemptsInStates(ctx.store.db, ['queued', 'running', 'unknown']);
   for (const row of rows) {
     try {
-      if (row.state === 'unknown') await settleLate(ctx, row);
+      if (row.state === 'unknown') await reconcileUnknown(ctx, watcher, row, lastSeen, now);
       else await reconcileActive(ctx, watcher, row, lastSeen, now);
     } catch (err) {
       ctx.log.error({ attempt: row.id, err: (err as Error).message }, 'reconcile failed for attempt');
@@ -79,21 +79,33 @@ async function reconcileActive(
   );
 }
 
-/** An `unknown` attempt whose exit record turned up: correct it (and the deployment while current). */
-async function settleLate(ctx: Ctx, row: AttemptsTable): Promise<void> {
-  if (!row.run_dir) return;
-  const exit = readExit(row.run_dir);
-  if (!exit) return;
-  await drainOutput(ctx, row.id);
-  await endAttempt(
-    ctx,
-    row.id,
-    {
-      kind: 'late_result',
-      rc: exit.rc,
-      cancelRequested: row.cancel_requested_at !== null,
-      timedOut: row.timed_out_at !== null,
-    },
-    { rc: exit.rc, recovered: true, actor: 'recovery', endedAt: new Date(exit.at).toISOString() },
-  );
+/**
+ * An `unknown` attempt: its exit record turned up (correct it late), or its process still lives where
+ * we can see it (SPEC §5, issue 7 defect 5): supervise it again, so timeout and cancel still apply and
+ * its exit corrects the state. Claimed like an orphan when its owner is not a live holder of it.
+ */
+async function reconcileUnknown(
+  ctx: Ctx,
+  watcher: Watcher,
+  row: AttemptsTable,
+  lastSeen: Map<string, number>,
+  now: number,
+): Promise<void> {
+  if (await settleLate(ctx, row)) return;
+  if (watcher.isWatched(row.id) || !tracedHere(row) || !processLives(row.run_dir!)) return;
+  const held = { owner: row.owner, epoch: Number(row.owner_epoch ?? 0) };
+  const mine = row.owner === ctx.instanceId;
+  if (mine && held.epoch === ctx.lease.epoch) {
+    watcher.adopt(row.id);
+    return;
+  }
+  const ownerSeen = row.owner ? lastSeen.get(row.owner) : undefined;
+  if (!mine && ownerSeen !== undefined && ownerSeen >= now - ctx.config.leaseTtlMs) return; // it supervises
+  if (await claimAttempt(ctx.store.db, row.id, held, ctx.lease.fence())) watcher.adopt(row.id);
+}
+
+function processLives(dir: string): boolean {
+  const sup = readSupervisor(dir);
+  const proc = readProcess(dir);
+  return (sup !== null && isAlive(sup)) || (proc !== null && isAlive(proc));
 }

@@ -27,7 +27,14 @@ import { selectDeploymentById } from '../store/deployments.ts';
 import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
 import { makeRedactor } from '../runner/redact.ts';
 import { secretValues, type Ctx } from './context.ts';
-import { endAttempt, ingestOutput, recordStarted, skipOutput, type EndDetails } from './attempt-writes.ts';
+import {
+  endAttempt,
+  ingestOutput,
+  recordStarted,
+  settleLate,
+  skipOutput,
+  type EndDetails,
+} from './attempt-writes.ts';
 import { runArgvCaptured, type CapturedCheck } from './check.ts';
 import { nowIso } from './ids.ts';
 
@@ -343,6 +350,10 @@ export class Watcher {
       this.unwatch(id);
       return;
     }
+    if (row.state === 'unknown') {
+      await this.stepUnknown(row, w);
+      return;
+    }
     if (row.state !== 'queued' && row.state !== 'running') {
       this.unwatch(id);
       this.stopStray(row);
@@ -411,6 +422,29 @@ export class Watcher {
     // Deadlines first and whatever ingestion does: output that cannot be read never stops a cancel.
     await this.enforceDeadlines(row, proc, w);
     if (hasNewOutput(row) && (await this.ingest(id, w, false))) this.output.add(id);
+  }
+
+  /**
+   * An `unknown` attempt whose process still lives here (recovery adopted it): supervised as before,
+   * so its timeout and a cancel still stop it, and its exit record corrects it (`late_result`).
+   */
+  private async stepUnknown(row: AttemptsTable, w: Watch): Promise<void> {
+    const dir = row.run_dir!;
+    this.listen(row.id, w, dir);
+    const proc = readProcess(dir);
+    const alive = (proc !== null && isAlive(proc)) || this.supervisorAlive(dir);
+    if (readExit(dir)) {
+      this.unwatch(row.id);
+      await settleLate(this.ctx, row);
+      return;
+    }
+    if (!alive || !proc) {
+      // Nothing left to supervise (or never started): it stays unknown until evidence or an operator.
+      if (!alive) this.unwatch(row.id);
+      return;
+    }
+    await this.enforceDeadlines(row, proc, w);
+    if (hasNewOutput(row) && (await this.ingest(row.id, w, false))) this.output.add(row.id);
   }
 
   /**

@@ -43,7 +43,7 @@ export async function setCancelRequested(trx: Db, id: string, at: string): Promi
     .updateTable('attempts')
     .set({ cancel_requested_at: at })
     .where('id', '=', id)
-    .where('state', 'in', ['queued', 'running'])
+    .where('state', 'in', ['queued', 'running', 'unknown'])
     .where('cancel_requested_at', 'is', null)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;

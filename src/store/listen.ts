@@ -11,6 +11,8 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 
 export const EVENTS_CHANNEL = 'lifeline_events';
+/** A change to one attempt that writes no event (a cancel request): its owner should look at it now. */
+export const ATTEMPTS_CHANNEL = 'lifeline_attempts';
 
 /** Queues the notification inside the transaction: Postgres delivers it on commit, never on rollback. */
 export async function notifyEvents(
@@ -20,9 +22,19 @@ export async function notifyEvents(
   await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(lastSeq)})`.execute(trx);
 }
 
+/** Asks the attempt's owner, wherever it runs, to look at it once this transaction commits. */
+export async function notifyAttempt(
+  trx: Transaction<Database> | Kysely<Database>,
+  id: string,
+): Promise<void> {
+  await sql`SELECT pg_notify(${ATTEMPTS_CHANNEL}, ${id})`.execute(trx);
+}
+
 export interface ListenerOptions {
   /** A commit was announced (its last seq), or undefined: read, something may have been missed. */
   onWake: (lastSeq?: number) => void;
+  /** An attempt was changed without an event (its id): its owner, if listening here, looks now. */
+  onAttempt?: (id: string) => void;
   /** The connection failed or could not be opened (an outage, not a crash). */
   onError?: (err: Error) => void;
   /** Told when the connection is (re)established. */
@@ -85,13 +97,14 @@ export class EventListener {
     client.on('error', (err) => drop(err));
     client.on('end', () => drop());
     client.on('notification', (msg) => {
+      if (msg.channel === ATTEMPTS_CHANNEL && msg.payload) this.opts.onAttempt?.(msg.payload);
       if (msg.channel !== EVENTS_CHANNEL) return;
       const seq = Number(msg.payload);
       this.opts.onWake(Number.isSafeInteger(seq) && seq > 0 ? seq : undefined);
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${ATTEMPTS_CHANNEL}`);
     } catch (err) {
       drop(err as Error);
       return;

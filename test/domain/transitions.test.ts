@@ -528,17 +528,24 @@ describe('decideOutcome over every attempt state × outcome × kind × isCurrent
 // Cancel (§2.2 queued → cancelled; running → cancelled only when proven)
 // ---------------------------------------------------------------------------------------------
 
-describe('decideCancel over every attempt state (and none) × cancelRequested × processStarted', () => {
+describe('decideCancel over every attempt state (and none) × cancelRequested × processStarted × supervised', () => {
   const cases = [null, ...SPEC_ATTEMPT_STATES].flatMap((state) =>
     BOOLS.flatMap((cancelRequested) =>
-      BOOLS.map((processStarted) => ({ state, cancelRequested, processStarted })),
+      BOOLS.flatMap((processStarted) =>
+        BOOLS.map((supervised) => ({ state, cancelRequested, processStarted, supervised })),
+      ),
     ),
   );
   it.each(cases)(
-    'attempt $state cancelRequested=$cancelRequested processStarted=$processStarted',
-    ({ state, cancelRequested, processStarted }) => {
-      const actual = decideCancel(state === null ? null : { state, cancelRequested }, processStarted);
-      if (state === null || !active(state)) {
+    'attempt $state cancelRequested=$cancelRequested processStarted=$processStarted supervised=$supervised',
+    ({ state, cancelRequested, processStarted, supervised }) => {
+      const actual = decideCancel(
+        state === null ? null : { state, cancelRequested, supervised },
+        processStarted,
+      );
+      // An unknown attempt whose process a live instance still supervises can be stopped (issue 7).
+      const stoppable = state !== null && (active(state) || (state === 'unknown' && supervised));
+      if (!stoppable) {
         expect(actual).toMatchObject({ ok: false, refusal: { code: 'NO_INFLIGHT_ATTEMPT' } });
         return;
       }

@@ -18,6 +18,20 @@ const plans = {
     teardown: [path.join(FIXTURES, 'ok.sh')],
     env: { SLEEP_SECONDS: '6' },
   },
+  // Outlives a crash and a restart: only a cancel or its timeout ends it early.
+  long: {
+    deploy: [path.join(FIXTURES, 'sleep.sh')],
+    teardown: [path.join(FIXTURES, 'ok.sh')],
+    cancel_grace: '1s',
+    env: { SLEEP_SECONDS: '120' },
+  },
+  longtimeout: {
+    deploy: [path.join(FIXTURES, 'sleep.sh')],
+    teardown: [path.join(FIXTURES, 'ok.sh')],
+    timeout: '15s',
+    cancel_grace: '1s',
+    env: { SLEEP_SECONDS: '120' },
+  },
 };
 
 /** Argv prefix: a private mount namespace in which `hidden` is mounted over `seen`. */
@@ -101,6 +115,61 @@ describe('instances on one Postgres database', () => {
     expect(fixed).toMatchObject({ rc: 0, recovered: true });
     const trail = JSON.stringify((await call(back.url, 'GET', '/v1/deployments/far/transitions')).body);
     expect(trail).toContain('late_result');
+    await Promise.all([peer.stop(), back.stop()]);
+  }, 420_000);
+
+  it('an unknown attempt whose process lives is supervised again where it runs: cancel and timeout stop it, its exit corrects it', async () => {
+    const dir = tempDir('lifeline-alive-');
+    const db = await dbUrlFor('postgres', dir);
+    const peer = await serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans });
+    const seen = path.join(dir, 'far');
+    const hidden = path.join(dir, '.far-disk');
+    const far = await serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) });
+    const ids: Record<string, string> = {};
+    for (const [name, plan] of [
+      ['cancelme', 'long'],
+      ['timeme', 'longtimeout'],
+    ]) {
+      expect((await call(far.url, 'POST', '/v1/deployments', { name, plan })).status).toBe(201);
+      ids[name] = (await call(far.url, 'POST', `/v1/deployments/${name}/attempts`, {})).body.id;
+    }
+    for (const id of Object.values(ids))
+      await waitFor(async () => (await attempt(peer, id)).state === 'running', 'running');
+
+    await far.crash();
+    for (const id of Object.values(ids))
+      await waitFor(async () => (await attempt(peer, id)).state === 'unknown', 'unknown (runner_lost)');
+    // Nobody can see its process now: a cancel is refused rather than recorded and never carried out.
+    const refused = await call(peer.url, 'POST', '/v1/deployments/cancelme/cancel');
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('NO_INFLIGHT_ATTEMPT');
+
+    // Back on its machine, the instance supervises both again while they stay unknown.
+    const back = await serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) });
+    const accepted = await waitFor(async () => {
+      const r = await call(peer.url, 'POST', '/v1/deployments/cancelme/cancel');
+      return r.status === 202 ? r : null;
+    }, 'cancel accepted through the peer once the owner supervises it');
+    expect(accepted.body.cancel_requested_at).not.toBeNull();
+    for (const [name, id] of Object.entries(ids)) {
+      const ended = await waitFor(
+        async () => {
+          const a = await attempt(peer, id);
+          return a.state !== 'unknown' ? a : null;
+        },
+        `${name} stopped and corrected by late_result`,
+        60_000,
+      );
+      // From unknown a stopped attempt can only be failed (SPEC §2.2); its code is the signal's.
+      expect(ended).toMatchObject({ state: 'failed', reason: 'late_result', recovered: true });
+      expect(ended.rc).not.toBe(0);
+      // Ended by the signal (ended_at comes from its exit record), long before its 120 s sleep.
+      expect(Date.parse(ended.ended_at) - Date.parse(ended.started_at)).toBeLessThan(100_000);
+      const dep = (await call(peer.url, 'GET', `/v1/deployments/${name}`)).body;
+      expect(dep.state).toBe('failed');
+    }
+    const timed = await attempt(peer, ids.timeme);
+    expect(timed.cancel_requested_at).toBeNull();
     await Promise.all([peer.stop(), back.stop()]);
   }, 420_000);
 

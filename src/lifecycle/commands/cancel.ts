@@ -5,6 +5,7 @@ import { decideCancel } from '../../domain/transitions.ts';
 import type { Actor, Attempt, AttemptState } from '../../domain/types.ts';
 import { selectAttemptById, setCancelRequested } from '../../store/attempts.ts';
 import { selectInstancesAt } from '../../store/instances.ts';
+import { notifyAttempt } from '../../store/listen.ts';
 import type { AttemptsTable, Database } from '../../store/schema.ts';
 import type { WriteOptions } from '../api.ts';
 import { writeEnd } from '../attempt-writes.ts';
@@ -27,8 +28,11 @@ export async function cancel(
     checkVersion(dep, w);
     const att = dep.current_attempt_id ? await selectAttemptById(trx, dep.current_attempt_id) : undefined;
     const started = att ? att.state === 'running' || (await someoneStarts(ctx, watcher, trx, att)) : false;
+    const supervised = att?.state === 'unknown' && (await supervisedByLive(ctx, watcher, trx, att));
     const d = decideCancel(
-      att ? { state: att.state as AttemptState, cancelRequested: att.cancel_requested_at !== null } : null,
+      att
+        ? { state: att.state as AttemptState, cancelRequested: att.cancel_requested_at !== null, supervised }
+        : null,
       started,
     );
     if (!d.ok) throw new LifelineError(d.refusal.code, d.refusal.detail);
@@ -43,11 +47,32 @@ export async function cancel(
       if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
       return { result: att!.id, events: end.events };
     }
-    if (d.action === 'request') await setCancelRequested(trx, att!.id, at);
+    if (d.action === 'request') {
+      await setCancelRequested(trx, att!.id, at);
+      // Its owner may be another instance: tell it now rather than at its next safety pass.
+      if (ctx.store.dialect === 'postgres') await notifyAttempt(trx, att!.id);
+    }
     return { result: att!.id, events: [] };
   });
   watcher.wake(id);
   return getAttempt(ctx, id);
+}
+
+/** Does a live instance hold this `unknown` attempt, its process still alive where it can see it? */
+async function supervisedByLive(
+  ctx: Ctx,
+  watcher: Watcher,
+  trx: Transaction<Database>,
+  att: AttemptsTable,
+): Promise<boolean> {
+  if (att.owner === ctx.instanceId) return watcher.isWatched(att.id);
+  const { rows, nowMs } = await selectInstancesAt(trx, ctx.store.dialect);
+  const owner = rows.find((i) => i.id === att.owner);
+  return (
+    owner !== undefined &&
+    Number(owner.epoch) === Number(att.owner_epoch) &&
+    Date.parse(owner.last_seen_at) >= nowMs - ctx.config.leaseTtlMs
+  );
 }
 
 /** Is some runner about to start (or already starting) this queued attempt? */
