@@ -392,7 +392,8 @@ export async function writeEnd(
       },
       fence,
     },
-    eventsAfter: [
+    // What led to the end comes before it: the runner's own line, the check's lines and verdict.
+    eventsBefore: [
       ...(told !== null
         ? [
             {
@@ -405,6 +406,8 @@ export async function writeEnd(
           ]
         : []),
       ...checkEvents,
+    ],
+    eventsAfter: [
       {
         type: 'attempt_end',
         deployment_id: dep.id,

@@ -42,7 +42,8 @@ export interface TransitionWrite {
     /** Fencing: the row must still name this owner and lease epoch (docs/scaling.md). */
     fence?: Fence;
   };
-  eventsBefore?: NewEvent[];
+  /** Appended before the state transitions (what led to them: a verifying check's lines and result). */
+  eventsBefore?: LoggedEvent[];
   eventsAfter?: LoggedEvent[];
 }
 
@@ -53,7 +54,12 @@ export async function applyTransition(
   trx: Transaction<Database>,
   w: TransitionWrite,
 ): Promise<LifelineEvent[]> {
-  const events: NewEvent[] = [...(w.eventsBefore ?? [])];
+  const events: NewEvent[] = [];
+  const offsets: (number | null)[] = [];
+  for (const { logOffset, ...e } of w.eventsBefore ?? []) {
+    events.push(e);
+    offsets.push(logOffset ?? null);
+  }
   const dep = w.deployment;
 
   if (w.attempt) {
@@ -138,7 +144,7 @@ export async function applyTransition(
       },
     });
   }
-  const offsets: (number | null)[] = events.map(() => null);
+  while (offsets.length < events.length) offsets.push(null);
   for (const { logOffset, ...e } of w.eventsAfter ?? []) {
     events.push(e);
     offsets.push(logOffset ?? null);

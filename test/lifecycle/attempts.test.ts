@@ -167,8 +167,14 @@ describe.each(DIALECTS)('on %s', (dialect) => {
         `lifeline: program not found or not executable: ${program}\n`,
       );
       const ev = await eventsOf(attempt.id);
-      expect(ev.map((e) => e.type).slice(-2)).toEqual(['log_line', 'attempt_end']);
-      expect(ev.at(-2)!.data).toEqual({
+      // The told line, then the attempt's and the deployment's transitions, then attempt_end.
+      expect(ev.map((e) => e.type).slice(-4)).toEqual([
+        'log_line',
+        'state_transition',
+        'state_transition',
+        'attempt_end',
+      ]);
+      expect(ev.at(-4)!.data).toEqual({
         stream: 'stderr',
         text: `lifeline: program not found or not executable: ${program}`,
       });
