@@ -46,9 +46,10 @@ const OPER: Actor = { name: 'oper', role: 'operator' };
 // ---- The plans and what they make of an attempt's end: the one place a plan option goes. ----
 // Every plan runs ctl.sh (exits when the test says so); hold-check.sh is the verifying check (held or
 // told its rc through the workspace). Automatic retry (SPEC §9.1) slots in here: a `retry` field in
-// PlanSpec (written into planConfigs), a branch in `afterEnd` that schedules the retry when the ending
-// is failed/exit_nonzero (the deployment stays `failed` and gains `retry: {number, of}`), and one
-// command that waits for the retry's attempt to start, as Start does.
+// PlanSpec (written into planConfigs, with a short backoff), a branch beside `afterEnd` that schedules
+// a retry in the model when a deploy ends failed/exit_nonzero (never unverified, cancelled, unknown;
+// the deployment stays `failed` with `retry: {number, of}`), the operator commands (Start, Cancel,
+// Resolve, Delete) clearing it, and one command that waits for the retry's attempt as Start does.
 interface PlanSpec {
   check: boolean;
   verify: Record<AttemptKind, boolean>;
