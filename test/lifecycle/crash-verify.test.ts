@@ -3,6 +3,8 @@
 // that plan exits while no server runs, so its check has not started when the next server comes up.
 // The restarted server runs both checks (the first one again) and lets them decide; what it wrote
 // holds SPEC §8.1–8.3 and the check trail of §9.3 (test/helpers/invariants.ts).
+// Also: a check orphaned by the SIGKILL still ends at its own deadline (SPEC §4: every operation has
+// one). It used to keep only an in-memory timer, which died with the server, so a hanging check ran on.
 // SQLite: the test reads the database file between the two servers, as the crash test does.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +25,12 @@ const plans = {
     teardown: [path.join(FIXTURES, 'ctl.sh')],
     check: [path.join(FIXTURES, 'hold-check.sh')],
     cancel_grace: '1s',
+  },
+  hangs: {
+    deploy: [path.join(FIXTURES, 'ok.sh')],
+    teardown: [path.join(FIXTURES, 'ok.sh')],
+    check: [path.join(FIXTURES, 'hang-check.sh')],
+    check_timeout: '2s',
   },
 };
 
@@ -153,4 +161,39 @@ describe('verified outcomes across a SIGKILL of the server (SPEC §9.3)', () => 
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 600_000);
+
+  it('a hanging check orphaned by the SIGKILL still dies at its check_timeout', async () => {
+    const dir = tempDir('lifeline-crash-verify-');
+    const server = await serve({ db: `sqlite:${path.join(dir, 'lifeline.db')}`, dataDir: dir, plans });
+    let pid = 0;
+    try {
+      const created = await call(server.url, 'POST', '/v1/deployments', { name: 'hang', plan: 'hangs' });
+      expect(created.status).toBe(201);
+      expect((await call(server.url, 'POST', '/v1/deployments/hang/attempts', {})).status).toBe(202);
+      const pidFile = path.join(dir, 'workspaces', created.body.id, 'check_pid');
+      pid = Number(
+        await waitFor(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim(), 'the check'),
+      );
+      await server.crash();
+      const alive = () => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(alive()).toBe(true);
+      // 2 s of check_timeout; generous slack for a loaded machine, far below the check's own 600 s
+      await waitFor(() => !alive(), 'the orphaned check to reach its deadline', 30_000);
+    } finally {
+      try {
+        if (pid) process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
