@@ -412,7 +412,18 @@ class Start implements Cmd {
       m.attempts.set(a.id, ma);
       d.current = ma;
       d.state = this.kind === 'deploy' ? 'deploying' : 'tearing_down';
-      await until(r, 'attempt running', async () => (await attemptState(r, a.id)) === 'running');
+      // Running, and ctl.sh's one line ("waiting for control") is in: nothing more is written until
+      // the test acts, so a refusal's before/after footprint cannot catch a late log line.
+      await until(r, 'attempt running with its first line', async () => {
+        if ((await attemptState(r, a.id)) !== 'running') return false;
+        const line = await db(r)
+          .selectFrom('events')
+          .select('seq')
+          .where('attempt_id', '=', a.id)
+          .where('type', '=', 'log_line')
+          .executeTakeFirst();
+        return line !== undefined;
+      });
     }
     await checkInvariants(m, r);
   }
