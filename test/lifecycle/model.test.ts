@@ -6,7 +6,7 @@
 // up / absent / failed. Each attempt's state, reason, rc, check_result and `check` log lines, and each
 // deployment's count of check runs, are predicted and compared.
 // A fixed walk takes every verified path once per store. LIFELINE_MODEL_RUNS sets the number of random
-// runs on SQLite (default 25, about half a minute; Postgres runs a fifth of it).
+// runs on SQLite (default 20, about half a minute; Postgres runs a quarter of it).
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -35,10 +35,10 @@ import {
   snapshotOf,
 } from '../helpers/invariants.ts';
 
-const RUNS = Number(process.env.LIFELINE_MODEL_RUNS ?? 25);
+const RUNS = Number(process.env.LIFELINE_MODEL_RUNS ?? 20);
 // Postgres pays a fresh database and network round trips per run: fewer runs keep the file's time
 // reasonable; the commands and checks are the same.
-const runsOn = (dialect: TestDialect) => (dialect === 'sqlite' ? RUNS : Math.ceil(RUNS / 5));
+const runsOn = (dialect: TestDialect) => (dialect === 'sqlite' ? RUNS : Math.ceil(RUNS / 4));
 const NAMES = ['a', 'b'] as const;
 const ADMIN: Actor = { name: 'admin', role: 'admin' };
 const OPER: Actor = { name: 'oper', role: 'operator' };
