@@ -1,6 +1,7 @@
 // Runs a plan's check (no shell) and records its verdict; on an `unknown` deployment the verdict
 // resolves the state in the same transaction as the check_result event.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
 import { checkVerdict, decideCheckResult } from '../domain/transitions.ts';
 import type { Actor, DeploymentState } from '../domain/types.ts';
@@ -12,6 +13,19 @@ import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
 
+/** coreutils `timeout`, where it is (Linux: always; elsewhere the in-memory timer alone). */
+const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((f) => fs.existsSync(f));
+
+/**
+ * The check's argv with its deadline inside its own process tree: `timeout` leads the check's group
+ * and SIGKILLs it at the deadline, so a check the engine lost (SIGKILL, crash) still ends then
+ * (SPEC §4: every operation has a deadline); the engine's timer alone died with the engine.
+ */
+function withDeadline(argv: string[], timeoutMs: number): string[] {
+  if (!TIMEOUT_BIN) return argv;
+  return [TIMEOUT_BIN, '-s', 'KILL', `${Math.max(1, timeoutMs) / 1000}s`, ...argv];
+}
+
 function runArgv(
   argv: string[],
   env: NodeJS.ProcessEnv,
@@ -19,7 +33,8 @@ function runArgv(
   timeoutMs: number,
 ): Promise<number | null> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: 'ignore', detached: true });
+    const [cmd, ...args] = withDeadline(argv, timeoutMs);
+    const child = spawn(cmd, args, { env, cwd, stdio: 'ignore', detached: true });
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -73,7 +88,8 @@ export function runArgvCaptured(
       partial[stream] = chunk ? parts.pop()! : '';
       for (const l of parts) if (lines.length < CAPTURE_LINES && (chunk || l !== '')) lines.push(l);
     };
-    child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const [cmd, ...args] = withDeadline(argv, timeoutMs);
+    child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout!.on('data', (c: Buffer) => feed('stdout', c));
     child.stderr!.on('data', (c: Buffer) => feed('stderr', c));
     const timer = setTimeout(kill, timeoutMs);

@@ -5,15 +5,15 @@
 // it up while the previous engine still runs). Then it opens the engine on DATA_DIR and start()s it,
 // which recovers what the last (killed) engine left. With `pause` it says `recovered` and waits for
 // `go`, so the test can look at the state recovery produced. Then it acts at random, forever, until
-// it is SIGKILLed: creates deployments, starts deploy and teardown attempts of the `crash` plan with
-// random params, cancels, resolves or force-deploys `unknown` ones, deletes a few.
+// it is SIGKILLed: creates deployments, starts deploy and teardown attempts of the `crash` plan and of
+// `crashv` (the same with a verifying check) with random params, cancels, resolves or force-deploys `unknown` ones, deletes a few.
 // What it did is recorded only in the database. Its stderr carries nothing but errors.
 import readline from 'node:readline';
 import pino from 'pino';
 import { LifelineError } from '../../src/domain/errors.ts';
 import type { Actor } from '../../src/domain/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
-import { crashConfig, randomCrashParams } from './crash.ts';
+import { crashConfig, randomCrashParams, VERIFIED_PLAN } from './crash.ts';
 
 const OPER: Actor = { name: 'crash-oper', role: 'operator' };
 const ADMIN: Actor = { name: 'crash-admin', role: 'admin' };
@@ -58,7 +58,8 @@ async function act(engine: Lifeline): Promise<void> {
   const r = Math.random();
   if (deps.length < 3 || (r < 0.1 && deps.length < 30)) {
     const name = `d-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    await engine.createDeployment({ name, plan: 'crash', params: randomCrashParams() }, OPER);
+    const plan = Math.random() < 0.4 ? VERIFIED_PLAN : 'crash';
+    await engine.createDeployment({ name, plan, params: randomCrashParams(plan) }, OPER);
     return;
   }
   if (r < 0.2 && running.length > 0) {
@@ -73,14 +74,14 @@ async function act(engine: Lifeline): Promise<void> {
       const to = pick(['ready', 'failed', 'torn_down'] as const);
       await engine.resolve(d.name, { state: to, reason: 'crash test: looked at it' }, ADMIN);
     } else {
-      await engine.startDeploy(d.name, { params: randomCrashParams(), force: true }, ADMIN);
+      await engine.startDeploy(d.name, { params: randomCrashParams(d.plan), force: true }, ADMIN);
     }
   } else if (d.state === 'torn_down' && r2 < 0.15) {
     await engine.deleteDeployment(d.name, {}, ADMIN);
   } else if (d.state !== 'torn_down' && r2 < 0.3) {
     await engine.teardown(d.name, { confirm: d.name }, OPER);
   } else {
-    await engine.startDeploy(d.name, { params: randomCrashParams() }, OPER);
+    await engine.startDeploy(d.name, { params: randomCrashParams(d.plan) }, OPER);
   }
 }
 

@@ -64,33 +64,52 @@ export async function crashChildCommand(): Promise<ChildCommand> {
   };
 }
 
-/** `lines` numbered lines around a sleep of `sleep` seconds, then exit `rc` (fixtures/plans/crash.sh). */
+/**
+ * `lines` numbered lines around a sleep of `sleep` seconds, then exit `rc` (fixtures/plans/crash.sh).
+ * On the `crashv` plan also the verifying check's: it sleeps `check_sleep` seconds and exits `check_rc`
+ * (fixtures/plans/crash-check.sh).
+ */
 export interface CrashParams {
   lines: number;
   sleep: number;
   rc: number;
+  check_rc?: number;
+  check_sleep?: number;
 }
 
 /** Long sleepers (3–7 s) outlive a restart or two; some of them hit the 6 s timeout. */
 export const LONG_SLEEP = 3;
 
+/** The plan with a verifying check (SPEC §9.3): deploys need the check's `up`, teardowns its `absent`. */
+export const VERIFIED_PLAN = 'crashv';
+
 export function crashPlans(): Record<string, unknown> {
   const script = [path.join(FIXTURES, 'crash.sh')];
+  const properties = {
+    lines: { type: 'integer', minimum: 0, maximum: 5000 },
+    sleep: { type: 'number', minimum: 0, maximum: 60 },
+    rc: { type: 'integer', minimum: 0, maximum: 125 },
+  };
+  const crash = {
+    deploy: script,
+    teardown: script,
+    timeout: '6s',
+    cancel_grace: '300ms',
+    params: { type: 'object', properties, required: ['lines', 'sleep', 'rc'], additionalProperties: false },
+  };
   return {
-    crash: {
-      deploy: script,
-      teardown: script,
-      timeout: '6s',
-      cancel_grace: '300ms',
+    crash,
+    [VERIFIED_PLAN]: {
+      ...crash,
+      check: [path.join(FIXTURES, 'crash-check.sh')],
       params: {
-        type: 'object',
+        ...crash.params,
         properties: {
-          lines: { type: 'integer', minimum: 0, maximum: 5000 },
-          sleep: { type: 'number', minimum: 0, maximum: 60 },
-          rc: { type: 'integer', minimum: 0, maximum: 125 },
+          ...properties,
+          check_rc: { type: 'integer', minimum: 0, maximum: 125 },
+          check_sleep: { type: 'number', minimum: 0, maximum: 60 },
         },
-        required: ['lines', 'sleep', 'rc'],
-        additionalProperties: false,
+        required: ['lines', 'sleep', 'rc', 'check_rc', 'check_sleep'],
       },
     },
   };
@@ -104,12 +123,19 @@ export function crashConfig(dir: string): LifelineConfig {
 const int = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
 const tenths = (lo: number, hi: number) => Math.round((lo + Math.random() * (hi - lo)) * 10) / 10;
 
-export function randomCrashParams(): CrashParams {
+function randomPlanParams(): CrashParams {
   const r = Math.random();
   if (r < 0.12) return { lines: int(1, 6), sleep: tenths(LONG_SLEEP, 7), rc: 0 }; // long sleeper
   if (r < 0.32) return { lines: int(200, 800), sleep: tenths(0.1, 1), rc: int(0, 1) }; // chatty
   if (r < 0.55) return { lines: int(0, 20), sleep: tenths(0.1, 2), rc: int(1, 3) }; // fails
   return { lines: int(0, 20), sleep: tenths(0.1, 2), rc: 0 };
+}
+
+/** Params for a `plan` attempt; the verified plan's check says up, absent or failed, slowly enough to be hit. */
+export function randomCrashParams(plan = 'crash'): CrashParams {
+  const p = randomPlanParams();
+  if (plan !== VERIFIED_PLAN) return p;
+  return { ...p, check_rc: [0, 0, 3, 1][int(0, 3)], check_sleep: tenths(0.1, 1.5) };
 }
 
 /** What crash.sh prints for these params when it runs to its end. */

@@ -1,11 +1,12 @@
 // Store-level invariants of SPEC §8 that hold on any consistent snapshot of the database, whatever
 // produced it (model test, crash test): §8.1 fold = stored state and version, §8.2 one active attempt
 // and busy iff the current attempt is active, §8.3 seq gap-free; plus the attempt's own transition
-// chain and the attempt_start/attempt_end counts of SPEC §3.
+// chain and the attempt_start/attempt_end counts of SPEC §3; and the verifying check's trail (§9.3).
 import SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { expect } from 'vitest';
-import { foldDeployment } from '../../src/domain/transitions.ts';
+import { checkVerdict, foldDeployment, verifiedBy } from '../../src/domain/transitions.ts';
+import type { AttemptKind } from '../../src/domain/types.ts';
 import type { AttemptsTable, Database, DeploymentsTable, EventsTable } from '../../src/store/schema.ts';
 
 export interface StoreSnapshot {
@@ -115,5 +116,46 @@ export function expectAttemptHistories(s: StoreSnapshot): void {
         rc: a.rc === null ? null : Number(a.rc),
       });
     }
+  }
+}
+
+/**
+ * SPEC §9.3 over one snapshot, whatever the plans: a verifying check leaves at most one check_result
+ * per attempt, written in the attempt's ending transaction: its `check` log lines, then the
+ * check_result, then the first attempt_end, in consecutive seqs. That end has rc 0 and is `succeeded`
+ * exactly when the verdict is the one the kind needs, else `failed`/`unverified`; an `unverified` end
+ * never comes without such a check_result, and `check` log lines never without one.
+ */
+export function expectCheckHistories(s: StoreSnapshot): void {
+  const byAttempt = eventsByAttempt(s);
+  for (const a of s.attempts) {
+    const evs = byAttempt.get(a.id) ?? [];
+    const ctx = (what: string) => `${what} of attempt ${a.id} (${a.kind} ${a.state}/${a.reason})`;
+    const results = evs.filter((e) => e.type === 'check_result');
+    const lines = evs.filter((e) => e.type === 'log_line' && JSON.parse(e.data).stream === 'check');
+    const ends = evs.filter((e) => e.type === 'attempt_end');
+    const firstEnd = ends[0] ? JSON.parse(ends[0].data) : null;
+    expect(results.length, ctx('check_result count')).toBeLessThanOrEqual(1);
+    if (results.length === 0) {
+      expect(lines.length, ctx('check log lines without a check_result')).toBe(0);
+      expect(firstEnd?.reason, ctx('unverified end without a check_result')).not.toBe('unverified');
+      continue;
+    }
+    const res = results[0];
+    const data = JSON.parse(res.data) as { rc: number | null; verdict: string };
+    expect(data.verdict, ctx('verdict of the check_result')).toBe(checkVerdict(data.rc));
+    expect(ends.length, ctx('attempt_end after a check_result')).toBeGreaterThan(0);
+    const seqs = [...lines, res, ends[0]].map((e) => Number(e.seq));
+    const from = seqs[0];
+    expect(seqs, ctx('check lines, check_result and attempt_end in one transaction')).toEqual(
+      seqs.map((_, i) => from + i),
+    );
+    const ok = verifiedBy(a.kind as AttemptKind, data.verdict as ReturnType<typeof checkVerdict>);
+    expect(
+      { state: firstEnd.state, reason: firstEnd.reason, rc: firstEnd.rc },
+      ctx('end after the verifying check'),
+    ).toEqual(
+      ok ? { state: 'succeeded', reason: null, rc: 0 } : { state: 'failed', reason: 'unverified', rc: 0 },
+    );
   }
 }

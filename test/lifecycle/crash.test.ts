@@ -12,7 +12,11 @@
 //   4. SPEC §8.1–8.3 (fold, one active attempt, seq gap-free) and each attempt's own history;
 //   5. log_line events are the output files' lines up to the cursors, once and in order; attempts
 //      that ran to their end printed exactly what their params say;
-//   6. one attempt_start per started attempt, one attempt_end per ended one (two for late results).
+//   6. one attempt_start per started attempt, one attempt_end per ended one (two for late results);
+//   7. verified outcomes (SPEC §9.3): attempts of the `crashv` plan that exited 0 (and were not cancelled
+//      or timed out) ended only through their check, whose verdict (from the params) decided, even when
+//      the engine was killed during the check or between the exit and the check; no other attempt has a
+//      check_result; the check's trail is one transaction (expectCheckHistories).
 // At the end an engine in this process recovers once more, cancels what still runs, and checks the
 // same with every attempt ended. LIFELINE_CRASH_CYCLES raises the number of cycles (default 20).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,12 +33,14 @@ import {
   crashConfig,
   expectedOutput,
   LONG_SLEEP,
+  VERIFIED_PLAN,
   type CrashParams,
 } from '../helpers/crash.ts';
 import { OPERATOR, quietLogger, tempDir, waitFor } from '../helpers/engine.ts';
 import {
   eventsByAttempt,
   expectAttemptHistories,
+  expectCheckHistories,
   expectStoreInvariants,
   isActive,
   isBusy,
@@ -164,6 +170,9 @@ interface Stats {
   cycles: number;
   victims: number;
   waitedForFinish: number;
+  /** Verifying checks that decided, and of those the ones an engine decided after a restart. */
+  checks: number;
+  checksAfterRestart: number;
   /** Milliseconds spent waiting for children to load, to recover, checking, and with the engine down. */
   ms: { load: number; recover: number; verify: number; down: number };
 }
@@ -181,6 +190,8 @@ class Checker {
     cycles: 0,
     victims: 0,
     waitedForFinish: 0,
+    checks: 0,
+    checksAfterRestart: 0,
     ms: { load: 0, recover: 0, verify: 0, down: 0 },
   };
 
@@ -210,7 +221,11 @@ class Checker {
     // 4. SPEC §8.1–8.3, and 6. the start/end events
     expectStoreInvariants(snap);
     expectAttemptHistories(snap);
+    expectCheckHistories(snap);
     const byAttempt = eventsByAttempt(snap);
+    const planOf = new Map(snap.deployments.map((d) => [d.id, d.plan]));
+    let checks = 0;
+    let checksAfterRestart = 0;
     for (const a of snap.attempts) {
       const dir = a.run_dir;
       if (opts.allEnded) expect(isActive(a.state), ctx(a, 'still active at the end')).toBe(false);
@@ -224,7 +239,10 @@ class Checker {
       }
       // 2. every exit record present when recovery began is honoured
       const rc = this.honour.get(a.id);
-      if (rc !== undefined) {
+      // (an exit 0 of the verified plan stays `running` while recovery's check decides, SPEC §9.3)
+      const checking =
+        rc === 0 && planOf.get(a.deployment_id) === VERIFIED_PLAN && a.state === 'running' && !opts.allEnded;
+      if (rc !== undefined && !checking) {
         expect(isFinal(a.state), ctx(a, 'recorded exit not honoured')).toBe(true);
         // (runner_error: the supervisor's own 125, the plan never ran; not the plan's rc)
         if (a.reason !== 'runner_error') expect(a.rc === null ? null : Number(a.rc), ctx(a, 'rc')).toBe(rc);
@@ -263,12 +281,51 @@ class Checker {
       }
       // 5. logs
       this.checkLogs(a, byAttempt.get(a.id) ?? [], ctx);
+      // 7. verified outcomes
+      const decided = this.checkVerification(a, planOf.get(a.deployment_id), byAttempt.get(a.id) ?? [], ctx);
+      if (decided) {
+        checks += 1;
+        if (Number(a.recovered) === 1) checksAfterRestart += 1;
+      }
     }
+    this.stats.checks = checks;
+    this.stats.checksAfterRestart = checksAfterRestart;
     if (opts.allEnded) {
       for (const d of snap.deployments)
         expect(isBusy(d.state), `${label}: deployment ${d.id} busy`).toBe(false);
     }
     return snap;
+  }
+
+  /** Check 7 for one attempt; says whether its verifying check decided its end. */
+  private checkVerification(
+    a: AttemptsTable,
+    plan: string | undefined,
+    evs: EventsTable[],
+    ctx: (a: AttemptsTable, what: string) => string,
+  ): boolean {
+    const results = evs.filter((e) => e.type === 'check_result').map((e) => JSON.parse(e.data));
+    const end = evs.find((e) => e.type === 'attempt_end');
+    const first = end ? JSON.parse(end.data) : null;
+    // Ended by its exit code 0 (not cancel, not timeout): the only ends a verifying check decides.
+    const exitedZero =
+      first !== null && first.rc === 0 && (first.state === 'succeeded' || first.reason === 'unverified');
+    if (plan !== VERIFIED_PLAN || !exitedZero) {
+      expect(results, ctx(a, 'check_result without a verifying check')).toEqual([]);
+      return false;
+    }
+    const params = JSON.parse(a.params) as Required<CrashParams>;
+    expect(
+      results.map((r) => r.rc),
+      ctx(a, 'the verifying check decided, once, with the rc its params say'),
+    ).toEqual([params.check_rc]);
+    const lines = evs
+      .filter((e) => e.type === 'log_line')
+      .map((e) => JSON.parse(e.data))
+      .filter((l) => l.stream === 'check')
+      .map((l) => l.text);
+    expect(lines, ctx(a, 'check lines')).toEqual(['checking', `verdict ${params.check_rc}`]);
+    return true;
   }
 
   private checkLogs(
@@ -478,6 +535,7 @@ describe('crash test', () => {
         if (CYCLES >= 9)
           expect(checker.stats.victims, 'attempts lost with their supervisor').toBeGreaterThan(0);
         expect(checker.fullLogs.size, 'attempts whose whole output was checked').toBeGreaterThan(0);
+        expect(checker.stats.checks, 'attempts a verifying check decided').toBeGreaterThan(0);
       } finally {
         for (const c of children) await c.kill();
         await engine?.close().catch(() => undefined);
