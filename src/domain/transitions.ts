@@ -292,8 +292,13 @@ export function decideOutcome(attempt: AttemptView, deployment: DeploymentState,
 export function decideCancel(
   attempt: { state: AttemptState; cancelRequested: boolean } | null,
   processStarted: boolean,
-): { ok: true; action: 'cancel_now' | 'request' | 'already_requested' } | { ok: false; refusal: Refusal } {
+  /** An automatic retry is scheduled (SPEC §9.1): with nothing in flight, cancel cancels that. */
+  retryWaiting = false,
+):
+  | { ok: true; action: 'cancel_now' | 'request' | 'already_requested' | 'cancel_retry' }
+  | { ok: false; refusal: Refusal } {
   if (!attempt || !isActiveAttempt(attempt.state)) {
+    if (retryWaiting) return { ok: true, action: 'cancel_retry' };
     return {
       ok: false,
       refusal: { code: 'NO_INFLIGHT_ATTEMPT', detail: 'no queued or running attempt to cancel' },
