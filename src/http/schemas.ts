@@ -58,7 +58,9 @@ export const DeploymentSchema = z
     version: z.number().int().describe('Incremented by every state write; the ETag is "<version>"'),
     state_changed_at: z.string(),
     current_attempt: AttemptSummarySchema.nullable(),
-    retry: ScheduledRetrySchema.nullable().describe('the automatic retry waiting on this failed deployment, if any'),
+    retry: ScheduledRetrySchema.nullable().describe(
+      'the automatic retry waiting on this failed deployment, if any',
+    ),
     created_at: z.string(),
     updated_at: z.string(),
   })
