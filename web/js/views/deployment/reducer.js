@@ -85,7 +85,10 @@ export function applyEvent(model, ev) {
         model,
         changes: {
           refresh: true,
-          toast: { text: `${model.dep.name}: ${data.number ?? 'all'} automatic retries failed`, kind: 'error' },
+          toast: {
+            text: `${model.dep.name}: ${data.number ?? 'all'} automatic retries failed`,
+            kind: 'error',
+          },
         },
       };
     default:
