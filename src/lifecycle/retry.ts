@@ -24,6 +24,9 @@ const BATCH = 50;
 /** Longest a Node timer can wait; a later retry is re-armed by the passes before then. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** Refusals that will not pass by themselves: the retry is dropped with a `retry_cancelled` saying why. */
+const NEVER_STARTS = new Set(['VALIDATION', 'PLAN_NOT_FOUND', 'NOT_FOUND']);
+
 /** The schedule was gone (started, cancelled, replaced) or not yet due when the write re-read it. */
 class NotDue extends LifelineError {
   constructor() {
@@ -78,30 +81,35 @@ export class RetryStarter {
     let started = 0;
     for (;;) {
       const due = await selectDueRetries(this.ctx.store.db, nowIso(), BATCH);
+      let settled = 0;
       for (const row of due) {
         if (this.closed) return started;
-        if (await this.startOne(row.id, row.retry_attempt_id!)) started++;
+        const outcome = await this.startOne(row.id, row.retry_attempt_id!);
+        if (outcome === 'started') started++;
+        if (outcome !== 'failed') settled++;
       }
-      if (due.length < BATCH) break;
+      // A full batch that made progress may hide more; one that did not waits for the next pass.
+      if (due.length < BATCH || settled === 0) break;
     }
     const next = await selectNextRetryAt(this.ctx.store.db);
     if (next !== null) this.arm(Date.parse(next));
     return started;
   }
 
-  private async startOne(deploymentId: string, failedId: string): Promise<boolean> {
+  private async startOne(deploymentId: string, failedId: string): Promise<'started' | 'settled' | 'failed'> {
     try {
       await startRetry(this.ctx, this.watcher, deploymentId, failedId);
-      return true;
+      return 'started';
     } catch (err) {
-      if (err instanceof NotDue) return false; // another instance (or an operator) got there first
-      if (err instanceof LifelineError && err.code !== 'STORE_UNAVAILABLE') {
+      if (err instanceof NotDue) return 'settled'; // another instance (or an operator) got there first
+      if (err instanceof LifelineError && NEVER_STARTS.has(err.code)) {
         // It can never start as scheduled (plan gone, params no longer valid): say so and drop it.
         await dropRetry(this.ctx, deploymentId, failedId, err.message);
-        return false;
+        return 'settled';
       }
+      // Anything else (the store, a write that kept losing) may pass: the next pass tries again.
       this.ctx.log.error({ deployment: deploymentId, err: (err as Error).message }, 'retry start failed');
-      return false;
+      return 'failed';
     }
   }
 

@@ -259,6 +259,30 @@ describe.each(DIALECTS)('automatic retry (SPEC §9.1) on %s', (dialect) => {
     expect(await attempts(engine, 'cw')).toHaveLength(1);
   });
 
+  it('a retry that can no longer start (its params fail the changed plan) is dropped with retry_cancelled', async () => {
+    const dir = tempDir();
+    const before = await open(dir);
+    await before.createDeployment({ name: 'sch', plan: 'flakylater', params: { size: 'big' } }, OPERATOR);
+    const first = await ended(before, (await before.startDeploy('sch', {}, OPERATOR)).id);
+    await waitFor(async () => (await before.getDeployment('sch')).retry, 'the schedule');
+    await before.close();
+    engines = engines.filter((e) => e !== before);
+    const strict = {
+      ...plans,
+      flakylater: { ...plans.flakylater, params: { type: 'object', additionalProperties: false } },
+    };
+    const after = await open(dir, { plans: strict });
+    await after.store.db.updateTable('deployments').set({ retry_at: new Date().toISOString() }).execute();
+    expect(await after.startDueRetries()).toBe(0);
+    const d = await after.getDeployment('sch');
+    expect(d).toMatchObject({ state: 'failed', retry: null });
+    const cancelled = ofType(await allEvents(after, 'sch'), 'retry_cancelled');
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]).toMatchObject({ attempt_id: first.id, data: { number: 1, of: 3, actor: 'retry' } });
+    expect(cancelled[0].data.detail).toMatch(/params no longer match plan flakylater/);
+    expect(await attempts(after, 'sch')).toHaveLength(1);
+  });
+
   it('teardown and delete clear a waiting retry', async () => {
     const engine = await open();
     await engine.createDeployment({ name: 'td', plan: 'flakylater' }, OPERATOR);
