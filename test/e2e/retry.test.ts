@@ -1,5 +1,5 @@
-// The dashboard in a real browser while an automatic retry waits (SPEC §9.1): the deployment page counts
-// down "retry 1/3 in Ns" every second, then shows the retry's attempt and the deployment becoming ready.
+// The dashboard in a real browser while an automatic retry waits (SPEC §9.1): the list and the deployment
+// page count down "retry 1/3 in Ns" every second, then shows the retry's attempt and the deployment becoming ready.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,11 @@ describe('dashboard: automatic retry', () => {
 
     const page: Page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    // The list shows the countdown under the state, too.
+    await page.goto(`${server.url}/#/`);
+    const inList = page.locator('[data-testid="row-rt-1"] .retry-countdown');
+    await inList.waitFor();
+    expect(await inList.innerText()).toMatch(/^retry 1\/3 in \d+s$/);
     await page.goto(`${server.url}/#/d/rt-1`);
     const countdown = page.locator('[data-testid="retry-countdown"]');
     await countdown.waitFor();

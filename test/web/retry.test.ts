@@ -75,3 +75,20 @@ describe('the deployment page reducer on retry events', () => {
     });
   });
 });
+
+const list = await importWeb<{
+  listEvent(
+    have: unknown,
+    filters: unknown,
+    ev: { type: string; deployment_id?: string },
+  ): Record<string, unknown>;
+}>('views/list/model.js');
+
+describe('the list on retry events', () => {
+  it('re-reads a shown deployment, whose retry says what waits; ignores one not shown', () => {
+    for (const type of ['retry_scheduled', 'retry_cancelled', 'retry_exhausted']) {
+      expect(list.listEvent({ id: 'dep_1' }, {}, { type, deployment_id: 'dep_1' })).toEqual({ fetch: true });
+      expect(list.listEvent(undefined, {}, { type, deployment_id: 'dep_1' })).toEqual({ fetch: false });
+    }
+  });
+});
