@@ -44,6 +44,15 @@ const plans = {
     teardown: p('ok.sh'),
     retry: { max: 3, backoff: '20ms' },
   },
+  // Runs past its timeout: a timeout is retried like a non-zero exit.
+  overrun: {
+    deploy: p('sleep.sh'),
+    teardown: p('ok.sh'),
+    timeout: '500ms',
+    cancel_grace: '500ms',
+    env: { SLEEP_SECONDS: '30' },
+    retry: LATER,
+  },
   checked: {
     deploy: p('ok.sh'),
     teardown: p('ok.sh'),
@@ -154,6 +163,19 @@ describe.each(DIALECTS)('automatic retry (SPEC §9.1) on %s', (dialect) => {
     expect(delay).toBeGreaterThanOrEqual(0);
     expect(delay).toBeLessThanOrEqual(20 * 86_400_000);
     expect(await engine.startDueRetries()).toBe(0); // not due
+  });
+
+  it('a deploy that timed out schedules a retry too', async () => {
+    const engine = await open();
+    await engine.createDeployment({ name: 'to', plan: 'overrun' }, OPERATOR);
+    const a = await ended(engine, (await engine.startDeploy('to', {}, OPERATOR)).id);
+    expect(a).toMatchObject({ state: 'failed', reason: 'timeout' });
+    const d = await waitFor(async () => {
+      const x = await engine.getDeployment('to');
+      return x.retry ? x : null;
+    }, 'the schedule');
+    expect(d.retry).toMatchObject({ number: 1, of: 3 });
+    expect(ofType(await allEvents(engine, 'to'), 'retry_scheduled')).toHaveLength(1);
   });
 
   it('exhausted retries append retry_exhausted and leave the deployment failed', async () => {
