@@ -1,6 +1,6 @@
 // Automatic retry of failed deploys (SPEC §9.1) with real processes, on SQLite and Postgres: a transient
-// failure retried to `ready` with growing, jittered caps; the ends that are never retried; exhaustion;
-// an operator deploy or a cancel during the wait; two instances on one Postgres database.
+// failure retried to `ready` with growing, jittered caps; a timeout retried too; the ends never retried;
+// exhaustion; an operator action or a cancel during the wait; two instances on one Postgres database.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
