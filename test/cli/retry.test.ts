@@ -36,7 +36,11 @@ describe('retry in lifeline show', () => {
     const line = r.stdout.split('\n').find((l) => /^\s+retry\s/.test(l));
     expect(line).toMatch(new RegExp(`^\\s+retry\\s+1/3 at ${timeOfDay(json.retry.at)} \\(in \\d`));
     // Once cancelled, the line is gone.
-    expect((await cli(server, ['cancel', 'rt-1'])).code).toBe(0);
+    const cancel = await cli(server, ['cancel', 'rt-1']);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout).toMatch(
+      /^cancelled the automatic retry of rt-1 that waited after deploy attempt #1 /,
+    );
     expect((await cli(server, ['show', 'rt-1'])).stdout).not.toMatch(/^\s+retry\s/m);
   });
 });
