@@ -44,6 +44,16 @@ const plans = {
     teardown: p('ok.sh'),
     retry: { max: 3, backoff: '20ms' },
   },
+  flakysecret: {
+    deploy: p('flaky.sh'),
+    teardown: p('ok.sh'),
+    retry: { max: 3, backoff: '50ms' },
+    params: {
+      type: 'object',
+      properties: { password: { type: 'string', writeOnly: true }, size: { type: 'string' } },
+      additionalProperties: false,
+    },
+  },
   // Runs past its timeout: a timeout is retried like a non-zero exit.
   overrun: {
     deploy: p('sleep.sh'),
@@ -163,6 +173,31 @@ describe.each(DIALECTS)('automatic retry (SPEC §9.1) on %s', (dialect) => {
     expect(delay).toBeGreaterThanOrEqual(0);
     expect(delay).toBeLessThanOrEqual(20 * 86_400_000);
     expect(await engine.startDueRetries()).toBe(0); // not due
+  });
+
+  it("a retry reruns the failed attempt's params, secrets included, and masks them like any attempt", async () => {
+    const dir = tempDir();
+    const engine = await open(dir);
+    const dep = await engine.createDeployment(
+      { name: 'sec', plan: 'flakysecret', params: { password: 's3cr3t-retry', size: 'small' } },
+      OPERATOR,
+    );
+    await engine.startDeploy('sec', { params: { size: 'big' } }, OPERATOR);
+    await waitFor(async () => (await engine.getDeployment('sec')).state === 'ready', 'ready', 60_000);
+    const runs = fs
+      .readFileSync(path.join(dir, 'workspaces', dep.id, 'flaky_params'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(runs).toEqual([
+      { password: 's3cr3t-retry', size: 'big' },
+      { password: 's3cr3t-retry', size: 'big' },
+      { password: 's3cr3t-retry', size: 'big' },
+    ]);
+    const list = await attempts(engine, 'sec');
+    expect(list.map((a) => a.requested_by)).toEqual(['ci', 'retry', 'retry']);
+    for (const a of list) expect(a.params).toEqual({ password: '***', size: 'big' });
+    expect(JSON.stringify(await allEvents(engine, 'sec'))).not.toContain('s3cr3t-retry');
   });
 
   it('a deploy that timed out schedules a retry too', async () => {
