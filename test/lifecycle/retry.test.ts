@@ -8,6 +8,7 @@ import type { Attempt, LifelineEvent } from '../../src/domain/types.ts';
 import { retryCapMs } from '../../src/domain/retry.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
+import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 import {
   DIALECTS,
   FIXTURES,
@@ -93,6 +94,39 @@ async function ended(engine: Lifeline, id: string): Promise<Attempt> {
   }, `attempt ${id} to end`);
 }
 
+/**
+ * SPEC §8 over the whole store once it is quiet, plus the retry rules: a schedule waits only on a failed
+ * deployment, on its current attempt, a failed deploy that may be retried; each retry attempt consumed
+ * the schedule of the attempt before it, with its number, so no schedule started twice.
+ */
+async function expectRetryInvariants(engine: Lifeline): Promise<void> {
+  const s = await snapshotOf(engine.store.db);
+  expectStoreInvariants(s);
+  expectAttemptHistories(s);
+  const scheduled = s.events.filter((e) => e.type === 'retry_scheduled');
+  for (const d of s.deployments) {
+    if (d.retry_attempt_id == null) continue;
+    expect(d.state, `deployment ${d.name} with a retry waiting`).toBe('failed');
+    expect(d.current_attempt_id).toBe(d.retry_attempt_id);
+    const failed = s.attempts.find((a) => a.id === d.retry_attempt_id)!;
+    expect([failed.kind, failed.state]).toEqual(['deploy', 'failed']);
+    expect(['exit_nonzero', 'timeout']).toContain(failed.reason);
+  }
+  for (const a of s.attempts.filter((x) => x.retry_number != null)) {
+    const before = s.attempts.find((x) => x.deployment_id === a.deployment_id && x.number === a.number - 1)!;
+    const schedules = scheduled.filter((e) => e.attempt_id === before.id).map((e) => JSON.parse(e.data));
+    expect(
+      schedules.map((x) => x.number),
+      `schedule consumed by ${a.id}`,
+    ).toEqual([Number(a.retry_number)]);
+    expect(a.requested_by).toBe('retry');
+  }
+  for (const e of scheduled) {
+    const failed = s.attempts.find((a) => a.id === e.attempt_id)!;
+    expect(JSON.parse(e.data).number).toBe(Number(failed.retry_number ?? 0) + 1);
+  }
+}
+
 function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');
@@ -157,6 +191,7 @@ describe.each(DIALECTS)('automatic retry (SPEC §9.1) on %s', (dialect) => {
     ]);
     expect((await engine.getDeployment('flaky')).retry).toBeNull();
     expect(ofType(events, 'retry_exhausted')).toEqual([]);
+    await expectRetryInvariants(engine);
   });
 
   it('while a retry waits the deployment stays failed and says which retry comes when', async () => {
@@ -233,6 +268,7 @@ describe.each(DIALECTS)('automatic retry (SPEC §9.1) on %s', (dialect) => {
     expect(d).toMatchObject({ state: 'failed', retry: null });
     await quiet(engine);
     expect(await attempts(engine, 'exh')).toHaveLength(3);
+    await expectRetryInvariants(engine);
   });
 
   it('a cancelled, runner_error, unknown or unverified deploy is never retried', async () => {
@@ -292,6 +328,7 @@ describe.each(DIALECTS)('automatic retry (SPEC §9.1) on %s', (dialect) => {
     const scheduled = ofType(await allEvents(engine, 'op'), 'retry_scheduled');
     expect(scheduled.map((e) => e.data.number)).toEqual([1, 1]);
     expect(await attempts(engine, 'op')).toHaveLength(2);
+    await expectRetryInvariants(engine);
   });
 
   it('cancel during the wait answers with the failed attempt, appends retry_cancelled, and no attempt starts', async () => {
@@ -401,5 +438,6 @@ describe('automatic retry across instances', () => {
     const events = await allEvents(b, 'twice');
     expect(ofType(events, 'attempt_start')).toHaveLength(3);
     expect(ofType(events, 'retry_scheduled')).toHaveLength(2);
+    await expectRetryInvariants(a);
   });
 });
