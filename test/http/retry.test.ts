@@ -1,6 +1,7 @@
 // Automatic retry (SPEC §9.1) through real `lifeline serve` processes on SQLite and Postgres: the API's
 // `retry` field, cancel of a waiting retry (202 + retry_cancelled), and a retry waiting across a
-// SIGKILL of the server that starts exactly once after the restart.
+// SIGKILL of the server that starts exactly once after the restart; and two servers on one Postgres
+// database racing for one due retry.
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.ts';
@@ -131,6 +132,53 @@ describe.each(DIALECTS)('automatic retry over HTTP on %s', (dialect) => {
       expect((await call(third.url, 'GET', '/v1/deployments/sk/attempts')).body.items).toHaveLength(2);
     } finally {
       await third.stop();
+    }
+  }, 300_000);
+});
+
+describe('automatic retry with two lifeline serve instances on one Postgres database', () => {
+  it('a due retry starts exactly once, whichever instance gets there', async () => {
+    const dir = tempDir();
+    const db = await dbUrlFor('postgres', dir);
+    const counter = path.join(dir, 'runs');
+    const shared = { ...plans, once: { ...plans.once, env: { FLAKY_FAILS: '1', FLAKY_FILE: counter } } };
+    // Both look for due retries every 100 ms, so both race for it.
+    const extra = { reap_interval: '100ms', lease_ttl: '3s' };
+    const [a, b] = await Promise.all(
+      ['a', 'b'].map((n) => serve({ db, dataDir: path.join(dir, n), plans: shared, extra })),
+    );
+    try {
+      expect((await call(a.url, 'POST', '/v1/deployments', { name: 'two', plan: 'once' })).status).toBe(201);
+      const failed = (await call(a.url, 'POST', '/v1/deployments/two/attempts', {})).body;
+      await waitFor(async () => (await call(b.url, 'GET', '/v1/deployments/two')).body.retry, 'the schedule');
+      const store = await openStore(db);
+      await store.db
+        .updateTable('deployments')
+        .set({ retry_at: new Date().toISOString() })
+        .where('name', '=', 'two')
+        .execute();
+      await store.close();
+      await waitFor(
+        async () => (await call(b.url, 'GET', '/v1/deployments/two')).body.state === 'ready',
+        'ready',
+        60_000,
+      );
+      // Give a second start every chance to happen: many passes of both instances.
+      await new Promise((r) => setTimeout(r, 1000));
+      const attempts = (await call(a.url, 'GET', '/v1/deployments/two/attempts')).body.items.reverse();
+      expect(
+        attempts.map((x: { id: string; requested_by: string; state: string }) => [x.requested_by, x.state]),
+      ).toEqual([
+        [failed.requested_by, 'failed'],
+        ['retry', 'succeeded'],
+      ]);
+      expect(await eventsOf(b.url, 'two', 'attempt_start')).toHaveLength(2);
+      const starts = (await call(b.url, 'GET', '/v1/deployments/two/transitions')).body.items.filter(
+        (t: { to: string }) => t.to === 'deploying',
+      );
+      expect(starts.map((t: { reason: string | null }) => t.reason)).toEqual([null, 'retry 1/3']);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
     }
   }, 300_000);
 });
