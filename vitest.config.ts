@@ -5,6 +5,7 @@ const BUILT = [
   'test/cli/commands.test.ts',
   'test/cli/follow.test.ts',
   'test/cli/restart.test.ts',
+  'test/cli/retry.test.ts',
   'test/package/**/*.test.ts',
 ];
 

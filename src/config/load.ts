@@ -176,6 +176,14 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
             teardown: Boolean(p.check) && (p.verify?.teardown ?? true),
           },
           cancelGraceMs: p.cancel_grace ?? DEFAULTS.cancelGraceMs,
+          retry: p.retry
+            ? {
+                max: p.retry.max,
+                backoffMs: p.retry.backoff,
+                maxBackoffMs:
+                  p.retry.max_backoff ?? Math.max(p.retry.backoff, Math.min(10 * p.retry.backoff, 3_600_000)),
+              }
+            : null,
           env: p.env ?? {},
           envPassthrough: p.env_passthrough ?? [],
           paramsSchema: params.paramsSchema,

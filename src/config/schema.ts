@@ -180,6 +180,7 @@ function planSchema() {
       check_timeout: durationSchema(1).optional(),
       verify: z.strictObject({ deploy: z.boolean().optional(), teardown: z.boolean().optional() }).optional(),
       cancel_grace: durationSchema(0).optional(),
+      retry: retrySchema().optional(),
       env: z.unknown().transform(planEnv).optional(),
       env_passthrough: envPassthroughSchema().optional(),
       params: z
@@ -199,6 +200,33 @@ function planSchema() {
         iss.code === 'invalid_type' ? `expected a plan (a mapping), got ${kindOf(iss.input)}` : undefined,
     },
   );
+}
+
+/** SPEC §9.1: `{max, backoff, max_backoff?}`; max_backoff defaults to 10 × backoff (at most 1 h). */
+function retrySchema() {
+  return z
+    .strictObject(
+      {
+        max: z
+          .number({ error: 'expected a whole number of retries, at least 1' })
+          .int('expected a whole number of retries, at least 1')
+          .min(1, 'expected a whole number of retries, at least 1')
+          .max(100, 'at most 100 retries'),
+        backoff: durationSchema(1),
+        max_backoff: durationSchema(1).optional(),
+      },
+      {
+        error: (iss) =>
+          iss.code === 'invalid_type'
+            ? `expected a mapping like {max: 3, backoff: 30s, max_backoff: 10m}, got ${kindOf(iss.input)}`
+            : undefined,
+      },
+    )
+    .superRefine((r, zc) => {
+      if (r.max_backoff !== undefined && r.max_backoff < r.backoff) {
+        zc.addIssue({ code: 'custom', path: ['max_backoff'], message: 'must not be shorter than backoff' });
+      }
+    });
 }
 
 function durationSchema(min: 0 | 1) {

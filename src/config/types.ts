@@ -15,6 +15,8 @@ export interface PlanConfig {
   /** Which kinds a check must confirm after exit 0 (SPEC §9.3); both false without a check. */
   verify: { deploy: boolean; teardown: boolean };
   cancelGraceMs: number; // default 10 s
+  /** Automatic retry of failed deploys (SPEC §9.1); null = none. */
+  retry: RetryConfig | null;
   env: Record<string, string>;
   /** Server environment variables passed to the plan as they are (`env_passthrough`); none by default. */
   envPassthrough: string[];
@@ -24,6 +26,14 @@ export interface PlanConfig {
   validateParams(params: unknown): { field: string; reason: string }[];
   /** Top-level param names whose schema says `writeOnly: true`. */
   secretParams: string[];
+}
+
+/** `retry: {max, backoff, max_backoff}` of a plan, in ms. */
+export interface RetryConfig {
+  max: number;
+  backoffMs: number;
+  /** Default: 10 × backoffMs, but never more than 1 h (nor less than backoffMs). */
+  maxBackoffMs: number;
 }
 
 export interface TokenConfig {

@@ -293,7 +293,11 @@ export function decideOutcome(attempt: AttemptView, deployment: DeploymentState,
 export function decideCancel(
   attempt: { state: AttemptState; cancelRequested: boolean; supervised?: boolean } | null,
   processStarted: boolean,
-): { ok: true; action: 'cancel_now' | 'request' | 'already_requested' } | { ok: false; refusal: Refusal } {
+  /** An automatic retry is scheduled (SPEC §9.1): with nothing in flight, cancel cancels that. */
+  retryWaiting = false,
+):
+  | { ok: true; action: 'cancel_now' | 'request' | 'already_requested' | 'cancel_retry' }
+  | { ok: false; refusal: Refusal } {
   if (attempt?.state === 'unknown' && !attempt.supervised) {
     return {
       ok: false,
@@ -304,6 +308,7 @@ export function decideCancel(
     };
   }
   if (!attempt || !(isActiveAttempt(attempt.state) || attempt.state === 'unknown')) {
+    if (retryWaiting) return { ok: true, action: 'cancel_retry' };
     return {
       ok: false,
       refusal: { code: 'NO_INFLIGHT_ATTEMPT', detail: 'no queued or running attempt to cancel' },

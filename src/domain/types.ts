@@ -72,6 +72,9 @@ export const EVENT_TYPES = [
   'log_line',
   'runner_event',
   'check_result',
+  'retry_scheduled',
+  'retry_cancelled',
+  'retry_exhausted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -95,6 +98,12 @@ export interface AttemptSummary {
   state: AttemptState;
 }
 
+export interface ScheduledRetry {
+  number: number;
+  of: number;
+  at: string;
+}
+
 export interface Deployment {
   id: string;
   name: string;
@@ -105,6 +114,8 @@ export interface Deployment {
   version: number;
   state_changed_at: string;
   current_attempt: AttemptSummary | null;
+  /** The automatic retry waiting (SPEC §9.1): retry `number` of `of`, due `at`; null when none. */
+  retry: ScheduledRetry | null;
   created_at: string;
   updated_at: string;
 }

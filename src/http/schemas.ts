@@ -36,6 +36,17 @@ export const AttemptSummarySchema = z
   })
   .meta({ id: 'AttemptSummary' });
 
+export const ScheduledRetrySchema = z
+  .object({
+    number: z
+      .number()
+      .int()
+      .describe('which retry: 1 for the first since the last success or operator action'),
+    of: z.number().int().describe("the plan's retry.max"),
+    at: z.string().describe('when it starts (the deployment stays failed until then)'),
+  })
+  .meta({ id: 'ScheduledRetry' });
+
 export const DeploymentSchema = z
   .object({
     id: z.string().describe('dep_…'),
@@ -47,6 +58,9 @@ export const DeploymentSchema = z
     version: z.number().int().describe('Incremented by every state write; the ETag is "<version>"'),
     state_changed_at: z.string(),
     current_attempt: AttemptSummarySchema.nullable(),
+    retry: ScheduledRetrySchema.nullable().describe(
+      'the automatic retry waiting on this failed deployment, if any',
+    ),
     created_at: z.string(),
     updated_at: z.string(),
   })

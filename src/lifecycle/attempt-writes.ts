@@ -2,6 +2,7 @@
 // Each is one transaction that re-reads its rows and asks the domain module what is allowed.
 import fs from 'node:fs';
 import { findPlan } from '../config/load.ts';
+import { decideRetry, type RetryDecision, type RetryPolicy } from '../domain/retry.ts';
 import { decideOutcome, decideStarted, type Outcome, type Refusal } from '../domain/transitions.ts';
 import type { AttemptKind, AttemptState, DeploymentState, LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { Transaction } from 'kysely';
@@ -263,6 +264,8 @@ export interface EndDetails {
   fence?: Fence;
   /** The verifying check's result (SPEC §9.3): its lines (already masked) and verdict go in the log. */
   check?: { rc: number | null; verdict: string; lines: string[] };
+  /** The retry policy of a plan (SPEC §9.1), by name; without it a failed deploy schedules nothing. */
+  retryPolicy?: (plan: string) => RetryPolicy | null;
 }
 
 export type EndResult =
@@ -285,6 +288,8 @@ export async function endAttempt(
     if (!ctx.lease.live()) return { ok: false, refusal: fenced(attemptId) };
     details = { ...details, fence: details.fence ?? ctx.lease.fence() };
   }
+  if (!details.retryPolicy)
+    details = { ...details, retryPolicy: (plan) => findPlan(ctx.config, plan)?.retry ?? null };
   return transact(ctx.store, ctx.bus, async (trx) => {
     const result = await writeEnd(trx, attemptId, outcome, details);
     return { result, events: result.ok ? result.events : [] };
@@ -369,6 +374,19 @@ export async function writeEnd(
     });
   }
   const endedAt = clampEnd(details.endedAt ?? at, row.started_at);
+  const retry = decideRetry(
+    {
+      kind: row.kind as AttemptKind,
+      state: change.to,
+      reason: change.reason,
+      retryNumber: row.retry_number == null ? null : Number(row.retry_number),
+      deploymentFailed: decision.writes.deployment?.to === 'failed',
+    },
+    details.retryPolicy?.(dep.plan) ?? null,
+    Math.random(),
+  );
+  const retryAt =
+    retry.kind === 'schedule' ? new Date(Date.parse(endedAt) + retry.delayMs).toISOString() : null;
   const events = await applyTransition(trx, {
     at,
     actor: details.actor,
@@ -377,6 +395,17 @@ export async function writeEnd(
       expectState: dep.state,
       expectVersion: Number(dep.version),
       change: decision.writes.deployment,
+      // The schedule is written with the failure itself: a crash cannot leave one without the other.
+      ...(retry.kind === 'schedule'
+        ? {
+            set: {
+              retry_number: retry.number,
+              retry_of: retry.of,
+              retry_at: retryAt,
+              retry_attempt_id: row.id,
+            },
+          }
+        : {}),
     },
     attempt: {
       id: row.id,
@@ -421,6 +450,7 @@ export async function writeEnd(
           recovered,
         },
       },
+      ...retryEvents(retry, retryAt, dep.id, row.id),
     ],
   });
   const given = details.endedAt ?? at;
@@ -447,4 +477,21 @@ export async function settleLate(ctx: Ctx, row: AttemptsTable): Promise<boolean>
     { rc: exit.rc, recovered: true, actor: 'recovery', endedAt: new Date(exit.at).toISOString() },
   );
   return true;
+}
+
+/** `retry_scheduled {number, of, at}` or `retry_exhausted {number, of}`, after the attempt's end. */
+function retryEvents(
+  retry: RetryDecision,
+  at: string | null,
+  deploymentId: string,
+  attemptId: string,
+): NewEvent[] {
+  const base = { deployment_id: deploymentId, attempt_id: attemptId };
+  if (retry.kind === 'schedule') {
+    return [{ ...base, type: 'retry_scheduled', data: { number: retry.number, of: retry.of, at } }];
+  }
+  if (retry.kind === 'exhausted') {
+    return [{ ...base, type: 'retry_exhausted', data: { number: retry.number, of: retry.of } }];
+  }
+  return [];
 }

@@ -26,6 +26,7 @@ import { lockDataDir, lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
+import { RetryStarter } from './retry.ts';
 import { EventBus } from './tx.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
@@ -48,6 +49,7 @@ export class Lifeline implements LifelineApi {
   private readonly keys: IdempotencyKeys;
   readonly metrics: Metrics;
   private readonly webhooks: Webhooks;
+  private readonly retries: RetryStarter;
 
   constructor(
     private readonly ctx: Ctx,
@@ -59,7 +61,11 @@ export class Lifeline implements LifelineApi {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
     this.metrics = new Metrics(ctx);
-    ctx.bus.onCommit = (events) => logTransitions(ctx.log, events);
+    this.retries = new RetryStarter(ctx, watcher);
+    ctx.bus.onCommit = (events) => {
+      logTransitions(ctx.log, events);
+      this.retries.noteEvents(events);
+    };
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
   }
@@ -124,6 +130,8 @@ export class Lifeline implements LifelineApi {
     await this.reconcileNow();
     this.watcher.start();
     await this.webhooks.start();
+    // Retries that fell due while no instance ran (or were scheduled by one that is gone).
+    await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
     const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
     const { outage } = this.ctx;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -136,7 +144,10 @@ export class Lifeline implements LifelineApi {
       t.unref();
       this.timers.push(t);
     };
-    every(reapIntervalMs, 'reconcile', () => this.reconcileNow());
+    every(reapIntervalMs, 'reconcile', async () => {
+      await this.reconcileNow();
+      await this.retries.runDue();
+    });
     every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', async () => {
       // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
       if ((await this.ctx.lease.renew()) === 'reregistered') await this.reconcileNow();
@@ -160,12 +171,18 @@ export class Lifeline implements LifelineApi {
     return this.reconciling;
   }
 
+  /** Starts the scheduled retries that are due (SPEC §9.1); how many this instance started. */
+  startDueRetries(): Promise<number> {
+    return this.retries.runDue();
+  }
+
   /** Stops watching and closes the store. Running attempts keep running; the next start recovers them. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.metrics.close();
+    await this.retries.close();
     await this.webhooks.close();
     await this.listener?.stop();
     await this.watcher.close();

@@ -87,10 +87,48 @@ export async function markDeploymentDeleted(
 ): Promise<boolean> {
   const res = await trx
     .updateTable('deployments')
-    .set({ deleted_at: at, updated_at: at })
+    // A scheduled retry goes with it (SPEC §9.1: any operator action clears it).
+    .set({
+      deleted_at: at,
+      updated_at: at,
+      retry_number: null,
+      retry_of: null,
+      retry_at: null,
+      retry_attempt_id: null,
+    })
     .where('id', '=', id)
     .where('version', '=', version)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
+}
+
+/** Deployments whose scheduled retry is due by `now` (SPEC §9.1), earliest first. */
+export async function selectDueRetries(
+  db: Db,
+  now: string,
+  limit: number,
+): Promise<Pick<DeploymentsTable, 'id' | 'retry_attempt_id'>[]> {
+  return db
+    .selectFrom('deployments')
+    .select(['id', 'retry_attempt_id'])
+    .where('retry_at', 'is not', null)
+    .where('retry_at', '<=', now)
+    .where('deleted_at', 'is', null)
+    .orderBy('retry_at')
+    .limit(limit)
+    .execute();
+}
+
+/** When the next scheduled retry is due, if any waits. */
+export async function selectNextRetryAt(db: Db): Promise<string | null> {
+  const row = await db
+    .selectFrom('deployments')
+    .select('retry_at')
+    .where('retry_at', 'is not', null)
+    .where('deleted_at', 'is', null)
+    .orderBy('retry_at')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.retry_at ?? null;
 }

@@ -13,6 +13,10 @@ export function toDeployment(row: DeploymentsTable, current: AttemptSummary | nu
     version: Number(row.version),
     state_changed_at: row.state_changed_at,
     current_attempt: current,
+    retry:
+      row.retry_at != null && row.retry_number != null && row.retry_of != null
+        ? { number: Number(row.retry_number), of: Number(row.retry_of), at: row.retry_at }
+        : null,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };

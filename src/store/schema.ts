@@ -15,6 +15,11 @@ export interface DeploymentsTable {
   created_at: string;
   updated_at: string;
   deleted_at: string | null;
+  /** The scheduled retry (011, SPEC §9.1): n of max, when, and the failed attempt it reruns; null when none. */
+  retry_number?: number | null;
+  retry_of?: number | null;
+  retry_at?: string | null;
+  retry_attempt_id?: string | null;
 }
 
 export interface AttemptsTable {
@@ -55,6 +60,8 @@ export interface AttemptsTable {
   owner_epoch?: number;
   /** The attempt number a rollback took its params from; null for any other attempt. */
   rollback_of?: number | null;
+  /** Which automatic retry this attempt is (011): n of its chain; null for any other attempt. */
+  retry_number?: number | null;
 }
 
 export interface EventsTable {

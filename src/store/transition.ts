@@ -15,6 +15,17 @@ export class LostRace extends Error {
   }
 }
 
+/** The columns of a deployment's scheduled retry (migration 011). */
+export type RetryColumn = 'retry_number' | 'retry_of' | 'retry_at' | 'retry_attempt_id';
+
+/** What clears a scheduled retry: every operator action writes it with its own change. */
+export const NO_RETRY: Pick<DeploymentsTable, RetryColumn> = {
+  retry_number: null,
+  retry_of: null,
+  retry_at: null,
+  retry_attempt_id: null,
+};
+
 export interface Fence {
   owner: string | null;
   epoch: number;
@@ -31,7 +42,9 @@ export interface TransitionWrite {
     change?: DeploymentChange;
     /** The full row when the change creates the deployment (trigger `created`). */
     insert?: DeploymentsTable;
-    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params'>>;
+    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params' | RetryColumn>>;
+    /** Compare-and-set on the scheduled retry (SPEC §9.1): the failed attempt it reruns, or null for none. */
+    expectRetryOf?: string | null;
   };
   attempt?: {
     id: string;
@@ -112,7 +125,7 @@ export async function applyTransition(
       throw new Error('applyTransition: a deployment update needs its expected state and version');
     }
     const bump = dep.change ? 1 : 0;
-    const res = await trx
+    let q = trx
       .updateTable('deployments')
       .set((eb) => ({
         ...dep.set,
@@ -123,8 +136,14 @@ export async function applyTransition(
       .where('id', '=', dep.id)
       .where('state', '=', dep.expectState)
       .where('version', '=', dep.expectVersion)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
+      .where('deleted_at', 'is', null);
+    if (dep.expectRetryOf !== undefined) {
+      const of = dep.expectRetryOf;
+      q = q.where((eb) =>
+        of === null ? eb('retry_attempt_id', 'is', null) : eb('retry_attempt_id', '=', of),
+      );
+    }
+    const res = await q.executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) throw new LostRace(`deployment ${dep.id}`);
   }
   if (dep.change) {

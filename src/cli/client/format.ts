@@ -171,3 +171,17 @@ export function labelsText(labels: Record<string, string> | null | undefined): s
 export function compactJson(v: unknown): string {
   return JSON.stringify(v ?? {});
 }
+
+/** Time left as a short countdown: 28s, 3m 05s, 2h 07m, 3d 04h. */
+export function countdown(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s < 60) return `${s}s`;
+  return duration(s * 1000);
+}
+
+/** The waiting automatic retry (SPEC §9.1): `retry 2/3 at 12:34:56 (in 28s)`, or `(due now)`. */
+export function retryText(retry: { number: number; of: number; at: string }, now = Date.now()): string {
+  const left = Date.parse(retry.at) - now;
+  const when = Number.isNaN(left) ? '' : left > 0 ? ` (in ${countdown(left)})` : ' (due now)';
+  return `retry ${retry.number}/${retry.of} at ${timeOfDay(retry.at)}${when}`;
+}

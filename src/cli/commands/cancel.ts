@@ -6,7 +6,9 @@ import { stateWord } from '../client/format.ts';
 export function register(program: Command): void {
   program
     .command('cancel')
-    .description('cancel the active attempt (it is cancelled once its process is confirmed gone)')
+    .description(
+      'cancel the active attempt (it is cancelled once its process is confirmed gone), or the automatic retry waiting',
+    )
     .argument('<name>', 'deployment name or id')
     .option('--json', 'print the attempt as JSON')
     .action(
@@ -15,7 +17,10 @@ export function register(program: Command): void {
         if (opts.json) return o.json(att);
         const what = `${att.kind} attempt #${att.number} of ${o.c.bold(name)} ${o.c.dim(`(${att.id})`)}`;
         if (att.state === 'cancelled') o.print(`cancelled ${what}`);
-        else {
+        // An ended attempt in the answer: no attempt was active, the retry waiting after it was cancelled.
+        else if (att.state === 'failed' || att.state === 'succeeded') {
+          o.print(`cancelled the automatic retry of ${o.c.bold(name)} that waited after ${what}`);
+        } else {
           o.print(
             `cancel requested for ${what}; it is ${stateWord(att.state, o.c)} until its process is gone`,
           );

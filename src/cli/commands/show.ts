@@ -10,6 +10,7 @@ import {
   duration,
   labelsText,
   relativeTime,
+  retryText,
   stateWord,
   table,
   timestamp,
@@ -56,6 +57,7 @@ export function register(program: Command): void {
           const a = dep.current_attempt;
           facts.push(['attempt', `#${a.number} ${a.kind} ${stateWord(a.state, c)} ${c.dim(a.id)}`]);
         }
+        if (dep.retry) facts.push(['retry', retryText(dep.retry, now).replace(/^retry /, '')]);
         const w = Math.max(...facts.map(([k]) => k.length));
         for (const [k, v] of facts) o.print(`  ${c.dim(k.padEnd(w))}  ${v}`);
 

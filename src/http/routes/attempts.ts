@@ -56,7 +56,8 @@ export const attemptRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async 
       schema: {
         operationId: 'cancel',
         tags: ['attempts'],
-        summary: 'Cancel the active attempt (202: cancel requested, or done if it had not started)',
+        summary:
+          'Cancel the active attempt (202: cancel requested, or done if it had not started), or the retry waiting on a failed deployment (202: the failed attempt)',
         params: RefParams,
         body: z.strictObject({}).nullish(),
         response: { 202: AttemptSchema, ...problems(...COMMON_WRITE_PROBLEMS, 404, 409) },

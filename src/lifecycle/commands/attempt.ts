@@ -9,7 +9,8 @@ import type { Decision } from '../../domain/transitions.ts';
 import type { Actor, Attempt, AttemptKind } from '../../domain/types.ts';
 import { selectLastAttemptNumber } from '../../store/attempts.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from '../../store/schema.ts';
-import { applyTransition } from '../../store/transition.ts';
+import { applyTransition, NO_RETRY } from '../../store/transition.ts';
+import { retryReason } from '../../domain/retry.ts';
 import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newAttemptId, nowIso } from '../ids.ts';
@@ -30,6 +31,8 @@ export interface AttemptPlan {
   decision: Decision;
   params: Record<string, unknown>;
   rollbackOf?: number;
+  /** An automatic retry (SPEC §9.1): which one, and the failed attempt whose schedule it consumes. */
+  retry?: { number: number; of: number; failedId: string };
 }
 
 /** Decided on the fresh deployment row, inside the accepting transaction (so it may read more). */
@@ -56,7 +59,7 @@ export async function startAttempt(
       checkVersion(dep, req.w);
       const plan = findPlan(ctx.config, dep.plan);
       if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
-      const { decision, params, rollbackOf } = await decide(dep, plan, trx);
+      const { decision, params, rollbackOf, retry } = await decide(dep, plan, trx);
       allowed(decision);
       const at = nowIso();
       const row: AttemptsTable = {
@@ -91,14 +94,18 @@ export async function startAttempt(
         stderr_offset: 0,
         events_offset: 0,
         rollback_of: rollbackOf ?? null,
+        retry_number: retry?.number ?? null,
       };
+      const change = decision.writes.deployment;
       const events = await applyTransition(trx, {
         at,
         actor: actor.name,
         deployment: {
           ...asRead(dep),
-          change: decision.writes.deployment,
-          set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}) },
+          change: retry && change ? { ...change, reason: retryReason(retry.number, retry.of) } : change,
+          // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
+          set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}), ...NO_RETRY },
+          ...(retry ? { expectRetryOf: retry.failedId } : {}),
         },
         attempt: { id, change: decision.writes.attempt!, insert: row },
       });

@@ -14,7 +14,8 @@ import { nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
 import { transact } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
-import { checkVersion } from './guards.ts';
+import { applyTransition, NO_RETRY } from '../../store/transition.ts';
+import { asRead, checkVersion } from './guards.ts';
 
 export async function cancel(
   ctx: Ctx,
@@ -34,9 +35,32 @@ export async function cancel(
         ? { state: att.state as AttemptState, cancelRequested: att.cancel_requested_at !== null, supervised }
         : null,
       started,
+      dep.retry_attempt_id != null,
     );
     if (!d.ok) throw new LifelineError(d.refusal.code, d.refusal.detail);
     const at = nowIso();
+    if (d.action === 'cancel_retry') {
+      // The retry waits on the failed attempt, which is what the answer shows (it stays failed).
+      const events = await applyTransition(trx, {
+        at,
+        actor: actor.name,
+        deployment: { ...asRead(dep), set: NO_RETRY, expectRetryOf: dep.retry_attempt_id! },
+        eventsAfter: [
+          {
+            type: 'retry_cancelled',
+            deployment_id: dep.id,
+            attempt_id: dep.retry_attempt_id!,
+            data: {
+              number: Number(dep.retry_number),
+              of: Number(dep.retry_of),
+              at: dep.retry_at,
+              actor: actor.name,
+            },
+          },
+        ],
+      });
+      return { result: dep.retry_attempt_id!, events };
+    }
     if (d.action === 'cancel_now') {
       const end = await writeEnd(
         trx,

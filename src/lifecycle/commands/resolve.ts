@@ -2,7 +2,7 @@
 import { decideResolve } from '../../domain/transitions.ts';
 import type { Actor, Deployment, DeploymentState } from '../../domain/types.ts';
 import { selectDeploymentById } from '../../store/deployments.ts';
-import { applyTransition } from '../../store/transition.ts';
+import { applyTransition, NO_RETRY } from '../../store/transition.ts';
 import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
@@ -28,7 +28,7 @@ export async function resolve(
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: actor.name,
-      deployment: { ...asRead(dep), change: decision.writes.deployment },
+      deployment: { ...asRead(dep), change: decision.writes.deployment, set: NO_RETRY },
     });
     const fresh = (await selectDeploymentById(trx, dep.id))!;
     return { result: (await presentDeployments(ctx, trx, [fresh]))[0], events };

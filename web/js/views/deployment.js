@@ -22,7 +22,8 @@ import { logPanel } from './deployment/log-panel.js';
 import { phasesPanel } from './deployment/phases-panel.js';
 import { applyEvent, applyRefresh, initialModel, markDeleted, streamStart } from './deployment/reducer.js';
 
-const STREAM_TYPES = 'state_transition,log_line,attempt_start,attempt_end,check_result,deployment_deleted';
+const STREAM_TYPES =
+  'state_transition,log_line,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted';
 
 export function mountDeployment(root, { ref }) {
   let model = { dep: null, transitions: [], attempts: [], lastSeq: 0, deleted: false };
@@ -199,6 +200,7 @@ export function mountDeployment(root, { ref }) {
       if (document.hidden || !model.dep) return;
       renderTimeline();
       attempts.tick(model.attempts);
+      head.tickRetry();
     }, 1000);
   }
 

@@ -5,6 +5,7 @@ import { api, can, explain, headSeq } from '../api.js';
 import { attemptSummary, stateBadge, updateBadge } from '../badges.js';
 import { announce, h, setChildren } from '../dom.js';
 import { relTime } from '../format.js';
+import { retryCountdown } from '../retry.js';
 import { openStream } from '../sse.js';
 import { deploymentHref, getPlans, setConn } from '../shell.js';
 import { DEPLOYMENT_STATES, stateLabel } from '../states.js';
@@ -99,6 +100,11 @@ export function mountList(root, { params }) {
   // ---- rows ------------------------------------------------------------------------------------
   const attemptCell = (d) =>
     d.current_attempt ? attemptSummary(d.current_attempt) : h('span', { class: 'muted' }, '—');
+  // A waiting automatic retry under the state badge, its text ticked every second (retryTicker).
+  const retryCell = (d) => {
+    const c = retryCountdown(d.retry);
+    return c ? h('span', { class: 'retry-countdown muted', dataset: { at: d.retry.at } }, c.text) : null;
+  };
 
   function buildRow(d) {
     return h(
@@ -117,7 +123,12 @@ export function mountList(root, { params }) {
           : null,
       ),
       h('td', { dataset: { label: 'Plan' } }, d.plan),
-      h('td', { class: 'cell-state', dataset: { label: 'State' } }, stateBadge(d.state)),
+      h(
+        'td',
+        { class: 'cell-state', dataset: { label: 'State' } },
+        stateBadge(d.state),
+        h('span', { class: 'cell-retry' }, retryCell(d)),
+      ),
       h('td', { class: 'cell-attempt', dataset: { label: 'Attempt' } }, attemptCell(d)),
       h('td', { class: 'cell-updated', dataset: { label: 'Updated' } }, relTime(d.updated_at)),
     );
@@ -127,6 +138,7 @@ export function mountList(root, { params }) {
     const tr = trs.get(d.id);
     if (!tr) return;
     updateBadge(tr.querySelector('.cell-state .badge'), d.state);
+    setChildren(tr.querySelector('.cell-retry'), retryCell(d));
     setChildren(tr.querySelector('.cell-attempt'), attemptCell(d));
     setChildren(tr.querySelector('.cell-updated'), relTime(d.updated_at));
     tr.hidden = !shown(d);
@@ -221,11 +233,24 @@ export function mountList(root, { params }) {
   }
 
   // ---- live updates ----------------------------------------------------------------------------
+  const retryTicker = setInterval(() => {
+    if (document.hidden) return;
+    for (const tr of trs.values()) {
+      const d = rows.get(tr.dataset.id);
+      const el = tr.querySelector('.retry-countdown');
+      const c = el && d ? retryCountdown(d.retry) : null;
+      if (c && el.textContent !== c.text) el.textContent = c.text;
+    }
+  }, 1000);
+
   function startStream(after) {
     stream?.close();
     stream = openStream({
       path: '/v1/events/stream',
-      params: { after, type: 'state_transition,deployment_created,deployment_deleted' },
+      params: {
+        after,
+        type: 'state_transition,deployment_created,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted',
+      },
       onEvent,
       onStatus: (s) => !destroyed && setConn(s),
     });
@@ -336,6 +361,7 @@ export function mountList(root, { params }) {
     onRole: applyRole,
     destroy() {
       destroyed = true;
+      clearInterval(retryTicker);
       stream?.close();
       webhooks.destroy();
       for (const t of refreshTimers.values()) clearTimeout(t);

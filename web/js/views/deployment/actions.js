@@ -75,8 +75,8 @@ export function actionsRow(on) {
         }),
       );
       list.push(
-        actionButton('cancel', 'Cancel attempt', {
-          disabledWhy: active ? null : 'No attempt is in progress.',
+        actionButton('cancel', !active && dep.retry ? 'Cancel retry' : 'Cancel attempt', {
+          disabledWhy: active || dep.retry ? null : 'No attempt is in progress.',
           onClick: on.cancel,
         }),
       );

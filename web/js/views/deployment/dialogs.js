@@ -158,6 +158,22 @@ export function teardownDialog(get) {
 export function cancelDialog(get) {
   const dep = () => get().dep;
   const cur = currentAttempt(get());
+  const retry = dep().retry;
+  if (retry && !(cur && (cur.state === 'queued' || cur.state === 'running'))) {
+    openDialog({
+      title: `Cancel retry ${retry.number}/${retry.of}?`,
+      description: 'The automatic retry will not start; the deployment stays failed.',
+      testId: 'cancel-dialog',
+      confirmLabel: 'Cancel retry',
+      cancelLabel: 'Keep retry',
+      danger: true,
+      onConfirm: async () => {
+        await api.cancel(dep().id);
+        toast(`Retry of ${dep().name} cancelled`);
+      },
+    });
+    return;
+  }
   openDialog({
     title: `Cancel ${attemptLabel(cur)}?`,
     description:

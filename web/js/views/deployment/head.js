@@ -4,6 +4,7 @@ import { can } from '../../api.js';
 import { attemptSummary, stateBadge, updateBadge } from '../../badges.js';
 import { h, setChildren } from '../../dom.js';
 import { relTime } from '../../format.js';
+import { retryCountdown } from '../../retry.js';
 import { currentAttempt, attemptOf } from './reducer.js';
 
 const REASON_TEXT = {
@@ -22,6 +23,9 @@ export function deploymentHead({ ref, titleId, actionsRow }) {
   const badgeBox = h('span', { class: 'dep-badge' });
   const meta = h('dl', { class: 'meta' });
   const callouts = h('div', { class: 'callouts' });
+  // The waiting retry's countdown: re-rendered with the callouts, its text ticked every second.
+  const retryText = h('strong', { 'data-testid': 'retry-countdown' });
+  let shownRetry = null;
   const el = h(
     'header',
     { class: 'dep-head card' },
@@ -83,8 +87,28 @@ export function deploymentHead({ ref, titleId, actionsRow }) {
         ),
       );
     }
+    shownRetry = model.deleted ? null : (model.dep.retry ?? null);
+    if (shownRetry) {
+      tickRetry();
+      items.push(
+        h(
+          'div',
+          { class: 'callout', 'data-testid': 'retry-callout' },
+          'Automatic ',
+          retryText,
+          ` (at ${new Date(shownRetry.at).toLocaleTimeString()}). `,
+          'The deployment stays failed until it starts; any action here, or Cancel retry, stops it.',
+        ),
+      );
+    }
     setChildren(callouts, items);
   }
 
-  return { el, render, renderCallouts };
+  /** The countdown's text for now: called on render and by the page's one-second ticker. */
+  function tickRetry() {
+    const c = retryCountdown(shownRetry);
+    if (c && retryText.textContent !== c.text) retryText.textContent = c.text;
+  }
+
+  return { el, render, renderCallouts, tickRetry };
 }

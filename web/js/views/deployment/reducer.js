@@ -76,6 +76,21 @@ export function applyEvent(model, ev) {
     }
     case 'deployment_deleted':
       return markDeleted(model);
+    // An automatic retry was scheduled, cancelled or ran out (SPEC §9.1): the deployment says which.
+    case 'retry_scheduled':
+    case 'retry_cancelled':
+      return { model, changes: { refresh: true } };
+    case 'retry_exhausted':
+      return {
+        model,
+        changes: {
+          refresh: true,
+          toast: {
+            text: `${model.dep.name}: ${data.number ?? 'all'} automatic retries failed`,
+            kind: 'error',
+          },
+        },
+      };
     default:
       return { model, changes: {} };
   }

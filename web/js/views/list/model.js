@@ -58,6 +58,8 @@ export function listEvent(have, filters, ev) {
     return { fetch: !have && (!filters.plan || data.plan === filters.plan) };
   }
   if (ev.type === 'deployment_deleted') return { remove: Boolean(have) };
+  // A retry scheduled, cancelled or run out (SPEC §9.1): the deployment's `retry` says which, if any.
+  if (ev.type.startsWith('retry_')) return { fetch: Boolean(have) };
   if (ev.type !== 'state_transition') return {};
   if (data.entity === 'attempt') {
     if (have?.current_attempt?.id !== ev.attempt_id) return {};
