@@ -20,6 +20,7 @@ export interface BadAnswer {
 export interface LoadTarget {
   size: number;
   url(i: number): string;
+  isUp(i: number): boolean;
 }
 
 const WEIGHTS: Record<Op, number> = {
@@ -78,7 +79,7 @@ export class Load {
   }
 
   private async one(op: Op, rng: Random): Promise<void> {
-    const at = rng.int(0, this.target.size - 1);
+    const at = this.route(rng.int(0, this.target.size - 1));
     const name = rng.pick(this.names.length ? this.names : ['none']);
     switch (op) {
       case 'create': {
@@ -136,6 +137,15 @@ export class Load {
         return;
       }
     }
+  }
+
+  /** Like a load balancer: the chosen instance, or the next one up while it is down (a kill still races). */
+  private route(i: number): number {
+    for (let k = 0; k < this.target.size; k++) {
+      const j = (i + k) % this.target.size;
+      if (this.target.isUp(j)) return j;
+    }
+    return i;
   }
 
   /** Deploy params: mostly quick successes, some failures, some slower than the plan's timeout. */
