@@ -95,7 +95,12 @@ export class Faults {
         return true;
       }
       default: {
-        const plans = runningPlans(this.fleet.dataDirs);
+        // Plans are short: wait a little for one to be running rather than miss.
+        let plans = runningPlans(this.fleet.dataDirs);
+        for (let n = 0; plans.length === 0 && n < 25 && !this.stopped; n++) {
+          await new Promise((r) => setTimeout(r, 200));
+          plans = runningPlans(this.fleet.dataDirs);
+        }
         if (plans.length === 0) return false;
         const p = rng.pick(plans);
         this.log(`fault: ${fault} of attempt ${p.attempt}`);
