@@ -73,6 +73,11 @@ export class Load {
       let op = rng.weighted(WEIGHTS);
       if (op === 'create' && this.names.length >= MAX_DEPLOYMENTS) op = 'deploy';
       if (op !== 'create' && this.names.length === 0) op = 'create';
+      // Every instance down (SQLite's one, being restarted): wait rather than count refused connects.
+      if (!this.anyUp()) {
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
       await this.one(op, rng);
       await new Promise((r) => setTimeout(r, rng.int(10, 80)));
     }
@@ -90,9 +95,9 @@ export class Load {
           params: { token: this.secret },
           labels: { chaos: 'yes' },
         });
-        // A create whose answer was lost may still have committed: a later 409 says so.
-        if (r.status === 201 || r.status === 409 || r.status === 503 || r.status === 0)
-          this.names.push(fresh);
+        // A create whose answer was lost (503, timeout) may have committed; it stays out of the pool
+        // (its row is still checked at the end).
+        if (r.status === 201 || r.status === 409) this.names.push(fresh);
         return;
       }
       case 'deploy':
@@ -137,6 +142,11 @@ export class Load {
         return;
       }
     }
+  }
+
+  private anyUp(): boolean {
+    for (let i = 0; i < this.target.size; i++) if (this.target.isUp(i)) return true;
+    return false;
   }
 
   /** Like a load balancer: the chosen instance, or the next one up while it is down (a kill still races). */
