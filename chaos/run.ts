@@ -16,6 +16,7 @@ import { parseDuration } from '../src/config/duration.ts';
 import { openStore } from '../src/store/open.ts';
 import { snapshotOf, snapshotOfFile, type StoreSnapshot } from '../test/helpers/invariants.ts';
 import { adminQuery, ensureDatabase, PgCluster } from '../test/helpers/pg.ts';
+import { killAllServers } from '../test/helpers/servers.ts';
 import { Faults, killLeftovers, type Database } from './faults.ts';
 import { Fleet } from './fleet.ts';
 import { Load, OPS } from './load.ts';
@@ -118,6 +119,22 @@ async function main(): Promise<number> {
   }
 
   const fleet = new Fleet({ db: dbUrl, root, count: instances, plans, extra, log });
+  // Interrupted (Ctrl-C, a CI timeout, a closed pipe): leave no server, plan or cluster behind.
+  let interrupted = false;
+  const abandon = () => {
+    if (interrupted) return;
+    interrupted = true;
+    void (async () => {
+      await killAllServers().catch(() => undefined);
+      killLeftovers(fleet.dataDirs);
+      await cluster?.destroy().catch(() => undefined);
+      fs.rmSync(root, { recursive: true, force: true });
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', abandon);
+  process.once('SIGTERM', abandon);
+  process.stdout.on('error', abandon);
   let exitCode = 1;
   try {
     await fleet.start();
