@@ -1,9 +1,10 @@
-// The chaos run's faults, one at a time at seeded intervals: SIGKILL an instance and start it again;
-// SIGKILL a plan's process group (its supervisor then writes an exit record), the supervisor and the
-// plan together (no exit record: the outcome is lost), or the supervisor alone (the plan runs on
-// unsupervised); and, on a cluster the run owns, restart Postgres (pg_ctl stop -m fast, then start).
-// Plans are found through the instances' run dirs, and nothing is signalled whose identity
-// (pid + start time + boot id, src/runner/identity.ts) does not match.
+// The chaos run's faults, one every few seconds (seeded): SIGKILL an instance and start it again (in
+// the background, so other faults go on while it starts); SIGKILL a plan's process group (its
+// supervisor then writes an exit record), the supervisor and the plan together (no exit record: the
+// outcome is lost), or the supervisor alone (the plan runs on unsupervised); and, on a cluster the run
+// owns, restart Postgres (pg_ctl stop -m fast, then start). Plans are found through the instances' run
+// dirs, and nothing is signalled whose identity (pid + start time + boot id, src/runner/identity.ts)
+// does not match.
 import fs from 'node:fs';
 import path from 'node:path';
 import { isAlive, signalGroup, type ProcessIdentity } from '../src/runner/identity.ts';
@@ -33,6 +34,7 @@ export class Faults {
   /** Faults chosen when there was nothing to hit (no plan running). */
   skipped = 0;
   private stopped = false;
+  private restarts: Promise<void>[] = [];
   private wake: (() => void) | null = null;
 
   constructor(
@@ -61,6 +63,7 @@ export class Faults {
       else this.skipped++;
       await this.pause(rng.int(2000, 6000));
     }
+    await Promise.all(this.restarts);
   }
 
   private pause(ms: number): Promise<void> {
@@ -76,13 +79,21 @@ export class Faults {
   private async inject(fault: Fault, rng: Random): Promise<boolean> {
     switch (fault) {
       case 'kill_instance': {
-        const i = rng.int(0, this.fleet.size - 1);
-        if (!this.fleet.isUp(i)) return false;
+        // Among the instances up, and never the last one on Postgres (peers must be there to adopt).
+        const up = Array.from({ length: this.fleet.size }, (_, i) => i).filter((i) => this.fleet.isUp(i));
+        if (up.length === 0 || (this.fleet.size > 1 && up.length === 1)) return false;
+        const i = rng.pick(up);
+        const after = rng.int(300, 2000);
         this.log(`fault: SIGKILL instance ${i}`);
         await this.fleet.crash(i);
-        await new Promise((r) => setTimeout(r, rng.int(300, 2000)));
-        await this.fleet.restart(i);
-        this.log(`fault: instance ${i} is back`);
+        // Started again in the background: a restart takes seconds, and other faults go on meanwhile.
+        this.restarts.push(
+          (async () => {
+            await new Promise((r) => setTimeout(r, after));
+            await this.fleet.restart(i);
+            this.log(`fault: instance ${i} is back`);
+          })(),
+        );
         return true;
       }
       case 'db_restart': {
