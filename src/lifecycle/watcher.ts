@@ -40,6 +40,8 @@ import { nowIso } from './ids.ts';
 
 /** Attempts looked at per round (one query each round). */
 const BATCH = 64;
+/** With the lease lapsed, how often pending work is looked at again (until re-registration wakes us). */
+const LAPSED_RETRY_MS = 250;
 /** Retry of a signal the plan's group was not ready for (a few ms after its identity is written). */
 const SIGNAL_RETRY_MS = 50;
 /** Where inotify is unavailable (watch limit reached): how often an attempt is looked at anyway. */
@@ -111,6 +113,7 @@ export class Watcher {
   private running: Promise<void> | null = null;
   private idle: (() => void)[] = [];
   private closed = false;
+  private lapsedRetry: NodeJS.Timeout | null = null;
 
   constructor(private ctx: Ctx) {}
 
@@ -120,6 +123,7 @@ export class Watcher {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.lapsedRetry) clearTimeout(this.lapsedRetry);
     for (const id of [...this.watches.keys()]) this.unwatch(id);
     await this.running;
     for (const f of this.idle.splice(0)) f();
@@ -281,6 +285,16 @@ export class Watcher {
     if (this.running || this.closed) return;
     if (this.urgent.size === 0) for (const f of this.idle.splice(0)) f();
     if (this.urgent.size === 0 && this.output.size === 0) return;
+    // Lapsed lease: rounds() would return at once and this would run it again in a microtask loop that
+    // starves the event loop (no HTTP, no heartbeat to re-register). Look again later instead.
+    if (!this.ctx.lease.live()) {
+      this.lapsedRetry ??= setTimeout(() => {
+        this.lapsedRetry = null;
+        this.schedule();
+      }, LAPSED_RETRY_MS);
+      this.lapsedRetry.unref();
+      return;
+    }
     this.running = this.rounds().finally(() => {
       this.running = null;
       this.schedule();

@@ -1,0 +1,259 @@
+// `npm run chaos`: real `lifeline serve` processes under a mixed HTTP load while faults are injected
+// (instances SIGKILLed, plans killed with and without their supervisors, Postgres restarted), then a
+// settle and a check of every SPEC §8 invariant over the database. See docs/reliability.md.
+//   npm run chaos -- [--store sqlite|postgres] [--duration 2m] [--instances 3] [--seed N]
+//                    [--workers 3] [--settle 2m] [--keep]
+// On postgres it starts a throwaway cluster (test/helpers/pg.ts), or creates a fresh database on the
+// server LIFELINE_CHAOS_PG_URL names (then it cannot restart the database, and says so).
+// Prints a human summary, then one line `CHAOS_SUMMARY {json}`; exits 1 on any invariant violation,
+// any 5xx other than 503 STORE_UNAVAILABLE, any instance that died on its own, or no settle.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../src/config/duration.ts';
+import { openStore } from '../src/store/open.ts';
+import { snapshotOf, snapshotOfFile, type StoreSnapshot } from '../test/helpers/invariants.ts';
+import { adminQuery, ensureDatabase, PgCluster } from '../test/helpers/pg.ts';
+import { killAllServers } from '../test/helpers/servers.ts';
+import { Faults, killLeftovers, type Database } from './faults.ts';
+import { Fleet } from './fleet.ts';
+import { Load, OPS } from './load.ts';
+import { Random } from './random.ts';
+import { printSummary, type Summary } from './summary.ts';
+import { outcomes, verify } from './verify.ts';
+
+const PLANS = path.resolve(import.meta.dirname, 'plans');
+
+const { values: args } = parseArgs({
+  options: {
+    store: { type: 'string', default: 'sqlite' },
+    duration: { type: 'string', default: '2m' },
+    instances: { type: 'string' },
+    seed: { type: 'string' },
+    workers: { type: 'string', default: '3' },
+    settle: { type: 'string', default: '2m' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+
+const store = args.store;
+if (store !== 'sqlite' && store !== 'postgres') {
+  console.error(`--store must be sqlite or postgres, not ${store}`);
+  process.exit(2);
+}
+const durationMs = parseDuration(args.duration!);
+const settleMs = parseDuration(args.settle!);
+const instances = store === 'sqlite' ? 1 : Number(args.instances ?? 3);
+if (store === 'sqlite' && args.instances !== undefined && args.instances !== '1') {
+  console.error('--instances: SQLite has one instance per database file');
+  process.exit(2);
+}
+const seed = args.seed !== undefined ? Number(args.seed) : randomBytes(4).readUInt32BE();
+const workers = Number(args.workers);
+for (const [k, n] of Object.entries({ instances, seed, workers })) {
+  if (!Number.isSafeInteger(n) || n < (k === 'seed' ? 0 : 1)) {
+    console.error(`--${k} must be a whole number`);
+    process.exit(2);
+  }
+}
+
+const t0 = Date.now();
+const log = (line: string) => console.log(`[chaos +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const plans = {
+  work: {
+    description: 'chaos: sleeps a little, prints, fails when asked',
+    deploy: [path.join(PLANS, 'work.sh')],
+    teardown: [path.join(PLANS, 'work.sh')],
+    check: [path.join(PLANS, 'check.sh')],
+    timeout: '5s',
+    cancel_grace: '1s',
+    check_timeout: '10s',
+    params: {
+      type: 'object',
+      properties: {
+        sleep: { type: 'number', minimum: 0, maximum: 30 },
+        lines: { type: 'integer', minimum: 0, maximum: 100 },
+        fail: { type: 'boolean' },
+        token: { type: 'string', writeOnly: true },
+      },
+      additionalProperties: false,
+    },
+  },
+};
+// Short leases and reconciles so that a crash is noticed within the run.
+const extra = {
+  lease_ttl: '3s',
+  reap_interval: '1s',
+  start_deadline: '5s',
+  ...(store === 'postgres'
+    ? { database: { pool_max: 5, connect_timeout: '1s', statement_timeout: '10s' } }
+    : {}),
+};
+
+async function main(): Promise<number> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeline-chaos-'));
+  const secret = `chaos-secret-${randomBytes(6).toString('hex')}`;
+  log(`store ${store}, ${instances} instance(s), duration ${args.duration}, seed ${seed}, dir ${root}`);
+
+  let cluster: PgCluster | null = null;
+  let dbUrl: string;
+  let database: Database | null = null;
+  let dropDb: (() => Promise<void>) | null = null;
+  if (store === 'sqlite') dbUrl = `sqlite:${path.join(root, 'lifeline.db')}`;
+  else if (process.env.LIFELINE_CHAOS_PG_URL) {
+    const server = process.env.LIFELINE_CHAOS_PG_URL;
+    const name = `lifeline_chaos_${randomBytes(4).toString('hex')}`;
+    dbUrl = await ensureDatabase(server, name);
+    dropDb = () => adminQuery(server, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).then(() => undefined);
+    log(`database ${name} on LIFELINE_CHAOS_PG_URL; not ours to restart, so no database restarts`);
+  } else {
+    cluster = await PgCluster.create();
+    dbUrl = await ensureDatabase(cluster.url, 'lifeline');
+    const c = cluster;
+    database = { stop: () => c.stop('fast'), start: () => c.start() };
+    log(`throwaway cluster on port ${cluster.port}`);
+  }
+
+  const fleet = new Fleet({ db: dbUrl, root, count: instances, plans, extra, log });
+  // Interrupted (Ctrl-C, a CI timeout, a closed pipe): leave no server, plan or cluster behind.
+  let interrupted = false;
+  const abandon = () => {
+    if (interrupted) return;
+    interrupted = true;
+    void (async () => {
+      await killAllServers().catch(() => undefined);
+      killLeftovers(fleet.dataDirs);
+      await cluster?.destroy().catch(() => undefined);
+      fs.rmSync(root, { recursive: true, force: true });
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', abandon);
+  process.once('SIGTERM', abandon);
+  process.stdout.on('error', abandon);
+  let exitCode = 1;
+  try {
+    await fleet.start();
+    log(`instances listening: ${Array.from({ length: fleet.size }, (_, i) => fleet.url(i)).join(' ')}`);
+
+    const rng = new Random(seed);
+    const load = new Load(fleet, secret, `c${seed.toString(36)}`);
+    const faults = new Faults(fleet, database, log);
+    const running = Promise.all([load.run(workers, rng.fork()), faults.run(rng.fork())]);
+    await sleep(durationMs);
+    log('load and faults stop');
+    faults.stop();
+    load.stop();
+    await running;
+
+    // Settle: every instance restarted (each start reconciles), then no queued/running attempts.
+    const settleStart = Date.now();
+    for (let i = 0; i < fleet.size; i++) {
+      await fleet.stop(i);
+      await fleet.restart(i);
+    }
+    const settled = await waitSettled(fleet, settleStart + settleMs);
+    // A few more reconciles, for late results of exit records that appeared at the very end.
+    await sleep(3000);
+    const settleSeconds = (Date.now() - settleStart) / 1000;
+    log(settled ? `settled in ${settleSeconds.toFixed(1)} s` : `did not settle in ${args.settle}`);
+    await fleet.stopAll();
+
+    const snap = await snapshot(dbUrl);
+    const verdict = verify(snap, secret, fleet.output());
+    const summary: Summary = {
+      store,
+      seed,
+      instances,
+      duration_s: durationMs / 1000,
+      workers,
+      operations: {
+        total: OPS.reduce((n, op) => n + Object.values(load.counts[op]).reduce((a, b) => a + b, 0), 0),
+        by_kind: load.counts,
+        refusals: load.refusals,
+      },
+      server_errors: load.bad.length,
+      server_error_samples: load.bad.slice(0, 5),
+      secret_in_responses: load.leaks.length,
+      crashes: {
+        instances_killed: faults.done.kill_instance,
+        plans_killed: faults.done.kill_plan,
+        plans_and_supervisors_killed: faults.done.kill_plan_and_supervisor,
+        supervisors_killed: faults.done.kill_supervisor,
+        db_restarts: faults.done.db_restart,
+        faults_without_target: faults.skipped,
+        instances_died_on_their_own: fleet.unexpected.length,
+      },
+      unexpected_exits: fleet.unexpected.slice(0, 3),
+      settle: { settled, seconds: Math.round(settleSeconds * 10) / 10 },
+      invariants: {
+        checked: verdict.checked,
+        violations: verdict.violations.length,
+        details: verdict.violations.slice(0, 20),
+      },
+      outcomes: outcomes(snap),
+      ok: false,
+    };
+    summary.ok =
+      summary.invariants.violations === 0 &&
+      summary.server_errors === 0 &&
+      summary.secret_in_responses === 0 &&
+      summary.crashes.instances_died_on_their_own === 0 &&
+      settled;
+    printSummary(summary);
+    exitCode = summary.ok ? 0 : 1;
+  } finally {
+    await fleet.stopAll().catch(() => undefined);
+    const left = killLeftovers(fleet.dataDirs);
+    if (left > 0) log(`killed ${left} leftover plan processes`);
+    if (cluster && !args.keep) await cluster.destroy().catch(() => undefined);
+    if (dropDb && !args.keep) await dropDb().catch(() => undefined);
+    if (!args.keep) fs.rmSync(root, { recursive: true, force: true });
+    else log(`kept ${root}${cluster ? ` (cluster still running: ${cluster.url})` : ''}`);
+  }
+  return exitCode;
+}
+
+/** Until no deployment is deploying or tearing down (asked of any instance that answers), or the deadline. */
+async function waitSettled(fleet: Fleet, deadline: number): Promise<boolean> {
+  while (Date.now() < deadline) {
+    let busy = 0;
+    let answered = false;
+    for (const state of ['deploying', 'tearing_down']) {
+      try {
+        const res = await fetch(`${fleet.url(0)}/v1/deployments?state=${state}&limit=1`);
+        if (res.ok) {
+          answered = true;
+          busy += ((await res.json()) as { items: unknown[] }).items.length;
+        }
+      } catch {
+        // not answering yet
+      }
+    }
+    if (answered && busy === 0) return true;
+    await sleep(500);
+  }
+  return false;
+}
+
+async function snapshot(url: string): Promise<StoreSnapshot> {
+  if (url.startsWith('sqlite:')) return snapshotOfFile(url.slice('sqlite:'.length));
+  const s = await openStore(url);
+  try {
+    return await snapshotOf(s.db);
+  } finally {
+    await s.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,97 @@
+// The chaos run's summary: a table for people, then one `CHAOS_SUMMARY {json}` line for machines
+// (the vitest smoke test and CI read it).
+import type { UnexpectedExit } from './fleet.ts';
+import type { BadAnswer, Op, Outcome } from './load.ts';
+import type { outcomes } from './verify.ts';
+
+export interface Summary {
+  store: string;
+  seed: number;
+  instances: number;
+  duration_s: number;
+  workers: number;
+  operations: {
+    total: number;
+    by_kind: Record<Op, Record<Outcome, number>>;
+    refusals: Record<string, number>;
+  };
+  /** 5xx answers other than a 503 STORE_UNAVAILABLE with Retry-After: must be 0. */
+  server_errors: number;
+  server_error_samples: BadAnswer[];
+  secret_in_responses: number;
+  crashes: {
+    instances_killed: number;
+    plans_killed: number;
+    plans_and_supervisors_killed: number;
+    supervisors_killed: number;
+    db_restarts: number;
+    faults_without_target: number;
+    instances_died_on_their_own: number;
+  };
+  unexpected_exits: UnexpectedExit[];
+  settle: { settled: boolean; seconds: number };
+  invariants: {
+    checked: { deployments: number; attempts: number; events: number };
+    violations: number;
+    details: string[];
+  };
+  outcomes: ReturnType<typeof outcomes>;
+  ok: boolean;
+}
+
+const CLASSES: Outcome[] = ['2xx', '4xx', '503', '5xx', 'unreachable', 'timeout'];
+
+export function printSummary(s: Summary): void {
+  const out: string[] = [];
+  const row = (cells: (string | number)[]) =>
+    out.push(cells.map((c, i) => (i === 0 ? String(c).padEnd(9) : String(c).padStart(12))).join(''));
+  out.push('');
+  out.push(
+    `chaos summary: ${s.store}, ${s.instances} instance(s), ${s.duration_s} s of load, ${s.workers} workers, seed ${s.seed}`,
+  );
+  out.push('');
+  out.push(`operations: ${s.operations.total}`);
+  row(['', ...CLASSES]);
+  for (const [op, c] of Object.entries(s.operations.by_kind)) row([op, ...CLASSES.map((k) => c[k])]);
+  const refusals = Object.entries(s.operations.refusals).sort((a, b) => b[1] - a[1]);
+  out.push(`refusals: ${refusals.map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`);
+  out.push(`5xx other than 503 STORE_UNAVAILABLE: ${s.server_errors}`);
+  for (const b of s.server_error_samples)
+    out.push(`  ${b.method} ${b.path} on instance ${b.instance}: ${b.status} ${b.body.slice(0, 200)}`);
+  out.push(`answers carrying the secret: ${s.secret_in_responses}`);
+  out.push('');
+  const c = s.crashes;
+  out.push(
+    `crashes survived: ${c.instances_killed} instances SIGKILLed, ${c.plans_killed} plans killed, ` +
+      `${c.plans_and_supervisors_killed} plans killed with their supervisors, ${c.supervisors_killed} supervisors killed, ` +
+      `${c.db_restarts} database restarts (${c.faults_without_target} faults found nothing to hit)`,
+  );
+  out.push(`instances that died on their own: ${c.instances_died_on_their_own}`);
+  for (const u of s.unexpected_exits) out.push(`  instance ${u.instance} exit ${u.code}:\n${u.tail}`);
+  out.push(`settle: ${s.settle.settled ? 'settled' : 'DID NOT SETTLE'} in ${s.settle.seconds} s`);
+  out.push('');
+  const k = s.invariants.checked;
+  out.push(
+    `invariants (SPEC §8) over ${k.deployments} deployments, ${k.attempts} attempts, ${k.events} events: ` +
+      `${s.invariants.violations} violations`,
+  );
+  for (const d of s.invariants.details) out.push(`  ${d}`);
+  const o = s.outcomes;
+  out.push(
+    `attempts: ${o.attempts}; ${o.recovered} recovered (ended from their run dir after a crash), ` +
+      `${o.late_results} corrected by a late result, ${o.still_unknown} still unknown` +
+      (o.still_unknown ? ` (${fmt(o.unknown_by_reason)})` : ''),
+  );
+  out.push(`  by final state/reason: ${fmt(o.by_state_and_reason)}`);
+  out.push(`deployments by state: ${fmt(o.deployments_by_state)}`);
+  out.push('');
+  out.push(s.ok ? 'result: OK' : 'result: FAILED');
+  console.log(out.join('\n'));
+  console.log(`CHAOS_SUMMARY ${JSON.stringify(s)}`);
+}
+
+const fmt = (m: Record<string, number>) =>
+  Object.entries(m)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
