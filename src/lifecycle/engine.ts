@@ -30,6 +30,7 @@ import { EventBus } from './tx.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
 import { Webhooks } from './webhooks/service.ts';
+import { Retention, type RetentionHooks } from './retention.ts';
 
 export interface LifelineOptions {
   config: LifelineConfig;
@@ -38,6 +39,8 @@ export interface LifelineOptions {
   role?: string;
   /** The port the HTTP server listens on, when there is one. */
   port?: number | null;
+  /** Observers of the retention batches (tests). */
+  retentionHooks?: RetentionHooks;
 }
 
 export class Lifeline implements LifelineApi {
@@ -48,6 +51,8 @@ export class Lifeline implements LifelineApi {
   private readonly keys: IdempotencyKeys;
   readonly metrics: Metrics;
   private readonly webhooks: Webhooks;
+  /** SPEC §11 pruning; `pass()` runs one now. */
+  readonly retention: Retention;
 
   constructor(
     private readonly ctx: Ctx,
@@ -55,6 +60,7 @@ export class Lifeline implements LifelineApi {
     private locks: DbLock[],
     /** On Postgres: wake-ups for commits made by other instances. */
     private listener: EventListener | null = null,
+    retentionHooks: RetentionHooks = {},
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
@@ -62,6 +68,7 @@ export class Lifeline implements LifelineApi {
     ctx.bus.onCommit = (events) => logTransitions(ctx.log, events);
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
+    this.retention = new Retention(ctx, retentionHooks);
   }
 
   get store(): Store {
@@ -124,6 +131,7 @@ export class Lifeline implements LifelineApi {
     await this.reconcileNow();
     this.watcher.start();
     await this.webhooks.start();
+    this.retention.start();
     const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
     const { outage } = this.ctx;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -167,6 +175,7 @@ export class Lifeline implements LifelineApi {
     for (const t of this.timers) clearInterval(t);
     this.metrics.close();
     await this.webhooks.close();
+    await this.retention.close();
     await this.listener?.stop();
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
@@ -245,5 +254,5 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
           connectTimeoutMs: config.database.connectTimeoutMs,
         })
       : null;
-  return new Lifeline(ctx, new Watcher(ctx), locks, listener);
+  return new Lifeline(ctx, new Watcher(ctx), locks, listener, opts.retentionHooks);
 }

@@ -24,6 +24,7 @@ import * as m006 from './migrations/006_webhooks.ts';
 import * as m007 from './migrations/007_rollback_of.ts';
 import * as m008 from './migrations/008_lease_epoch.ts';
 import * as m010 from './migrations/010_secret_params.ts';
+import * as m012 from './migrations/012_log_archive.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -62,6 +63,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '007_rollback_of': m007,
   '008_lease_epoch': m008,
   '010_secret_params': m010,
+  '012_log_archive': m012,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.
