@@ -14,7 +14,9 @@
 //   events keeps its dir.
 //
 // Every other event type stays: state transitions are never pruned, so the stored state is still the
-// fold of its events. `unknown` attempts are left alone (a late result may still arrive from their dir).
+// fold of its events. `unknown` attempts are left alone (a late result may still arrive from their dir),
+// and so is an attempt whose events an enabled webhook selecting runner_event or log_line has not yet
+// delivered (its cursor is behind them).
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,6 +42,7 @@ import {
   selectPruneCandidates,
   selectRunDirCandidates,
 } from '../store/retention.ts';
+import { selectWebhooks } from '../store/webhooks.ts';
 import { runDirPaths } from '../runner/rundir.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
@@ -172,6 +175,7 @@ export class Retention {
       }
       // Tried once per pass: one that changed under its read (or disagrees) waits for the next pass.
       const tried = new Set<string>();
+      const horizon = await this.webhookHorizon();
       for (;;) {
         if (this.stopped) return;
         const cutoff = new Date(Date.now() - logsMs).toISOString();
@@ -183,7 +187,7 @@ export class Retention {
           if (this.stopped) return;
           if (!(await claimPruneLease(db, me, nowIso(), this.leaseUntil()))) return;
           tried.add(id);
-          await this.archive(id, cutoff);
+          await this.archive(id, cutoff, horizon);
         }
       }
     } catch (err) {
@@ -194,7 +198,23 @@ export class Retention {
     }
   }
 
-  private async archive(id: string, cutoff: string): Promise<void> {
+  /** The lowest cursor of the enabled webhooks that deliver pruned types; events above it are kept. */
+  private async webhookHorizon(): Promise<number> {
+    const hooks = this.ctx.config.webhooks.filter((h) =>
+      h.events.some((t) => t === 'log_line' || t === 'runner_event'),
+    );
+    if (hooks.length === 0) return Number.MAX_SAFE_INTEGER;
+    const rows = new Map((await selectWebhooks(this.ctx.store.db)).map((r) => [r.name, r]));
+    let min = Number.MAX_SAFE_INTEGER;
+    for (const h of hooks) {
+      const r = rows.get(h.name);
+      if (!r) return 0; // not started yet: its cursor is not known
+      if (r.enabled) min = Math.min(min, Number(r.delivered_seq));
+    }
+    return min;
+  }
+
+  private async archive(id: string, cutoff: string, horizon: number): Promise<void> {
     const { db } = this.ctx.store;
     const began = performance.now();
     const startedAt = began + performance.timeOrigin;
@@ -202,6 +222,7 @@ export class Retention {
     if (!row || !row.ended_at || row.ended_at >= cutoff) return;
     // Read and compressed outside the transaction; checked unchanged inside it.
     const events = await selectOutputEvents(db, id);
+    if (events.length > 0 && events[events.length - 1].seq > horizon) return; // a webhook still owes them
     const log = await selectAttemptLog(db, id);
     const lines = events
       .filter((e) => e.type === 'log_line' && e.log_offset !== null)

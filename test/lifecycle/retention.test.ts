@@ -111,48 +111,52 @@ async function cloneDeployment(db: Kysely<Database>, depId: string, count: numbe
     .orderBy('seq')
     .execute();
   const names: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const name = `clone-${i}`;
-    const swaps: [string, string][] = [
-      [dep.id, `${dep.id.slice(0, 20)}C${String(i).padStart(5, '0')}`],
-      ...atts.map((a): [string, string] => [a.id, `${a.id.slice(0, 20)}C${String(i).padStart(5, '0')}`]),
-      [`"name":"${dep.name}"`, `"name":"${name}"`],
-    ];
-    const swap = <T extends string | null>(s: T): T =>
-      (s === null ? s : swaps.reduce((t, [a, b]) => t.split(a).join(b), s as string)) as T;
+  // Ten copies per transaction, a thousand events per statement.
+  for (let g = 0; g < count; g += 10) {
     await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('deployments')
-        .values({ ...dep, id: swap(dep.id), name, current_attempt_id: swap(dep.current_attempt_id) })
-        .execute();
-      for (const a of atts) {
-        const runDir = a.run_dir ? path.join(path.dirname(a.run_dir), swap(a.id)) : null;
-        if (a.run_dir) fs.cpSync(a.run_dir, runDir!, { recursive: true });
+      for (let i = g; i < Math.min(count, g + 10); i++) {
+        const name = `clone-${i}`;
+        const tag = `C${String(i).padStart(5, '0')}`;
+        const swaps: [string, string][] = [
+          [dep.id, `${dep.id.slice(0, 20)}${tag}`],
+          ...atts.map((a): [string, string] => [a.id, `${a.id.slice(0, 20)}${tag}`]),
+          [`"name":"${dep.name}"`, `"name":"${name}"`],
+        ];
+        const swap = <T extends string | null>(s: T): T =>
+          (s === null ? s : swaps.reduce((t, [a, b]) => t.split(a).join(b), s as string)) as T;
         await trx
-          .insertInto('attempts')
-          .values({ ...a, id: swap(a.id), deployment_id: swap(a.deployment_id), run_dir: runDir })
+          .insertInto('deployments')
+          .values({ ...dep, id: swap(dep.id), name, current_attempt_id: swap(dep.current_attempt_id) })
           .execute();
+        for (const a of atts) {
+          const runDir = a.run_dir ? path.join(path.dirname(a.run_dir), swap(a.id)) : null;
+          if (a.run_dir) fs.cpSync(a.run_dir, runDir!, { recursive: true });
+          await trx
+            .insertInto('attempts')
+            .values({ ...a, id: swap(a.id), deployment_id: swap(a.deployment_id), run_dir: runDir })
+            .execute();
+        }
+        for (const l of logs)
+          await trx
+            .insertInto('attempt_logs')
+            .values({ ...l, attempt_id: swap(l.attempt_id) })
+            .execute();
+        const first = await reserveSeqs(trx, evs.length);
+        const rows = evs.map((e, j) => ({
+          ...e,
+          seq: first + j,
+          deployment_id: swap(e.deployment_id),
+          attempt_id: swap(e.attempt_id),
+          data: swap(e.data),
+        }));
+        for (let k = 0; k < rows.length; k += 1000)
+          await trx
+            .insertInto('events')
+            .values(rows.slice(k, k + 1000))
+            .execute();
+        names.push(name);
       }
-      for (const l of logs)
-        await trx
-          .insertInto('attempt_logs')
-          .values({ ...l, attempt_id: swap(l.attempt_id) })
-          .execute();
-      const first = await reserveSeqs(trx, evs.length);
-      const rows = evs.map((e, j) => ({
-        ...e,
-        seq: first + j,
-        deployment_id: swap(e.deployment_id),
-        attempt_id: swap(e.attempt_id),
-        data: swap(e.data),
-      }));
-      for (let k = 0; k < rows.length; k += 500)
-        await trx
-          .insertInto('events')
-          .values(rows.slice(k, k + 500))
-          .execute();
     });
-    names.push(name);
   }
   return names;
 }
@@ -444,26 +448,54 @@ describe('retention with two instances on Postgres', () => {
     await a.close();
 
     const reports: BatchReport[] = [];
-    const hooks = { onBatch: (b: BatchReport) => void reports.push(b) };
-    // Both start a pass at once (start() runs one); then more passes side by side until all is pruned.
+    // The holder of the lease stalls after its 10th batch until its lease (1 s) ran out and the other
+    // instance took it over; once awake, it finds it no longer holds the lease and stops.
+    let store: Kysely<Database> | null = null;
+    const leaseOwner = async () =>
+      (await store!.selectFrom('retention').select('lease_owner').executeTakeFirst())?.lease_owner;
+    const hooks = {
+      onBatch: async (r: BatchReport) => {
+        reports.push(r);
+        if (reports.filter((x) => x.kind === 'archive').length === 10)
+          await waitFor(
+            async () => (await leaseOwner()) !== r.instance,
+            'the other instance taking over',
+            60_000,
+          );
+      },
+    };
+    const extra = { ...RETENTION, lease_ttl: '1s' };
     const [first, b] = await Promise.all([
-      node(dirA, db, RETENTION, hooks),
-      node(dirB, db, RETENTION, hooks),
+      node(dirA, db, extra, hooks, (e) => (store = e.store.db)),
+      node(dirB, db, extra, hooks),
     ]);
     a = first;
-    await waitFor(
-      async () => {
-        await Promise.all([a.engine.retention.pass(), b.engine.retention.pass()]);
-        const left = await a.engine.store.db
-          .selectFrom('events')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('type', '=', 'log_line')
-          .executeTakeFirstOrThrow();
-        return Number(left.n) === 0;
-      },
-      'every log pruned',
-      120_000,
+    const left = async () => {
+      const r = await a.engine.store.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('type', '=', 'log_line')
+        .executeTakeFirstOrThrow();
+      return Number(r.n);
+    };
+    // Both keep running passes side by side until every log is pruned.
+    let finished = false;
+    const loop = async (n: Node) => {
+      while (!finished) {
+        await n.engine.retention.pass();
+        await sleep(50);
+      }
+    };
+    const loops = Promise.all([loop(a), loop(b)]);
+    await waitFor(async () => (await left()) === 0, 'every log pruned', 120_000);
+    finished = true;
+    await loops;
+    const by = (id: string) => reports.filter((r) => r.kind === 'archive' && r.instance === id).length;
+    console.log(
+      `[postgres] two instances: ${by(a.engine.instanceId)} and ${by(b.engine.instanceId)} attempts archived`,
     );
+    expect(by(a.engine.instanceId)).toBeGreaterThan(0);
+    expect(by(b.engine.instanceId)).toBeGreaterThan(0);
     const leased = reports.filter((r) => r.kind === 'archive' || r.kind === 'delete');
     expect(leased.length).toBeGreaterThanOrEqual(61);
     for (const x of leased)
