@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/load.ts';
 import { buildApp } from '../../src/http/app.ts';
@@ -338,6 +338,14 @@ describe.each(DIALECTS)('retention on %s', (dialect: TestDialect) => {
         .sort(),
     ).toEqual([recent.att, unread].sort());
 
+    const size = await sql<{ text: number; log: number; events: number }>`
+      select sum(log_bytes) as text, sum(length(log)) as log, sum(length(events)) as events from log_archive`.execute(
+      a.engine.store.db,
+    );
+    const z = size.rows[0];
+    console.log(
+      `[${dialect}] archive: ${s.archived!.size} events, log text ${Number(z.text)} bytes kept as ${Number(z.log)} (gzip) + ${Number(z.events)} bytes of event records`,
+    );
     console.log(`[${dialect}] checks after pruning took ${(performance.now() - t1).toFixed(0)} ms`);
     // A second pass finds nothing to do.
     const n = reports.length;
