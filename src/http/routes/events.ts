@@ -37,7 +37,7 @@ const EventPage = z.object({
     .int()
     .nullable()
     .describe(
-      'retention (SPEC §11): seqs below this may be missing, their log_line and runner_event events pruned (output readable at GET /v1/attempts/{id}/log); null when no log was ever pruned',
+      'retention: seqs below this may be missing, their log_line and runner_event events pruned (output readable at GET /v1/attempts/{id}/log); null when no log was ever pruned',
     ),
 });
 
