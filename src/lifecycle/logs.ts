@@ -37,7 +37,7 @@ interface Segment {
 
 /** Where the stored (log_line) part comes from: the events table, or the archived text once pruned. */
 interface Stored {
-  /** Bytes [from, …) up to `to`, extended to the end of the line holding `to - 1`. */
+  /** Bytes from `from`, at least up to `to` (or to the end of the stored part); the caller cuts them. */
   range(from: number, to: number): Promise<Buffer>;
   tail(n: number): Promise<string>;
 }
@@ -54,15 +54,21 @@ function bufferSegment(buf: Buffer, from: number): Segment {
   };
 }
 
-function tableStored(ctx: Ctx, attemptId: string): Stored {
+/**
+ * From the events table. Retention may prune them between the archive check and this read: lines
+ * missing where they must be (the one holding `from`, or fewer than asked of the tail) mean exactly
+ * that, and the archive, committed with the deletion, has them.
+ */
+function tableStored(ctx: Ctx, attemptId: string, lineCount: number): Stored {
   return {
     async range(from, to) {
       const lines = await selectLogRange(ctx.store.db, attemptId, from, to);
-      const first = lines[0]?.offset ?? from;
-      return Buffer.from(lines.map((l) => `${l.text}\n`).join(''), 'utf8').subarray(from - first);
+      if (lines.length === 0 || lines[0].offset > from) return archivedStored(ctx, attemptId).range(from, to);
+      return Buffer.from(lines.map((l) => `${l.text}\n`).join(''), 'utf8').subarray(from - lines[0].offset);
     },
     async tail(n) {
       const lines = await selectLogTail(ctx.store.db, attemptId, n);
+      if (lines.length < Math.min(n, lineCount)) return archivedStored(ctx, attemptId).tail(n);
       return lines.map((l) => `${l.text}\n`).join('');
     },
   };
@@ -110,7 +116,7 @@ export async function readLog(ctx: Ctx, row: AttemptsTable, q: LogQuery): Promis
   const db = ctx.store.db;
   const log = await selectAttemptLog(db, row.id);
   const archive = await selectArchiveInfo(db, row.id);
-  const stored = archive?.pruned ? archivedStored(ctx, row.id) : tableStored(ctx, row.id);
+  const stored = archive?.pruned ? archivedStored(ctx, row.id) : tableStored(ctx, row.id, log.lines);
   const segments: Segment[] = [];
   if (log.cap_stdout !== null && archive?.rest) {
     const rest = await selectArchivedRest(db, row.id);

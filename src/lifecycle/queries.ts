@@ -110,13 +110,13 @@ export async function listPhases(ctx: Ctx, id: string): Promise<{ items: Phase[]
   const row = await selectAttemptById(ctx.store.db, id);
   if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
   // Once pruned (SPEC §11), the runner events are in the attempt's archive; while a big attempt's events
-  // are being deleted some are in both, so by seq, once each.
+  // are being deleted some are in both, so by seq, once each. The table first: a prune committing
+  // between the two reads then leaves each event in one or the other.
+  const live = await selectRunnerEvents(ctx.store.db, id);
   const archived = (await selectArchivedEvents(ctx.store.db, id)).flatMap((e) =>
     e.type === 'runner_event' && 'data' in e ? [e] : [],
   );
-  const bySeq = new Map(
-    [...archived, ...(await selectRunnerEvents(ctx.store.db, id))].map((e) => [e.seq, e]),
-  );
+  const bySeq = new Map([...archived, ...live].map((e) => [e.seq, e]));
   const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
   return { items: foldPhases(events, row.ended_at) };
 }
