@@ -4,13 +4,20 @@
 /** Longest duration accepted: Node's timers overflow above 2^31-1 ms (and then fire at once). */
 export const MAX_DURATION_MS = 2_147_483_647;
 
+/** Longest age a retention setting accepts (it is compared with timestamps, never a timer): 100 years. */
+export const MAX_AGE_MS = 36_500 * 86_400_000;
+
 export const DURATION_HINT = 'expected a duration like 30s, 10m or 1h';
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION_RE = /^(\d+)(ms|s|m|h|d)?$/;
 
 /** Parses without throwing: the duration in ms, or a plain reason (which never quotes the input). */
-export function checkDuration(value: unknown): { ms: number } | { reason: string } {
+export function checkDuration(
+  value: unknown,
+  /** Longest accepted; MAX_DURATION_MS for anything that becomes a timer. */
+  max = MAX_DURATION_MS,
+): { ms: number } | { reason: string } {
   let ms: number;
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) return { reason: DURATION_HINT };
@@ -24,8 +31,13 @@ export function checkDuration(value: unknown): { ms: number } | { reason: string
   } else {
     return { reason: DURATION_HINT };
   }
-  if (ms > MAX_DURATION_MS) {
-    return { reason: `is too long: at most ${MAX_DURATION_MS}ms (about 24.8 days)` };
+  if (ms > max) {
+    return {
+      reason:
+        max === MAX_DURATION_MS
+          ? `is too long: at most ${MAX_DURATION_MS}ms (about 24.8 days)`
+          : `is too long: at most ${Math.floor(max / 86_400_000)}d`,
+    };
   }
   return { ms };
 }

@@ -232,6 +232,9 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
       idleInTransactionTimeoutMs:
         f.database?.idle_in_transaction_timeout ?? DEFAULTS.database.idleInTransactionTimeoutMs,
     },
+    ...(f.retention
+      ? { retention: { logsMs: f.retention.logs ?? null, runDirsMs: f.retention.run_dirs ?? null } }
+      : {}),
     // Cap on log_line events per attempt; the runner's default (100,000 lines / 50 MiB) otherwise.
     ...(f.log_limit
       ? { logLimit: { lines: f.log_limit.lines ?? 100_000, bytes: f.log_limit.bytes ?? 52_428_800 } }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { webhooksSchema } from './webhooks.ts';
 import { ROLES } from '../domain/types.ts';
-import { checkDuration } from './duration.ts';
+import { checkDuration, MAX_AGE_MS } from './duration.ts';
 import { kindOf, NO_SHELL } from './messages.ts';
 import { compileParamsSchema, isPlainObject } from './params.ts';
 
@@ -90,6 +90,8 @@ function topSchema() {
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
     webhooks: webhooksSchema().optional(),
+    // SPEC §11: ages after which an ended attempt's log events are archived and its run dir removed.
+    retention: z.strictObject({ logs: ageSchema().optional(), run_dirs: ageSchema().optional() }).optional(),
     log_limit: z
       .strictObject({ lines: z.number().int().min(1).optional(), bytes: z.number().int().min(1).optional() })
       .optional(),
@@ -237,6 +239,22 @@ function durationSchema(min: 0 | 1) {
       return z.NEVER;
     }
     if (r.ms < min) {
+      zc.addIssue({ code: 'custom', message: 'must be longer than 0' });
+      return z.NEVER;
+    }
+    return r.ms;
+  });
+}
+
+/** An age (retention): a duration like the others, but up to MAX_AGE_MS since no timer is set from it. */
+function ageSchema() {
+  return z.unknown().transform((v, zc) => {
+    const r = checkDuration(v, MAX_AGE_MS);
+    if ('reason' in r) {
+      zc.addIssue({ code: 'custom', message: r.reason });
+      return z.NEVER;
+    }
+    if (r.ms < 1) {
       zc.addIssue({ code: 'custom', message: 'must be longer than 0' });
       return z.NEVER;
     }

@@ -75,6 +75,8 @@ export interface LifelineConfig {
   database: DatabaseSettings;
   /** Cap on log_line events per attempt (`log_limit`); default 100,000 lines / 50 MiB. */
   logLimit?: { lines: number; bytes: number };
+  /** SPEC §11 `retention:`; absent (or a field null) = keep forever. */
+  retention?: { logsMs: number | null; runDirsMs: number | null };
   /** SPEC §10; [] when none. */
   webhooks: WebhookConfig[];
 }

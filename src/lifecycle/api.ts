@@ -103,7 +103,10 @@ export interface LifelineApi {
   ): Promise<{ text: string; next_offset: number }>;
   listTransitions(ref: string): Promise<{ items: Transition[] }>;
 
-  listEvents(query: EventQuery): Promise<{ items: LifelineEvent[]; next_after: number }>;
+  /** `logs_pruned_before`: seqs below it may be missing, pruned log_line/runner_event events (SPEC §11). */
+  listEvents(
+    query: EventQuery,
+  ): Promise<{ items: LifelineEvent[]; next_after: number; logs_pruned_before: number | null }>;
   /** A deployment filter as an id; deleted deployments stay addressable by id. */
   deploymentIdFor(ref: string): Promise<string>;
   /** Wakes a listener after any commit that appended events; the events table stays the truth. */

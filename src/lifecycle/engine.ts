@@ -31,6 +31,7 @@ import { EventBus } from './tx.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
 import { Webhooks } from './webhooks/service.ts';
+import { Retention, type RetentionHooks } from './retention.ts';
 
 export interface LifelineOptions {
   config: LifelineConfig;
@@ -39,6 +40,8 @@ export interface LifelineOptions {
   role?: string;
   /** The port the HTTP server listens on, when there is one. */
   port?: number | null;
+  /** Observers of the retention batches (tests). */
+  retentionHooks?: RetentionHooks;
 }
 
 export class Lifeline implements LifelineApi {
@@ -50,6 +53,8 @@ export class Lifeline implements LifelineApi {
   readonly metrics: Metrics;
   private readonly webhooks: Webhooks;
   private readonly retries: RetryStarter;
+  /** SPEC §11 pruning; `pass()` runs one now. */
+  readonly retention: Retention;
 
   constructor(
     private readonly ctx: Ctx,
@@ -57,6 +62,7 @@ export class Lifeline implements LifelineApi {
     private locks: DbLock[],
     /** On Postgres: wake-ups for commits made by other instances. */
     private listener: EventListener | null = null,
+    retentionHooks: RetentionHooks = {},
   ) {
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
@@ -68,6 +74,7 @@ export class Lifeline implements LifelineApi {
     };
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
+    this.retention = new Retention(ctx, retentionHooks);
   }
 
   get store(): Store {
@@ -132,6 +139,7 @@ export class Lifeline implements LifelineApi {
     await this.webhooks.start();
     // Retries that fell due while no instance ran (or were scheduled by one that is gone).
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
+    this.retention.start();
     const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
     const { outage } = this.ctx;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -184,6 +192,7 @@ export class Lifeline implements LifelineApi {
     this.metrics.close();
     await this.retries.close();
     await this.webhooks.close();
+    await this.retention.close();
     await this.listener?.stop();
     await this.watcher.close();
     await this.reconciling?.catch(() => undefined);
@@ -266,5 +275,5 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
           connectTimeoutMs: config.database.connectTimeoutMs,
         })
       : null;
-  return new Lifeline(ctx, watcher, locks, listener);
+  return new Lifeline(ctx, watcher, locks, listener, opts.retentionHooks);
 }

@@ -2,6 +2,8 @@
 import type { Kysely } from 'kysely';
 import { foldPhases, type Phase } from '../domain/phases.ts';
 import { selectRunnerEvents } from '../store/phases.ts';
+import { selectArchivedEvents } from '../store/archive.ts';
+import { selectPrunedBefore } from '../store/retention.ts';
 import { LifelineError } from '../domain/errors.ts';
 import type {
   Attempt,
@@ -107,7 +109,15 @@ export async function getAttempt(ctx: Ctx, id: string): Promise<Attempt> {
 export async function listPhases(ctx: Ctx, id: string): Promise<{ items: Phase[] }> {
   const row = await selectAttemptById(ctx.store.db, id);
   if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
-  const events = await selectRunnerEvents(ctx.store.db, id);
+  // Once pruned (SPEC §11), the runner events are in the attempt's archive; while a big attempt's events
+  // are being deleted some are in both, so by seq, once each. The table first: a prune committing
+  // between the two reads then leaves each event in one or the other.
+  const live = await selectRunnerEvents(ctx.store.db, id);
+  const archived = (await selectArchivedEvents(ctx.store.db, id)).flatMap((e) =>
+    e.type === 'runner_event' && 'data' in e ? [e] : [],
+  );
+  const bySeq = new Map([...archived, ...live].map((e) => [e.seq, e]));
+  const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
   return { items: foldPhases(events, row.ended_at) };
 }
 
@@ -141,11 +151,13 @@ export async function deploymentIdFor(ctx: Ctx, ref: string): Promise<string> {
 export async function listEvents(
   ctx: Ctx,
   query: EventQuery,
-): Promise<{ items: LifelineEvent[]; next_after: number }> {
+): Promise<{ items: LifelineEvent[]; next_after: number; logs_pruned_before: number | null }> {
   const after = checkPosition(query.after ?? 0, 'after');
   const limit = checkLimit(query.limit, MAX_EVENTS_PAGE, 100);
   const deploymentId = query.deployment ? await deploymentIdFor(ctx, query.deployment) : undefined;
-  return selectEventPage(ctx.store.db, { after, limit, deploymentId, types: query.types });
+  const page = await selectEventPage(ctx.store.db, { after, limit, deploymentId, types: query.types });
+  // Read after the page: whatever a concurrent prune took out of the page lies below what this says.
+  return { ...page, logs_pruned_before: await selectPrunedBefore(ctx.store.db) };
 }
 
 export async function listInstances(ctx: Ctx): Promise<InstanceInfo[]> {

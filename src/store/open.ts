@@ -25,6 +25,7 @@ import * as m007 from './migrations/007_rollback_of.ts';
 import * as m008 from './migrations/008_lease_epoch.ts';
 import * as m010 from './migrations/010_secret_params.ts';
 import * as m011 from './migrations/011_retry.ts';
+import * as m012 from './migrations/012_log_archive.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -64,6 +65,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '008_lease_epoch': m008,
   '010_secret_params': m010,
   '011_retry': m011,
+  '012_log_archive': m012,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

@@ -5,13 +5,17 @@ import type { Database } from './schema.ts';
 export async function selectRunnerEvents(
   db: Kysely<Database>,
   attemptId: string,
-): Promise<{ at: string; data: Record<string, unknown> }[]> {
+): Promise<{ seq: number; at: string; data: Record<string, unknown> }[]> {
   const rows = await db
     .selectFrom('events')
-    .select(['at', 'data'])
+    .select(['seq', 'at', 'data'])
     .where('attempt_id', '=', attemptId)
     .where('type', '=', 'runner_event')
     .orderBy('seq')
     .execute();
-  return rows.map((r) => ({ at: r.at, data: JSON.parse(r.data) as Record<string, unknown> }));
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    at: r.at,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+  }));
 }

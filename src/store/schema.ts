@@ -135,6 +135,32 @@ export interface WebhooksTable {
   updated_at: string;
 }
 
+/** Per attempt (012): its pruned log and events, and its raw output past the cap (SPEC §11). */
+export interface LogArchiveTable {
+  attempt_id: string;
+  pruned_at: string | null;
+  /** gzip of the log text as served up to attempt_logs.bytes */
+  log: Buffer | null;
+  log_bytes: number | null;
+  /** gzip of a JSON array of ArchivedEvent (store/archive.ts) */
+  events: Buffer | null;
+  event_count: number | null;
+  last_seq: number | null;
+  deleting?: number;
+  rest_at: string | null;
+  stdout_rest: Buffer | null;
+  stderr_rest: Buffer | null;
+}
+
+/** The pruner's lease and how far logs were pruned (012): one row, name 'logs'. */
+export interface RetentionTable {
+  name: string;
+  lease_owner: string | null;
+  lease_until: string | null;
+  pruned_before: number | null;
+  updated_at: string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   attempts: AttemptsTable;
@@ -145,4 +171,6 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   instances: InstancesTable;
   webhooks: WebhooksTable;
+  log_archive: LogArchiveTable;
+  retention: RetentionTable;
 }

@@ -1,7 +1,10 @@
 // Store-level invariants of SPEC §8 that hold on any consistent snapshot of the database, whatever
 // produced it (model test, crash test): §8.1 fold = stored state and version, §8.2 one active attempt
-// and busy iff the current attempt is active, §8.3 seq gap-free; plus the attempt's own transition
-// chain and the attempt_start/attempt_end counts of SPEC §3; and the verifying check's trail (§9.3).
+// and busy iff the current attempt is active, §8.3 seq gap-free (after retention, SPEC §11: the only
+// missing seqs are archived log_line/runner_event ones, below logs_pruned_before); plus the attempt's own
+// transition chain and the attempt_start/attempt_end counts of SPEC §3; and the verifying check's trail
+// (§9.3).
+import { gunzipSync } from 'node:zlib';
 import SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { expect } from 'vitest';
@@ -14,6 +17,21 @@ export interface StoreSnapshot {
   attempts: AttemptsTable[];
   /** In seq order. */
   events: EventsTable[];
+  /** Seqs of the events retention moved to log_archive (SPEC §11), and of which type. */
+  archived?: Map<number, string>;
+  /** retention's pruned_before: every archived seq is below it (null: nothing pruned). */
+  prunedBefore?: number | null;
+}
+
+/** The archived events' seqs and types, from log_archive's gzip JSON. */
+function archivedSeqs(blobs: (Buffer | null)[]): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const b of blobs) {
+    if (!b) continue;
+    for (const e of JSON.parse(gunzipSync(b).toString('utf8')) as { seq: number; type: string }[])
+      m.set(e.seq, e.type);
+  }
+  return m;
 }
 
 export const isBusy = (s: string) => s === 'deploying' || s === 'tearing_down';
@@ -26,6 +44,15 @@ export async function snapshotOf(db: Kysely<Database>): Promise<StoreSnapshot> {
     deployments: await db.selectFrom('deployments').selectAll().execute(),
     attempts: await db.selectFrom('attempts').selectAll().execute(),
     events: await db.selectFrom('events').selectAll().orderBy('seq').execute(),
+    archived: archivedSeqs(
+      (await db.selectFrom('log_archive').select('events').execute()).map((r) => r.events),
+    ),
+    prunedBefore: await db
+      .selectFrom('retention')
+      .select('pruned_before')
+      .where('name', '=', 'logs')
+      .executeTakeFirst()
+      .then((r) => (r?.pruned_before == null ? null : Number(r.pruned_before))),
   };
 }
 
@@ -36,10 +63,26 @@ export async function snapshotOf(db: Kysely<Database>): Promise<StoreSnapshot> {
 export function snapshotOfFile(file: string): StoreSnapshot {
   const db = new SQLite(file, { readonly: true, fileMustExist: true, timeout: 5000 });
   try {
+    const has = (t: string) =>
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !== undefined;
     return db.transaction(() => ({
       deployments: db.prepare('SELECT * FROM deployments').all() as DeploymentsTable[],
       attempts: db.prepare('SELECT * FROM attempts').all() as AttemptsTable[],
       events: db.prepare('SELECT * FROM events ORDER BY seq').all() as EventsTable[],
+      ...(has('log_archive')
+        ? {
+            archived: archivedSeqs(
+              (db.prepare('SELECT events FROM log_archive').all() as { events: Buffer | null }[]).map(
+                (r) => r.events,
+              ),
+            ),
+            prunedBefore:
+              (
+                db.prepare("SELECT pruned_before FROM retention WHERE name = 'logs'").get() as
+                  { pruned_before: number | null } | undefined
+              )?.pruned_before ?? null,
+          }
+        : {}),
     }))();
   } finally {
     db.close();
@@ -59,8 +102,23 @@ export function eventsByAttempt(s: StoreSnapshot): Map<string, EventsTable[]> {
 
 /** SPEC §8.1, §8.2 and §8.3 over one snapshot. */
 export function expectStoreInvariants(s: StoreSnapshot): void {
-  // §8.3: seq is 1..N
-  expect(s.events.map((e) => Number(e.seq))).toEqual(s.events.map((_, i) => i + 1));
+  // §8.3: seq is 1..N; after retention (§11) the only seqs missing are archived log_line/runner_event
+  // events, all below pruned_before.
+  const seqs = s.events.map((e) => Number(e.seq));
+  const archived = s.archived ?? new Map<number, string>();
+  let top = seqs.at(-1) ?? 0;
+  for (const seq of archived.keys()) if (seq > top) top = seq;
+  const present = new Set(seqs);
+  const bad: string[] = [];
+  for (let i = 1; i < seqs.length; i++) if (seqs[i] <= seqs[i - 1]) bad.push(`${seqs[i]} out of order`);
+  for (let seq = 1; seq <= top && bad.length < 20; seq++) {
+    if (present.has(seq)) continue;
+    const type = archived.get(seq);
+    if (type !== 'log_line' && type !== 'runner_event') bad.push(`seq ${seq} missing and not archived`);
+    else if (s.prunedBefore == null || seq >= s.prunedBefore)
+      bad.push(`seq ${seq} archived but not below logs_pruned_before ${s.prunedBefore}`);
+  }
+  expect(bad, 'seqs (SPEC §8.3, §11)').toEqual([]);
   for (const d of s.deployments) {
     // §8.1: folding the transitions gives the stored state and version
     const mine = s.events

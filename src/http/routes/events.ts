@@ -32,6 +32,13 @@ const pageQuery = {
 const EventPage = z.object({
   items: z.array(EventSchema),
   next_after: z.number().int().describe('pass as `after` to read on'),
+  logs_pruned_before: z
+    .number()
+    .int()
+    .nullable()
+    .describe(
+      'retention: seqs below this may be missing, their log_line and runner_event events pruned (output readable at GET /v1/attempts/{id}/log); null when no log was ever pruned',
+    ),
 });
 
 export const eventRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (app, { api }) => {
