@@ -1,5 +1,5 @@
 // Cross-instance wake-ups on Postgres: every commit that appends events sends
-// `NOTIFY lifeline_events, '<last seq>'` (see notifyEvents, called by lifecycle/tx.ts), and each
+// `NOTIFY lifeline_events, '<last seq>'` (queued by the seq reservation, store/events.ts), and each
 // instance keeps one dedicated connection LISTENing on that channel, so a stream on instance A reads an
 // event committed through instance B as soon as it commits rather than at the next safety poll.
 //
@@ -7,18 +7,8 @@
 // dropped, the database restarted) costs a delay up to the readers' poll; after every (re)connect the
 // listener wakes all readers once, since notifications sent while it was away are gone.
 import pg from 'pg';
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from './schema.ts';
 
 export const EVENTS_CHANNEL = 'lifeline_events';
-
-/** Queues the notification inside the transaction: Postgres delivers it on commit, never on rollback. */
-export async function notifyEvents(
-  trx: Transaction<Database> | Kysely<Database>,
-  lastSeq: number,
-): Promise<void> {
-  await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(lastSeq)})`.execute(trx);
-}
 
 export interface ListenerOptions {
   /** A commit was announced (its last seq), or undefined: read, something may have been missed. */
