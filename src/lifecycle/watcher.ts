@@ -35,6 +35,8 @@ import { nowIso } from './ids.ts';
 const BATCH = 64;
 /** Retry of a signal the plan's group was not ready for (a few ms after its identity is written). */
 const SIGNAL_RETRY_MS = 50;
+/** While the lease is lapsed, how often pending work is looked at again (re-registering also wakes all). */
+const LAPSED_RETRY_MS = 250;
 /** Where inotify is unavailable (watch limit reached): how often an attempt is looked at anyway. */
 const FALLBACK_POLL_MS = 1000;
 /** Files whose change means a state change rather than more output. */
@@ -104,6 +106,7 @@ export class Watcher {
   private running: Promise<void> | null = null;
   private idle: (() => void)[] = [];
   private closed = false;
+  private lapsedRetry: NodeJS.Timeout | null = null;
 
   constructor(private ctx: Ctx) {}
 
@@ -113,6 +116,7 @@ export class Watcher {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.lapsedRetry) clearTimeout(this.lapsedRetry);
     for (const id of [...this.watches.keys()]) this.unwatch(id);
     await this.running;
     for (const f of this.idle.splice(0)) f();
@@ -274,6 +278,16 @@ export class Watcher {
     if (this.running || this.closed) return;
     if (this.urgent.size === 0) for (const f of this.idle.splice(0)) f();
     if (this.urgent.size === 0 && this.output.size === 0) return;
+    if (!this.ctx.lease.live()) {
+      // Lapsed: rounds() would return at once and this would re-run it on the microtask queue forever,
+      // starving the heartbeat that renews the lease. Look again later instead.
+      this.lapsedRetry ??= setTimeout(() => {
+        this.lapsedRetry = null;
+        this.schedule();
+      }, LAPSED_RETRY_MS);
+      this.lapsedRetry.unref();
+      return;
+    }
     this.running = this.rounds().finally(() => {
       this.running = null;
       this.schedule();
