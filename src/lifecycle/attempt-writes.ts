@@ -10,7 +10,7 @@ import type { Database } from '../store/schema.ts';
 import { advanceCursors, selectAttemptById } from '../store/attempts.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import { insertEvents } from '../store/events.ts';
-import type { AttemptsTable } from '../store/schema.ts';
+import type { AttemptLogsTable, AttemptsTable } from '../store/schema.ts';
 import { applyTransition, LostRace, type Fence } from '../store/transition.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor, MASK, type Redactor } from '../runner/redact.ts';
@@ -71,11 +71,22 @@ async function planName(
   return dep?.plan ?? '';
 }
 
-/** Per transaction, per stream: bounded, so one attempt's flood never holds the store or the loop. */
+/**
+ * Per transaction, per stream: bounded, so one attempt's flood never holds the store or the loop. On
+ * SQLite a transaction is one synchronous slice of the event loop (better-sqlite3), so it is kept
+ * smaller there: its inserts, commit and masking stay a few milliseconds on an idle core.
+ */
 const TX_LIMITS = {
-  stdout: { maxLines: 400, maxBytes: 96 * 1024 },
-  stderr: { maxLines: 400, maxBytes: 96 * 1024 },
-  events: { maxLines: 200, maxBytes: 64 * 1024 },
+  postgres: {
+    stdout: { maxLines: 400, maxBytes: 96 * 1024 },
+    stderr: { maxLines: 400, maxBytes: 96 * 1024 },
+    events: { maxLines: 200, maxBytes: 64 * 1024 },
+  },
+  sqlite: {
+    stdout: { maxLines: 200, maxBytes: 80 * 1024 },
+    stderr: { maxLines: 200, maxBytes: 80 * 1024 },
+    events: { maxLines: 100, maxBytes: 64 * 1024 },
+  },
 };
 
 /** Default cap on what becomes log_line events per attempt; the raw files keep everything. */
@@ -89,20 +100,91 @@ function fileSize(file: string): number {
   }
 }
 
+type Cursors = Pick<AttemptsTable, 'stdout_offset' | 'stderr_offset' | 'events_offset'>;
+
+/** What a read of the output files started from: the cursors and the ingestion state beside them. */
+interface ReadBasis {
+  from: { stdout_offset: number; stderr_offset: number; events_offset: number };
+  skips: [number, number, number];
+  capped: boolean;
+}
+
+function basisOf(row: AttemptsTable, log: AttemptLogsTable): ReadBasis {
+  return {
+    from: {
+      stdout_offset: Number(row.stdout_offset),
+      stderr_offset: Number(row.stderr_offset),
+      events_offset: Number(row.events_offset),
+    },
+    skips: [log.stdout_skip, log.stderr_skip, log.events_skip],
+    capped: log.cap_stdout !== null,
+  };
+}
+
+const sameBasis = (a: ReadBasis, b: ReadBasis) =>
+  a.capped === b.capped &&
+  a.skips.every((x, i) => x === b.skips[i]) &&
+  a.from.stdout_offset === b.from.stdout_offset &&
+  a.from.stderr_offset === b.from.stderr_offset &&
+  a.from.events_offset === b.from.events_offset;
+
+/** The ingestion is this caller's to do: an active attempt only by its owner, an ended one by anyone. */
+function mayIngest(ctx: Ctx, row: AttemptsTable): boolean {
+  const active = row.state === 'queued' || row.state === 'running';
+  return !active || ownedHere(ctx, row);
+}
+
 /**
  * Turns new output into log_line and runner_event events, moving the byte cursors in the same
  * transaction: after a crash the cursors say exactly what was already turned into events. One
  * call is one bounded transaction. Returns true when there may be more to read right away.
+ *
+ * The files are read before the transaction, from the committed cursors, and the transaction only
+ * writes if the cursors and the ingestion state are still those (else the caller reads again): the
+ * store (on SQLite its one connection) is never held across file I/O, and on SQLite the whole
+ * transaction runs as one short synchronous step.
  */
 export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean): Promise<boolean> {
+  const seen = await selectAttemptById(ctx.store.db, attemptId);
+  // While the attempt is active only its owner turns output into events; once it has ended (or is
+  // unknown) whoever settles it drains the rest. The cursors' CAS keeps it exactly-once either way.
+  if (!seen?.run_dir || !mayIngest(ctx, seen)) return false;
+  const basis = basisOf(seen, await selectAttemptLog(ctx.store.db, seen.id));
+  const { from } = basis;
+  const files = runDirPaths(seen.run_dir);
+  const lims = TX_LIMITS[ctx.store.dialect];
+  const read = async (
+    file: string,
+    offset: number,
+    skip: number,
+    lim: { maxLines: number; maxBytes: number },
+  ) =>
+    basis.capped
+      ? // Past the cap the raw file is the log: nothing to read, only the cursor to move.
+        { lines: [], ends: [], offset: Math.max(offset, fileSize(file)), more: false, skipping: false }
+      : readLines(file, offset, { final, skipping: skip === 1, ...lim });
+  const out = await read(files.stdout, from.stdout_offset, basis.skips[0], lims.stdout);
+  const err = await read(files.stderr, from.stderr_offset, basis.skips[1], lims.stderr);
+  const rev = await readRunnerEvents(files.events, from.events_offset, {
+    final,
+    skipping: basis.skips[2] === 1,
+    ...lims.events,
+  });
+  const to = { stdout_offset: out.offset, stderr_offset: err.offset, events_offset: rev.offset };
+  if (
+    to.stdout_offset === from.stdout_offset &&
+    to.stderr_offset === from.stderr_offset &&
+    to.events_offset === from.events_offset
+  ) {
+    return false;
+  }
   return transact(ctx.store, ctx.bus, async (trx) => {
     const row = await selectAttemptById(trx, attemptId);
-    if (!row?.run_dir) return { result: false, events: [] };
-    // While the attempt is active only its owner turns output into events; once it has ended (or is
-    // unknown) whoever settles it drains the rest. The cursors' CAS keeps it exactly-once either way.
+    if (!row?.run_dir || !mayIngest(ctx, row)) return { result: false, events: [] };
     const active = row.state === 'queued' || row.state === 'running';
-    if (active && !ownedHere(ctx, row)) return { result: false, events: [] };
     const log = await selectAttemptLog(trx, row.id);
+    // Someone else ingested (or skipped) since the files were read: read again from the new cursors.
+    if (!sameBasis(basis, basisOf(row, log))) return { result: true, events: [] };
     const limit = ctx.config.logLimit ?? DEFAULT_LOG_LIMIT;
     const dep = await selectDeploymentById(trx, row.deployment_id);
     const redact = makeRedactor(
@@ -112,37 +194,6 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
         row.secret_params ?? dep?.secret_params,
       ),
     );
-    const files = runDirPaths(row.run_dir);
-    const from = {
-      stdout_offset: Number(row.stdout_offset),
-      stderr_offset: Number(row.stderr_offset),
-      events_offset: Number(row.events_offset),
-    };
-    const read = async (
-      file: string,
-      offset: number,
-      skip: number,
-      lim: { maxLines: number; maxBytes: number },
-    ) =>
-      log.cap_stdout !== null
-        ? // Past the cap the raw file is the log: nothing to read, only the cursor to move.
-          { lines: [], ends: [], offset: Math.max(offset, fileSize(file)), more: false, skipping: false }
-        : readLines(file, offset, { final, skipping: skip === 1, ...lim });
-    const out = await read(files.stdout, from.stdout_offset, log.stdout_skip, TX_LIMITS.stdout);
-    const err = await read(files.stderr, from.stderr_offset, log.stderr_skip, TX_LIMITS.stderr);
-    const rev = await readRunnerEvents(files.events, from.events_offset, {
-      final,
-      skipping: log.events_skip === 1,
-      ...TX_LIMITS.events,
-    });
-    const to = { stdout_offset: out.offset, stderr_offset: err.offset, events_offset: rev.offset };
-    if (
-      to.stdout_offset === from.stdout_offset &&
-      to.stderr_offset === from.stderr_offset &&
-      to.events_offset === from.events_offset
-    ) {
-      return { result: false, events: [] };
-    }
     const base = { deployment_id: row.deployment_id, attempt_id: row.id };
     const events: NewEvent[] = [];
     const offsets: (number | null)[] = [];
@@ -183,7 +234,7 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     log.stdout_skip = out.skipping ? 1 : 0;
     log.stderr_skip = err.skipping ? 1 : 0;
     log.events_skip = rev.skipping ? 1 : 0;
-    if (!(await advanceCursors(trx, row.id, from, to, active ? ctx.lease.fence() : undefined)))
+    if (!(await advanceCursors(trx, row.id, from as Cursors, to, active ? ctx.lease.fence() : undefined)))
       throw new LostRace(`output cursors of ${row.id}`);
     await saveAttemptLog(trx, log);
     const appended = await insertEvents(trx, events, nowIso(), offsets);

@@ -8,6 +8,8 @@ import type { Ctx } from './context.ts';
 
 const KINDS: AttemptKind[] = ['deploy', 'teardown'];
 const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
+/** Delay between a commit and the read of attempt ends it may have brought (commits meanwhile join it). */
+const PUMP_DELAY_MS = 1_000;
 const PASS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class Metrics {
@@ -19,6 +21,7 @@ export class Metrics {
   private seen: number | null = null;
   private pumping: Promise<void> | null = null;
   private again = false;
+  private timer: NodeJS.Timeout | null = null;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly ctx: Ctx) {
@@ -95,7 +98,19 @@ export class Metrics {
       buckets: PASS_BUCKETS,
       registers: [registers],
     });
-    this.unsubscribe = bus.on(() => void this.pump());
+    // Attempt ends are read in batches, at most once a second after commits (and at every scrape), not
+    // after each commit: on a busy instance that was two reads of the events table per write.
+    this.unsubscribe = bus.on(() => this.schedule());
+    void this.pump(); // the starting point: ends from now on
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.pump();
+    }, PUMP_DELAY_MS);
+    this.timer.unref();
   }
 
   /** One open event stream more; call the returned function when it closes. */
@@ -121,6 +136,8 @@ export class Metrics {
 
   close(): void {
     this.unsubscribe();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /** Reads attempt ends after the last one seen; concurrent calls share one reader. */

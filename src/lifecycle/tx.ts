@@ -1,6 +1,6 @@
 // Runs a unit of work in one transaction, re-runs it when a concurrent writer won, and wakes event
-// readers after it commits: this instance's at once, other instances' through a Postgres NOTIFY sent
-// inside the transaction (delivered on commit; see store/listen.ts).
+// readers after it commits: this instance's at once, other instances' through a Postgres NOTIFY queued
+// inside the transaction by the seq reservation itself (delivered on commit; see store/events.ts).
 import type { Transaction } from 'kysely';
 import type { LifelineEvent } from '../domain/types.ts';
 import type { Database } from '../store/schema.ts';
@@ -8,7 +8,6 @@ import type { Store } from '../store/open.ts';
 import { LifelineError } from '../domain/errors.ts';
 import { classifyStoreError, constraintOf } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
-import { notifyEvents } from '../store/listen.ts';
 import { recordKey, refuseCommittedKey } from './idempotency.ts';
 import { currentIdempotentRequest, IdempotentReplay } from './idempotent-request.ts';
 
@@ -74,9 +73,6 @@ export async function transact<T>(
         if (keyed) await refuseCommittedKey(trx, keyed);
         const u = await fn(trx);
         if (keyed) await recordKey(trx, keyed, u.result);
-        if (store.dialect === 'postgres' && u.events.length > 0) {
-          await notifyEvents(trx, u.events[u.events.length - 1].seq);
-        }
         crashPoint('before_commit');
         return u;
       });

@@ -3,16 +3,21 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { EventType, LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { Database } from './schema.ts';
 import { toEvent } from './rows.ts';
+import { EVENTS_CHANNEL } from './listen.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** Reserves `n` seqs; the counter row lock orders appends by commit. Returns the first. */
+/**
+ * Reserves `n` seqs; the counter row lock orders appends by commit. Returns the first. On Postgres the
+ * same statement queues `NOTIFY lifeline_events, '<last seq>'` (delivered on commit, never on rollback;
+ * store/listen.ts), saving a round trip per write; on SQLite `pg_notify` is a no-op function (open.ts).
+ */
 export async function reserveSeqs(trx: Transaction<Database>, n: number): Promise<number> {
   const row = await trx
     .updateTable('counters')
     .set((eb) => ({ value: eb('value', '+', n) }))
     .where('name', '=', 'event_seq')
-    .returning('value')
+    .returning(['value', sql<unknown>`pg_notify(${EVENTS_CHANNEL}, cast(value as text))`.as('notified')])
     .executeTakeFirstOrThrow();
   return Number(row.value) - n + 1;
 }

@@ -1,5 +1,5 @@
 // Cross-instance wake-ups on Postgres: every commit that appends events sends
-// `NOTIFY lifeline_events, '<last seq>'` (see notifyEvents, called by lifecycle/tx.ts), and each
+// `NOTIFY lifeline_events, '<last seq>'` (queued by the seq reservation, store/events.ts), and each
 // instance keeps one dedicated connection LISTENing on that channel, so a stream on instance A reads an
 // event committed through instance B as soon as it commits rather than at the next safety poll.
 //
@@ -13,14 +13,6 @@ import type { Database } from './schema.ts';
 export const EVENTS_CHANNEL = 'lifeline_events';
 /** A change to one attempt that writes no event (a cancel request): its owner should look at it now. */
 export const ATTEMPTS_CHANNEL = 'lifeline_attempts';
-
-/** Queues the notification inside the transaction: Postgres delivers it on commit, never on rollback. */
-export async function notifyEvents(
-  trx: Transaction<Database> | Kysely<Database>,
-  lastSeq: number,
-): Promise<void> {
-  await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(lastSeq)})`.execute(trx);
-}
 
 /** Asks the attempt's owner, wherever it runs, to look at it once this transaction commits. */
 export async function notifyAttempt(

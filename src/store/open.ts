@@ -244,6 +244,8 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
     // FULL: a commit survives power loss, as an accepted state must. NORMAL only on request.
     sqlite.pragma(`synchronous = ${opts.durable === false ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
+    // No other process listens on SQLite (one instance per file): the counter update's notify is a no-op.
+    sqlite.function('pg_notify', { varargs: true }, () => null);
     privateFiles(file);
     const identity = new FileIdentity(path.resolve(file), opts.onFileGone ?? (() => undefined));
     const db = new Kysely<Database>({ dialect: new GuardedSqliteDialect(sqlite, identity) });
