@@ -83,6 +83,13 @@ export const LONG_SLEEP = 3;
 /** The plan with a verifying check (SPEC §9.3): deploys need the check's `up`, teardowns its `absent`. */
 export const VERIFIED_PLAN = 'crashv';
 
+/**
+ * The plan with automatic retry (SPEC §9.1): `crash` retried up to RETRY_MAX times, with a backoff short
+ * enough that retries fall due, start and fail again while engines come and go.
+ */
+export const RETRY_PLAN = 'crashr';
+export const RETRY_MAX = 2;
+
 export function crashPlans(): Record<string, unknown> {
   const script = [path.join(FIXTURES, 'crash.sh')];
   const properties = {
@@ -99,6 +106,7 @@ export function crashPlans(): Record<string, unknown> {
   };
   return {
     crash,
+    [RETRY_PLAN]: { ...crash, retry: { max: RETRY_MAX, backoff: '200ms' } },
     [VERIFIED_PLAN]: {
       ...crash,
       check: [path.join(FIXTURES, 'crash-check.sh')],
