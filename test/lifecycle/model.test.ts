@@ -857,6 +857,7 @@ const commands = [
   crash,
   crash,
   name.map((n) => new RetryDue(n)),
+  name.map((n) => new RetryDue(n)),
 ];
 
 /** One run: a fresh store with `a` and `b` on these plans, then the commands. */
@@ -904,7 +905,8 @@ const TOUR: Cmd[] = [
  * A fixed walk through automatic retry (SPEC §9.1) on `r` (plan `retrying`, max 2): a failure schedules
  * retry 1, which survives a crash and starts when due; its failure (an exit while the engine is down)
  * schedules retry 2, which a cancel drops; an operator deploy starts the count again, whose retry 1 and
- * 2 run and fail until the retries are exhausted; a kill (unknown) schedules nothing.
+ * 2 run and fail until the retries are exhausted; a kill (unknown) schedules nothing, nor does a failed
+ * teardown.
  */
 const RETRY_TOUR: Cmd[] = [
   new Create('r', 'retrying'),
@@ -922,6 +924,9 @@ const RETRY_TOUR: Cmd[] = [
   new Exit('r', 1, false, 0),
   new Start('r', 'deploy', false, false, true),
   new Kill('r'),
+  new Resolve('r', 'failed', true),
+  new Start('r', 'teardown', false, false, true),
+  new Exit('r', 1, false, 0),
 ];
 
 describe.each(DIALECTS)('lifecycle model (%s)', (dialect) => {
