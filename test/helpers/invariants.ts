@@ -173,7 +173,7 @@ export function expectCheckHistories(s: StoreSnapshot): void {
  * exactly one retry_scheduled of that number on the attempt just before it; and each schedule is
  * used at most once: started, cancelled, or still waiting, never two of these (so never started twice).
  * A waiting retry sits on its deployment's current attempt, a failed deploy, while the deployment is
- * `failed`.
+ * `failed` and not deleted.
  */
 export function expectRetryHistories(s: StoreSnapshot): void {
   const byAttempt = eventsByAttempt(s);
@@ -211,6 +211,7 @@ export function expectRetryHistories(s: StoreSnapshot): void {
   }
   for (const d of s.deployments) {
     if (d.retry_attempt_id == null) continue;
+    expect(d.deleted_at, `deleted deployment ${d.id} with a retry waiting`).toBeNull();
     expect(d.state, `deployment ${d.id} with a retry waiting`).toBe('failed');
     expect(d.current_attempt_id, `deployment ${d.id}: its retry waits on the current attempt`).toBe(
       d.retry_attempt_id,

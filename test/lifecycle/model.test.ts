@@ -69,6 +69,7 @@ const PLANS = {
  * which moves the schedule to now, starts one, so the model knows when.
  */
 const RETRY_BACKOFF = '20d';
+const RETRY_BACKOFF_MS = 20 * 24 * 3600 * 1000;
 type PlanName = keyof typeof PLANS;
 const PLAN_NAMES = Object.keys(PLANS) as PlanName[];
 
@@ -365,6 +366,15 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     expect(d?.retry_attempt_id ?? null, `attempt the retry of ${name} reruns`).toBe(
       md.retry?.failedId ?? null,
     );
+    if (shown && md.retry) {
+      // due after its failure, within the backoff's cap (full jitter): far off, so only RetryDue starts it
+      const failed = attempts.find((x) => x.id === md.retry!.failedId)!;
+      const wait = Date.parse(shown.at) - Date.parse(failed.ended_at!);
+      expect(wait, `retry of ${name} due after its failure`).toBeGreaterThanOrEqual(0);
+      expect(wait, `retry of ${name} due within its backoff`).toBeLessThanOrEqual(
+        RETRY_BACKOFF_MS * 2 ** (md.retry.number - 1),
+      );
+    }
     const count = (type: string) => events.filter((e) => e.deployment_id === md.id && e.type === type).length;
     expect(
       {
