@@ -58,8 +58,17 @@ async function act(engine: Lifeline): Promise<void> {
   const r = Math.random();
   if (deps.length < 3 || (r < 0.1 && deps.length < 30)) {
     const name = `d-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    // The first three take one plan each, so every plan is there whatever the dice say later.
+    const plans = ['crash', VERIFIED_PLAN, RETRY_PLAN];
     const p = Math.random();
-    const plan = p < 0.35 ? VERIFIED_PLAN : p < 0.6 ? RETRY_PLAN : 'crash';
+    const plan =
+      deps.length < plans.length
+        ? plans[deps.length]
+        : p < 0.35
+          ? VERIFIED_PLAN
+          : p < 0.6
+            ? RETRY_PLAN
+            : 'crash';
     await engine.createDeployment({ name, plan, params: randomCrashParams(plan) }, OPER);
     return;
   }

@@ -139,9 +139,14 @@ function randomPlanParams(): CrashParams {
   return { lines: int(0, 20), sleep: tenths(0.1, 2), rc: 0 };
 }
 
-/** Params for a `plan` attempt; the verified plan's check says up, absent or failed, slowly enough to be hit. */
+/**
+ * Params for a `plan` attempt; the verified plan's check says up, absent or failed, slowly enough to be
+ * hit; the retry plan's attempts fail more often.
+ */
 export function randomCrashParams(plan = 'crash'): CrashParams {
   const p = randomPlanParams();
+  // The retry plan fails more often, so retry chains run (and exhaust) during the cycles.
+  if (plan === RETRY_PLAN && Math.random() < 0.4) return { ...p, rc: int(1, 3) };
   if (plan !== VERIFIED_PLAN) return p;
   return { ...p, check_rc: [0, 0, 3, 1][int(0, 3)], check_sleep: tenths(0.1, 1.5) };
 }

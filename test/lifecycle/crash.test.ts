@@ -576,6 +576,7 @@ describe('crash test', () => {
           expect(checker.stats.victims, 'attempts lost with their supervisor').toBeGreaterThan(0);
         expect(checker.fullLogs.size, 'attempts whose whole output was checked').toBeGreaterThan(0);
         expect(checker.stats.checks, 'attempts a verifying check decided').toBeGreaterThan(0);
+        expect(checker.stats.retries.scheduled, 'automatic retries scheduled').toBeGreaterThan(0);
         expect(checker.stats.retries.started, 'automatic retries started').toBeGreaterThan(0);
       } finally {
         for (const c of children) await c.kill();
