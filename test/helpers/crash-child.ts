@@ -6,14 +6,14 @@
 // which recovers what the last (killed) engine left. With `pause` it says `recovered` and waits for
 // `go`, so the test can look at the state recovery produced. Then it acts at random, forever, until
 // it is SIGKILLed: creates deployments, starts deploy and teardown attempts of the `crash` plan and of
-// `crashv` (the same with a verifying check) with random params, cancels, resolves or force-deploys `unknown` ones, deletes a few.
+// `crashv` (the same with a verifying check) and `crashr` (with automatic retry) with random params, cancels, resolves or force-deploys `unknown` ones, deletes a few.
 // What it did is recorded only in the database. Its stderr carries nothing but errors.
 import readline from 'node:readline';
 import pino from 'pino';
 import { LifelineError } from '../../src/domain/errors.ts';
 import type { Actor } from '../../src/domain/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
-import { crashConfig, randomCrashParams, VERIFIED_PLAN } from './crash.ts';
+import { crashConfig, randomCrashParams, RETRY_PLAN, VERIFIED_PLAN } from './crash.ts';
 
 const OPER: Actor = { name: 'crash-oper', role: 'operator' };
 const ADMIN: Actor = { name: 'crash-admin', role: 'admin' };
@@ -58,7 +58,17 @@ async function act(engine: Lifeline): Promise<void> {
   const r = Math.random();
   if (deps.length < 3 || (r < 0.1 && deps.length < 30)) {
     const name = `d-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    const plan = Math.random() < 0.4 ? VERIFIED_PLAN : 'crash';
+    // The first three take one plan each, so every plan is there whatever the dice say later.
+    const plans = ['crash', VERIFIED_PLAN, RETRY_PLAN];
+    const p = Math.random();
+    const plan =
+      deps.length < plans.length
+        ? plans[deps.length]
+        : p < 0.35
+          ? VERIFIED_PLAN
+          : p < 0.6
+            ? RETRY_PLAN
+            : 'crash';
     await engine.createDeployment({ name, plan, params: randomCrashParams(plan) }, OPER);
     return;
   }

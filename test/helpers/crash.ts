@@ -83,6 +83,13 @@ export const LONG_SLEEP = 3;
 /** The plan with a verifying check (SPEC §9.3): deploys need the check's `up`, teardowns its `absent`. */
 export const VERIFIED_PLAN = 'crashv';
 
+/**
+ * The plan with automatic retry (SPEC §9.1): `crash` retried up to RETRY_MAX times, with a backoff short
+ * enough that retries fall due, start and fail again while engines come and go.
+ */
+export const RETRY_PLAN = 'crashr';
+export const RETRY_MAX = 2;
+
 export function crashPlans(): Record<string, unknown> {
   const script = [path.join(FIXTURES, 'crash.sh')];
   const properties = {
@@ -99,6 +106,7 @@ export function crashPlans(): Record<string, unknown> {
   };
   return {
     crash,
+    [RETRY_PLAN]: { ...crash, retry: { max: RETRY_MAX, backoff: '200ms' } },
     [VERIFIED_PLAN]: {
       ...crash,
       check: [path.join(FIXTURES, 'crash-check.sh')],
@@ -131,9 +139,14 @@ function randomPlanParams(): CrashParams {
   return { lines: int(0, 20), sleep: tenths(0.1, 2), rc: 0 };
 }
 
-/** Params for a `plan` attempt; the verified plan's check says up, absent or failed, slowly enough to be hit. */
+/**
+ * Params for a `plan` attempt; the verified plan's check says up, absent or failed, slowly enough to be
+ * hit; the retry plan's attempts fail more often.
+ */
 export function randomCrashParams(plan = 'crash'): CrashParams {
   const p = randomPlanParams();
+  // The retry plan fails more often, so retry chains run (and exhaust) during the cycles.
+  if (plan === RETRY_PLAN && Math.random() < 0.4) return { ...p, rc: int(1, 3) };
   if (plan !== VERIFIED_PLAN) return p;
   return { ...p, check_rc: [0, 0, 3, 1][int(0, 3)], check_sleep: tenths(0.1, 1.5) };
 }

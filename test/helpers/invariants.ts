@@ -180,7 +180,7 @@ export function expectAttemptHistories(s: StoreSnapshot): void {
 /**
  * SPEC §9.3 over one snapshot, whatever the plans: a verifying check leaves at most one check_result
  * per attempt, written in the attempt's ending transaction: its `check` log lines, then the
- * check_result, then the first attempt_end, in consecutive seqs. That end has rc 0 and is `succeeded`
+ * check_result, then only that end's state transitions, then the first attempt_end, in consecutive seqs. That end has rc 0 and is `succeeded`
  * exactly when the verdict is the one the kind needs, else `failed`/`unverified`; an `unverified` end
  * never comes without such a check_result, and `check` log lines never without one.
  */
@@ -203,10 +203,16 @@ export function expectCheckHistories(s: StoreSnapshot): void {
     const data = JSON.parse(res.data) as { rc: number | null; verdict: string };
     expect(data.verdict, ctx('verdict of the check_result')).toBe(checkVerdict(data.rc));
     expect(ends.length, ctx('attempt_end after a check_result')).toBeGreaterThan(0);
-    const seqs = [...lines, res, ends[0]].map((e) => Number(e.seq));
+    // What decided the end comes first, then the end's own transitions, then attempt_end (af3691c).
+    const seqs = [...lines, res].map((e) => Number(e.seq));
     const from = seqs[0];
-    expect(seqs, ctx('check lines, check_result and attempt_end in one transaction')).toEqual(
-      seqs.map((_, i) => from + i),
+    expect(seqs, ctx('check lines and check_result in one run')).toEqual(seqs.map((_, i) => from + i));
+    const between = s.events
+      .filter((e) => Number(e.seq) > Number(res.seq) && Number(e.seq) < Number(ends[0].seq))
+      .map((e) => [e.type, e.deployment_id]);
+    expect(between.length, ctx('transitions between check_result and attempt_end')).toBeGreaterThan(0);
+    expect(between, ctx("only the end's transitions between check_result and attempt_end")).toEqual(
+      between.map(() => ['state_transition', a.deployment_id]),
     );
     const ok = verifiedBy(a.kind as AttemptKind, data.verdict as ReturnType<typeof checkVerdict>);
     expect(
@@ -215,5 +221,59 @@ export function expectCheckHistories(s: StoreSnapshot): void {
     ).toEqual(
       ok ? { state: 'succeeded', reason: null, rc: 0 } : { state: 'failed', reason: 'unverified', rc: 0 },
     );
+  }
+}
+
+/**
+ * SPEC §9.1 over one snapshot, whatever the plans: a retry_scheduled is written in its failure's
+ * transaction (right after that attempt_end) on a failed exit_nonzero/timeout deploy, with the number
+ * after the failed attempt's own; every retry attempt (retry_number set, started by `retry`) follows
+ * exactly one retry_scheduled of that number on the attempt just before it; and each schedule is
+ * used at most once: started, cancelled, or still waiting, never two of these (so never started twice).
+ * A waiting retry sits on its deployment's current attempt, a failed deploy, while the deployment is
+ * `failed` and not deleted.
+ */
+export function expectRetryHistories(s: StoreSnapshot): void {
+  const byAttempt = eventsByAttempt(s);
+  const ofType = (id: string, type: string) => (byAttempt.get(id) ?? []).filter((e) => e.type === type);
+  const attemptAt = (deploymentId: string, n: number) =>
+    s.attempts.find((x) => x.deployment_id === deploymentId && Number(x.number) === n);
+  for (const a of s.attempts) {
+    const ctx = (what: string) => `${what} of attempt ${a.id} (${a.kind} ${a.state}/${a.reason})`;
+    const scheduled = ofType(a.id, 'retry_scheduled');
+    expect(scheduled.length, ctx('retry_scheduled count')).toBeLessThanOrEqual(1);
+    if (scheduled.length === 1) {
+      const data = JSON.parse(scheduled[0].data) as { number: number; of: number };
+      expect([a.kind, a.state], ctx('kind and state of a retried attempt')).toEqual(['deploy', 'failed']);
+      expect(['exit_nonzero', 'timeout'], ctx('reason of a retried attempt')).toContain(a.reason);
+      expect(data.number, ctx('number of the retry scheduled')).toBe(Number(a.retry_number ?? 0) + 1);
+      expect(data.number, ctx('retry number within max')).toBeLessThanOrEqual(data.of);
+      const end = ofType(a.id, 'attempt_end')[0];
+      expect(Number(scheduled[0].seq), ctx('retry_scheduled right after the failure')).toBe(
+        Number(end?.seq) + 1,
+      );
+      const next = attemptAt(a.deployment_id, Number(a.number) + 1);
+      const started = next?.retry_number != null ? 1 : 0;
+      const cancelled = ofType(a.id, 'retry_cancelled').length;
+      const waiting = s.deployments.some((d) => d.retry_attempt_id === a.id) ? 1 : 0;
+      expect(started + cancelled + waiting, ctx('uses of its retry schedule')).toBeLessThanOrEqual(1);
+    } else {
+      expect(ofType(a.id, 'retry_cancelled').length, ctx('retry_cancelled without a schedule')).toBe(0);
+    }
+    if (a.retry_number == null) continue;
+    expect(a.requested_by, ctx('actor of a retry')).toBe('retry');
+    expect(a.kind, ctx('kind of a retry')).toBe('deploy');
+    const before = attemptAt(a.deployment_id, Number(a.number) - 1);
+    const schedule = before ? ofType(before.id, 'retry_scheduled').map((e) => JSON.parse(e.data).number) : [];
+    expect(schedule, ctx('the schedule this retry started from')).toEqual([Number(a.retry_number)]);
+  }
+  for (const d of s.deployments) {
+    if (d.retry_attempt_id == null) continue;
+    expect(d.deleted_at, `deleted deployment ${d.id} with a retry waiting`).toBeNull();
+    expect(d.state, `deployment ${d.id} with a retry waiting`).toBe('failed');
+    expect(d.current_attempt_id, `deployment ${d.id}: its retry waits on the current attempt`).toBe(
+      d.retry_attempt_id,
+    );
+    expect(ofType(d.retry_attempt_id, 'retry_scheduled').length, `schedule of ${d.id}'s retry`).toBe(1);
   }
 }

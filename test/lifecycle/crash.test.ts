@@ -17,6 +17,9 @@
 //      or timed out) ended only through their check, whose verdict (from the params) decided, even when
 //      the engine was killed during the check or between the exit and the check; no other attempt has a
 //      check_result; the check's trail is one transaction (expectCheckHistories).
+//   8. automatic retry (SPEC §9.1): each deploy of the `crashr` plan that failed by exit code or timeout
+//      got exactly one retry_scheduled while retries were left (else one retry_exhausted), and every
+//      retry attempt started from exactly one schedule, none twice, across SIGKILLs (expectRetryHistories).
 // At the end an engine in this process recovers once more, cancels what still runs, and checks the
 // same with every attempt ended. LIFELINE_CRASH_CYCLES raises the number of cycles (default 20).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,6 +36,8 @@ import {
   crashConfig,
   expectedOutput,
   LONG_SLEEP,
+  RETRY_MAX,
+  RETRY_PLAN,
   VERIFIED_PLAN,
   type CrashParams,
 } from '../helpers/crash.ts';
@@ -41,6 +46,7 @@ import {
   eventsByAttempt,
   expectAttemptHistories,
   expectCheckHistories,
+  expectRetryHistories,
   expectStoreInvariants,
   isActive,
   isBusy,
@@ -173,6 +179,8 @@ interface Stats {
   /** Verifying checks that decided, and of those the ones an engine decided after a restart. */
   checks: number;
   checksAfterRestart: number;
+  /** Retry attempts (SPEC §9.1) started, and schedules they left: waiting, cancelled, exhausted chains. */
+  retries: { started: number; scheduled: number; exhausted: number };
   /** Milliseconds spent waiting for children to load, to recover, checking, and with the engine down. */
   ms: { load: number; recover: number; verify: number; down: number };
 }
@@ -192,6 +200,7 @@ class Checker {
     waitedForFinish: 0,
     checks: 0,
     checksAfterRestart: 0,
+    retries: { started: 0, scheduled: 0, exhausted: 0 },
     ms: { load: 0, recover: 0, verify: 0, down: 0 },
   };
 
@@ -222,6 +231,8 @@ class Checker {
     expectStoreInvariants(snap);
     expectAttemptHistories(snap);
     expectCheckHistories(snap);
+    // 8. automatic retry's trail: each retry attempt started from exactly one schedule, no schedule twice
+    expectRetryHistories(snap);
     const byAttempt = eventsByAttempt(snap);
     const planOf = new Map(snap.deployments.map((d) => [d.id, d.plan]));
     let checks = 0;
@@ -283,6 +294,8 @@ class Checker {
       this.checkLogs(a, byAttempt.get(a.id) ?? [], ctx);
       // 7. verified outcomes
       const decided = this.checkVerification(a, planOf.get(a.deployment_id), byAttempt.get(a.id) ?? [], ctx);
+      // 8. automatic retry
+      this.checkRetry(a, planOf.get(a.deployment_id), byAttempt.get(a.id) ?? [], ctx);
       if (decided) {
         checks += 1;
         if (Number(a.recovered) === 1) checksAfterRestart += 1;
@@ -290,11 +303,38 @@ class Checker {
     }
     this.stats.checks = checks;
     this.stats.checksAfterRestart = checksAfterRestart;
+    this.stats.retries = {
+      started: snap.attempts.filter((a) => a.retry_number != null).length,
+      scheduled: snap.events.filter((e) => e.type === 'retry_scheduled').length,
+      exhausted: snap.events.filter((e) => e.type === 'retry_exhausted').length,
+    };
     if (opts.allEnded) {
       for (const d of snap.deployments)
         expect(isBusy(d.state), `${label}: deployment ${d.id} busy`).toBe(false);
     }
     return snap;
+  }
+
+  /**
+   * Check 8 for one attempt (SPEC §9.1): a deploy of the retry plan that failed by its exit code or its
+   * timeout got exactly one retry_scheduled with its failure when retries were left, else exactly one
+   * retry_exhausted; any other attempt neither. (One start per schedule: expectRetryHistories.)
+   */
+  private checkRetry(
+    a: AttemptsTable,
+    plan: string | undefined,
+    evs: EventsTable[],
+    ctx: (a: AttemptsTable, what: string) => string,
+  ): void {
+    const retried =
+      plan === RETRY_PLAN &&
+      a.kind === 'deploy' &&
+      a.state === 'failed' &&
+      (a.reason === 'exit_nonzero' || a.reason === 'timeout');
+    const n = Number(a.retry_number ?? 0);
+    const count = (type: string) => evs.filter((e) => e.type === type).length;
+    expect(count('retry_scheduled'), ctx(a, 'retry_scheduled count')).toBe(retried && n < RETRY_MAX ? 1 : 0);
+    expect(count('retry_exhausted'), ctx(a, 'retry_exhausted count')).toBe(retried && n >= RETRY_MAX ? 1 : 0);
   }
 
   /** Check 7 for one attempt; says whether its verifying check decided its end. */
@@ -536,6 +576,8 @@ describe('crash test', () => {
           expect(checker.stats.victims, 'attempts lost with their supervisor').toBeGreaterThan(0);
         expect(checker.fullLogs.size, 'attempts whose whole output was checked').toBeGreaterThan(0);
         expect(checker.stats.checks, 'attempts a verifying check decided').toBeGreaterThan(0);
+        expect(checker.stats.retries.scheduled, 'automatic retries scheduled').toBeGreaterThan(0);
+        expect(checker.stats.retries.started, 'automatic retries started').toBeGreaterThan(0);
       } finally {
         for (const c of children) await c.kill();
         await engine?.close().catch(() => undefined);

@@ -31,6 +31,7 @@ import {
 import {
   expectAttemptHistories,
   expectCheckHistories,
+  expectRetryHistories,
   expectStoreInvariants,
   snapshotOf,
 } from '../helpers/invariants.ts';
@@ -53,13 +54,22 @@ const OPER: Actor = { name: 'oper', role: 'operator' };
 interface PlanSpec {
   check: boolean;
   verify: Record<AttemptKind, boolean>;
+  /** SPEC §9.1: retries allowed since the last success or operator action; null: none. */
+  retry: number | null;
 }
 const PLANS = {
-  plain: { check: false, verify: { deploy: false, teardown: false } },
-  verified: { check: true, verify: { deploy: true, teardown: true } },
-  teardown_verified: { check: true, verify: { deploy: false, teardown: true } },
-  deploy_verified: { check: true, verify: { deploy: true, teardown: false } },
+  plain: { check: false, verify: { deploy: false, teardown: false }, retry: null },
+  verified: { check: true, verify: { deploy: true, teardown: true }, retry: null },
+  teardown_verified: { check: true, verify: { deploy: false, teardown: true }, retry: null },
+  deploy_verified: { check: true, verify: { deploy: true, teardown: false }, retry: null },
+  retrying: { check: false, verify: { deploy: false, teardown: false }, retry: 2 },
 } satisfies Record<string, PlanSpec>;
+/**
+ * Far enough that no retry starts by itself during a run (full jitter over 20 days): only RetryDue,
+ * which moves the schedule to now, starts one, so the model knows when.
+ */
+const RETRY_BACKOFF = '20d';
+const RETRY_BACKOFF_MS = 20 * 24 * 3600 * 1000;
 type PlanName = keyof typeof PLANS;
 const PLAN_NAMES = Object.keys(PLANS) as PlanName[];
 
@@ -74,6 +84,7 @@ function planConfigs(): Record<string, unknown> {
         teardown: ctl,
         cancel_grace: '1s',
         ...(spec.check ? { check, verify: spec.verify } : {}),
+        ...(spec.retry !== null ? { retry: { max: spec.retry, backoff: RETRY_BACKOFF } } : {}),
       },
     ]),
   );
@@ -125,6 +136,8 @@ interface MAttempt {
   verifying: boolean;
   /** The check_result it must have and the `check` log lines before it (null: none). */
   check: { rc: number; lines: string[] } | null;
+  /** Which automatic retry it is (SPEC §9.1); null when an operator started it. */
+  retryNumber: number | null;
 }
 interface MDeployment {
   id: string;
@@ -134,6 +147,10 @@ interface MDeployment {
   current: MAttempt | null;
   /** How often the plan's check has started for it (hold-check.sh counts in the workspace). */
   checkRuns: number;
+  /** The retry waiting (SPEC §9.1): retry `number` of `of`, rerunning the failed attempt; null: none. */
+  retry: { number: number; of: number; failedId: string } | null;
+  /** Its retry_scheduled, retry_cancelled and retry_exhausted events so far. */
+  retryEvents: { scheduled: number; cancelled: number; exhausted: number };
 }
 interface Model {
   deps: Map<string, MDeployment>;
@@ -153,6 +170,11 @@ const nothingSeen = () => ({
   rerunAfterCrash: 0,
   dueAfterCrash: 0,
   cancelledInCheck: 0,
+  retryScheduled: 0,
+  retryStarted: 0,
+  retryCancelled: 0,
+  retryExhausted: 0,
+  retryKeptOverCrash: 0,
 });
 let seen = nothingSeen();
 
@@ -168,6 +190,25 @@ function finish(d: MDeployment, a: MAttempt, end: Ending): void {
   a.ends = 1;
   a.verifying = false;
   d.state = afterEnd(a.kind, end);
+  afterFailure(d, a, end);
+}
+
+/**
+ * SPEC §9.1: a deploy of a retrying plan that ends failed/exit_nonzero (never unverified, cancelled,
+ * unknown, late_result) schedules the next retry of its chain, or, past the plan's max, is exhausted.
+ */
+function afterFailure(d: MDeployment, a: MAttempt, end: Ending): void {
+  const max = PLANS[d.plan].retry;
+  if (max === null || a.kind !== 'deploy' || end.state !== 'failed' || end.reason !== 'exit_nonzero') return;
+  const n = (a.retryNumber ?? 0) + 1;
+  if (n <= max) {
+    d.retry = { number: n, of: max, failedId: a.id };
+    d.retryEvents.scheduled += 1;
+    seen.retryScheduled += 1;
+  } else {
+    d.retryEvents.exhausted += 1;
+    seen.retryExhausted += 1;
+  }
 }
 
 async function open(dir: string, dialect: TestDialect): Promise<Lifeline> {
@@ -311,11 +352,38 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
   expectStoreInvariants(snap);
   expectAttemptHistories(snap);
   expectCheckHistories(snap);
+  expectRetryHistories(snap);
   // the model agrees with the store
   for (const [name, md] of m.deps) {
     const d = deps.find((x) => x.name === name && x.deleted_at === null);
     expect(d?.state, `state of ${name}`).toBe(md.state);
     expect(checkRuns(r, md.id), `check runs of ${name}`).toBe(md.checkRuns);
+    // §9.1: the waiting retry as the API shows it, and the deployment's retry events
+    const shown = (await r.engine.getDeployment(name)).retry;
+    expect(shown && { number: shown.number, of: shown.of }, `retry of ${name}`).toEqual(
+      md.retry && { number: md.retry.number, of: md.retry.of },
+    );
+    expect(d?.retry_attempt_id ?? null, `attempt the retry of ${name} reruns`).toBe(
+      md.retry?.failedId ?? null,
+    );
+    if (shown && md.retry) {
+      // due after its failure, within the backoff's cap (full jitter): far off, so only RetryDue starts it
+      const failed = attempts.find((x) => x.id === md.retry!.failedId)!;
+      const wait = Date.parse(shown.at) - Date.parse(failed.ended_at!);
+      expect(wait, `retry of ${name} due after its failure`).toBeGreaterThanOrEqual(0);
+      expect(wait, `retry of ${name} due within its backoff`).toBeLessThanOrEqual(
+        RETRY_BACKOFF_MS * 2 ** (md.retry.number - 1),
+      );
+    }
+    const count = (type: string) => events.filter((e) => e.deployment_id === md.id && e.type === type).length;
+    expect(
+      {
+        scheduled: count('retry_scheduled'),
+        cancelled: count('retry_cancelled'),
+        exhausted: count('retry_exhausted'),
+      },
+      `retry events of ${name}`,
+    ).toEqual(md.retryEvents);
   }
   // §8.7: attempt states as the model says (final ones never overwritten); one attempt_end per end;
   // §9.3: the check's verdict and its output in the log, as the model says
@@ -324,6 +392,7 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     const mine = events.filter((e) => e.attempt_id === ma.id);
     expect(a.state, `attempt ${ma.id}`).toBe(ma.state);
     expect(a.reason, `reason of attempt ${ma.id}`).toBe(ma.reason);
+    expect(a.retry_number ?? null, `retry number of attempt ${ma.id}`).toBe(ma.retryNumber);
     if (ma.rc !== 'any') expect(a.rc === null ? null : Number(a.rc), `rc of attempt ${ma.id}`).toBe(ma.rc);
     const ends = mine.filter((e) => e.type === 'attempt_end').length;
     expect(ends, `attempt_end count of ${ma.id}`).toBe(ma.ends);
@@ -360,6 +429,8 @@ class Create implements Cmd {
         state: 'pending',
         current: null,
         checkRuns: 0,
+        retry: null,
+        retryEvents: { scheduled: 0, cancelled: 0, exhausted: 0 },
       });
     }
     await checkInvariants(m, r);
@@ -399,36 +470,93 @@ class Start implements Cmd {
       await refused(r, code, call);
     } else {
       const a = await call();
-      const ma: MAttempt = {
-        id: a.id,
-        kind: this.kind,
-        state: 'running',
-        reason: null,
-        rc: null,
-        ends: 0,
-        verifying: false,
-        check: null,
-      };
-      m.attempts.set(a.id, ma);
-      d.current = ma;
-      d.state = this.kind === 'deploy' ? 'deploying' : 'tearing_down';
-      // Running, and ctl.sh's one line ("waiting for control") is in: nothing more is written until
-      // the test acts, so a refusal's before/after footprint cannot catch a late log line.
-      await until(r, 'attempt running with its first line', async () => {
-        if ((await attemptState(r, a.id)) !== 'running') return false;
-        const line = await db(r)
-          .selectFrom('events')
-          .select('seq')
-          .where('attempt_id', '=', a.id)
-          .where('type', '=', 'log_line')
-          .executeTakeFirst();
-        return line !== undefined;
-      });
+      // An operator's deploy or teardown clears a waiting retry and starts the count again (§9.1).
+      await begin(m, r, d, a.id, this.kind, null);
     }
     await checkInvariants(m, r);
   }
   toString = () =>
     `${this.kind}(${this.name}, force=${this.force}, admin=${this.admin}, confirm=${this.confirmOk})`;
+}
+
+/** An attempt of `d` has been accepted: the model follows, the test waits until it runs. */
+async function begin(
+  m: Model,
+  r: Real,
+  d: MDeployment,
+  id: string,
+  kind: AttemptKind,
+  retryNumber: number | null,
+): Promise<void> {
+  const ma: MAttempt = {
+    id,
+    kind,
+    state: 'running',
+    reason: null,
+    rc: null,
+    ends: 0,
+    verifying: false,
+    check: null,
+    retryNumber,
+  };
+  m.attempts.set(id, ma);
+  d.current = ma;
+  d.state = kind === 'deploy' ? 'deploying' : 'tearing_down';
+  d.retry = null;
+  // Running, and ctl.sh's one line ("waiting for control") is in: nothing more is written until
+  // the test acts, so a refusal's before/after footprint cannot catch a late log line.
+  await until(r, 'attempt running with its first line', async () => {
+    if ((await attemptState(r, id)) !== 'running') return false;
+    const line = await db(r)
+      .selectFrom('events')
+      .select('seq')
+      .where('attempt_id', '=', id)
+      .where('type', '=', 'log_line')
+      .executeTakeFirst();
+    return line !== undefined;
+  });
+}
+
+/**
+ * The waiting retry falls due (its `retry_at` moved to now, as if the backoff had passed): exactly one
+ * ordinary deploy attempt starts with actor `retry` and transition reason `retry n/max` (SPEC §9.1).
+ */
+class RetryDue implements Cmd {
+  constructor(readonly name: string) {}
+  check = (m: Model) => target(m, this.name, (x) => x.retry !== null) !== undefined;
+  async run(m: Model, r: Real) {
+    const d = target(m, this.name, (x) => x.retry !== null)!;
+    const retry = d.retry!;
+    await db(r)
+      .updateTable('deployments')
+      .set({ retry_at: new Date().toISOString() })
+      .where('id', '=', d.id)
+      .execute();
+    await r.engine.startDueRetries();
+    let id = '';
+    await until(r, `retry ${retry.number} of ${d.name} to start`, async () => {
+      const row = await db(r)
+        .selectFrom('attempts')
+        .select('id')
+        .where('deployment_id', '=', d.id)
+        .where('retry_number', '=', retry.number)
+        .orderBy('number', 'desc')
+        .executeTakeFirst();
+      id = row?.id ?? '';
+      return row !== undefined;
+    });
+    const a = await r.engine.getAttempt(id);
+    expect(a.requested_by, 'actor of the retry').toBe('retry');
+    const starts = (await r.engine.listTransitions(d.name)).items.filter((t) => t.to === 'deploying');
+    expect(starts[starts.length - 1], 'transition that started the retry').toMatchObject({
+      actor: 'retry',
+      reason: `retry ${retry.number}/${retry.of}`,
+    });
+    seen.retryStarted += 1;
+    await begin(m, r, d, id, 'deploy', retry.number);
+    await checkInvariants(m, r);
+  }
+  toString = () => `retryDue(${this.name})`;
 }
 
 /**
@@ -510,9 +638,19 @@ class Cancel implements Cmd {
   check = (m: Model) => m.deps.size > 0;
   async run(m: Model, r: Real) {
     const inflight = (x: MDeployment) => x.current !== null && active(x.current.state);
-    const d = target(m, this.name, inflight) ?? target(m, this.name, () => true)!;
+    const d =
+      target(m, this.name, inflight) ??
+      target(m, this.name, (x) => x.retry !== null) ??
+      target(m, this.name, () => true)!;
     const a = d.current;
-    if (!a || !active(a.state)) {
+    if (d.retry) {
+      // Only a retry waits: accepted, answered with the failed attempt, which stays failed (§9.1).
+      const answer = await r.engine.cancel(d.name, OPER);
+      expect([answer.id, answer.state], 'cancel of a waiting retry').toEqual([d.retry.failedId, 'failed']);
+      d.retry = null;
+      d.retryEvents.cancelled += 1;
+      seen.retryCancelled += 1;
+    } else if (!a || !active(a.state)) {
       await refused(r, 'NO_INFLIGHT_ATTEMPT', () => r.engine.cancel(d.name, OPER));
     } else {
       await r.engine.cancel(d.name, OPER);
@@ -627,6 +765,8 @@ class Crash implements Cmd {
   async run(m: Model, r: Real) {
     await r.engine.close();
     const deps = [...m.deps.values()];
+    // A waiting retry survives the restart: the model keeps it and the check after recovery compares.
+    if (deps.some((d) => d.retry !== null)) seen.retryKeptOverCrash += 1;
     const inCheck = deps.filter(verifying);
     const runningOnes = deps.filter(running);
     const checksDue = [...inCheck];
@@ -675,13 +815,15 @@ class Crash implements Cmd {
 }
 
 const name = fc.constantFrom(...NAMES);
-/** The plans `a` and `b` start with: mostly verified ones, where the paths under test are. */
+/** The plans `a` and `b` start with: mostly verified or retrying ones, where the paths under test are. */
 const firstPlan = fc.constantFrom<PlanName>(
   'verified',
   'verified',
   'teardown_verified',
   'deploy_verified',
   'plain',
+  'retrying',
+  'retrying',
 );
 const checkRc = fc.constantFrom(0, 3, 1);
 const start = fc
@@ -724,6 +866,8 @@ const commands = [
   crash,
   crash,
   crash,
+  name.map((n) => new RetryDue(n)),
+  name.map((n) => new RetryDue(n)),
 ];
 
 /** One run: a fresh store with `a` and `b` on these plans, then the commands. */
@@ -767,10 +911,38 @@ const TOUR: Cmd[] = [
   new Exit('a', 0, false, 0),
 ];
 
+/**
+ * A fixed walk through automatic retry (SPEC §9.1) on `r` (plan `retrying`, max 2): a failure schedules
+ * retry 1, which survives a crash and starts when due; its failure (an exit while the engine is down)
+ * schedules retry 2, which a cancel drops; an operator deploy starts the count again, whose retry 1 and
+ * 2 run and fail until the retries are exhausted; a kill (unknown) schedules nothing, nor does a failed
+ * teardown.
+ */
+const RETRY_TOUR: Cmd[] = [
+  new Create('r', 'retrying'),
+  new Start('r', 'deploy', false, false, true),
+  new Exit('r', 1, false, 0),
+  new Crash('none', null),
+  new RetryDue('r'),
+  new Crash('exit1', null),
+  new Cancel('r'),
+  new Start('r', 'deploy', false, false, true),
+  new Exit('r', 2, false, 0),
+  new RetryDue('r'),
+  new Exit('r', 1, false, 0),
+  new RetryDue('r'),
+  new Exit('r', 1, false, 0),
+  new Start('r', 'deploy', false, false, true),
+  new Kill('r'),
+  new Resolve('r', 'failed', true),
+  new Start('r', 'teardown', false, false, true),
+  new Exit('r', 1, false, 0),
+];
+
 describe.each(DIALECTS)('lifecycle model (%s)', (dialect) => {
   it('walks every verified-outcome path', async () => {
     seen = nothingSeen();
-    await runModel(dialect, 'verified', 'teardown_verified', TOUR);
+    await runModel(dialect, 'verified', 'teardown_verified', [...TOUR, ...RETRY_TOUR]);
     for (const [k, n] of Object.entries(seen)) expect(n, `the walk reached ${k}`).toBeGreaterThan(0);
   }, 120_000);
 
