@@ -482,7 +482,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       expect(page.items.map((e: { seq: number }) => e.seq)).toEqual([4, 5]);
       expect(page.next_after).toBe(5);
       const empty = json(await get(`/v1/events?after=${all.next_after}`));
-      expect(empty).toEqual({ items: [], next_after: all.next_after });
+      expect(empty).toEqual({ items: [], next_after: all.next_after, logs_pruned_before: null });
 
       const mine = json(await get('/v1/deployments/tr-1/events'));
       const id = json(await get('/v1/deployments/tr-1')).id;

@@ -239,8 +239,16 @@ describe('webhook delivery', () => {
 
     // 410 once: disabled, nothing more sent there.
     expect(received.gone).toHaveLength(1);
-    const hooks = (await call(base2, 'GET', '/v1/webhooks')).json().items as Record<string, unknown>[];
-    const byName = Object.fromEntries(hooks.map((h) => [h.name, h]));
+    // A receipt comes before the cursor's commit: wait for the cursors to reach the head.
+    const byName = await waitFor(
+      async () => {
+        const hooks = (await call(base2, 'GET', '/v1/webhooks')).json().items as Record<string, unknown>[];
+        const m = Object.fromEntries(hooks.map((h) => [h.name, h]));
+        return m.main?.pending === 0 && m.logs?.pending === 0 ? m : null;
+      },
+      'the cursors at the head',
+      30_000,
+    );
     expect(byName.gone).toMatchObject({ enabled: false, last_status: 410 });
     expect(byName.main).toMatchObject({ enabled: true, pending: 0 });
     expect(byName.main.delivered_seq).toBeGreaterThanOrEqual(want.main[want.main.length - 1]);

@@ -19,7 +19,7 @@ const plans = {
     env: { CHECK_RC: '1' },
     verify: { deploy: false },
   },
-  slowcheck: { deploy: p('ok.sh'), teardown: p('ok.sh'), check: p('check.sh'), env: { CHECK_SLEEP: '3' } },
+  slowcheck: { deploy: p('ok.sh'), teardown: p('ok.sh'), check: p('check.sh'), env: { CHECK_SLEEP: '6' } },
 };
 
 let engines: Lifeline[] = [];
