@@ -409,6 +409,7 @@ export class Watcher {
       if (exit.rc === 0 && !cancelRequested && !timedOut) {
         const verdict = await this.verify(fresh, w);
         if (verdict === 'pending') return; // the check's end wakes the attempt
+        if (this.watches.get(id) !== w) return; // unwatched meanwhile (closing): not ours to end
         if (verdict) {
           check = verdict;
           unverified = !verifiedBy(fresh.kind as AttemptKind, checkVerdict(verdict.rc));
@@ -512,9 +513,17 @@ export class Watcher {
       });
       const run = runArgvCaptured(plan.check, env, workspace, plan.checkTimeoutMs);
       const redact = makeRedactor(secretValues(plan, JSON.parse(row.params), row.secret_params));
-      const check: NonNullable<Watch['check']> = { stop: run.stop, result: null, redact };
+      // A check we stopped ourselves (unwatch, close) says nothing about the deployment: its
+      // result is dropped, and whoever adopts the attempt runs the check again.
+      let stopped = false;
+      const stop = () => {
+        stopped = true;
+        run.stop();
+      };
+      const check: NonNullable<Watch['check']> = { stop, result: null, redact };
       w.check = check;
       void run.done.then((r) => {
+        if (stopped) return;
         check.result = r;
         this.wake(row.id);
       });
