@@ -6,7 +6,7 @@ import type { Actor, Attempt, AttemptState } from '../../domain/types.ts';
 import { selectAttemptById, setCancelRequested } from '../../store/attempts.ts';
 import { selectInstancesAt } from '../../store/instances.ts';
 import { notifyAttempt } from '../../store/listen.ts';
-import type { AttemptsTable, Database } from '../../store/schema.ts';
+import type { AttemptsTable, Database, InstancesTable } from '../../store/schema.ts';
 import type { WriteOptions } from '../api.ts';
 import { writeEnd } from '../attempt-writes.ts';
 import type { Ctx } from '../context.ts';
@@ -90,13 +90,19 @@ async function supervisedByLive(
   att: AttemptsTable,
 ): Promise<boolean> {
   if (att.owner === ctx.instanceId) return watcher.isWatched(att.id);
+  const owner = await liveInstance(ctx, trx, att.owner);
+  return owner !== undefined && Number(owner.epoch) === Number(att.owner_epoch);
+}
+
+/** The instance `id` if its lease is held (judged on the database's clock). */
+async function liveInstance(
+  ctx: Ctx,
+  trx: Transaction<Database>,
+  id: string | null,
+): Promise<InstancesTable | undefined> {
   const { rows, nowMs } = await selectInstancesAt(trx, ctx.store.dialect);
-  const owner = rows.find((i) => i.id === att.owner);
-  return (
-    owner !== undefined &&
-    Number(owner.epoch) === Number(att.owner_epoch) &&
-    Date.parse(owner.last_seen_at) >= nowMs - ctx.config.leaseTtlMs
-  );
+  const owner = rows.find((i) => i.id === id);
+  return owner && Date.parse(owner.last_seen_at) >= nowMs - ctx.config.leaseTtlMs ? owner : undefined;
 }
 
 /** Is some runner about to start (or already starting) this queued attempt? */
@@ -108,7 +114,5 @@ async function someoneStarts(
 ): Promise<boolean> {
   if (att.state !== 'queued') return false;
   if (att.owner === ctx.instanceId) return watcher.isWatched(att.id);
-  const { rows, nowMs } = await selectInstancesAt(trx, ctx.store.dialect);
-  const owner = rows.find((i) => i.id === att.owner);
-  return owner !== undefined && Date.parse(owner.last_seen_at) >= nowMs - ctx.config.leaseTtlMs;
+  return (await liveInstance(ctx, trx, att.owner)) !== undefined;
 }
