@@ -11,6 +11,7 @@
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
 import { spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { configFromObject } from '../src/config/load.ts';
 import { openLifeline } from '../src/lifecycle/engine.ts';
-import { spawnSupervisor } from '../src/runner/spawn.ts';
+import { createLauncher } from '../src/runner/launcher.ts';
 import { benchNotify } from './notify.ts';
 import { benchReads } from './reads.ts';
 import { printTable } from './stats.ts';
@@ -56,8 +57,9 @@ async function time(fn: () => Promise<void>): Promise<number> {
   return performance.now() - t;
 }
 
-function exited(child: ReturnType<typeof spawn>): Promise<void> {
+function exited(child: { exitCode: number | null } & Pick<EventEmitter, 'once'>): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (child.exitCode !== null) return resolve();
     child.once('exit', () => resolve());
     child.once('error', reject);
   });
@@ -92,24 +94,29 @@ function report(name: string, ours: number[], base: number[], baseName: string):
 
 async function benchSupervisor(): Promise<void> {
   let i = 0;
-  const [ours, raw] = await sideBySide(
-    async () => {
-      const dir = path.join(tmp, `sup-${i++}`);
-      await exited(spawnSupervisor({ dir, argv: ['/bin/true'], env: process.env, cwd: tmp }));
-      if (!fs.existsSync(path.join(dir, 'exit'))) throw new Error('no exit record');
-    },
-    async () => {
-      await exited(spawn('/bin/sh', ['-c', '/bin/true'], { stdio: 'ignore' }));
-    },
+  const runner = createLauncher('perl', tmp, (m) => {
+    throw new Error(m);
+  });
+  const sh = createLauncher('sh', tmp);
+  const once = async (launcher: typeof runner) => {
+    const dir = path.join(tmp, `sup-${i++}`);
+    await exited(launcher.start({ dir, argv: ['/bin/true'], env: process.env, cwd: tmp }));
+    if (!fs.existsSync(path.join(dir, 'exit'))) throw new Error('no exit record');
+  };
+  await once(runner); // the runner starts once per data dir; its start is not per attempt
+  const raw = async () => {
+    await exited(spawn('/bin/sh', ['-c', '/bin/true'], { stdio: 'ignore' }));
+  };
+  const [ours, base] = await sideBySide(() => once(runner), raw);
+  report('supervised attempt (runner.pl)', ours, base, 'sh -c true (raw spawn)');
+  const [old, base2] = await sideBySide(() => once(sh), raw);
+  report('supervised attempt (supervisor.sh)', old, base2, 'sh -c true (raw spawn)');
+  const [ours2, old2] = await sideBySide(
+    () => once(runner),
+    () => once(sh),
   );
-  report('supervised attempt process', ours, raw, 'sh -c true (raw spawn)');
-  const [, nodeRaw] = await sideBySide(
-    async () => undefined,
-    async () => {
-      await exited(spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }));
-    },
-  );
-  report('supervised attempt process', ours, nodeRaw, 'node -e 0 (a node sup.)');
+  report('supervised attempt (runner.pl)', ours2, old2, 'supervisor.sh (before)');
+  runner.close();
 }
 
 async function benchAttempt(): Promise<void> {

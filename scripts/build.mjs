@@ -13,8 +13,7 @@ const args = ['-p', 'tsconfig.build.json', ...(process.argv.includes('--no-check
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, ...args], { cwd: root, stdio: 'inherit' });
-// Next to spawn.js, which finds it relative to itself (as src/runner/spawn.ts does).
-copyFileSync(
-  new URL('../src/runner/supervisor.sh', import.meta.url),
-  new URL('../dist/runner/supervisor.sh', import.meta.url),
-);
+// Next to spawn.js and runner-client.js, which find them relative to themselves (as their sources do).
+for (const file of ['supervisor.sh', 'runner.pl']) {
+  copyFileSync(new URL(`../src/runner/${file}`, import.meta.url), new URL(`../dist/runner/${file}`, import.meta.url));
+}

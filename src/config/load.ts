@@ -36,6 +36,7 @@ export const DEFAULTS = Object.freeze({
   reapIntervalMs: 10_000,
   startDeadlineMs: 90_000,
   durableCommits: true,
+  supervisor: 'perl' as const,
   database: Object.freeze({
     poolMax: 10,
     connectTimeoutMs: 5_000,
@@ -224,6 +225,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     reapIntervalMs: fromEnv.reapIntervalMs ?? f.reap_interval ?? DEFAULTS.reapIntervalMs,
     startDeadlineMs: f.start_deadline ?? DEFAULTS.startDeadlineMs,
     durableCommits: f.durable_commits ?? DEFAULTS.durableCommits,
+    supervisor: f.supervisor ?? DEFAULTS.supervisor,
     webhooks,
     database: {
       poolMax: f.database?.pool_max ?? DEFAULTS.database.poolMax,

@@ -89,6 +89,8 @@ function topSchema() {
     reap_interval: durationSchema(1).optional(),
     start_deadline: durationSchema(1).optional(),
     durable_commits: z.boolean().optional(),
+    // Which supervisor starts attempts: the long-lived perl runner (default) or supervisor.sh per attempt.
+    supervisor: z.enum(['perl', 'sh']).optional(),
     webhooks: webhooksSchema().optional(),
     // SPEC §11: ages after which an ended attempt's log events are archived and its run dir removed.
     retention: z.strictObject({ logs: ageSchema().optional(), run_dirs: ageSchema().optional() }).optional(),

@@ -72,6 +72,8 @@ export interface LifelineConfig {
   startDeadlineMs: number; // default 90 s
   /** false relaxes SQLite to synchronous=NORMAL; default true (FULL). */
   durableCommits: boolean;
+  /** Which supervisor starts attempts (`supervisor`): `perl` (runner.pl, the default) or `sh` (supervisor.sh). */
+  supervisor: 'perl' | 'sh';
   database: DatabaseSettings;
   /** Cap on log_line events per attempt (`log_limit`); default 100,000 lines / 50 MiB. */
   logLimit?: { lines: number; bytes: number };

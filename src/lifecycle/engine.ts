@@ -30,6 +30,7 @@ import { RetryStarter } from './retry.ts';
 import { EventBus } from './tx.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
+import { createLauncher, type Launcher } from '../runner/launcher.ts';
 import { Webhooks } from './webhooks/service.ts';
 import { Retention, type RetentionHooks } from './retention.ts';
 
@@ -59,6 +60,7 @@ export class Lifeline implements LifelineApi {
   constructor(
     private readonly ctx: Ctx,
     private readonly watcher: Watcher,
+    private readonly launcher: Launcher,
     private locks: DbLock[],
     /** On Postgres: wake-ups for commits made by other instances. */
     private listener: EventListener | null = null,
@@ -195,6 +197,7 @@ export class Lifeline implements LifelineApi {
     await this.retention.close();
     await this.listener?.stop();
     await this.watcher.close();
+    this.launcher.close();
     await this.reconciling?.catch(() => undefined);
     await this.ctx.store.close();
     for (const l of this.locks) l.release();
@@ -263,7 +266,8 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     throw err;
   }
   const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
-  const watcher = new Watcher(ctx);
+  const launcher = createLauncher(config.supervisor, config.dataDir, (msg) => log.warn(msg));
+  const watcher = new Watcher(ctx, launcher);
   const listener =
     store.dialect === 'postgres'
       ? new EventListener(config.db, {
@@ -275,5 +279,5 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
           connectTimeoutMs: config.database.connectTimeoutMs,
         })
       : null;
-  return new Lifeline(ctx, watcher, locks, listener, opts.retentionHooks);
+  return new Lifeline(ctx, watcher, launcher, locks, listener, opts.retentionHooks);
 }

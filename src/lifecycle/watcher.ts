@@ -18,6 +18,7 @@ import {
   type ProcessIdentity,
 } from '../runner/identity.ts';
 import { launchAttempt } from '../runner/launch.ts';
+import type { Launcher } from '../runner/launcher.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../runner/rundir.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import { findPlan } from '../config/load.ts';
@@ -115,7 +116,10 @@ export class Watcher {
   private closed = false;
   private lapsedRetry: NodeJS.Timeout | null = null;
 
-  constructor(private ctx: Ctx) {}
+  constructor(
+    private ctx: Ctx,
+    private launcher: Launcher,
+  ) {}
 
   start(): void {
     this.wake();
@@ -223,6 +227,7 @@ export class Watcher {
         deploymentName: spec.deploymentName,
         plan,
         dataDir: this.ctx.config.dataDir,
+        launcher: this.launcher,
       });
       if (res.kind === 'not_found') {
         this.ctx.log.warn(

@@ -1,11 +1,11 @@
 // Launching one attempt: its run dir and workspace, params.json, the plan's environment, and the
 // detached supervisor. Knows nothing about the database: the caller records what comes back.
 import fs from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
 import type { PlanConfig } from '../config/types.ts';
 import { buildPlanEnv, ensureWorkspace } from './env.ts';
+import type { Launcher, SupervisorHandle } from './launcher.ts';
 import { runDirPaths } from './rundir.ts';
-import { resolveExecutable, spawnSupervisor } from './spawn.ts';
+import { resolveExecutable } from './spawn.ts';
 
 export interface LaunchAttempt {
   id: string;
@@ -21,10 +21,12 @@ export interface LaunchRequest {
   deploymentName: string;
   plan: PlanConfig;
   dataDir: string;
+  launcher: Launcher;
 }
 
 /** `started`: the supervisor is spawned (it outlives the server); `not_found`: no program to run. */
-export type LaunchResult = { kind: 'started'; child: ChildProcess } | { kind: 'not_found'; program: string };
+export type LaunchResult =
+  { kind: 'started'; child: SupervisorHandle } | { kind: 'not_found'; program: string };
 
 export function launchAttempt(req: LaunchRequest): LaunchResult {
   const { attempt, plan } = req;
@@ -46,5 +48,5 @@ export function launchAttempt(req: LaunchRequest): LaunchResult {
     eventsFile: files.events,
   });
   if (!resolveExecutable(argv[0], env.PATH, workspace)) return { kind: 'not_found', program: argv[0] };
-  return { kind: 'started', child: spawnSupervisor({ dir, argv, env, cwd: workspace }) };
+  return { kind: 'started', child: req.launcher.start({ dir, argv, env, cwd: workspace }) };
 }

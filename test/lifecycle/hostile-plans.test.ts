@@ -118,6 +118,11 @@ describe('secrets at rest', () => {
     const db = fs.readdirSync(dataDir).filter((f) => f.startsWith('lifeline.db'));
     expect(db).toEqual(expect.arrayContaining(['lifeline.db', 'lifeline.db-wal', 'lifeline.db.lock']));
     for (const f of db) expect([f, mode(path.join(dataDir, f))]).toEqual([f, 0o600]);
+    // The runner's socket starts whatever it is sent: only the owner may connect.
+    const sockets = fs.readdirSync(dataDir).filter((f) => /^runner-.*\.sock$/.test(f));
+    expect(sockets).toHaveLength(1);
+    expect(fs.statSync(path.join(dataDir, sockets[0])).isSocket()).toBe(true);
+    expect(mode(path.join(dataDir, sockets[0])) & 0o077).toBe(0);
   });
 });
 

@@ -86,6 +86,7 @@ describe('the packed and installed package', () => {
       'dist/server.js',
       'dist/store/migrations/001_initial.js',
       'dist/runner/supervisor.sh',
+      'dist/runner/runner.pl',
       'web/index.html',
       'examples/lifeline.yaml',
       'package.json',

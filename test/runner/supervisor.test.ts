@@ -4,18 +4,38 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bootId, isAlive, readStat, signalGroup, type ProcessIdentity } from '../../src/runner/identity.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../../src/runner/rundir.ts';
-import { spawnSupervisor } from '../../src/runner/spawn.ts';
+import { ShLauncher, type Launcher, type SupervisorHandle } from '../../src/runner/launcher.ts';
+import { findPerl, RunnerClient } from '../../src/runner/runner-client.ts';
 import { removeTempDirs, tempDir, waitFor } from './helpers.ts';
 
 const started: ProcessIdentity[] = [];
+const launchers: Launcher[] = [];
+/** What a runner client said when it fell back to supervisor.sh: the perl cases must never. */
+const fellBack: string[] = [];
 afterEach(() => {
   for (const id of started.splice(0)) signalGroup(id, 'SIGKILL');
+  for (const l of launchers.splice(0)) l.close();
   removeTempDirs();
+  expect(fellBack.splice(0)).toEqual([]);
 });
 
-function run(argv: string[], dir = join(tempDir(), 'run')): { dir: string; child: ChildProcess } {
-  const child = spawnSupervisor({ dir, argv, env: process.env, cwd: tempDir() });
-  return { dir, child };
+/** The two supervisors: runner.pl forks one per attempt, supervisor.sh is spawned per attempt. */
+const KINDS = {
+  sh: { script: 'supervisor.sh', make: (): Launcher => new ShLauncher() },
+  perl: {
+    script: 'runner.pl',
+    make: (): Launcher =>
+      new RunnerClient(tempDir('lifeline-data-'), new ShLauncher(), {
+        log: (m) => fellBack.push(m),
+        idleSeconds: 2,
+      }),
+  },
+} as const;
+
+function launcherOf(kind: keyof typeof KINDS): Launcher {
+  const l = KINDS[kind].make();
+  launchers.push(l);
+  return l;
 }
 
 async function processOf(dir: string): Promise<ProcessIdentity> {
@@ -25,7 +45,7 @@ async function processOf(dir: string): Promise<ProcessIdentity> {
 }
 
 const exitOf = (dir: string) => waitFor(() => readExit(dir), 'exit record');
-const exitCode = (c: ChildProcess) =>
+const exitCode = (c: ChildProcess | SupervisorHandle) =>
   new Promise<number | null>((r) =>
     c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code)),
   );
@@ -51,7 +71,16 @@ function groupMembers(pgid: number): number[] {
     });
 }
 
-describe('supervisor.sh', () => {
+it('perl is here, so the runner cases below run it rather than fall back', () => {
+  expect(findPerl()).not.toBeNull();
+});
+
+describe.each(['sh', 'perl'] as const)('the %s supervisor', (kind) => {
+  function run(argv: string[], dir = join(tempDir(), 'run')): { dir: string; child: SupervisorHandle } {
+    const child = launcherOf(kind).start({ dir, argv, env: process.env, cwd: tempDir() });
+    return { dir, child };
+  }
+
   it('records supervisor, process and exit 0 for `true`', async () => {
     const { dir, child } = run(['true']);
     const exit = await exitOf(dir);
@@ -94,6 +123,8 @@ describe('supervisor.sh', () => {
     expect(statField(proc.pid, 5)).toBe(String(proc.pid)); // pgrp
     expect(statField(proc.pid, 6)).toBe(String(proc.pid)); // session
     expect(statField(proc.pid, 4)).toBe(String(sup.pid)); // ppid: the supervisor itself
+    expect(readFileSync(`/proc/${sup.pid}/cmdline`, 'utf8')).toContain(KINDS[kind].script);
+    expect(statField(sup.pid, 6)).toBe(String(sup.pid)); // the supervisor's own session too
     expect(isAlive(proc)).toBe(true);
     expect(signalGroup(proc, 'SIGTERM')).toBe(true);
     expect(await exitOf(dir)).toMatchObject({ rc: 143, signal: 'SIGTERM' });
@@ -125,19 +156,27 @@ describe('supervisor.sh', () => {
     const cwd = tempDir();
     const dir = join(tempDir(), 'run');
     const env = { PATH: '/bin:/usr/bin:/custom/bin', LIFELINE_X: 'a b "c"' };
-    spawnSupervisor({ dir, argv: ['sh', '-c', 'pwd; echo "$PATH"; echo "$LIFELINE_X"'], env, cwd });
+    launcherOf(kind).start({ dir, argv: ['sh', '-c', 'pwd; echo "$PATH"; echo "$LIFELINE_X"'], env, cwd });
     expect(await exitOf(dir)).toMatchObject({ rc: 0 });
     expect(readFileSync(runDirPaths(dir).stdout, 'utf8')).toBe(`${cwd}\n${env.PATH}\n${env.LIFELINE_X}\n`);
   });
 
-  it('the plan outlives the process that spawned the supervisor', async () => {
+  it('the plan outlives the process that started the supervisor', async () => {
     const dir = join(tempDir(), 'run');
     const go = join(tempDir(), 'go');
     const argv = ['sh', '-c', 'while [ ! -e "$1" ]; do sleep 0.02; done; echo done', 'sh', go];
-    // spawnSupervisor from a node that exits at once (tsx loads the .ts module there).
-    const spawnTs = new URL('../../src/runner/spawn.ts', import.meta.url).href;
-    const code = `import(${JSON.stringify(spawnTs)}).then((m) => m.spawnSupervisor(JSON.parse(process.argv[1])))`;
-    const opts = JSON.stringify({ dir, argv, env: process.env, cwd: tempDir() });
+    // Started from a node that exits as soon as the supervisor is (tsx loads the .ts module there).
+    const launcherTs = new URL('../../src/runner/launcher.ts', import.meta.url).href;
+    const code =
+      `import(${JSON.stringify(launcherTs)}).then((m) => {` +
+      ` const [kind, dataDir, opts] = JSON.parse(process.argv[1]);` +
+      ` const h = m.createLauncher(kind, dataDir).start(opts);` +
+      ` h.once('spawn', () => process.exit(0)); setTimeout(() => process.exit(3), 10_000); })`;
+    const opts = JSON.stringify([
+      kind,
+      tempDir('lifeline-data-'),
+      { dir, argv, env: process.env, cwd: tempDir() },
+    ]);
     const parent = spawn(process.execPath, ['--import', 'tsx', '-e', code, opts], { stdio: 'ignore' });
     expect(await exitCode(parent)).toBe(0);
     const proc = await processOf(dir);

@@ -1,0 +1,39 @@
+// Which supervisor starts an attempt: the long-lived perl runner (runner.pl, one per data dir, a forked
+// supervisor per attempt) or supervisor.sh spawned per attempt. Both write the same run-dir records,
+// so everything after the start (tailing, signals, recovery) is the same.
+import type { EventEmitter } from 'node:events';
+import { RunnerClient } from './runner-client.ts';
+import { spawnSupervisor, type SpawnSupervisorOptions } from './spawn.ts';
+
+/**
+ * A started supervisor: emits 'exit' (code: 0 = exit record durable, 125 = it could not record,
+ * null = no longer known, e.g. the runner connection was lost) and 'error'. Either means "look at
+ * the run dir": the outcome itself is always read from there.
+ */
+export interface SupervisorHandle extends EventEmitter {
+  /** The supervisor's pid, once known. */
+  pid?: number;
+  /** Its exit code, once it exited (as ChildProcess). */
+  exitCode: number | null;
+}
+
+export interface Launcher {
+  readonly kind: 'perl' | 'sh';
+  start(opts: SpawnSupervisorOptions): SupervisorHandle;
+  /** Stops talking to the runner; running supervisors and plans live on. */
+  close(): void;
+}
+
+export type SupervisorKind = 'perl' | 'sh';
+
+export class ShLauncher implements Launcher {
+  readonly kind = 'sh' as const;
+  start(opts: SpawnSupervisorOptions): SupervisorHandle {
+    return spawnSupervisor(opts);
+  }
+  close(): void {}
+}
+
+export function createLauncher(kind: SupervisorKind, dataDir: string, log?: (msg: string) => void): Launcher {
+  return kind === 'perl' ? new RunnerClient(dataDir, new ShLauncher(), { log }) : new ShLauncher();
+}

@@ -1,0 +1,232 @@
+# Lifeline runner: one long-lived process per data dir that forks a supervisor per attempt.
+# Usage: perl runner.pl SOCKET_PATH IDLE_SECONDS
+#
+# Why: supervisor.sh costs five exec'd processes per attempt, and a spawn from the server forks
+# the whole server. Here the server sends a launch request over a unix socket; this small process
+# forks (no exec) a supervisor, which forks the plan (the one exec). The supervisor does exactly
+# what supervisor.sh does and writes the same records, so recovery reads the same run dir:
+#   supervisor  "PID STARTTIME BOOTID"   the supervisor (a forked child of this runner)
+#   process     "PID STARTTIME BOOTID"   the plan process (its session and group id = PID)
+#   exit        "RC SIGNAL"              written by temp file + fsync + rename + dir fsync
+# Each supervisor is its own process in its own session: the death of this runner, or of another
+# attempt's supervisor, touches no running attempt.
+#
+# Protocol (the server is the only client; the socket lives in the owner-only data dir):
+#   request  "<bytes>\n" then that many bytes: fields each ended by "\0":
+#            L id dir cwd argc argv... envc env...      launch an attempt
+#   replies  "S id pid\n"     the supervisor was forked (pid is the supervisor's)
+#            "F id reason\n"  it could not be forked
+#            "E id status\n"  the supervisor exited (0: exit record durable; 125: could not record)
+# The runner exits once no client has been connected for IDLE_SECONDS; supervisors live on.
+# Only modules of Debian's Essential perl-base are used.
+use strict;
+use warnings;
+use Config;
+use Errno qw(EINTR);
+use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_EXCL O_RDONLY O_DIRECTORY);
+use IO::Handle;
+use IO::Select;
+use IO::Socket::UNIX;
+use POSIX qw(setsid _exit WNOHANG dup2);
+use Socket qw(SOCK_STREAM);
+
+my ($socket_path, $idle) = @ARGV;
+die "usage: runner.pl SOCKET_PATH IDLE_SECONDS\n" unless defined $socket_path && defined $idle;
+
+umask 077;
+$SIG{PIPE} = 'IGNORE';
+my @sig_name = split ' ', $Config{sig_name};
+
+sub read_line_file {
+  my ($file) = @_;
+  open(my $fh, '<', $file) or return undef;
+  my $line = <$fh>;
+  close $fh;
+  return $line;
+}
+
+my $boot = read_line_file('/proc/sys/kernel/random/boot_id');
+die "runner: no boot id\n" unless defined $boot;
+chomp $boot;
+
+# Field 22 of /proc/PID/stat; comm (field 2) may hold spaces and ')', so split after the last ')'.
+sub start_of {
+  my ($pid) = @_;
+  my $line = read_line_file("/proc/$pid/stat");
+  return undef unless defined $line && $line =~ /\)([^)]*)$/;
+  my @f = split ' ', $1;
+  return defined $f[19] && $f[19] =~ /^\d+$/ ? $f[19] : undef;
+}
+
+# Writes "TEXT\n" to FILE in place; readers take a record only once its "\n" is there.
+sub put {
+  my ($file, $text) = @_;
+  open(my $fh, '>', $file) or return 0;
+  print {$fh} "$text\n" or return 0;
+  return close $fh;
+}
+
+# Atomically replaces DIR/NAME: temp file, fsync, rename, fsync of the dir.
+sub put_durable {
+  my ($dir, $name, $text) = @_;
+  my $tmp = "$dir/.$name.tmp";
+  open(my $fh, '>', $tmp) or return 0;
+  (print {$fh} "$text\n") && $fh->flush && $fh->sync or return 0;
+  close $fh or return 0;
+  rename($tmp, "$dir/$name") or return 0;
+  sysopen(my $dh, $dir, O_RDONLY | O_DIRECTORY) or return 0;
+  my $ok = $dh->sync;
+  close $dh;
+  return $ok;
+}
+
+# The plan: a new session, its identity recorded before exec, output to files, stdin /dev/null.
+# If its identity cannot be recorded it never runs: exit 125, as supervisor.sh.
+sub exec_plan {
+  my ($dir, $cwd, $argv, $env) = @_;
+  setsid() or _exit(125);
+  my $start = start_of($$);
+  _exit(125) unless defined $start && put("$dir/process", "$$ $start $boot");
+  sysopen(my $in, '/dev/null', O_RDONLY) or _exit(125);
+  sysopen(my $out, "$dir/stdout", O_WRONLY | O_CREAT | O_TRUNC, 0600) or _exit(125);
+  sysopen(my $err, "$dir/stderr", O_WRONLY | O_CREAT | O_TRUNC, 0600) or _exit(125);
+  dup2(fileno($in), 0) // _exit(125);
+  dup2(fileno($out), 1) // _exit(125);
+  dup2(fileno($err), 2) // _exit(125);
+  chdir($cwd) or _exit(125);
+  %ENV = ();
+  for my $kv (@$env) {
+    my $i = index($kv, '=');
+    $ENV{ substr($kv, 0, $i) } = substr($kv, $i + 1) if $i > 0;
+  }
+  # execvp with the plan's PATH; the block form never goes through a shell.
+  { no warnings 'exec'; exec { $argv->[0] } @$argv; }
+  my $code = $!{ENOENT} ? 127 : 126;
+  print STDERR "lifeline runner: failed to execute $argv->[0]: $!\n";
+  _exit($code);
+}
+
+# The supervisor (a forked child of the runner): records itself, forks the plan, waits, records.
+sub supervise {
+  my ($dir, $cwd, $argv, $env) = @_;
+  setsid();
+  my $start = start_of($$);
+  _exit(125) unless defined $start && put("$dir/supervisor", "$$ $start $boot");
+  my $pid = fork();
+  _exit(125) unless defined $pid;
+  exec_plan($dir, $cwd, $argv, $env) if $pid == 0;
+  my $got;
+  do { $got = waitpid($pid, 0) } while ($got == -1 && $! == EINTR);
+  my $status = $?;
+  my ($rc, $sig) = ($status >> 8, '-');
+  if ($status & 127) {
+    my $n = $status & 127;
+    ($rc, $sig) = (128 + $n, defined $sig_name[$n] ? "SIG$sig_name[$n]" : $n);
+  }
+  _exit(put_durable($dir, 'exit', "$rc $sig") ? 0 : 125);
+}
+
+unlink $socket_path;
+my $listener = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $socket_path, Listen => 64)
+  or die "runner: cannot listen on $socket_path: $!\n";
+# SIGCHLD writes to a self-pipe, so a supervisor's end wakes the select loop at once.
+pipe(my $wake_r, my $wake_w) or die "runner: pipe: $!\n";
+$wake_w->blocking(0);
+$wake_r->blocking(0);
+$SIG{CHLD} = sub { syswrite($wake_w, 'x') };
+my $sel = IO::Select->new($listener, $wake_r);
+my %inbuf;        # client fileno -> bytes received
+my %client_of;    # supervisor pid -> [client handle, attempt id]
+my %clients;      # fileno -> handle
+my $last_client = time;
+my $bound = 1;
+
+sub reply {
+  my ($fh, $text) = @_;
+  return unless $fh && $clients{ fileno($fh) // -1 };
+  syswrite($fh, $text);    # short and rare; a client that went away is dropped by the loop
+}
+
+sub reap {
+  while ((my $pid = waitpid(-1, WNOHANG)) > 0) {
+    my $status = $?;
+    my $c = delete $client_of{$pid} or next;
+    reply($c->[0], "E $c->[1] " . ($status & 127 ? 125 : $status >> 8) . "\n");
+  }
+}
+
+sub launch {
+  my ($fh, @f) = @_;
+  my ($op, $id, $dir, $cwd, $argc) = splice(@f, 0, 5);
+  return unless defined $argc && $op eq 'L' && $id =~ /^[A-Za-z0-9_-]+$/ && $argc =~ /^\d+$/;
+  my @argv = splice(@f, 0, $argc);
+  my $envc = shift @f;
+  return reply($fh, "F $id bad request\n") unless @argv && defined $envc && $envc =~ /^\d+$/;
+  my @env = splice(@f, 0, $envc);
+  my $pid = fork();
+  return reply($fh, "F $id fork: $!\n") unless defined $pid;
+  if ($pid == 0) {
+    $SIG{PIPE} = 'DEFAULT';
+    $SIG{CHLD} = 'DEFAULT';
+    close $_ for $listener, $wake_r, $wake_w;
+    close $_ for values %clients;
+    supervise($dir, $cwd, \@argv, \@env);
+  }
+  $client_of{$pid} = [ $fh, $id ];
+  reply($fh, "S $id $pid\n");
+}
+
+sub serve_client {
+  my ($fh) = @_;
+  my $n = sysread($fh, my $chunk, 65536);
+  if (!$n) {
+    return if !defined $n && $! == EINTR;
+    $sel->remove($fh);
+    delete $inbuf{ fileno($fh) };
+    delete $clients{ fileno($fh) };
+    close $fh;
+    $last_client = time;
+    return;
+  }
+  my $buf = \$inbuf{ fileno($fh) };
+  $$buf .= $chunk;
+  while ($$buf =~ /^(\d+)\n/) {
+    my $len = $1;
+    my $head = length($len) + 1;
+    last if length($$buf) < $head + $len;
+    my $msg = substr($$buf, $head, $len);
+    substr($$buf, 0, $head + $len) = '';
+    my @f = split /\0/, $msg, -1;
+    pop @f if @f && $f[-1] eq '';
+    launch($fh, @f);
+  }
+}
+
+while (1) {
+  reap();
+  if (!%clients && time - $last_client >= $idle) {
+    # New connects now fail and start a new runner; one already queued is still served here. Unlink
+    # once only: by the next idle turn the path may be a newer runner's.
+    unlink $socket_path if $bound;
+    $bound = 0;
+    $listener->blocking(0);
+    my $late = $listener->accept;
+    exit 0 unless $late;
+    $sel->add($late);
+    $clients{ fileno($late) } = $late;
+    $inbuf{ fileno($late) } = '';
+  }
+  my @ready = $sel->can_read(1);
+  for my $fh (@ready) {
+    if ($fh == $wake_r) {
+      sysread($wake_r, my $drain, 4096);
+    } elsif ($fh == $listener) {
+      my $c = $listener->accept or next;
+      $sel->add($c);
+      $clients{ fileno($c) } = $c;
+      $inbuf{ fileno($c) } = '';
+    } else {
+      serve_client($fh);
+    }
+  }
+}
