@@ -37,7 +37,7 @@ import {
   type EndDetails,
 } from './attempt-writes.ts';
 import { runArgvCaptured, type CapturedCheck } from './check.ts';
-import { nowIso } from './ids.ts';
+import { clockNow, nowIso } from './ids.ts';
 
 /** Attempts looked at per round (one query each round). */
 const BATCH = 64;
@@ -68,6 +68,11 @@ interface Watch {
   ingestLoggedAt: number;
   /** The plan's descendants seen when it was signalled: a setsid'd one is outside its group. */
   family: ProcessIdentity[];
+  /**
+   * When this instance asked for the attempt's supervisor, until the launcher says it was forked (or
+   * failed): no supervisor trace yet then means "not started yet", not "lost". 0 = not launching.
+   */
+  launchedAt: number;
   /** The verifying check after exit 0 (SPEC §9.3); only in memory: lost with us, run again by recovery. */
   check: { stop: () => void; result: CapturedCheck | null; redact: (s: string) => string } | null;
 }
@@ -163,6 +168,7 @@ export class Watcher {
       ingestFailures: 0,
       ingestLoggedAt: 0,
       family: [],
+      launchedAt: 0,
       check: null,
     };
     this.watches.set(id, w);
@@ -248,10 +254,18 @@ export class Watcher {
         return;
       }
       this.watch(attempt.id, false, attempt.run_dir!);
-      res.child.on('exit', () => this.wake(attempt.id));
+      const w = this.watches.get(attempt.id)!;
+      w.launchedAt = Date.now();
+      // The runner forks the supervisor a moment after we ask (longer when it must start first).
+      const settled = () => {
+        w.launchedAt = 0;
+        this.wake(attempt.id);
+      };
+      res.child.once('spawn', settled);
+      res.child.on('exit', settled);
       res.child.on('error', (err) => {
         this.ctx.log.error({ attempt: attempt.id, err: err.message }, 'supervisor failed to start');
-        this.wake(attempt.id);
+        settled();
       });
     } catch (err) {
       this.ctx.log.error({ attempt: attempt.id, err: (err as Error).message }, 'launch failed');
@@ -384,8 +398,12 @@ export class Watcher {
     if (row.state === 'queued') {
       if (!proc) {
         if (!this.supervisorAlive(dir)) await this.lose(row, w, 'queued');
-        if (this.watches.has(id))
-          this.wakeAt(id, w, Date.parse(row.queued_at) + this.ctx.config.startDeadlineMs);
+        if (this.watches.has(id)) {
+          const deadline = this.ctx.config.startDeadlineMs;
+          // queued_at is on this instance's clock; timers run on the process's.
+          const byQueue = Date.parse(row.queued_at) + deadline - (clockNow() - Date.now());
+          this.wakeAt(id, w, Math.max(byQueue, w.launchedAt > 0 ? w.launchedAt + deadline : 0));
+        }
         return;
       }
       await recordStarted(this.ctx, id, proc, startedAt(dir));
@@ -577,7 +595,11 @@ export class Watcher {
     }
     let reason: 'exit_unobserved' | 'start_interrupted' = 'exit_unobserved';
     if (seen === 'queued' && !proc) {
-      if (!sup && Date.now() - Date.parse(row.queued_at) < this.ctx.config.startDeadlineMs) return;
+      const deadline = this.ctx.config.startDeadlineMs;
+      // Asked for and not yet forked: the launcher's answer wakes us (bounded by the start deadline).
+      if (!sup && w.launchedAt > 0 && Date.now() - w.launchedAt < deadline) return;
+      // queued_at is on this instance's clock (nowIso), so it is compared on that clock.
+      if (!sup && clockNow() - Date.parse(row.queued_at) < deadline) return;
       reason = 'start_interrupted';
     }
     await this.end(row, w, { kind: 'lost', reason });
