@@ -7,24 +7,17 @@
 // authentication and before the rest), each turn of the loop takes only a few; whatever arrives
 // meanwhile, a health check, a write, the replay's next page, gets its turn in between.
 
-/** Streams let through per turn of the loop; the rest wait, in arrival order. */
-const DEFAULT_PER_TURN = 4;
-
 export class Admission {
   private readonly waiting: (() => void)[] = [];
   private turn: NodeJS.Immediate | null = null;
 
-  constructor(private readonly perTurn = DEFAULT_PER_TURN) {}
+  /** `perTurn`: requests let through per turn of the loop; the rest wait, in arrival order. */
+  constructor(private readonly perTurn: number) {}
 
   /** Calls `go` in a later turn of the loop, after those that asked before it. */
   admit(go: () => void): void {
     this.waiting.push(go);
     this.schedule();
-  }
-
-  /** Waiting requests (for tests and the bench). */
-  get pending(): number {
-    return this.waiting.length;
   }
 
   private schedule(): void {
