@@ -1,8 +1,8 @@
 // Stream bench (issue 8 item 4) over real sockets on 127.0.0.1, with the clients in a child process:
 // - commit-to-receipt p50/p99 for 20, 200 and 1,000 live subscribers while deployments are created
 //   (from the commit's wake-up on the server to the frame's arrival at each client);
-// - 500 clients connecting at once and replaying the whole history from 0 while /v1/health is timed,
-//   next to the same 500 connections to a bare node:http server (the machine's own floor).
+// - 500 clients connecting at once and replaying the whole history from 0 while /v1/health is timed
+//   from a third process, next to the same 500 connections to a bare node:http server (the floor).
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
@@ -54,6 +54,11 @@ function clients(args: {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+}
+
+function exited(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => c.once('exit', () => resolve()));
 }
 
 function next<T>(child: ChildProcess, key: string): Promise<T> {
@@ -145,32 +150,27 @@ function timeHealth(base: string): Promise<number> {
 
 /**
  * One storm: `n` clients (a child process) open their streams at the same moment, while /v1/health
- * is timed on fresh connections from that moment until every client has seen seq `until`.
+ * is timed on fresh connections by another child process (an outside monitor) from that moment until
+ * every client has seen seq `until`.
  */
 async function storm(base: string, n: number, path_: string, until: number) {
   const child = clients({ base, n, paths: [path_], until, hold: true });
-  await next(child, 'loaded');
+  const prober = fork(path.join(import.meta.dirname, 'stream-probe.ts'), [base], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await Promise.all([next(child, 'loaded'), next(prober, 'loaded')]);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const done = next<number>(child, 'done');
-  let finished = false;
-  let full = NaN;
-  void done.then(
-    (ms) => {
-      finished = true;
-      full = ms;
-    },
-    () => (finished = true),
-  );
+  prober.send({ go: true });
   child.send({ go: true });
-  const xs: number[] = [];
-  while (!finished) {
-    xs.push(await timeHealth(base));
-    await sleep(20);
-  }
-  await done;
+  const full = await done;
   loop.disable();
-  await new Promise((r) => child.once('exit', r));
+  const latencies = next<number[]>(prober, 'latencies');
+  prober.send({ stop: true });
+  const xs = await latencies;
+  await Promise.all([child, prober].map(exited));
   return { xs, stall: loop.max / 1e6, full };
 }
 
