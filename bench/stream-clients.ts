@@ -1,7 +1,9 @@
 // Child process of bench/stream.ts: holds N event-stream connections to the server (so that their
 // parsing does not run on the server's event loop) and records when each `id:` arrives on each one.
 // Talks to its parent over IPC: {ready}, then {receipts} on request, or {done} once every stream has
-// reached a seq.
+// reached a seq. With `hold`, it first says {loaded} and opens nothing until told {go}: then all N
+// connections are opened in one synchronous loop, as tabs reconnecting after a restart do, and the
+// parent times exactly that storm rather than this process's start-up.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 
@@ -12,6 +14,8 @@ interface Args {
   paths: string[];
   /** When set: report {done} once every stream has seen this seq, then exit. */
   until?: number;
+  /** Wait for {go} before connecting. */
+  hold?: boolean;
 }
 
 const args = JSON.parse(process.argv[2]) as Args;
@@ -22,7 +26,7 @@ const last: number[] = new Array<number>(args.n).fill(0);
 const reqs: http.ClientRequest[] = [];
 let connected = 0;
 let reached = 0;
-const started = now();
+let started = now();
 
 function open(i: number): void {
   const req = http.get(
@@ -64,9 +68,16 @@ function open(i: number): void {
   reqs.push(req);
 }
 
-for (let i = 0; i < args.n; i++) open(i);
+function openAll(): void {
+  started = now();
+  for (let i = 0; i < args.n; i++) open(i);
+}
 
-process.on('message', (msg: { report?: boolean; exit?: boolean }) => {
+if (args.hold) process.send!({ loaded: true });
+else openAll();
+
+process.on('message', (msg: { report?: boolean; exit?: boolean; go?: boolean }) => {
+  if (msg.go) openAll();
   if (msg.report) {
     process.send!({ receipts: [...receipts.entries()] });
     receipts.clear();

@@ -111,6 +111,7 @@ export class EventHub {
   private readonly queued = new Set<FanoutSubscriber>();
   private readonly pages = new Map<string, Promise<FramedPage>>();
   private replaying = 0;
+  private turn: NodeJS.Immediate | null = null;
   private pumping = false;
   private again = false;
   private unsubscribe: (() => void) | null = null;
@@ -149,6 +150,8 @@ export class EventHub {
   }
 
   stop(): void {
+    if (this.turn !== null) clearImmediate(this.turn);
+    this.turn = null;
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (this.timer) clearInterval(this.timer);
@@ -166,7 +169,21 @@ export class EventHub {
     if (sub.closed || this.queued.has(sub)) return;
     this.queued.add(sub);
     this.queue.push(sub);
-    this.serveQueue();
+    this.schedule();
+  }
+
+  /**
+   * Pages are only ever started from a turn of their own, never from the caller's: an arriving
+   * stream, a drained socket or a finished page only books a turn. On SQLite a read completes in
+   * microtasks, so starting pages from a drain or an arrival chained them into one long task (each
+   * write's drain starting the next page) that held the loop for the whole storm.
+   */
+  private schedule(): void {
+    if (this.turn !== null || this.queue.length === 0) return;
+    this.turn = setImmediate(() => {
+      this.turn = null;
+      this.serveQueue();
+    });
   }
 
   private serveQueue(): void {
@@ -177,7 +194,7 @@ export class EventHub {
       void this.replayPage(sub).finally(() => {
         this.replaying--;
         // The next page waits for the loop to turn: requests that arrived meanwhile go first.
-        setImmediate(() => this.serveQueue());
+        this.schedule();
       });
     }
   }
@@ -185,6 +202,13 @@ export class EventHub {
   private async replayPage(sub: FanoutSubscriber): Promise<void> {
     let page: FramedPage;
     const after = sub.cursor;
+    if (this.head !== null && this.live.size > 0 && after >= this.head) {
+      // Already where the shared read is (the last of many clients replaying the same history): the
+      // hub's next read carries on from there, so no page of its own to read.
+      sub.markCursor();
+      this.join(sub);
+      return;
+    }
     try {
       page = await this.readPage(after, sub.deploymentId, sub.types);
     } catch (err) {

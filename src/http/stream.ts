@@ -17,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { LifelineApi } from '../lifecycle/api.ts';
 import type { EventType } from '../domain/types.ts';
+import { Admission } from './admission.ts';
 import { EventHub, sseFrame, wants, type Batch, type FanoutSubscriber } from './fanout.ts';
 import { eventTypesQuery } from './routes/events.ts';
 import { COMMON_READ_PROBLEMS, problems, queryInt, RefParams } from './schemas.ts';
@@ -35,6 +36,8 @@ export interface StreamRoutesOptions {
   closeGraceMs?: number;
   /** Replay pages read at once across all streams (the rest queue, in order, a page per turn). */
   replayConcurrency?: number;
+  /** Arriving streams let through per turn of the event loop (the rest queue, in order). */
+  admitPerTurn?: number;
 }
 
 /** Bytes a live stream may have waiting on its socket before the shared reader stops feeding it. */
@@ -47,6 +50,7 @@ const DEFAULTS = {
   retryMs: 1_000,
   closeGraceMs: 1_000,
   replayConcurrency: 2,
+  admitPerTurn: 4,
 };
 
 // The same query pieces as GET /v1/events (routes/events.ts), so a stream accepts exactly what a page does.
@@ -122,6 +126,11 @@ class EventStream implements FanoutSubscriber {
     res.on('close', () => this.cleanup());
     res.on('drain', () => this.releaseDrain());
     res.on('error', () => this.cleanup());
+    if (res.destroyed || !res.socket || res.socket.destroyed) {
+      // The client left while the request waited its turn: its `close` has been and gone.
+      this.cleanup();
+      return;
+    }
     const all: Record<string, string | number | string[]> = {};
     for (const [k, v] of Object.entries(headers)) all[k.toLowerCase()] = v;
     Object.assign(all, {
@@ -131,9 +140,10 @@ class EventStream implements FanoutSubscriber {
       connection: 'keep-alive',
     });
     res.writeHead(200, all);
-    res.flushHeaders();
     res.socket?.setNoDelay(true);
+    // The headers go out at once, with the retry line in the same write when there is one.
     if (this.opts.retryMs > 0) res.write(`retry: ${this.opts.retryMs}\n\n`);
+    else res.flushHeaders();
 
     const t = setInterval(() => this.keepalive(), this.opts.keepaliveMs);
     t.unref();
@@ -254,8 +264,13 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
     retryMs: options.retryMs ?? DEFAULTS.retryMs,
     closeGraceMs: options.closeGraceMs ?? DEFAULTS.closeGraceMs,
     replayConcurrency: Math.max(1, options.replayConcurrency ?? DEFAULTS.replayConcurrency),
+    admitPerTurn: Math.max(1, options.admitPerTurn ?? DEFAULTS.admitPerTurn),
   };
   const hub = new EventHub(api, opts);
+  const admission = new Admission(opts.admitPerTurn);
+  // Route-level, so after the app's own onRequest hooks (request id, Host check, authentication): a
+  // refused request is answered at once; an accepted one waits its turn for everything after.
+  const admit = (_req: FastifyRequest, _reply: FastifyReply, done: () => void) => admission.admit(done);
   const open = new Set<EventStream>();
   let closing = false;
 
@@ -298,6 +313,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
     '/v1/events/stream',
     {
       config: { role: 'viewer' },
+      onRequest: admit,
       // A HEAD would hijack the socket for a response that has no body and never ends.
       exposeHeadRoute: false,
       schema: {
@@ -317,6 +333,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
     '/v1/deployments/:ref/events/stream',
     {
       config: { role: 'viewer' },
+      onRequest: admit,
       // A HEAD would hijack the socket for a response that has no body and never ends.
       exposeHeadRoute: false,
       schema: {

@@ -1,7 +1,10 @@
 // The shared stream reader (src/http/fanout.ts) over real sockets: filtered streams resume past what
 // they skipped with neither gap nor repeat, many live subscribers share one read per commit and each
-// gets every event once and in order, and many clients replaying from 0 all get the whole history.
+// gets every event once and in order, and many clients replaying from 0 all get the whole history, also
+// when hundreds connect at the same moment (a reconnect storm) and some leave before their turn.
 import Fastify, { type FastifyInstance } from 'fastify';
+import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LifelineEvent } from '../../src/domain/types.ts';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
@@ -175,4 +178,78 @@ describe('shared stream reader', () => {
     const expected = all.map((e) => e.seq);
     for (const r of readers) expect(r.seqs).toEqual(expected);
   }, 180_000);
+
+  it('500 streams opened at once, some clients leaving before their turn: each gets the whole history once, in order, and nothing stays open', async () => {
+    const engine = await engineOnly();
+    const app = await buildApp({ api: engine, config: testConfig(tempDir()), logger: false });
+    const base = await listen(app);
+    let accepted = 0;
+    app.server.on('connection', () => accepted++);
+    await create(engine, 600); // more than one replay page (500)
+    const expected = (await table(engine)).map((e) => e.seq);
+    const last = expected.at(-1)!;
+    const { port } = new URL(base);
+
+    // Light readers (the SseReader's per-line parsing is too slow for 500 x 600 frames in one process):
+    // the seq of every frame that carries an event, in arrival order.
+    const seqs: number[][] = [];
+    const reqs: http.ClientRequest[] = [];
+    let reached = 0;
+    let allReached: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (allReached = resolve));
+    cleanups.push(() => reqs.forEach((r) => r.destroy()));
+    const open = (i: number) => {
+      seqs[i] = [];
+      let tail = '';
+      const req = http.get(
+        `${base}/v1/events/stream?after=0`,
+        { agent: false, headers: { accept: 'text/event-stream' } },
+        (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            const text = tail + chunk;
+            const cut = text.lastIndexOf('\n\n') + 2;
+            tail = text.slice(cut);
+            for (const m of text.slice(0, cut).matchAll(/^id: (\d+)\nevent: /gm)) seqs[i].push(Number(m[1]));
+            if (seqs[i].at(-1) === last && ++reached === 500) allReached();
+          });
+        },
+      );
+      req.on('error', () => undefined);
+      reqs.push(req);
+    };
+    // 100 more clients, connected beforehand, ask for a stream in the same instant and go at once: their
+    // requests and their goodbyes are read together, while the requests still wait their turn.
+    const leavers = await Promise.all(
+      Array.from(
+        { length: 100 },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect(Number(port), '127.0.0.1', () => resolve(s));
+            s.once('error', reject);
+          }),
+      ),
+    );
+    // Accepted by the server, so that their requests are read in one go.
+    await waitFor(() => accepted >= 100, 'the server accepted them');
+    const gone = leavers.map((s) => {
+      s.on('error', () => undefined);
+      s.resume();
+      return new Promise((resolve) => s.on('close', resolve));
+    });
+    for (const s of leavers)
+      s.end(`GET /v1/events/stream?after=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    for (let i = 0; i < 500; i++) open(i);
+    await Promise.all(gone);
+    await done;
+    for (const [i, got] of seqs.entries()) expect(got, `reader ${i}`).toEqual(expected);
+
+    // Every stream, served or abandoned, is closed once its client has gone.
+    for (const r of reqs) r.destroy();
+    const subscribers = async () => {
+      const text = (await getOnce(`${base}/metrics`)).body;
+      return Number(/^lifeline_stream_subscribers (\d+)$/m.exec(text)?.[1]);
+    };
+    await waitFor(async () => (await subscribers()) === 0, 'no open stream left', 20_000);
+  }, 240_000);
 });

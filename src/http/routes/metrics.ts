@@ -20,6 +20,8 @@ export const metricsRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async 
 export function countStreams(app: FastifyInstance, api: LifelineApi): void {
   app.addHook('preHandler', async (req, reply) => {
     if (!req.routeOptions.url?.endsWith('/events/stream')) return;
+    // A client that left while its stream waited to be admitted: its `close` has been and gone.
+    if (reply.raw.destroyed) return;
     // The response's `close` comes when the stream ends or the client goes, whichever is first.
     reply.raw.once('close', api.streamOpened());
   });
