@@ -31,6 +31,8 @@ function deploymentRow(): DeploymentsTable {
     name: `w-${process.pid}-${serial++}`,
     plan: 'ok',
     params: '{}',
+    // As the create command stores it (the plan's secret param names): both sides write the same row.
+    secret_params: '[]',
     labels: '{}',
     state: 'pending',
     version: 1,
@@ -103,8 +105,8 @@ async function sideBySide(
 }
 
 const SQLITE_INSERTS = {
-  dep: `insert into deployments (id, name, plan, params, labels, state, version, state_changed_at,
-          current_attempt_id, created_at, updated_at, deleted_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  dep: `insert into deployments (id, name, plan, params, secret_params, labels, state, version, state_changed_at,
+          current_attempt_id, created_at, updated_at, deleted_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   counter: `update counters set value = value + ? where name = 'event_seq' returning value`,
   events: `insert into events (seq, type, at, deployment_id, attempt_id, data, log_offset)
           values (?, ?, ?, ?, ?, ?, null), (?, ?, ?, ?, ?, ?, null)`,
@@ -211,7 +213,7 @@ function writeSection() {
   ]);
   if (s.notes.length === 0)
     s.notes.push(
-      'create: the real app (routes, hooks, validation, idempotency check, name check, presentation) over a real socket, 16 keep-alive clients, vs a bare Fastify route that inserts the same row, bumps the same counter and inserts the same two events in one better-sqlite3 transaction on the same schema.',
+      'create: the real app (routes, hooks, validation, idempotency check, presentation) over a real socket, 16 keep-alive clients, vs a bare Fastify route that inserts the same row (secret_params included), bumps the same counter and inserts the same two events in one better-sqlite3 transaction on the same schema. On both sides the unique index on live names is the name check.',
       'transition: the create transition (deployment row, counter, deployment_created + state_transition) through transact() + applyTransition() (Kysely) vs the same statements on the bare driver (prepared better-sqlite3 statements; pg with BEGIN/COMMIT).',
     );
   return s;
@@ -286,8 +288,8 @@ async function benchTransitionPg(quick: boolean): Promise<void> {
     try {
       await c.query('BEGIN');
       await c.query(
-        `insert into deployments (id, name, plan, params, labels, state, version, state_changed_at,
-          current_attempt_id, created_at, updated_at, deleted_at) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+        `insert into deployments (id, name, plan, params, secret_params, labels, state, version, state_changed_at,
+          current_attempt_id, created_at, updated_at, deleted_at) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
         Object.values(row),
       );
       const last = Number(

@@ -8,6 +8,7 @@ export const traceIds = new AsyncLocalStorage<string>();
 
 /** One log line per committed state transition: deployment and attempt ids, from → to, and the trace_id. */
 export function logTransitions(log: pino.Logger, events: LifelineEvent[]): void {
+  if (!log.isLevelEnabled('info')) return;
   const traceId = traceIds.getStore();
   for (const e of events) {
     if (e.type !== 'state_transition') continue;
@@ -19,20 +20,18 @@ export function logTransitions(log: pino.Logger, events: LifelineEvent[]): void 
       reason?: string | null;
       actor?: string;
     };
-    log.info(
-      {
-        ...(traceId ? { trace_id: traceId } : {}),
-        seq: e.seq,
-        entity: d.entity,
-        deployment: e.deployment_id,
-        attempt: e.attempt_id,
-        from: d.from ?? null,
-        to: d.to,
-        trigger: d.trigger,
-        reason: d.reason ?? null,
-        actor: d.actor,
-      },
-      'state change',
-    );
+    // Built without `{ ...x, more }`: on Node 20 a spread followed by new keys costs microseconds.
+    const line: Record<string, unknown> = {};
+    if (traceId) line.trace_id = traceId;
+    line.seq = e.seq;
+    line.entity = d.entity;
+    line.deployment = e.deployment_id;
+    line.attempt = e.attempt_id;
+    line.from = d.from ?? null;
+    line.to = d.to;
+    line.trigger = d.trigger;
+    line.reason = d.reason ?? null;
+    line.actor = d.actor;
+    log.info(line, 'state change');
   }
 }

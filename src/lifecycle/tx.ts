@@ -6,7 +6,8 @@ import type { LifelineEvent } from '../domain/types.ts';
 import type { Database } from '../store/schema.ts';
 import type { Store } from '../store/open.ts';
 import { LifelineError } from '../domain/errors.ts';
-import { classifyStoreError, constraintOf } from '../store/errors.ts';
+import { isNameTaken } from '../store/deployments.ts';
+import { classifyStoreError } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
 import { recordKey, refuseCommittedKey } from './idempotency.ts';
 import { currentIdempotentRequest, IdempotentReplay } from './idempotent-request.ts';
@@ -105,10 +106,13 @@ export async function transact<T>(
 
 /**
  * Test-only crash points (NODE_ENV=test and LIFELINE_TEST_CRASH_AT): the process dies by SIGKILL just
- * before or just after a write commits, so tests can prove a retry after a crash is safe.
+ * before or just after a write commits, so tests can prove a retry after a crash is safe. Read once at
+ * start: the environment is a slow lookup on every write.
  */
+const CRASH_AT = process.env.NODE_ENV === 'test' ? process.env.LIFELINE_TEST_CRASH_AT : undefined;
+
 function crashPoint(at: 'before_commit' | 'after_commit'): void {
-  if (process.env.NODE_ENV === 'test' && process.env.LIFELINE_TEST_CRASH_AT === at) {
+  if (CRASH_AT === at) {
     process.kill(process.pid, 'SIGKILL');
   }
 }
@@ -117,7 +121,7 @@ function exhausted(kind: 'conflict' | 'retry', err: unknown): LifelineError {
   if (kind === 'retry') {
     return new LifelineError('STORE_UNAVAILABLE', 'the database kept aborting this write; retry later');
   }
-  if (constraintOf(err) === 'deployments_name_live') {
+  if (isNameTaken(err)) {
     return new LifelineError('DEPLOYMENT_EXISTS', 'a deployment of that name was created concurrently');
   }
   return new LifelineError('INVALID_TRANSITION', 'the deployment kept changing under this write; retry');

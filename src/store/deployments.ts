@@ -1,6 +1,8 @@
 // Deployment rows, and their labels as rows (deployment_labels) for the list's label filter.
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, DeploymentsTable } from './schema.ts';
+import { insertRows } from './compiled.ts';
+import { constraintOf } from './errors.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -20,15 +22,31 @@ export async function selectDeploymentById(db: Db, id: string): Promise<Deployme
   return db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * Did this write fail because a live deployment already holds the name (the unique index
+ * deployments_name_live)? pg names the index; SQLite names the column.
+ */
+export function isNameTaken(err: unknown): boolean {
+  if (constraintOf(err) === 'deployments_name_live') return true;
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return (
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+    typeof e.message === 'string' &&
+    e.message.includes('deployments.name')
+  );
+}
+
 /** The row and its label rows (004), in the caller's transaction. */
 export async function insertDeployment(trx: Transaction<Database>, row: DeploymentsTable): Promise<void> {
-  await trx.insertInto('deployments').values(row).execute();
+  await insertRows(trx, 'deployments', [row]);
+  if (row.labels === '{}') return;
   const labels = Object.entries(JSON.parse(row.labels) as Record<string, string>);
   if (labels.length > 0) {
-    await trx
-      .insertInto('deployment_labels')
-      .values(labels.map(([key, value]) => ({ key, value, deployment_id: row.id })))
-      .execute();
+    await insertRows(
+      trx,
+      'deployment_labels',
+      labels.map(([key, value]) => ({ key, value, deployment_id: row.id })),
+    );
   }
 }
 

@@ -135,13 +135,19 @@ class FileIdentity {
  *   skipped when no transaction is open, so the original error reaches the caller;
  * - the file identity is checked before each write transaction and, at most every FILE_CHECK_MS,
  *   before other queries.
+ * BEGIN and COMMIT run as statements prepared once (kysely builds a query object for each).
  */
 class GuardedSqliteDriver extends SqliteDriver {
+  private readonly begin: SQLite.Statement;
+  private readonly commit: SQLite.Statement;
+
   constructor(
     private readonly sqlite: SQLite.Database,
     private readonly identity: FileIdentity,
   ) {
     super({ database: reusingStatements(sqlite) });
+    this.begin = sqlite.prepare('begin');
+    this.commit = sqlite.prepare('commit');
   }
 
   override async acquireConnection(): Promise<DatabaseConnection> {
@@ -155,9 +161,13 @@ class GuardedSqliteDriver extends SqliteDriver {
     return conn;
   }
 
-  override async beginTransaction(conn: DatabaseConnection): Promise<void> {
+  override async beginTransaction(): Promise<void> {
     this.identity.check(true);
-    await super.beginTransaction(conn);
+    this.begin.run();
+  }
+
+  override async commitTransaction(): Promise<void> {
+    this.commit.run();
   }
 
   override async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
@@ -213,10 +223,10 @@ function reusingStatements(sqlite: SQLite.Database, max = 256) {
     close: () => sqlite.close(),
     prepare(sql: string): SQLite.Statement {
       const hit = cache.get(sql);
-      if (hit?.busy) return sqlite.prepare(sql);
-      cache.delete(sql);
-      const stmt = hit ?? sqlite.prepare(sql);
-      cache.set(sql, stmt); // most recent last
+      if (hit) return hit.busy ? sqlite.prepare(sql) : hit;
+      // Oldest first out: a hot statement pushed out by 256 others is prepared again, no more.
+      const stmt = sqlite.prepare(sql);
+      cache.set(sql, stmt);
       if (cache.size > max) cache.delete(cache.keys().next().value!);
       return stmt;
     },

@@ -6,6 +6,7 @@ import type { LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from './schema.ts';
 import { insertEvents } from './events.ts';
 import { insertDeployment } from './deployments.ts';
+import { insertRows } from './compiled.ts';
 
 /** Zero rows matched the expected state: another writer won. Nothing of the transaction is kept. */
 export class LostRace extends Error {
@@ -63,6 +64,19 @@ export interface TransitionWrite {
 /** An event to append; a log_line says where it starts in its attempt's log text (store/logs.ts). */
 export type LoggedEvent = NewEvent & { logOffset?: number };
 
+/**
+ * `{ ...a, ...b, ... }` copied key by key: on Node 20 a spread followed by keys the first object lacks
+ * costs microseconds per object (docs/performance.md), and every transition builds these.
+ */
+function withKeys<T extends object>(...parts: (object | undefined)[]): T {
+  const out: Record<string, unknown> = {};
+  for (const p of parts) {
+    if (!p) continue;
+    for (const k of Object.keys(p)) out[k] = (p as Record<string, unknown>)[k];
+  }
+  return out as T;
+}
+
 export async function applyTransition(
   trx: Transaction<Database>,
   w: TransitionWrite,
@@ -79,17 +93,18 @@ export async function applyTransition(
     const a = w.attempt;
     let attemptVersion: number;
     if (a.insert) {
-      await trx.insertInto('attempts').values(a.insert).execute();
+      await insertRows(trx, 'attempts', [a.insert]);
       attemptVersion = a.insert.version;
     } else {
       let q = trx
         .updateTable('attempts')
-        .set((eb) => ({
-          ...a.set,
-          state: a.change.to,
-          reason: a.change.reason,
-          version: eb('version', '+', 1),
-        }))
+        .set((eb) =>
+          withKeys(a.set, {
+            state: a.change.to,
+            reason: a.change.reason,
+            version: eb('version', '+', 1),
+          }),
+        )
         .where('id', '=', a.id)
         .where('state', '=', a.change.from as string);
       if (a.fence) {
@@ -127,12 +142,12 @@ export async function applyTransition(
     const bump = dep.change ? 1 : 0;
     let q = trx
       .updateTable('deployments')
-      .set((eb) => ({
-        ...dep.set,
-        ...(dep.change ? { state: dep.change.to, state_changed_at: w.at } : {}),
-        version: eb('version', '+', bump),
-        updated_at: w.at,
-      }))
+      .set((eb) =>
+        withKeys(dep.set, dep.change ? { state: dep.change.to, state_changed_at: w.at } : undefined, {
+          version: eb('version', '+', bump),
+          updated_at: w.at,
+        }),
+      )
       .where('id', '=', dep.id)
       .where('state', '=', dep.expectState)
       .where('version', '=', dep.expectVersion)

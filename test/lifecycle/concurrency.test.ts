@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
+import { IdempotentReplay, withIdempotentRequest } from '../../src/lifecycle/idempotent-request.ts';
 import { LockHeld } from '../../src/lifecycle/lock.ts';
 import {
   dbUrlFor,
@@ -78,6 +79,22 @@ describe('two instances on one Postgres database', () => {
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(codes(results)).toEqual(Array(9).fill('DEPLOYMENT_EXISTS'));
+  });
+
+  it('concurrent creates of one name under one Idempotency-Key across both: one created, the twin replays it', async () => {
+    const [x, y] = await pair();
+    const keyed = (e: Lifeline) =>
+      withIdempotentRequest(
+        { scope: 'op POST /v1/deployments ', key: 'k1', requestHash: 'h', committed: false },
+        () => e.createDeployment({ name: 'keyed', plan: 'ok' }, OPERATOR),
+      );
+    const results = await Promise.allSettled([keyed(x), keyed(y)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(lost.reason).toBeInstanceOf(IdempotentReplay);
+    const created = (results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ id: string }>)
+      .value;
+    expect((lost.reason as IdempotentReplay).stored).toEqual({ committed: { entity: created.id } });
   });
 
   it('concurrent deploys of one deployment across both: one accepted, the rest ATTEMPT_IN_PROGRESS', async () => {

@@ -4,11 +4,12 @@ import { LifelineError } from '../../domain/errors.ts';
 import { decideCreate } from '../../domain/transitions.ts';
 import type { Actor, Deployment } from '../../domain/types.ts';
 import { maskParams } from '../../runner/redact.ts';
-import { selectDeploymentByRef } from '../../store/deployments.ts';
+import { isNameTaken } from '../../store/deployments.ts';
 import type { DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition } from '../../store/transition.ts';
 import type { Ctx } from '../context.ts';
 import { newDeploymentId, nowIso } from '../ids.ts';
+import { currentIdempotentRequest } from '../idempotent-request.ts';
 import { presentDeployments } from '../present.ts';
 import { transact } from '../tx.ts';
 import { asParams, checkLabels, checkName, checkParams } from '../validate.ts';
@@ -27,10 +28,11 @@ export async function createDeployment(
   const labels = checkLabels(input.labels);
   const decision = decideCreate();
   allowed(decision);
+  // The name is checked by the insert itself (the unique index deployments_name_live), not by a read
+  // before it. A keyed request that loses the name once is re-run instead: if the winner was the same
+  // request under the same Idempotency-Key, the re-run replays its answer (lifecycle/tx.ts).
+  let lostName = false;
   return transact(ctx.store, ctx.bus, async (trx) => {
-    if (await selectDeploymentByRef(trx, name)) {
-      throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
-    }
     const at = nowIso();
     const row: DeploymentsTable = {
       id: newDeploymentId(),
@@ -47,19 +49,29 @@ export async function createDeployment(
       updated_at: at,
       deleted_at: null,
     };
-    const events = await applyTransition(trx, {
-      at,
-      actor: actor.name,
-      deployment: { id: row.id, change: decision.writes.deployment, insert: row },
-      eventsBefore: [
-        {
-          type: 'deployment_created',
-          deployment_id: row.id,
-          attempt_id: null,
-          data: { name: row.name, plan: plan.name, params: maskParams(params, plan.secretParams), labels },
-        },
-      ],
-    });
+    let events;
+    try {
+      events = await applyTransition(trx, {
+        at,
+        actor: actor.name,
+        deployment: { id: row.id, change: decision.writes.deployment, insert: row },
+        eventsBefore: [
+          {
+            type: 'deployment_created',
+            deployment_id: row.id,
+            attempt_id: null,
+            data: { name: row.name, plan: plan.name, params: maskParams(params, plan.secretParams), labels },
+          },
+        ],
+      });
+    } catch (err) {
+      if (!isNameTaken(err)) throw err;
+      if (currentIdempotentRequest() && !lostName) {
+        lostName = true;
+        throw err; // a conflict: transact re-runs the unit
+      }
+      throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
+    }
     return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
   });
 }
