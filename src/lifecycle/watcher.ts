@@ -388,6 +388,15 @@ export class Watcher {
   private async step(id: string, row: AttemptsTable | undefined): Promise<void> {
     const w = this.watches.get(id);
     if (!w) return;
+    if (row && this.reclaimPending(row)) {
+      // Ours under an earlier registration (the lease lapsed and was taken again): reconcile re-claims
+      // it, then wakes every watched attempt. A row read before that claim must not drop the watch
+      // (adopt() finds it watched and does nothing), or the attempt would wait for the next safety
+      // pass: read it again, and while the claim is still to come, keep watching and do nothing.
+      w.recovered = true;
+      row = await selectAttemptById(this.ctx.store.db, id);
+      if (row && this.reclaimPending(row)) return;
+    }
     if (
       !row ||
       row.owner !== this.ctx.instanceId ||
@@ -474,6 +483,15 @@ export class Watcher {
     // Deadlines first and whatever ingestion does: output that cannot be read never stops a cancel.
     await this.enforceDeadlines(row, proc, w);
     if (hasNewOutput(row) && (await this.ingest(id, w, false))) this.output.add(id);
+  }
+
+  /** Active, ours, but under an epoch of ours that has lapsed: reconcile's claim is still to come. */
+  private reclaimPending(row: AttemptsTable): boolean {
+    return (
+      row.owner === this.ctx.instanceId &&
+      Number(row.owner_epoch ?? 0) !== this.ctx.lease.epoch &&
+      (row.state === 'queued' || row.state === 'running')
+    );
   }
 
   /**
