@@ -86,6 +86,9 @@ export async function benchIdle(tmp: string, quick = false): Promise<void> {
   for (let i = 0; i < n; i++) {
     await engine.createDeployment({ name: `idle-${i}`, plan: 'idle' }, ACTOR);
     ids.push((await engine.startDeploy(`idle-${i}`, {}, ACTOR)).id);
+    // In process, these calls resolve in microtasks only: without a turn of the event loop the
+    // heartbeat, inotify and the watcher would wait for the whole loop (the lease lapsed in it).
+    await new Promise((r) => setImmediate(r));
   }
   for (;;) {
     const running = await engine.store.db
