@@ -3,8 +3,10 @@
 // Event-driven: an attempt is looked at when something happens to it (its supervisor exits, its
 // run dir changes, a deadline or cancel-grace timer fires, a cancel is asked) and on the slow safety
 // pass (reconcile, every reap interval). Idle attempts cost nothing in between. Work is taken in
-// rounds of a bounded batch (one query per round), ends before output, and each step is one bounded
-// transaction, so a flooding attempt never starves another's exit or cancel.
+// rounds of a bounded batch (one query per round): state changes first, then the safety pass, then
+// output; each step is one bounded transaction, and a round of safety-pass or output work gives way
+// as soon as a state change is woken, so neither a flooding attempt nor a pass over a thousand idle
+// ones delays another's exit or cancel by more than one step.
 import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
 import { selectAttemptById, selectAttemptsByIds, setTimedOut } from '../store/attempts.ts';
@@ -113,8 +115,12 @@ export class Watcher {
   private watches = new Map<string, Watch>();
   /** Attempts accepted by this instance whose supervisor is being started: a cancel must wait for them. */
   private launching = new Set<string>();
-  /** To look at: state changes first (exit, start, timers, cancel), then output. Insertion-ordered. */
+  /**
+   * To look at, in this order: state changes (exit, start, timers, cancel), the safety pass (every
+   * watched attempt, in case an event was missed), then output. Insertion-ordered.
+   */
   private urgent = new Set<string>();
+  private sweep = new Set<string>();
   private output = new Set<string>();
   private running: Promise<void> | null = null;
   private idle: (() => void)[] = [];
@@ -286,11 +292,18 @@ export class Watcher {
     }
   }
 
-  /** Looks at one attempt soon (a state may have changed), or at every watched one. */
+  /**
+   * Looks at one attempt soon (a state may have changed), ahead of everything else; or at every
+   * watched one (the safety pass), after any such state change.
+   */
   wake(id?: string): void {
     if (this.closed) return;
-    if (id === undefined) for (const k of this.watches.keys()) this.urgent.add(k);
-    else if (this.watches.has(id)) this.urgent.add(id);
+    if (id === undefined) {
+      for (const k of this.watches.keys()) if (!this.urgent.has(k)) this.sweep.add(k);
+    } else if (this.watches.has(id)) {
+      this.urgent.add(id);
+      this.sweep.delete(id);
+    }
     this.schedule();
   }
 
@@ -300,10 +313,15 @@ export class Watcher {
     this.schedule();
   }
 
+  /** Nothing woken is waiting but output: whoever waits for a settled watcher may go on. */
+  private settled(): void {
+    if (this.urgent.size === 0 && this.sweep.size === 0) for (const f of this.idle.splice(0)) f();
+  }
+
   private schedule(): void {
     if (this.running || this.closed) return;
-    if (this.urgent.size === 0) for (const f of this.idle.splice(0)) f();
-    if (this.urgent.size === 0 && this.output.size === 0) return;
+    this.settled();
+    if (this.urgent.size === 0 && this.sweep.size === 0 && this.output.size === 0) return;
     // Lapsed lease: rounds() would return at once and this would run it again in a microtask loop that
     // starves the event loop (no HTTP, no heartbeat to re-register). Look again later instead.
     if (!this.ctx.lease.live()) {
@@ -331,23 +349,28 @@ export class Watcher {
     await done;
   }
 
-  private take(): string[] {
-    const ids: string[] = [];
-    for (const set of [this.urgent, this.output]) {
+  /** The next round: up to BATCH attempts, each with the set it was taken from (urgent first). */
+  private take(): { id: string; from: Set<string> }[] {
+    const round: { id: string; from: Set<string> }[] = [];
+    const taken = new Set<string>();
+    for (const set of [this.urgent, this.sweep, this.output]) {
       for (const id of set) {
-        if (ids.length >= BATCH) return ids;
+        if (round.length >= BATCH) return round;
         set.delete(id);
-        if (!ids.includes(id)) ids.push(id);
+        if (taken.has(id)) continue;
+        taken.add(id);
+        round.push({ id, from: set });
       }
     }
-    return ids;
+    return round;
   }
 
   private async rounds(): Promise<void> {
     // Lapsed: no signals, no writes until re-registered (re-registering reconciles, which wakes us).
     if (!this.ctx.lease.live()) return;
-    while (!this.closed && (this.urgent.size > 0 || this.output.size > 0)) {
-      const ids = this.take();
+    while (!this.closed && (this.urgent.size > 0 || this.sweep.size > 0 || this.output.size > 0)) {
+      const round = this.take();
+      const ids = round.map((r) => r.id);
       let rows: Map<string, AttemptsTable>;
       try {
         rows = new Map((await selectAttemptsByIds(this.ctx.store.db, ids)).map((r) => [r.id, r]));
@@ -356,8 +379,18 @@ export class Watcher {
         this.ctx.outage.failed('watch round', err);
         continue;
       }
-      for (const id of ids) {
+      let routine = 0; // safety-pass and output steps done this round
+      for (let i = 0; i < round.length; i++) {
+        const { id, from } = round[i];
         if (this.closed) return;
+        // A state change woken meanwhile goes first: the rest of this round goes back where it
+        // came from (at least one routine step per round, so a stream of wakes cannot starve them).
+        if (from !== this.urgent && routine > 0 && this.urgent.size > 0) {
+          for (const r of round.slice(i))
+            if (this.watches.has(r.id) && !this.urgent.has(r.id)) r.from.add(r.id);
+          break;
+        }
+        if (from !== this.urgent) routine++;
         try {
           await this.step(id, rows.get(id));
           this.ctx.outage.ok();
@@ -367,13 +400,22 @@ export class Watcher {
         }
         await new Promise((r) => setImmediate(r));
       }
-      if (this.urgent.size === 0) for (const f of this.idle.splice(0)) f();
+      this.settled();
     }
   }
 
   private async step(id: string, row: AttemptsTable | undefined): Promise<void> {
     const w = this.watches.get(id);
     if (!w) return;
+    if (row && this.reclaimPending(row)) {
+      // Ours under an earlier registration (the lease lapsed and was taken again): reconcile re-claims
+      // it, then wakes every watched attempt. A row read before that claim must not drop the watch
+      // (adopt() finds it watched and does nothing), or the attempt would wait for the next safety
+      // pass: read it again, and while the claim is still to come, keep watching and do nothing.
+      w.recovered = true;
+      row = await selectAttemptById(this.ctx.store.db, id);
+      if (row && this.reclaimPending(row)) return;
+    }
     if (
       !row ||
       row.owner !== this.ctx.instanceId ||
@@ -418,12 +460,16 @@ export class Watcher {
     const alive = isAlive(proc) || this.supervisorAlive(dir);
     const exit = readExit(dir);
     if (exit) {
-      // One bounded transaction per turn; the end comes once the output is all in.
-      if (await this.ingest(id, w, true)) {
-        this.urgent.add(id);
-        return;
+      // One bounded transaction per turn; the end comes once the output is all in. Files no longer
+      // than the cursors have nothing to ingest (cursors only grow, so an older row only errs
+      // towards reading): the exit of a quiet plan is then recorded without reading them.
+      if (hasNewOutput(row)) {
+        if (await this.ingest(id, w, true)) {
+          this.urgent.add(id);
+          return;
+        }
+        if (w.ingestFailures > 0) return; // retried shortly (then skipped, marked)
       }
-      if (w.ingestFailures > 0) return; // retried shortly (then skipped, marked)
       const fresh = (await selectAttemptById(this.ctx.store.db, id))!;
       const cancelRequested = fresh.cancel_requested_at !== null;
       const timedOut = fresh.timed_out_at !== null;
@@ -460,6 +506,15 @@ export class Watcher {
     // Deadlines first and whatever ingestion does: output that cannot be read never stops a cancel.
     await this.enforceDeadlines(row, proc, w);
     if (hasNewOutput(row) && (await this.ingest(id, w, false))) this.output.add(id);
+  }
+
+  /** Active, ours, but under an epoch of ours that has lapsed: reconcile's claim is still to come. */
+  private reclaimPending(row: AttemptsTable): boolean {
+    return (
+      row.owner === this.ctx.instanceId &&
+      Number(row.owner_epoch ?? 0) !== this.ctx.lease.epoch &&
+      (row.state === 'queued' || row.state === 'running')
+    );
   }
 
   /**
