@@ -69,7 +69,7 @@ export class RunnerClient implements Launcher {
   readonly kind = 'perl' as const;
   private socket: net.Socket | null = null;
   private connecting: Promise<net.Socket | null> | null = null;
-  private queue: { id: string; opts: SpawnSupervisorOptions; handle: Handle }[] = [];
+  private queue: { id: string; opts: SpawnSupervisorOptions; request: Buffer; handle: Handle }[] = [];
   private pending = new Map<string, Handle>();
   private buffer = '';
   private nextId = 1;
@@ -95,9 +95,11 @@ export class RunnerClient implements Launcher {
     if (this.failed || this.closed) return this.fallback.start(opts);
     const handle = new Handle();
     const id = `${this.idPrefix}-${this.nextId++}`;
-    if (this.socket) this.send(this.socket, id, opts, handle);
+    // Encoded now, so a field the runner cannot carry throws to the caller, not in a later callback.
+    const request = encodeLaunch(id, opts);
+    if (this.socket) this.send(this.socket, id, request, handle);
     else {
-      this.queue.push({ id, opts, handle });
+      this.queue.push({ id, opts, request, handle });
       void this.connect();
     }
     return handle;
@@ -112,9 +114,9 @@ export class RunnerClient implements Launcher {
     for (const q of this.queue.splice(0)) this.startFallback(q.opts, q.handle);
   }
 
-  private send(socket: net.Socket, id: string, opts: SpawnSupervisorOptions, handle: Handle): void {
+  private send(socket: net.Socket, id: string, request: Buffer, handle: Handle): void {
     this.pending.set(id, handle);
-    socket.write(encodeLaunch(id, opts));
+    socket.write(request);
   }
 
   /** Forwards a fallback supervisor's events to a handle already given out. */
@@ -122,7 +124,11 @@ export class RunnerClient implements Launcher {
     try {
       const child = this.fallback.start(opts);
       handle.pid = child.pid;
-      child.on('exit', (code) => handle.emit('exit', code));
+      child.once('spawn', () => handle.emit('spawn'));
+      child.on('exit', (code) => {
+        handle.exitCode = code;
+        handle.emit('exit', code);
+      });
       child.on('error', (err) => handle.emit('error', err));
     } catch (err) {
       queueMicrotask(() => handle.emit('error', err));
@@ -150,7 +156,7 @@ export class RunnerClient implements Launcher {
         return null;
       }
       this.attach(socket);
-      for (const q of this.queue.splice(0)) this.send(socket, q.id, q.opts, q.handle);
+      for (const q of this.queue.splice(0)) this.send(socket, q.id, q.request, q.handle);
       return socket;
     });
     return this.connecting;
