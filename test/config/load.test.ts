@@ -81,6 +81,7 @@ describe('loadConfig: the SPEC §4 file', () => {
     expect(c.reapIntervalMs).toBe(10_000);
     expect(c.startDeadlineMs).toBe(90_000);
     expect(c.durableCommits).toBe(true);
+    expect(c.supervisor).toBe('perl');
     expect(findPlan(c, 'demo')).toBe(demo);
   });
 
@@ -230,11 +231,13 @@ describe('defaults', () => {
         reap_interval: 5000,
         start_deadline: '2m',
         durable_commits: false,
+        supervisor: 'sh',
         plans: { demo: { ...MINIMAL.plans.demo, timeout: '1d', cancel_grace: 0, check: null } },
       },
       { baseDir: '/x' },
     );
     expect(c.server).toEqual({ host: '0.0.0.0', port: 0 });
+    expect(c.supervisor).toBe('sh');
     expect([c.leaseTtlMs, c.reapIntervalMs, c.startDeadlineMs, c.durableCommits]).toEqual([
       30_000,
       5000,
@@ -439,6 +442,11 @@ describe('every error names the file and the field', () => {
       'bad durable_commits',
       { ...MINIMAL, durable_commits: 'yes' },
       'durable_commits: expected true or false, got a string',
+    ],
+    [
+      'bad supervisor',
+      { ...MINIMAL, supervisor: 'bash' },
+      'supervisor: Invalid option: expected one of "perl"|"sh"',
     ],
     [
       'bad port',
