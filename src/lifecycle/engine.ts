@@ -43,6 +43,8 @@ export interface LifelineOptions {
   port?: number | null;
   /** Observers of the retention batches (tests). */
   retentionHooks?: RetentionHooks;
+  /** Stands between the watcher and the configured launcher (tests: slow or stalled starts). */
+  wrapLauncher?: (launcher: Launcher) => Launcher;
 }
 
 export class Lifeline implements LifelineApi {
@@ -266,7 +268,8 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     throw err;
   }
   const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
-  const launcher = createLauncher(config.supervisor, config.dataDir, (msg) => log.warn(msg));
+  const configured = createLauncher(config.supervisor, config.dataDir, (msg) => log.warn(msg));
+  const launcher = opts.wrapLauncher ? opts.wrapLauncher(configured) : configured;
   const watcher = new Watcher(ctx, launcher);
   const listener =
     store.dialect === 'postgres'

@@ -15,6 +15,7 @@ import {
   descendants,
   isAlive,
   processGroupOf,
+  readStat,
   signalGroup,
   signalProcess,
   type ProcessIdentity,
@@ -75,6 +76,12 @@ interface Watch {
    * failed): no supervisor trace yet then means "not started yet", not "lost". 0 = not launching.
    */
   launchedAt: number;
+  /**
+   * The supervisor this instance forked, until the launcher reports its exit (0: none). While it
+   * lives, no trace yet means it is still starting: 200 forked at once can take longer than the start
+   * deadline to write their records on a busy machine.
+   */
+  launchedPid: number;
   /** The verifying check after exit 0 (SPEC §9.3); only in memory: lost with us, run again by recovery. */
   check: { stop: () => void; result: CapturedCheck | null; redact: (s: string) => string } | null;
 }
@@ -175,6 +182,7 @@ export class Watcher {
       ingestLoggedAt: 0,
       family: [],
       launchedAt: 0,
+      launchedPid: 0,
       check: null,
     };
     this.watches.set(id, w);
@@ -263,13 +271,19 @@ export class Watcher {
       const w = this.watches.get(attempt.id)!;
       w.launchedAt = Date.now();
       // The runner forks the supervisor a moment after we ask (longer when it must start first).
+      const child = res.child;
+      child.once('spawn', () => {
+        w.launchedAt = 0;
+        w.launchedPid = child.pid ?? 0;
+        this.wake(attempt.id);
+      });
       const settled = () => {
         w.launchedAt = 0;
+        w.launchedPid = 0;
         this.wake(attempt.id);
       };
-      res.child.once('spawn', settled);
-      res.child.on('exit', settled);
-      res.child.on('error', (err) => {
+      child.on('exit', settled);
+      child.on('error', (err) => {
         this.ctx.log.error({ attempt: attempt.id, err: err.message }, 'supervisor failed to start');
         settled();
       });
@@ -439,13 +453,10 @@ export class Watcher {
     const proc = readProcess(dir);
     if (row.state === 'queued') {
       if (!proc) {
-        if (!this.supervisorAlive(dir)) await this.lose(row, w, 'queued');
-        if (this.watches.has(id)) {
-          const deadline = this.ctx.config.startDeadlineMs;
-          // queued_at is on this instance's clock; timers run on the process's.
-          const byQueue = Date.parse(row.queued_at) + deadline - (clockNow() - Date.now());
-          this.wakeAt(id, w, Math.max(byQueue, w.launchedAt > 0 ? w.launchedAt + deadline : 0));
-        }
+        const alive = this.supervisorAlive(dir);
+        if (!alive) await this.lose(row, w, 'queued');
+        // Still starting: its records (fs.watch), the launcher's answer or this timer wake us.
+        if (this.watches.has(id)) this.wakeAt(id, w, this.startingUntil(row, w, alive));
         return;
       }
       await recordStarted(this.ctx, id, proc, startedAt(dir));
@@ -650,14 +661,27 @@ export class Watcher {
     }
     let reason: 'exit_unobserved' | 'start_interrupted' = 'exit_unobserved';
     if (seen === 'queued' && !proc) {
-      const deadline = this.ctx.config.startDeadlineMs;
-      // Asked for and not yet forked: the launcher's answer wakes us (bounded by the start deadline).
-      if (!sup && w.launchedAt > 0 && Date.now() - w.launchedAt < deadline) return;
-      // queued_at is on this instance's clock (nowIso), so it is compared on that clock.
-      if (!sup && clockNow() - Date.parse(row.queued_at) < deadline) return;
+      if (!sup && Date.now() < this.startingUntil(row, w, false)) return;
       reason = 'start_interrupted';
     }
     await this.end(row, w, { kind: 'lost', reason });
+  }
+
+  /**
+   * Until when a queued attempt with no plan identity yet counts as starting, not lost (on the
+   * process's clock). A supervisor that is alive, or that this instance forked and has not been told
+   * is gone, is starting; a request still waiting on the launcher has the start deadline from the
+   * later of its asking and the launcher's last progress; anything else, from queued_at.
+   */
+  private startingUntil(row: AttemptsTable, w: Watch, supervisorAlive: boolean): number {
+    const now = Date.now();
+    const deadline = this.ctx.config.startDeadlineMs;
+    if (supervisorAlive || (w.launchedPid > 0 && readStat(w.launchedPid))) return now + deadline;
+    // queued_at is on this instance's clock (nowIso); timers run on the process's.
+    let until = Date.parse(row.queued_at) + deadline - (clockNow() - now);
+    if (w.launchedAt > 0)
+      until = Math.max(until, Math.max(w.launchedAt, this.launcher.lastProgressAt()) + deadline);
+    return until;
   }
 
   private async end(

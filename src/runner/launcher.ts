@@ -20,6 +20,11 @@ export interface SupervisorHandle extends EventEmitter {
 export interface Launcher {
   readonly kind: 'perl' | 'sh';
   start(opts: SpawnSupervisorOptions): SupervisorHandle;
+  /**
+   * When the launcher last moved its queue of start requests on (0: it keeps none). A request still
+   * waiting is not given up while the queue moves: a burst of hundreds is forked one by one.
+   */
+  lastProgressAt(): number;
   /** Stops talking to the runner; running supervisors and plans live on. */
   close(): void;
 }
@@ -30,6 +35,9 @@ export class ShLauncher implements Launcher {
   readonly kind = 'sh' as const;
   start(opts: SpawnSupervisorOptions): SupervisorHandle {
     return spawnSupervisor(opts);
+  }
+  lastProgressAt(): number {
+    return 0; // spawned at once: nothing waits
   }
   close(): void {}
 }

@@ -76,6 +76,7 @@ export class RunnerClient implements Launcher {
   /** Request ids are unique across clients, so a reply can never be taken for another server's. */
   private readonly idPrefix = randomBytes(6).toString('hex');
   private dirFd: number | null = null;
+  private progressAt = 0;
   private failed = false;
   private closed = false;
 
@@ -103,6 +104,10 @@ export class RunnerClient implements Launcher {
       void this.connect();
     }
     return handle;
+  }
+
+  lastProgressAt(): number {
+    return this.progressAt;
   }
 
   close(): void {
@@ -192,6 +197,7 @@ export class RunnerClient implements Launcher {
 
   private attach(socket: net.Socket): void {
     this.socket = socket;
+    this.progressAt = Date.now();
     this.buffer = '';
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
@@ -214,6 +220,7 @@ export class RunnerClient implements Launcher {
   }
 
   private reply(line: string): void {
+    this.progressAt = Date.now();
     const [op, id, ...rest] = line.split(' ');
     const handle = this.pending.get(id);
     if (!handle) return;
