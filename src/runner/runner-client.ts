@@ -107,7 +107,8 @@ export class RunnerClient implements Launcher {
   }
 
   lastProgressAt(): number {
-    return this.progressAt;
+    // Starting the runner is progress too: it is bounded by START_TIMEOUT_MS, then supervisor.sh takes over.
+    return this.connecting ? Date.now() : this.progressAt;
   }
 
   close(): void {

@@ -5,10 +5,12 @@
 // A launcher that stops answering altogether is still given up after the deadline.
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
-import type { Launcher, SupervisorHandle } from '../../src/runner/launcher.ts';
+import { ShLauncher, type Launcher, type SupervisorHandle } from '../../src/runner/launcher.ts';
+import { RunnerClient, runnerSocketName } from '../../src/runner/runner-client.ts';
 import { SUPERVISOR_SCRIPT, type SpawnSupervisorOptions } from '../../src/runner/spawn.ts';
 import type { Attempt } from '../../src/domain/types.ts';
 import { ADMIN, dialectConfig, quietLogger, tempDir, waitFor } from '../helpers/engine.ts';
@@ -83,9 +85,9 @@ afterEach(async () => {
   engine = null;
 });
 
-async function open(wrap: (l: Launcher) => Launcher): Promise<Lifeline> {
+async function open(wrap: (l: Launcher) => Launcher, dir = tempDir()): Promise<Lifeline> {
   // The test helpers' start deadline is 2 s.
-  const config = await dialectConfig('sqlite', tempDir());
+  const config = await dialectConfig('sqlite', dir);
   expect(config.startDeadlineMs).toBe(2000);
   const e = await openLifeline({ config, logger: quietLogger(), wrapLauncher: wrap });
   await e.start();
@@ -129,6 +131,23 @@ describe('slow starts', () => {
     const a = await deploy(engine, 'late');
     const end = await ended(engine, a.id);
     expect(end).toMatchObject({ state: 'succeeded', rc: 0, reason: null });
+  }, 60_000);
+
+  it('requests made while the runner itself starts (3 s, past the deadline) are not given up', async () => {
+    const dir = tempDir();
+    // A perl that takes 3 s to start: the runner's own start is bounded by the client's 5 s timeout.
+    const slowPerl = path.join(tempDir(), 'slow-perl');
+    fs.writeFileSync(slowPerl, '#!/bin/sh\n/bin/sleep 3\nexec /usr/bin/perl "$@"\n', { mode: 0o700 });
+    const fellBack: string[] = [];
+    engine = await open((real) => {
+      real.close();
+      return new RunnerClient(dir, new ShLauncher(), { perl: slowPerl, log: (m) => fellBack.push(m) });
+    }, dir);
+    const attempts = [await deploy(engine, 'early-1'), await deploy(engine, 'early-2')];
+    for (const a of attempts) expect(await ended(engine, a.id)).toMatchObject({ state: 'succeeded', rc: 0 });
+    // Started by the runner, not by the supervisor.sh fallback.
+    expect(fellBack).toEqual([]);
+    expect(fs.existsSync(path.join(dir, runnerSocketName()))).toBe(true);
   }, 60_000);
 
   it('a launcher that never answers is still given up after the start deadline', async () => {
