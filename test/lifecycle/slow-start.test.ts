@@ -133,11 +133,11 @@ describe('slow starts', () => {
     expect(end).toMatchObject({ state: 'succeeded', rc: 0, reason: null });
   }, 60_000);
 
-  it('requests made while the runner itself starts (3 s, past the deadline) are not given up', async () => {
+  it('requests made while the runner itself starts (2.5 s, past the deadline) are not given up', async () => {
     const dir = tempDir();
-    // A perl that takes 3 s to start: the runner's own start is bounded by the client's 5 s timeout.
+    // A perl that takes 2.5 s to start (past the 2 s deadline, well inside the client's 5 s timeout).
     const slowPerl = path.join(tempDir(), 'slow-perl');
-    fs.writeFileSync(slowPerl, '#!/bin/sh\n/bin/sleep 3\nexec /usr/bin/perl "$@"\n', { mode: 0o700 });
+    fs.writeFileSync(slowPerl, '#!/bin/sh\n/bin/sleep 2.5\nexec /usr/bin/perl "$@"\n', { mode: 0o700 });
     const fellBack: string[] = [];
     engine = await open((real) => {
       real.close();
