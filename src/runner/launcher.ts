@@ -2,6 +2,7 @@
 // supervisor per attempt) or supervisor.sh spawned per attempt. Both write the same run-dir records,
 // so everything after the start (tailing, signals, recovery) is the same.
 import type { EventEmitter } from 'node:events';
+import type { LifelineConfig } from '../config/types.ts';
 import { RunnerClient } from './runner-client.ts';
 import { spawnSupervisor, type SpawnSupervisorOptions } from './spawn.ts';
 
@@ -18,7 +19,6 @@ export interface SupervisorHandle extends EventEmitter {
 }
 
 export interface Launcher {
-  readonly kind: 'perl' | 'sh';
   start(opts: SpawnSupervisorOptions): SupervisorHandle;
   /**
    * When the launcher last moved its queue of start requests on (0: it keeps none). A request still
@@ -29,10 +29,7 @@ export interface Launcher {
   close(): void;
 }
 
-export type SupervisorKind = 'perl' | 'sh';
-
 export class ShLauncher implements Launcher {
-  readonly kind = 'sh' as const;
   start(opts: SpawnSupervisorOptions): SupervisorHandle {
     return spawnSupervisor(opts);
   }
@@ -42,6 +39,10 @@ export class ShLauncher implements Launcher {
   close(): void {}
 }
 
-export function createLauncher(kind: SupervisorKind, dataDir: string, log?: (msg: string) => void): Launcher {
+export function createLauncher(
+  kind: LifelineConfig['supervisor'],
+  dataDir: string,
+  log?: (msg: string) => void,
+): Launcher {
   return kind === 'perl' ? new RunnerClient(dataDir, new ShLauncher(), { log }) : new ShLauncher();
 }

@@ -66,7 +66,6 @@ export interface RunnerClientOptions {
 }
 
 export class RunnerClient implements Launcher {
-  readonly kind = 'perl' as const;
   private socket: net.Socket | null = null;
   private connecting: Promise<net.Socket | null> | null = null;
   private queue: { id: string; opts: SpawnSupervisorOptions; request: Buffer; handle: Handle }[] = [];

@@ -22,12 +22,9 @@ class Proxy extends EventEmitter implements SupervisorHandle {
 
 /** Hands each start to the real launcher only when `release` says so, one request at a time. */
 class Gate implements Launcher {
-  readonly kind: 'perl' | 'sh';
   private held: { opts: SpawnSupervisorOptions; handle: Proxy }[] = [];
   private progress = 0;
-  constructor(private readonly real: Launcher) {
-    this.kind = real.kind;
-  }
+  constructor(private readonly real: Launcher) {}
   start(opts: SpawnSupervisorOptions): SupervisorHandle {
     const handle = new Proxy();
     this.held.push({ opts, handle });
@@ -62,7 +59,6 @@ class Gate implements Launcher {
 
 /** supervisor.sh, started 3 s late in the same process: forked at once, its records come late. */
 class LateRecords implements Launcher {
-  readonly kind = 'sh' as const;
   start(opts: SpawnSupervisorOptions): SupervisorHandle {
     const dir = path.resolve(opts.dir);
     const child = spawn(
