@@ -20,13 +20,14 @@ import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
 import { secretValues, type Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
+import { mayAct } from './watch/may-act.ts';
 
 /**
  * This instance holds its lease and the attempt is still its own under the current epoch. An owner
  * acts on (and writes about) an attempt only then; its writes also carry the fence in their CAS.
  */
 export function ownedHere(ctx: Ctx, row: AttemptsTable): boolean {
-  return row.owner === ctx.instanceId && Number(row.owner_epoch ?? 0) === ctx.lease.epoch && ctx.lease.live();
+  return row.owner === ctx.instanceId && Number(row.owner_epoch ?? 0) === ctx.lease.epoch && mayAct(ctx);
 }
 
 export async function recordStarted(
@@ -336,7 +337,7 @@ export async function endAttempt(
   details: EndDetails,
 ): Promise<EndResult> {
   if (details.actor === 'runner') {
-    if (!ctx.lease.live()) return { ok: false, refusal: fenced(attemptId) };
+    if (!mayAct(ctx)) return { ok: false, refusal: fenced(attemptId) };
     details = { ...details, fence: details.fence ?? ctx.lease.fence() };
   }
   if (!details.retryPolicy)

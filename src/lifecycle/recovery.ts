@@ -1,5 +1,6 @@
 // Reconciliation (SPEC §5), at start-up and every reap interval. Idempotent: every end goes through
 // the same compare-and-set write, so a second pass finds nothing left to do.
+import { startingUntil } from '../domain/start-deadline.ts';
 import { claimAttempt, selectAttemptsInStates } from '../store/attempts.ts';
 import { selectInstancesAt } from '../store/instances.ts';
 import type { AttemptsTable } from '../store/schema.ts';
@@ -8,6 +9,7 @@ import { readExit, readProcess, readSupervisor } from '../runner/rundir.ts';
 import { endAttempt, settleLate } from './attempt-writes.ts';
 import type { Ctx } from './context.ts';
 import type { Watcher } from './watcher.ts';
+import { mayAct } from './watch/may-act.ts';
 
 /** The run dir of this attempt is on this machine (same boot), so its files tell the truth. */
 function tracedHere(row: AttemptsTable): boolean {
@@ -19,7 +21,7 @@ function tracedHere(row: AttemptsTable): boolean {
 export async function reconcile(ctx: Ctx, watcher: Watcher): Promise<void> {
   // Without a held lease this instance may already count as dead to its peers: it acts on nothing
   // until the heartbeat has re-registered it.
-  if (!ctx.lease.live()) return;
+  if (!mayAct(ctx)) return;
   // Leases are judged on the database's clock only: `now` and every last_seen_at come from it.
   const { rows: instances, nowMs: now } = await selectInstancesAt(ctx.store.db, ctx.store.dialect);
   const lastSeen = new Map(instances.map((i) => [i.id, Date.parse(i.last_seen_at)] as const));
@@ -61,8 +63,15 @@ async function reconcileActive(
     return;
   }
   if (row.state === 'queued') {
-    const since = Math.max(Date.parse(row.queued_at), ownerSeen ?? 0);
-    if (now - since < ctx.config.startDeadlineMs) return;
+    // Its owner is gone: it counts as starting from the later of its queueing and the owner's last
+    // heartbeat (on the database's clock), by the same rule the watcher applies to its own.
+    const evidence = {
+      now,
+      queuedAt: Date.parse(row.queued_at),
+      progress: [ownerSeen ?? 0],
+      starting: false,
+    };
+    if (now < startingUntil(evidence, ctx.config.startDeadlineMs)) return;
     await endAttempt(
       ctx,
       row.id,

@@ -14,6 +14,7 @@ import { clockNow, nowIso } from './ids.ts';
 import { deploymentByRef } from './queries.ts';
 import { transact } from './tx.ts';
 import type { Watcher } from './watcher.ts';
+import { mayAct } from './watch/may-act.ts';
 
 /** Who starts a retry: recorded as the actor of its transitions. */
 export const RETRY_ACTOR: Actor = { name: 'retry', role: 'operator' };
@@ -77,7 +78,7 @@ export class RetryStarter {
   }
 
   private async pass(): Promise<number> {
-    if (this.closed || !this.ctx.lease.live()) return 0;
+    if (this.closed || !mayAct(this.ctx)) return 0;
     let started = 0;
     for (;;) {
       const due = await selectDueRetries(this.ctx.store.db, nowIso(), BATCH);

@@ -1,0 +1,122 @@
+// How a watched attempt ends: from its exit record (after its output and, on exit 0, its verifying
+// check), or as lost when nothing of it is alive and no record says how it ended.
+import { checkVerdict, verifiedBy } from '../../domain/transitions.ts';
+import type { AttemptKind } from '../../domain/types.ts';
+import { isAlive } from '../../runner/identity.ts';
+import { readExit, readProcess, readSupervisor, type ExitRecord } from '../../runner/rundir.ts';
+import { selectAttemptById } from '../../store/attempts.ts';
+import type { AttemptsTable } from '../../store/schema.ts';
+import { endAttempt, type EndDetails } from '../attempt-writes.ts';
+import type { Host } from './host.ts';
+import { attemptStartingUntil } from './liveness.ts';
+import { hasNewOutput, ingest } from './output.ts';
+import { verify } from './verify.ts';
+import type { Watch } from './watches.ts';
+
+/**
+ * The exit record is there: one bounded transaction per turn, and the end once the output is all in
+ * (and, after exit 0 of a verified kind, once its check has answered).
+ */
+export async function endFromExit(host: Host, row: AttemptsTable, w: Watch, exit: ExitRecord): Promise<void> {
+  const { ctx } = host;
+  const id = row.id;
+  // Files no longer than the cursors have nothing to ingest (cursors only grow, so an older row only
+  // errs towards reading): the exit of a quiet plan is then recorded without reading them.
+  if (hasNewOutput(row)) {
+    if (await ingest(host, id, w, true)) {
+      host.again(id);
+      return;
+    }
+    if (w.ingestFailures > 0) return; // retried shortly (then skipped, marked)
+  }
+  const fresh = (await selectAttemptById(ctx.store.db, id))!;
+  const cancelRequested = fresh.cancel_requested_at !== null;
+  const timedOut = fresh.timed_out_at !== null;
+  let check: EndDetails['check'];
+  let unverified = false;
+  if (exit.rc === 0 && !cancelRequested && !timedOut) {
+    const verdict = await verify(host, fresh, w);
+    if (verdict === 'pending') return; // the check's end wakes the attempt
+    if (host.watches.get(id) !== w) return; // unwatched meanwhile (closing): not ours to end
+    if (verdict) {
+      check = verdict;
+      unverified = !verifiedBy(fresh.kind as AttemptKind, checkVerdict(verdict.rc));
+    }
+  }
+  await endAttempt(
+    ctx,
+    id,
+    { kind: 'exit', rc: exit.rc, cancelRequested, timedOut, unverified },
+    {
+      rc: exit.rc,
+      recovered: w.recovered,
+      actor: 'runner',
+      endedAt: new Date(exit.at).toISOString(),
+      check,
+    },
+  );
+  host.watches.remove(id);
+}
+
+/**
+ * Nothing alive and no exit record: the outcome is lost. Decided on a fresh look, liveness first,
+ * then the exit record: a supervisor writes its record before it dies, so a dead one with no record
+ * never wrote it. A queued attempt without any supervisor trace waits for its start deadline.
+ */
+export async function lose(
+  host: Host,
+  stale: AttemptsTable,
+  w: Watch,
+  seen: 'queued' | 'running',
+): Promise<void> {
+  const dir = stale.run_dir!;
+  const sup = readSupervisor(dir);
+  const proc = readProcess(dir);
+  if ((sup && isAlive(sup)) || (proc && isAlive(proc))) return;
+  // The row too is read after the processes were seen dead: a cancel requested while this step ran
+  // (seen first on Postgres, where a step's reads take longer) must count as the reason they are gone.
+  const row = (await selectAttemptById(host.ctx.store.db, stale.id)) ?? stale;
+  if (readExit(dir)) {
+    // A record without a plan identity: the supervisor could not record the plan, so never started it.
+    if (!proc) {
+      const detail = 'the supervisor could not record the plan, so did not start it';
+      await end(host, row, w, { kind: 'start_failed' }, detail);
+    } else host.again(row.id); // with a plan identity, the next turn finishes it from the record
+    return;
+  }
+  if (seen === 'running' && row.cancel_requested_at !== null) {
+    // Cancel is proven by the process being gone (SPEC §2.2), even when it left no exit code.
+    await end(host, row, w, {
+      kind: 'exit',
+      rc: null,
+      cancelRequested: true,
+      timedOut: row.timed_out_at !== null,
+    });
+    return;
+  }
+  let reason: 'exit_unobserved' | 'start_interrupted' = 'exit_unobserved';
+  if (seen === 'queued' && !proc) {
+    if (!sup && Date.now() < attemptStartingUntil(host, row, w, false)) return;
+    reason = 'start_interrupted';
+  }
+  await end(host, row, w, { kind: 'lost', reason });
+}
+
+/** Ends an attempt no exit code speaks for, after draining its output. */
+async function end(
+  host: Host,
+  row: AttemptsTable,
+  w: Watch,
+  outcome: Parameters<typeof endAttempt>[2],
+  detail?: string,
+): Promise<void> {
+  while ((await ingest(host, row.id, w, true)) || w.ingestFailures > 0)
+    await new Promise((r) => setImmediate(r));
+  await endAttempt(host.ctx, row.id, outcome, {
+    rc: null,
+    recovered: w.recovered,
+    actor: 'runner',
+    detail,
+  });
+  host.watches.remove(row.id);
+}

@@ -1,0 +1,71 @@
+// Timeout and cancel: the attempt's deadline is marked, then SIGTERM to the plan's process group (and
+// to descendants that left it), SIGKILL after the cancel grace. Only a delivered signal counts.
+import { setTimedOut } from '../../store/attempts.ts';
+import type { AttemptsTable } from '../../store/schema.ts';
+import {
+  descendants,
+  isAlive,
+  processGroupOf,
+  signalGroup,
+  signalProcess,
+  type ProcessIdentity,
+} from '../../runner/identity.ts';
+import { readExit, readProcess } from '../../runner/rundir.ts';
+import { nowIso } from '../ids.ts';
+import type { Host } from './host.ts';
+import type { Watch } from './watches.ts';
+
+/** Retry of a signal the plan's group was not ready for (a few ms after its identity is written). */
+export const SIGNAL_RETRY_MS = 50;
+
+export async function enforceDeadlines(
+  host: Host,
+  row: AttemptsTable,
+  proc: ProcessIdentity,
+  w: Watch,
+): Promise<void> {
+  const { ctx, watches } = host;
+  const now = Date.now();
+  const deadline = row.started_at ? Date.parse(row.started_at) + Number(row.timeout_ms) : null;
+  if (row.timed_out_at === null && deadline !== null && now > deadline) {
+    await setTimedOut(ctx.store.db, row.id, nowIso());
+    row = { ...row, timed_out_at: nowIso() };
+    ctx.log.info({ attempt: row.id }, 'attempt timed out; terminating');
+  }
+  if (row.cancel_requested_at === null && row.timed_out_at === null) {
+    if (deadline !== null) watches.wakeAt(row.id, w, deadline + 1);
+    return;
+  }
+  // signalGroup refuses until the plan's group exists (a few ms after its identity is written):
+  // only a delivered signal counts, otherwise a timer tries again.
+  const grace = Number(row.cancel_grace_ms);
+  // Descendants are looked up before the group is signalled, while they are still below the plan
+  // (once it dies they are reparented); only those that left its group (setsid) get their own signal,
+  // after the group's, so the plan sees its group signalled exactly as before.
+  const family = (signal: NodeJS.Signals) => {
+    for (const d of descendants(proc)) if (!w.family.some((f) => f.pid === d.pid)) w.family.push(d);
+    return () => {
+      for (const d of w.family) if (processGroupOf(d.pid) !== proc.pid) signalProcess(d, signal);
+    };
+  };
+  if (w.termSentAt === null) {
+    const strays = family('SIGTERM');
+    if (signalGroup(proc, 'SIGTERM')) w.termSentAt = now;
+    strays();
+    watches.wakeAt(row.id, w, w.termSentAt === null ? now + SIGNAL_RETRY_MS : now + grace);
+  } else if (!w.killSent && now - w.termSentAt >= grace) {
+    const strays = family('SIGKILL');
+    if (signalGroup(proc, 'SIGKILL')) w.killSent = true;
+    else watches.wakeAt(row.id, w, now + SIGNAL_RETRY_MS);
+    strays();
+  } else if (!w.killSent) {
+    watches.wakeAt(row.id, w, w.termSentAt + grace);
+  }
+}
+
+/** A process still alive for an attempt cancelled before start (the cancel won a race with the launch). */
+export function stopStray(row: AttemptsTable): void {
+  if (row.state !== 'cancelled') return;
+  const proc = readProcess(row.run_dir!);
+  if (proc && !readExit(row.run_dir!) && isAlive(proc)) signalGroup(proc, 'SIGKILL');
+}
