@@ -2,7 +2,8 @@
 // changes (exit, start, timers, cancel) first, then the safety pass, then output; one step per
 // attempt per turn and setImmediate between turns. A round of safety-pass or output work gives way
 // as soon as a state change is woken, so neither a flooding attempt nor a pass over a thousand idle
-// ones delays another's exit or cancel by more than one step.
+// ones delays another's exit or cancel by more than one step. The
+// lease is asked before every step (watch/may-act.ts).
 import { selectAttemptsByIds } from '../../store/attempts.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import type { Ctx } from '../context.ts';
@@ -134,9 +135,9 @@ export class Scheduler {
   }
 
   private async rounds(): Promise<void> {
-    // Lapsed: no signals, no writes until re-registered (re-registering reconciles, which wakes us).
-    if (!mayAct(this.ctx)) return;
     while (!this.closed && (this.urgent.size > 0 || this.sweep.size > 0 || this.output.size > 0)) {
+      // Lapsed: no signals, no writes until re-registered (re-registering reconciles, which wakes us).
+      if (!mayAct(this.ctx)) return;
       const round = this.take();
       const ids = round.map((r) => r.id);
       let rows: Map<string, AttemptsTable>;
@@ -151,11 +152,15 @@ export class Scheduler {
       for (let i = 0; i < round.length; i++) {
         const { id, from } = round[i];
         if (this.closed) return;
-        // A state change woken meanwhile goes first: the rest of this round goes back where it
-        // came from (at least one routine step per round, so a stream of wakes cannot starve them).
-        if (from !== this.urgent && routine > 0 && this.urgent.size > 0) {
+        // The lease is asked before every step: a round kept going by a flood must not carry this
+        // instance past a lapse. A state change woken meanwhile goes first. Either way the rest of
+        // this round goes back where it came from (at least one routine step per round, so a stream
+        // of wakes cannot starve them).
+        const lapsed = !mayAct(this.ctx);
+        if (lapsed || (from !== this.urgent && routine > 0 && this.urgent.size > 0)) {
           for (const r of round.slice(i))
             if (this.stepper.has(r.id) && !this.urgent.has(r.id)) r.from.add(r.id);
+          if (lapsed) return;
           break;
         }
         if (from !== this.urgent) routine++;

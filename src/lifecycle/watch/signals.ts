@@ -13,6 +13,7 @@ import {
 import { readExit, readProcess } from '../../runner/rundir.ts';
 import { nowIso } from '../ids.ts';
 import type { Host } from './host.ts';
+import { mayAct } from './may-act.ts';
 import type { Watch } from './watches.ts';
 
 /** Retry of a signal the plan's group was not ready for (a few ms after its identity is written). */
@@ -25,6 +26,8 @@ export async function enforceDeadlines(
   w: Watch,
 ): Promise<void> {
   const { ctx, watches } = host;
+  // Asked again here, and before each signal below: a step's awaits can outlast the lease.
+  if (!mayAct(ctx)) return;
   const now = Date.now();
   const deadline = row.started_at ? Date.parse(row.started_at) + Number(row.timeout_ms) : null;
   if (row.timed_out_at === null && deadline !== null && now > deadline) {
@@ -48,6 +51,7 @@ export async function enforceDeadlines(
       for (const d of w.family) if (processGroupOf(d.pid) !== proc.pid) signalProcess(d, signal);
     };
   };
+  if (!mayAct(ctx)) return;
   if (w.termSentAt === null) {
     const strays = family('SIGTERM');
     if (signalGroup(proc, 'SIGTERM')) w.termSentAt = now;
@@ -64,8 +68,8 @@ export async function enforceDeadlines(
 }
 
 /** A process still alive for an attempt cancelled before start (the cancel won a race with the launch). */
-export function stopStray(row: AttemptsTable): void {
-  if (row.state !== 'cancelled') return;
+export function stopStray(host: Host, row: AttemptsTable): void {
+  if (row.state !== 'cancelled' || !mayAct(host.ctx)) return;
   const proc = readProcess(row.run_dir!);
   if (proc && !readExit(row.run_dir!) && isAlive(proc)) signalGroup(proc, 'SIGKILL');
 }

@@ -35,7 +35,7 @@ export async function step(host: Host, id: string, row: AttemptsTable | undefine
   }
   if (row.state !== 'queued' && row.state !== 'running') {
     watches.remove(id);
-    stopStray(row);
+    stopStray(host, row);
     return;
   }
   const dir = row.run_dir;

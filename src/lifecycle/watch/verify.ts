@@ -10,6 +10,7 @@ import type { EndDetails } from '../attempt-writes.ts';
 import { runArgvCaptured } from '../check.ts';
 import { secretValues } from '../context.ts';
 import type { Host } from './host.ts';
+import { mayAct } from './may-act.ts';
 import type { Watch } from './watches.ts';
 
 /**
@@ -23,6 +24,8 @@ export async function verify(
 ): Promise<EndDetails['check'] | 'pending' | null> {
   const { ctx } = host;
   if (!w.check) {
+    // A check is an action on the deployment: only while this instance holds its lease.
+    if (!mayAct(ctx)) return 'pending';
     const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
     const plan = dep ? findPlan(ctx.config, dep.plan) : undefined;
     if (!dep || !plan?.check || !plan.verify[row.kind as AttemptKind]) return null;
