@@ -69,6 +69,8 @@ export const EVENT_TYPES = [
   'state_transition',
   'attempt_start',
   'attempt_end',
+  'cancel_requested',
+  'timeout_reached',
   'log_line',
   'runner_event',
   'check_result',

@@ -11,7 +11,8 @@ import { advanceCursors, selectAttemptById } from '../store/attempts.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import { insertEvents } from '../store/events.ts';
 import type { AttemptLogsTable, AttemptsTable } from '../store/schema.ts';
-import { applyTransition, LostRace, type Fence } from '../store/transition.ts';
+import { applyMark, applyTransition, LostRace, type Fence } from '../store/transition.ts';
+import { decideTimeoutReached, MARKABLE } from '../domain/marks.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor, MASK, type Redactor } from '../runner/redact.ts';
 import { readExit, runDirPaths } from '../runner/rundir.ts';
@@ -28,6 +29,63 @@ import { mayAct } from './watch/may-act.ts';
  */
 export function ownedHere(ctx: Ctx, row: AttemptsTable): boolean {
   return row.owner === ctx.instanceId && Number(row.owner_epoch ?? 0) === ctx.lease.epoch && mayAct(ctx);
+}
+
+/**
+ * The owner marks its attempt timed out (`timed_out_at`, `timeout_reached`), fenced by its lease: a
+ * lapsed or replaced owner writes nothing. `nowMs` is the watcher's clock, the one its deadline timers
+ * run on. Returns whether the mark was written (false: not due, marked already, or not ours).
+ */
+export async function markTimedOut(ctx: Ctx, attemptId: string, nowMs: number): Promise<boolean> {
+  if (!mayAct(ctx)) return false;
+  return transact(ctx.store, ctx.bus, async (trx) => {
+    const row = await selectAttemptById(trx, attemptId);
+    const due =
+      row !== undefined &&
+      decideTimeoutReached(
+        {
+          state: row.state as AttemptState,
+          startedAt: row.started_at,
+          timeoutMs: Number(row.timeout_ms),
+          timedOut: row.timed_out_at !== null,
+        },
+        nowMs,
+      );
+    if (!row || !due) return { result: false, events: [] };
+    const events = await applyMark(trx, {
+      at: nowIso(),
+      attemptId: row.id,
+      deploymentId: row.deployment_id,
+      mark: 'timed_out_at',
+      states: MARKABLE.timed_out_at,
+      fence: ctx.lease.fence(),
+      event: { type: 'timeout_reached', data: { timeout_ms: Number(row.timeout_ms), actor: 'runner' } },
+    });
+    return { result: events !== null, events: events ?? [] };
+  });
+}
+
+/**
+ * A cancel request on an active attempt (`cancel_requested_at`, `cancel_requested`), inside the cancel
+ * command's transaction; fenced on the owner and epoch it read, so a claim in between makes it re-read.
+ */
+export async function writeCancelRequest(
+  trx: Transaction<Database>,
+  row: AttemptsTable,
+  actor: string,
+  at: string,
+): Promise<LifelineEvent[]> {
+  const events = await applyMark(trx, {
+    at,
+    attemptId: row.id,
+    deploymentId: row.deployment_id,
+    mark: 'cancel_requested_at',
+    states: MARKABLE.cancel_requested_at,
+    fence: { owner: row.owner, epoch: Number(row.owner_epoch ?? 0) },
+    event: { type: 'cancel_requested', data: { actor } },
+  });
+  if (!events) throw new LostRace(`cancel request of ${row.id}`);
+  return events;
 }
 
 export async function recordStarted(
@@ -426,6 +484,8 @@ export async function writeEnd(
     });
   }
   const endedAt = clampEnd(details.endedAt ?? at, row.started_at);
+  // A cancel that ends the attempt at once is requested in the same write, with its own event.
+  const cancelNow = details.cancelRequestedAt !== undefined && row.cancel_requested_at === null;
   const retry = decideRetry(
     {
       kind: row.kind as AttemptKind,
@@ -467,14 +527,22 @@ export async function writeEnd(
         ended_at: endedAt,
         recovered: recovered ? 1 : 0,
         ...(details.detail ? { detail: details.detail } : {}),
-        ...(details.cancelRequestedAt && !row.cancel_requested_at
-          ? { cancel_requested_at: details.cancelRequestedAt }
-          : {}),
+        ...(cancelNow ? { cancel_requested_at: at } : {}),
       },
       fence,
     },
     // What led to the end comes before it: the runner's own line, the check's lines and verdict.
     eventsBefore: [
+      ...(cancelNow
+        ? [
+            {
+              type: 'cancel_requested' as const,
+              deployment_id: dep.id,
+              attempt_id: row.id,
+              data: { actor: details.actor },
+            },
+          ]
+        : []),
       ...(told !== null
         ? [
             {

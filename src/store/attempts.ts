@@ -38,26 +38,6 @@ export async function selectAttemptsInStates(db: Db, states: string[]): Promise<
   return db.selectFrom('attempts').selectAll().where('state', 'in', states).orderBy('id').execute();
 }
 
-export async function setCancelRequested(trx: Db, id: string, at: string): Promise<boolean> {
-  const res = await trx
-    .updateTable('attempts')
-    .set({ cancel_requested_at: at })
-    .where('id', '=', id)
-    .where('state', 'in', ['queued', 'running', 'unknown'])
-    .where('cancel_requested_at', 'is', null)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) === 1;
-}
-
-export async function setTimedOut(db: Db, id: string, at: string): Promise<void> {
-  await db
-    .updateTable('attempts')
-    .set({ timed_out_at: at })
-    .where('id', '=', id)
-    .where('timed_out_at', 'is', null)
-    .execute();
-}
-
 /** Output cursors move only forward, together with the events they produced (same transaction). */
 export async function advanceCursors(
   trx: Transaction<Database>,

@@ -1,6 +1,7 @@
 // The one transactional state write of SPEC §2.3: compare-and-set on state (and the deployment's
 // version), version bump, and one state_transition event per changed entity, attempt first.
 import type { Transaction } from 'kysely';
+import type { Mark } from '../domain/marks.ts';
 import type { AttemptChange, DeploymentChange } from '../domain/transitions.ts';
 import type { LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from './schema.ts';
@@ -184,4 +185,40 @@ export async function applyTransition(
     offsets.push(logOffset ?? null);
   }
   return insertEvents(trx, events, w.at, offsets);
+}
+
+/** A mark on an active attempt (domain/marks.ts): set once, with its event, in the caller's transaction. */
+export interface MarkWrite {
+  at: string;
+  attemptId: string;
+  deploymentId: string;
+  mark: Mark;
+  /** The states the attempt must still be in. */
+  states: readonly string[];
+  /** Fencing, as for a transition: the row must still name this owner and lease epoch. */
+  fence?: Fence;
+  event: { type: 'cancel_requested' | 'timeout_reached'; data: Record<string, unknown> };
+}
+
+/**
+ * Sets the mark (compare-and-set: still in one of `states`, not yet marked, still fenced) and appends
+ * its event. The attempt's version counts its transitions, so a mark leaves it alone. Returns the
+ * events, or null when the row no longer matches (marked already, ended, or not this owner's).
+ */
+export async function applyMark(trx: Transaction<Database>, w: MarkWrite): Promise<LifelineEvent[] | null> {
+  let q = trx
+    .updateTable('attempts')
+    .set({ [w.mark]: w.at })
+    .where('id', '=', w.attemptId)
+    .where('state', 'in', [...w.states])
+    .where(w.mark, 'is', null);
+  if (w.fence) {
+    const { owner, epoch } = w.fence;
+    q = q.where((eb) => (owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner)));
+    q = q.where('owner_epoch', '=', epoch);
+  }
+  const res = await q.executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return null;
+  const event: NewEvent = { ...w.event, deployment_id: w.deploymentId, attempt_id: w.attemptId };
+  return insertEvents(trx, [event], w.at);
 }

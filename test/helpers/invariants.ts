@@ -4,6 +4,7 @@
 // missing seqs are archived log_line/runner_event ones, below logs_pruned_before); plus the attempt's own
 // transition chain and the attempt_start/attempt_end counts of SPEC §3; and the verifying check's trail
 // (§9.3).
+import { foldMarks } from '../../src/domain/marks.ts';
 import { gunzipSync } from 'node:zlib';
 import SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
@@ -158,6 +159,12 @@ export function expectAttemptHistories(s: StoreSnapshot): void {
       expect(m.version).toBe(i + 1);
     });
     expect(moves[moves.length - 1]?.to, `last transition of attempt ${a.id}`).toBe(a.state);
+
+    // The marks (cancel requested, timed out) are a fold of their events too.
+    expect(foldMarks(evs), `marks of attempt ${a.id}`).toEqual({
+      cancel_requested_at: a.cancel_requested_at,
+      timed_out_at: a.timed_out_at,
+    });
 
     const starts = evs.filter((e) => e.type === 'attempt_start');
     expect(starts.length, `attempt_start count of ${a.id}`).toBe(a.started_at === null ? 0 : 1);

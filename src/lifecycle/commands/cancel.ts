@@ -2,13 +2,13 @@
 import type { Transaction } from 'kysely';
 import { LifelineError } from '../../domain/errors.ts';
 import { decideCancel } from '../../domain/transitions.ts';
-import type { Actor, Attempt, AttemptState } from '../../domain/types.ts';
-import { selectAttemptById, setCancelRequested } from '../../store/attempts.ts';
+import type { Actor, Attempt, AttemptState, LifelineEvent } from '../../domain/types.ts';
+import { selectAttemptById } from '../../store/attempts.ts';
 import { selectInstancesAt } from '../../store/instances.ts';
 import { notifyAttempt } from '../../store/listen.ts';
 import type { AttemptsTable, Database, InstancesTable } from '../../store/schema.ts';
 import type { WriteOptions } from '../api.ts';
-import { writeEnd } from '../attempt-writes.ts';
+import { writeCancelRequest, writeEnd } from '../attempt-writes.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
@@ -71,12 +71,13 @@ export async function cancel(
       if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
       return { result: att!.id, events: end.events };
     }
+    let events: LifelineEvent[] = [];
     if (d.action === 'request') {
-      await setCancelRequested(trx, att!.id, at);
+      events = await writeCancelRequest(trx, att!, actor.name, at);
       // Its owner may be another instance: tell it now rather than at its next safety pass.
       if (ctx.store.dialect === 'postgres') await notifyAttempt(trx, att!.id);
     }
-    return { result: att!.id, events: [] };
+    return { result: att!.id, events };
   });
   watcher.wake(id);
   return getAttempt(ctx, id);

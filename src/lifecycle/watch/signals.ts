@@ -1,6 +1,5 @@
 // Timeout and cancel: the attempt's deadline is marked, then SIGTERM to the plan's process group (and
 // to descendants that left it), SIGKILL after the cancel grace. Only a delivered signal counts.
-import { setTimedOut } from '../../store/attempts.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import {
   descendants,
@@ -12,6 +11,8 @@ import {
 } from '../../runner/identity.ts';
 import { readExit, readProcess } from '../../runner/rundir.ts';
 import { nowIso } from '../ids.ts';
+import { selectAttemptById } from '../../store/attempts.ts';
+import { markTimedOut } from '../attempt-writes.ts';
 import type { Host } from './host.ts';
 import { mayAct } from './may-act.ts';
 import type { Watch } from './watches.ts';
@@ -31,9 +32,16 @@ export async function enforceDeadlines(
   const now = Date.now();
   const deadline = row.started_at ? Date.parse(row.started_at) + Number(row.timeout_ms) : null;
   if (row.timed_out_at === null && deadline !== null && now > deadline) {
-    await setTimedOut(ctx.store.db, row.id, nowIso());
-    row = { ...row, timed_out_at: nowIso() };
-    ctx.log.info({ attempt: row.id }, 'attempt timed out; terminating');
+    // A fenced write with its event. Refused: marked already (this row is older), or not ours to
+    // stop (lapsed, taken over; the next step lets it go).
+    if (await markTimedOut(ctx, row.id, now)) {
+      row = { ...row, timed_out_at: nowIso() };
+      ctx.log.info({ attempt: row.id }, 'attempt timed out; terminating');
+    } else {
+      const fresh = await selectAttemptById(ctx.store.db, row.id);
+      if (!fresh || fresh.timed_out_at === null) return;
+      row = { ...row, timed_out_at: fresh.timed_out_at, cancel_requested_at: fresh.cancel_requested_at };
+    }
   }
   if (row.cancel_requested_at === null && row.timed_out_at === null) {
     if (deadline !== null) watches.wakeAt(row.id, w, deadline + 1);
