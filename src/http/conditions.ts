@@ -12,13 +12,12 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LifelineError } from '../domain/errors.ts';
-import type { IdempotentResponse, LifelineApi, WriteOptions } from '../lifecycle/api.ts';
+import type { IdempotentResponse, LifelineApi, StoredResponse, WriteOptions } from '../lifecycle/api.ts';
 import { differentBody } from '../lifecycle/idempotency.ts';
 import {
   IdempotentReplay,
   withIdempotentRequest,
   type IdempotentRequest,
-  type StoredResponse,
 } from '../lifecycle/idempotent-request.ts';
 
 declare module 'fastify' {

@@ -1,4 +1,5 @@
-// The surface the HTTP layer (and tests) call. Implemented by Lifeline in engine.ts.
+// The surface the HTTP layer (and tests) call, with the types it speaks in; implemented by Lifeline in
+// engine.ts. It imports nothing from the rest of src/lifecycle, so nothing there can loop back through it.
 // Every method throws LifelineError with a SPEC code on refusal and writes nothing then.
 import type {
   Actor,
@@ -11,9 +12,7 @@ import type {
   Page,
   Transition,
 } from '../domain/types.ts';
-import type { WebhookStatus } from './webhooks/service.ts';
 import type { Phase } from '../domain/phases.ts';
-import type { StoredResponse } from './idempotent-request.ts';
 
 export interface PlanInfo {
   name: string;
@@ -43,6 +42,25 @@ export interface IdempotentResponse {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+}
+
+/**
+ * What an Idempotency-Key row holds: the full response once it was sent, or, between the commit and the
+ * send, the committed entity (a deployment or attempt id) from which the HTTP layer re-renders it.
+ */
+export type StoredResponse = IdempotentResponse | { committed: { entity: string | null } };
+
+/** SPEC §10: a configured webhook's health (GET /v1/webhooks); never its secret. */
+export interface WebhookStatus {
+  name: string;
+  url: string;
+  events: string[];
+  enabled: boolean;
+  delivered_seq: number;
+  pending: number;
+  last_status: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
 }
 
 export interface LifelineApi {

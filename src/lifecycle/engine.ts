@@ -27,7 +27,7 @@ import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
-import { EventBus } from './tx.ts';
+import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
 import { createLauncher, type Launcher } from '../runner/launcher.ts';

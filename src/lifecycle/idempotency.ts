@@ -10,14 +10,9 @@ import {
   upsertIdempotencyResponse,
 } from '../store/idempotency.ts';
 import type { Database } from '../store/schema.ts';
-import type { IdempotentResponse } from './api.ts';
+import type { IdempotentResponse, StoredResponse } from './api.ts';
 import { nowIso } from './ids.ts';
-import {
-  committedEntity,
-  IdempotentReplay,
-  type IdempotentRequest,
-  type StoredResponse,
-} from './idempotent-request.ts';
+import { committedEntity, IdempotentReplay, type IdempotentRequest } from './idempotent-request.ts';
 
 export class IdempotencyKeys {
   constructor(private readonly db: Kysely<Database>) {}

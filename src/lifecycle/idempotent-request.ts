@@ -2,7 +2,7 @@
 // transaction (AsyncLocalStorage, so the lifecycle never imports http): the key row commits with the
 // write, so a crash leaves either both or neither (SPEC §6, issue 9 item 9).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { IdempotentResponse } from './api.ts';
+import type { StoredResponse } from './api.ts';
 
 export interface IdempotentRequest {
   scope: string;
@@ -11,12 +11,6 @@ export interface IdempotentRequest {
   /** Set once the first write of the request committed with the key: later writes are its own. */
   committed: boolean;
 }
-
-/**
- * What a key row holds: the full response once it was sent, or, between the commit and the send, the
- * committed entity (a deployment or attempt id) from which the HTTP layer re-renders the response.
- */
-export type StoredResponse = IdempotentResponse | { committed: { entity: string | null } };
 
 const current = new AsyncLocalStorage<IdempotentRequest>();
 
