@@ -21,9 +21,24 @@ export interface PlanInfo {
   has_check: boolean;
 }
 
-/** Optional concurrency guard from `If-Match: "<version>"`. */
+/** A request's Idempotency-Key as its write carries it (SPEC §6). */
+export interface IdempotencyKey {
+  /** Who asked what: the caller, the method, the route and its {ref}. */
+  scope: string;
+  key: string;
+  /** The request as sent, hashed: the same key with another request is refused. */
+  requestHash: string;
+}
+
+/** How the caller guards a write. */
 export interface WriteOptions {
+  /** From `If-Match: "<version>"`: the deployment must still be at this version. */
   ifVersion?: number;
+  /**
+   * Committed in the write's own transaction, with what it wrote, so a crash leaves both or neither. If
+   * a twin request under this key committed first, the write runs nothing and throws IdempotentReplay.
+   */
+  idempotency?: IdempotencyKey;
 }
 
 export interface EventQuery {
@@ -63,13 +78,23 @@ export interface WebhookStatus {
   next_attempt_at: string | null;
 }
 
+/** Thrown by a keyed write when another request with the same key and body committed first. */
+export class IdempotentReplay extends Error {
+  constructor(readonly stored: StoredResponse) {
+    super('a request with this Idempotency-Key has already committed');
+    this.name = 'IdempotentReplay';
+  }
+}
+
 export interface LifelineApi {
   readonly instanceId: string;
   listPlans(): PlanInfo[];
 
+  /** `w.ifVersion` does not apply: there is no deployment yet. */
   createDeployment(
     input: { name: string; plan: string; params?: unknown; labels?: Record<string, string> },
     actor: Actor,
+    w?: WriteOptions,
   ): Promise<Deployment>;
   listDeployments(query: {
     state?: DeploymentState;
@@ -141,18 +166,13 @@ export interface LifelineApi {
   /** Moves a webhook's cursor back so that delivery restarts at `fromSeq`. */
   redeliverWebhook(name: string, fromSeq: number): Promise<WebhookStatus>;
 
-  /** Idempotency-Key store, scoped by the caller (e.g. token name + method + path). */
-  idempotencyLookup(
-    scope: string,
-    key: string,
-  ): Promise<{ request_hash: string; response: StoredResponse } | null>;
+  /**
+   * The stored response of an Idempotency-Key, null when none was stored; VALIDATION (422) when the key
+   * was used with another request.
+   */
+  idempotencyLookup(key: IdempotencyKey): Promise<StoredResponse | null>;
   /** Records the response as sent (the write's transaction recorded the key already, if it wrote). */
-  idempotencySave(
-    scope: string,
-    key: string,
-    requestHash: string,
-    response: IdempotentResponse,
-  ): Promise<void>;
+  idempotencySave(key: IdempotencyKey, response: IdempotentResponse): Promise<void>;
 }
 
 /** Limits of GET /v1/attempts/{id}/log: a page's default and largest size in bytes, the largest tail. */

@@ -7,9 +7,9 @@ import { maskParams } from '../../runner/redact.ts';
 import { isNameTaken } from '../../store/deployments.ts';
 import type { DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition } from '../../store/transition.ts';
+import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newDeploymentId, nowIso } from '../ids.ts';
-import { currentIdempotentRequest } from '../idempotent-request.ts';
 import { presentDeployments } from '../present.ts';
 import { transact } from '../tx.ts';
 import { asParams, checkLabels, checkName, checkParams } from '../validate.ts';
@@ -19,6 +19,7 @@ export async function createDeployment(
   ctx: Ctx,
   input: { name: string; plan: string; params?: unknown; labels?: Record<string, string> },
   actor: Actor,
+  w?: WriteOptions,
 ): Promise<Deployment> {
   const name = checkName(input.name);
   const plan = typeof input.plan === 'string' ? findPlan(ctx.config, input.plan) : undefined;
@@ -32,46 +33,56 @@ export async function createDeployment(
   // before it. A keyed request that loses the name once is re-run instead: if the winner was the same
   // request under the same Idempotency-Key, the re-run replays its answer (lifecycle/tx.ts).
   let lostName = false;
-  return transact(ctx.store, ctx.bus, async (trx) => {
-    const at = nowIso();
-    const row: DeploymentsTable = {
-      id: newDeploymentId(),
-      name,
-      plan: plan.name,
-      params: JSON.stringify(params),
-      secret_params: JSON.stringify(plan.secretParams),
-      labels: JSON.stringify(labels),
-      state: decision.writes.deployment!.to,
-      version: 1,
-      state_changed_at: at,
-      current_attempt_id: null,
-      created_at: at,
-      updated_at: at,
-      deleted_at: null,
-    };
-    let events;
-    try {
-      events = await applyTransition(trx, {
-        at,
-        actor: actor.name,
-        deployment: { id: row.id, change: decision.writes.deployment, insert: row },
-        eventsBefore: [
-          {
-            type: 'deployment_created',
-            deployment_id: row.id,
-            attempt_id: null,
-            data: { name: row.name, plan: plan.name, params: maskParams(params, plan.secretParams), labels },
-          },
-        ],
-      });
-    } catch (err) {
-      if (!isNameTaken(err)) throw err;
-      if (currentIdempotentRequest() && !lostName) {
-        lostName = true;
-        throw err; // a conflict: transact re-runs the unit
+  return transact(
+    ctx.store,
+    ctx.bus,
+    async (trx) => {
+      const at = nowIso();
+      const row: DeploymentsTable = {
+        id: newDeploymentId(),
+        name,
+        plan: plan.name,
+        params: JSON.stringify(params),
+        secret_params: JSON.stringify(plan.secretParams),
+        labels: JSON.stringify(labels),
+        state: decision.writes.deployment!.to,
+        version: 1,
+        state_changed_at: at,
+        current_attempt_id: null,
+        created_at: at,
+        updated_at: at,
+        deleted_at: null,
+      };
+      let events;
+      try {
+        events = await applyTransition(trx, {
+          at,
+          actor: actor.name,
+          deployment: { id: row.id, change: decision.writes.deployment, insert: row },
+          eventsBefore: [
+            {
+              type: 'deployment_created',
+              deployment_id: row.id,
+              attempt_id: null,
+              data: {
+                name: row.name,
+                plan: plan.name,
+                params: maskParams(params, plan.secretParams),
+                labels,
+              },
+            },
+          ],
+        });
+      } catch (err) {
+        if (!isNameTaken(err)) throw err;
+        if (w?.idempotency && !lostName) {
+          lostName = true;
+          throw err; // a conflict: transact re-runs the unit
+        }
+        throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
       }
-      throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
-    }
-    return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
-  });
+      return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
+    },
+    { key: w?.idempotency },
+  );
 }

@@ -20,17 +20,27 @@ export async function resolve(
   w?: WriteOptions,
 ): Promise<Deployment> {
   checkReason(input.reason);
-  return transact(ctx.store, ctx.bus, async (trx) => {
-    const dep = await deploymentByRef(trx, ref);
-    checkVersion(dep, w);
-    const decision = decideResolve(dep.state as DeploymentState, input.state, input.reason, callerOf(actor));
-    allowed(decision);
-    const events = await applyTransition(trx, {
-      at: nowIso(),
-      actor: actor.name,
-      deployment: { ...asRead(dep), change: decision.writes.deployment, set: NO_RETRY },
-    });
-    const fresh = (await selectDeploymentById(trx, dep.id))!;
-    return { result: (await presentDeployments(ctx, trx, [fresh]))[0], events };
-  });
+  return transact(
+    ctx.store,
+    ctx.bus,
+    async (trx) => {
+      const dep = await deploymentByRef(trx, ref);
+      checkVersion(dep, w);
+      const decision = decideResolve(
+        dep.state as DeploymentState,
+        input.state,
+        input.reason,
+        callerOf(actor),
+      );
+      allowed(decision);
+      const events = await applyTransition(trx, {
+        at: nowIso(),
+        actor: actor.name,
+        deployment: { ...asRead(dep), change: decision.writes.deployment, set: NO_RETRY },
+      });
+      const fresh = (await selectDeploymentById(trx, dep.id))!;
+      return { result: (await presentDeployments(ctx, trx, [fresh]))[0], events };
+    },
+    { key: w?.idempotency },
+  );
 }
