@@ -1,5 +1,6 @@
 // The surface the HTTP layer (and tests) call, with the types it speaks in; implemented by Lifeline in
 // engine.ts. It imports nothing from the rest of src/lifecycle, so nothing there can loop back through it.
+import { AsyncLocalStorage } from 'node:async_hooks';
 // Every method throws LifelineError with a SPEC code on refusal and writes nothing then.
 import type {
   Actor,
@@ -13,6 +14,7 @@ import type {
   Transition,
 } from '../domain/types.ts';
 import type { Phase } from '../domain/phases.ts';
+import { isStoreClosed, isStoreUnavailable } from '../store/errors.ts';
 
 export interface PlanInfo {
   name: string;
@@ -179,3 +181,18 @@ export interface LifelineApi {
 export const LOG_PAGE_DEFAULT = 4 * 1024 * 1024;
 export const LOG_PAGE_MAX = 16 * 1024 * 1024;
 export const LOG_TAIL_MAX = 10_000;
+
+/**
+ * What an error a method threw says about the store: `unavailable` (an outage: the caller may retry
+ * later, 503), `closed` (this process closed it: it will not come back), or null (anything else).
+ */
+export function storeFault(err: unknown): 'unavailable' | 'closed' | null {
+  if (!isStoreUnavailable(err)) return null;
+  return isStoreClosed(err) ? 'closed' : 'unavailable';
+}
+
+/**
+ * The request id (trace_id) a call runs for, carried through its async work: run a call inside
+ * `traceIds.run(id, …)` and the state-change log lines of the writes it causes name that id.
+ */
+export const traceIds = new AsyncLocalStorage<string>();
