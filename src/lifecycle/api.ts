@@ -1,7 +1,7 @@
 // The surface the HTTP layer (and tests) call, with the types it speaks in; implemented by Lifeline in
 // engine.ts. It imports nothing from the rest of src/lifecycle, so nothing there can loop back through it.
-import { AsyncLocalStorage } from 'node:async_hooks';
 // Every method throws LifelineError with a SPEC code on refusal and writes nothing then.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type {
   Actor,
   Attempt,
