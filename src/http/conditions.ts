@@ -3,11 +3,12 @@
 // Idempotency (every mutating method, DELETE included): the scope is the caller, the method, the route
 // and the {ref}; the request hash is the SHA-256 of the canonical JSON body (object keys sorted; no body
 // counts as `{}`) and of the query string when there is one. The key travels into the write as one of
-// its WriteOptions and commits in the write's own transaction, so a crash leaves both or neither; the response (status, body, ETag/Location) then replaces it as it is sent. A refusal
-// (4xx) wrote nothing and is saved as sent. A retry with the same key and body gets the first response
-// again and runs nothing (a write killed before its response was sent is re-rendered from the
-// committed entity, see docs/http.md); with another body, 422; while the first is still running in
-// this process, 409. A 5xx saves nothing but what its write committed.
+// its WriteOptions and commits in the write's own transaction, so a crash leaves both or neither; the
+// response (status, body, ETag/Location) then replaces it as it is sent. A refusal (4xx) wrote nothing
+// and is saved as sent. A retry with the same key and body gets the first response again and runs
+// nothing (a write killed before its response was sent is re-rendered from the committed entity, see
+// docs/http.md); with another body, 422; while the first is still running in this process, 409. A 5xx
+// saves nothing but what its write committed.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LifelineError } from '../domain/errors.ts';
