@@ -9,7 +9,7 @@ import { LifelineError } from '../domain/errors.ts';
 import { isNameTaken } from '../store/deployments.ts';
 import { classifyStoreError } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
-import { IdempotentReplay, type IdempotencyKey } from './api.ts';
+import { IdempotentReplay, type IdempotencyKey, type WriteOptions } from './api.ts';
 import type { EventBus } from './event-bus.ts';
 import { recordKey, refuseCommittedKey } from './idempotency.ts';
 
@@ -80,6 +80,16 @@ export async function transact<T>(
       throw exhausted(kind, err);
     }
   }
+}
+
+/** A write command's transaction: `transact` with the caller's Idempotency-Key, if its options carry one. */
+export function transactCommand<T>(
+  store: Store,
+  bus: EventBus,
+  w: WriteOptions | undefined,
+  fn: (trx: Transaction<Database>) => Promise<Unit<T>>,
+): Promise<T> {
+  return transact(store, bus, fn, { key: w?.idempotency });
 }
 
 /**

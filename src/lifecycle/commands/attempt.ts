@@ -15,7 +15,7 @@ import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newAttemptId, nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
 import { allowed, asRead, checkVersion } from './guards.ts';
 
@@ -54,72 +54,63 @@ export async function startAttempt(
   // Registered before the commit: a cancel that races the launch must ask, not cancel outright.
   watcher.expect(id);
   try {
-    const { row, dep, plan } = await transact(
-      ctx.store,
-      ctx.bus,
-      async (trx) => {
-        const dep = await deploymentByRef(trx, req.ref);
-        checkVersion(dep, req.w);
-        const plan = findPlan(ctx.config, dep.plan);
-        if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
-        const { decision, params, rollbackOf, retry } = await decide(dep, plan, trx);
-        allowed(decision);
-        const at = nowIso();
-        const row: AttemptsTable = {
-          id,
-          deployment_id: dep.id,
-          number: (await selectLastAttemptNumber(trx, dep.id)) + 1,
-          kind,
-          state: decision.writes.attempt!.to,
-          reason: null,
-          rc: null,
-          params: JSON.stringify(params),
-          secret_params: JSON.stringify(plan.secretParams),
-          force: force ? 1 : 0,
-          requested_by: actor.name,
-          queued_at: at,
-          started_at: null,
-          ended_at: null,
-          cancel_requested_at: null,
-          timed_out_at: null,
-          recovered: 0,
-          owner: ctx.instanceId,
-          owner_epoch: ctx.lease.epoch,
-          prev_state: dep.state,
-          version: 1,
-          pid: null,
-          process_start: null,
-          boot_id: null,
-          run_dir: path.join(ctx.config.dataDir, 'attempts', id),
-          timeout_ms: plan.timeoutMs,
-          cancel_grace_ms: plan.cancelGraceMs,
-          stdout_offset: 0,
-          stderr_offset: 0,
-          events_offset: 0,
-          rollback_of: rollbackOf ?? null,
-          retry_number: retry?.number ?? null,
-        };
-        const change = decision.writes.deployment;
-        const events = await applyTransition(trx, {
-          at,
-          actor: actor.name,
-          deployment: {
-            ...asRead(dep),
-            change: retry && change ? { ...change, reason: retryReason(retry.number, retry.of) } : change,
-            // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
-            set: {
-              current_attempt_id: id,
-              ...(kind === 'deploy' ? { params: row.params } : {}),
-              ...NO_RETRY,
-            },
-            ...(retry ? { expectRetryOf: retry.failedId } : {}),
-          },
-          attempt: { id, change: decision.writes.attempt!, insert: row },
-        });
-        return { result: { row, dep, plan }, events };
-      },
-      { key: req.w?.idempotency },
-    );
+    const { row, dep, plan } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
+      const dep = await deploymentByRef(trx, req.ref);
+      checkVersion(dep, req.w);
+      const plan = findPlan(ctx.config, dep.plan);
+      if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
+      const { decision, params, rollbackOf, retry } = await decide(dep, plan, trx);
+      allowed(decision);
+      const at = nowIso();
+      const row: AttemptsTable = {
+        id,
+        deployment_id: dep.id,
+        number: (await selectLastAttemptNumber(trx, dep.id)) + 1,
+        kind,
+        state: decision.writes.attempt!.to,
+        reason: null,
+        rc: null,
+        params: JSON.stringify(params),
+        secret_params: JSON.stringify(plan.secretParams),
+        force: force ? 1 : 0,
+        requested_by: actor.name,
+        queued_at: at,
+        started_at: null,
+        ended_at: null,
+        cancel_requested_at: null,
+        timed_out_at: null,
+        recovered: 0,
+        owner: ctx.instanceId,
+        owner_epoch: ctx.lease.epoch,
+        prev_state: dep.state,
+        version: 1,
+        pid: null,
+        process_start: null,
+        boot_id: null,
+        run_dir: path.join(ctx.config.dataDir, 'attempts', id),
+        timeout_ms: plan.timeoutMs,
+        cancel_grace_ms: plan.cancelGraceMs,
+        stdout_offset: 0,
+        stderr_offset: 0,
+        events_offset: 0,
+        rollback_of: rollbackOf ?? null,
+        retry_number: retry?.number ?? null,
+      };
+      const change = decision.writes.deployment;
+      const events = await applyTransition(trx, {
+        at,
+        actor: actor.name,
+        deployment: {
+          ...asRead(dep),
+          change: retry && change ? { ...change, reason: retryReason(retry.number, retry.of) } : change,
+          // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
+          set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}), ...NO_RETRY },
+          ...(retry ? { expectRetryOf: retry.failedId } : {}),
+        },
+        attempt: { id, change: decision.writes.attempt!, insert: row },
+      });
+      return { result: { row, dep, plan }, events };
+    });
     await watcher.launch({ attempt: row, deploymentName: dep.name, plan });
     return getAttempt(ctx, id);
   } finally {

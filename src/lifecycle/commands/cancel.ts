@@ -12,7 +12,7 @@ import { writeEnd } from '../attempt-writes.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
 import { applyTransition, NO_RETRY } from '../../store/transition.ts';
 import { asRead, checkVersion } from './guards.ts';
@@ -24,69 +24,60 @@ export async function cancel(
   actor: Actor,
   w?: WriteOptions,
 ): Promise<Attempt> {
-  const id = await transact(
-    ctx.store,
-    ctx.bus,
-    async (trx) => {
-      const dep = await deploymentByRef(trx, ref);
-      checkVersion(dep, w);
-      const att = dep.current_attempt_id ? await selectAttemptById(trx, dep.current_attempt_id) : undefined;
-      const started = att ? att.state === 'running' || (await someoneStarts(ctx, watcher, trx, att)) : false;
-      const supervised = att?.state === 'unknown' && (await supervisedByLive(ctx, watcher, trx, att));
-      const d = decideCancel(
-        att
-          ? {
-              state: att.state as AttemptState,
-              cancelRequested: att.cancel_requested_at !== null,
-              supervised,
-            }
-          : null,
-        started,
-        dep.retry_attempt_id != null,
-      );
-      if (!d.ok) throw new LifelineError(d.refusal.code, d.refusal.detail);
-      const at = nowIso();
-      if (d.action === 'cancel_retry') {
-        // The retry waits on the failed attempt, which is what the answer shows (it stays failed).
-        const events = await applyTransition(trx, {
-          at,
-          actor: actor.name,
-          deployment: { ...asRead(dep), set: NO_RETRY, expectRetryOf: dep.retry_attempt_id! },
-          eventsAfter: [
-            {
-              type: 'retry_cancelled',
-              deployment_id: dep.id,
-              attempt_id: dep.retry_attempt_id!,
-              data: {
-                number: Number(dep.retry_number),
-                of: Number(dep.retry_of),
-                at: dep.retry_at,
-                actor: actor.name,
-              },
+  const id = await transactCommand(ctx.store, ctx.bus, w, async (trx) => {
+    const dep = await deploymentByRef(trx, ref);
+    checkVersion(dep, w);
+    const att = dep.current_attempt_id ? await selectAttemptById(trx, dep.current_attempt_id) : undefined;
+    const started = att ? att.state === 'running' || (await someoneStarts(ctx, watcher, trx, att)) : false;
+    const supervised = att?.state === 'unknown' && (await supervisedByLive(ctx, watcher, trx, att));
+    const d = decideCancel(
+      att
+        ? { state: att.state as AttemptState, cancelRequested: att.cancel_requested_at !== null, supervised }
+        : null,
+      started,
+      dep.retry_attempt_id != null,
+    );
+    if (!d.ok) throw new LifelineError(d.refusal.code, d.refusal.detail);
+    const at = nowIso();
+    if (d.action === 'cancel_retry') {
+      // The retry waits on the failed attempt, which is what the answer shows (it stays failed).
+      const events = await applyTransition(trx, {
+        at,
+        actor: actor.name,
+        deployment: { ...asRead(dep), set: NO_RETRY, expectRetryOf: dep.retry_attempt_id! },
+        eventsAfter: [
+          {
+            type: 'retry_cancelled',
+            deployment_id: dep.id,
+            attempt_id: dep.retry_attempt_id!,
+            data: {
+              number: Number(dep.retry_number),
+              of: Number(dep.retry_of),
+              at: dep.retry_at,
+              actor: actor.name,
             },
-          ],
-        });
-        return { result: dep.retry_attempt_id!, events };
-      }
-      if (d.action === 'cancel_now') {
-        const end = await writeEnd(
-          trx,
-          att!.id,
-          { kind: 'cancelled_before_start' },
-          { rc: null, recovered: false, actor: actor.name, cancelRequestedAt: at },
-        );
-        if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
-        return { result: att!.id, events: end.events };
-      }
-      if (d.action === 'request') {
-        await setCancelRequested(trx, att!.id, at);
-        // Its owner may be another instance: tell it now rather than at its next safety pass.
-        if (ctx.store.dialect === 'postgres') await notifyAttempt(trx, att!.id);
-      }
-      return { result: att!.id, events: [] };
-    },
-    { key: w?.idempotency },
-  );
+          },
+        ],
+      });
+      return { result: dep.retry_attempt_id!, events };
+    }
+    if (d.action === 'cancel_now') {
+      const end = await writeEnd(
+        trx,
+        att!.id,
+        { kind: 'cancelled_before_start' },
+        { rc: null, recovered: false, actor: actor.name, cancelRequestedAt: at },
+      );
+      if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
+      return { result: att!.id, events: end.events };
+    }
+    if (d.action === 'request') {
+      await setCancelRequested(trx, att!.id, at);
+      // Its owner may be another instance: tell it now rather than at its next safety pass.
+      if (ctx.store.dialect === 'postgres') await notifyAttempt(trx, att!.id);
+    }
+    return { result: att!.id, events: [] };
+  });
   watcher.wake(id);
   return getAttempt(ctx, id);
 }

@@ -11,7 +11,7 @@ import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newDeploymentId, nowIso } from '../ids.ts';
 import { presentDeployments } from '../present.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import { asParams, checkLabels, checkName, checkParams } from '../validate.ts';
 import { allowed } from './guards.ts';
 
@@ -33,56 +33,46 @@ export async function createDeployment(
   // before it. A keyed request that loses the name once is re-run instead: if the winner was the same
   // request under the same Idempotency-Key, the re-run replays its answer (lifecycle/tx.ts).
   let lostName = false;
-  return transact(
-    ctx.store,
-    ctx.bus,
-    async (trx) => {
-      const at = nowIso();
-      const row: DeploymentsTable = {
-        id: newDeploymentId(),
-        name,
-        plan: plan.name,
-        params: JSON.stringify(params),
-        secret_params: JSON.stringify(plan.secretParams),
-        labels: JSON.stringify(labels),
-        state: decision.writes.deployment!.to,
-        version: 1,
-        state_changed_at: at,
-        current_attempt_id: null,
-        created_at: at,
-        updated_at: at,
-        deleted_at: null,
-      };
-      let events;
-      try {
-        events = await applyTransition(trx, {
-          at,
-          actor: actor.name,
-          deployment: { id: row.id, change: decision.writes.deployment, insert: row },
-          eventsBefore: [
-            {
-              type: 'deployment_created',
-              deployment_id: row.id,
-              attempt_id: null,
-              data: {
-                name: row.name,
-                plan: plan.name,
-                params: maskParams(params, plan.secretParams),
-                labels,
-              },
-            },
-          ],
-        });
-      } catch (err) {
-        if (!isNameTaken(err)) throw err;
-        if (w?.idempotency && !lostName) {
-          lostName = true;
-          throw err; // a conflict: transact re-runs the unit
-        }
-        throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
+  return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
+    const at = nowIso();
+    const row: DeploymentsTable = {
+      id: newDeploymentId(),
+      name,
+      plan: plan.name,
+      params: JSON.stringify(params),
+      secret_params: JSON.stringify(plan.secretParams),
+      labels: JSON.stringify(labels),
+      state: decision.writes.deployment!.to,
+      version: 1,
+      state_changed_at: at,
+      current_attempt_id: null,
+      created_at: at,
+      updated_at: at,
+      deleted_at: null,
+    };
+    let events;
+    try {
+      events = await applyTransition(trx, {
+        at,
+        actor: actor.name,
+        deployment: { id: row.id, change: decision.writes.deployment, insert: row },
+        eventsBefore: [
+          {
+            type: 'deployment_created',
+            deployment_id: row.id,
+            attempt_id: null,
+            data: { name: row.name, plan: plan.name, params: maskParams(params, plan.secretParams), labels },
+          },
+        ],
+      });
+    } catch (err) {
+      if (!isNameTaken(err)) throw err;
+      if (w?.idempotency && !lostName) {
+        lostName = true;
+        throw err; // a conflict: transact re-runs the unit
       }
-      return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
-    },
-    { key: w?.idempotency },
-  );
+      throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
+    }
+    return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
+  });
 }

@@ -8,7 +8,7 @@ import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { presentDeployments } from '../present.ts';
 import { deploymentByRef } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import { checkReason } from '../validate.ts';
 import { allowed, asRead, callerOf, checkVersion } from './guards.ts';
 
@@ -20,27 +20,17 @@ export async function resolve(
   w?: WriteOptions,
 ): Promise<Deployment> {
   checkReason(input.reason);
-  return transact(
-    ctx.store,
-    ctx.bus,
-    async (trx) => {
-      const dep = await deploymentByRef(trx, ref);
-      checkVersion(dep, w);
-      const decision = decideResolve(
-        dep.state as DeploymentState,
-        input.state,
-        input.reason,
-        callerOf(actor),
-      );
-      allowed(decision);
-      const events = await applyTransition(trx, {
-        at: nowIso(),
-        actor: actor.name,
-        deployment: { ...asRead(dep), change: decision.writes.deployment, set: NO_RETRY },
-      });
-      const fresh = (await selectDeploymentById(trx, dep.id))!;
-      return { result: (await presentDeployments(ctx, trx, [fresh]))[0], events };
-    },
-    { key: w?.idempotency },
-  );
+  return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
+    const dep = await deploymentByRef(trx, ref);
+    checkVersion(dep, w);
+    const decision = decideResolve(dep.state as DeploymentState, input.state, input.reason, callerOf(actor));
+    allowed(decision);
+    const events = await applyTransition(trx, {
+      at: nowIso(),
+      actor: actor.name,
+      deployment: { ...asRead(dep), change: decision.writes.deployment, set: NO_RETRY },
+    });
+    const fresh = (await selectDeploymentById(trx, dep.id))!;
+    return { result: (await presentDeployments(ctx, trx, [fresh]))[0], events };
+  });
 }
