@@ -14,8 +14,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
-import type { LifelineApi } from '../lifecycle/api.ts';
-import { traceIds } from '../lifecycle/trace.ts';
+import { traceIds, type LifelineApi } from '../lifecycle/api.ts';
 import { registerAuth } from './auth.ts';
 import { clientErrorHandler, refuseConnect } from './client-error.ts';
 import { registerConditions } from './conditions.ts';

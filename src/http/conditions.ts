@@ -2,31 +2,31 @@
 //
 // Idempotency (every mutating method, DELETE included): the scope is the caller, the method, the route
 // and the {ref}; the request hash is the SHA-256 of the canonical JSON body (object keys sorted; no body
-// counts as `{}`) and of the query string when there is one. The key travels into the write
-// (lifecycle/idempotent-request.ts) and commits in the write's own transaction, so a crash leaves both
-// or neither; the response (status, body, ETag/Location) then replaces it as it is sent. A refusal
-// (4xx) wrote nothing and is saved as sent. A retry with the same key and body gets the first response
-// again and runs nothing (a write killed before its response was sent is re-rendered from the
-// committed entity, see docs/http.md); with another body, 422; while the first is still running in
-// this process, 409. A 5xx saves nothing but what its write committed.
+// counts as `{}`) and of the query string when there is one. The key travels into the write as one of
+// its WriteOptions and commits in the write's own transaction, so a crash leaves both or neither; the
+// response (status, body, ETag/Location) then replaces it as it is sent. A refusal (4xx) wrote nothing
+// and is saved as sent. A retry with the same key and body gets the first response again and runs
+// nothing (a write killed before its response was sent is re-rendered from the committed entity, see
+// docs/http.md); with another body, 422; while the first is still running in this process, 409. A 5xx
+// saves nothing but what its write committed.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LifelineError } from '../domain/errors.ts';
-import type { IdempotentResponse, LifelineApi, WriteOptions } from '../lifecycle/api.ts';
-import { differentBody } from '../lifecycle/idempotency.ts';
 import {
   IdempotentReplay,
-  withIdempotentRequest,
-  type IdempotentRequest,
+  type IdempotencyKey,
+  type IdempotentResponse,
+  type LifelineApi,
   type StoredResponse,
-} from '../lifecycle/idempotent-request.ts';
+  type WriteOptions,
+} from '../lifecycle/api.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** From If-Match: `undefined` when absent; `any` for `*`. */
     ifMatch: { version: number | null } | null;
     /** This request's Idempotency-Key, carried into its write and saved with its response. */
-    idempotency: IdempotentRequest | null;
+    idempotency: IdempotencyKey | null;
   }
 }
 
@@ -39,10 +39,16 @@ function malformed(field: string, reason: string): LifelineError {
   return new LifelineError('VALIDATION', `${field}: ${reason}`, [{ field, reason }], 400);
 }
 
-/** The If-Match condition of a write, as WriteOptions for the service. */
+/**
+ * The conditions of a write, as WriteOptions for the service: If-Match, and the Idempotency-Key on the
+ * routes whose write commits it (those that can re-render their response; the others save it after).
+ */
 export function writeOptions(req: FastifyRequest): WriteOptions {
+  const w: WriteOptions = {};
   const v = req.ifMatch?.version;
-  return typeof v === 'number' ? { ifVersion: v } : {};
+  if (typeof v === 'number') w.ifVersion = v;
+  if (req.idempotency && rerenderOf(req)) w.idempotency = req.idempotency;
+  return w;
 }
 
 /** Sorted-key JSON: two bodies that mean the same hash the same. */
@@ -114,16 +120,15 @@ export function registerConditions(app: FastifyInstance, api: LifelineApi): void
     if (req.idempotency) running.delete(`${req.idempotency.scope}\n${req.idempotency.key}`);
   };
 
-  // The handler of a keyed write runs with its key in context, so the write's transaction records it;
-  // a twin that committed first (another process) makes the write throw IdempotentReplay.
+  // A keyed write (its key passed in writeOptions) whose twin committed first, in another process,
+  // throws IdempotentReplay: answer with the twin's response.
   app.addHook('onRoute', (route) => {
     if (!MUTATING.has(String(route.method).toUpperCase())) return;
     const handler = route.handler;
     route.handler = async function (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply) {
-      const idem = req.idempotency;
-      if (!idem || !rerenderOf(req)) return handler.call(this, req, reply);
+      if (!req.idempotency || !rerenderOf(req)) return handler.call(this, req, reply);
       try {
-        return await withIdempotentRequest(idem, () => handler.call(this, req, reply));
+        return await handler.call(this, req, reply);
       } catch (err) {
         if (!(err instanceof IdempotentReplay)) throw err;
         return replay(reply, await storedResponse(api, req, err.stored));
@@ -145,19 +150,16 @@ export function registerConditions(app: FastifyInstance, api: LifelineApi): void
     if (typeof key !== 'string' || !KEY.test(key)) {
       throw malformed('Idempotency-Key', 'must be 1-255 printable ASCII characters');
     }
-    const scope = scopeOf(req);
-    const hash = requestHash(req.body, req.query);
-    const found = await api.idempotencyLookup(scope, key);
-    if (found) {
-      if (found.request_hash !== hash) throw differentBody();
-      return replay(reply, await storedResponse(api, req, found.response));
-    }
-    if (running.has(`${scope}\n${key}`)) {
+    const idem: IdempotencyKey = { scope: scopeOf(req), key, requestHash: requestHash(req.body, req.query) };
+    // A key used with another request is refused here (422).
+    const found = await api.idempotencyLookup(idem);
+    if (found) return replay(reply, await storedResponse(api, req, found));
+    if (running.has(`${idem.scope}\n${key}`)) {
       reply.header('Retry-After', '1');
       throw inFlight();
     }
-    running.add(`${scope}\n${key}`);
-    req.idempotency = { scope, key, requestHash: hash, committed: false };
+    running.add(`${idem.scope}\n${key}`);
+    req.idempotency = idem;
   });
 
   app.addHook('onRequestAbort', async (req) => release(req));
@@ -182,7 +184,7 @@ export function registerConditions(app: FastifyInstance, api: LifelineApi): void
           body = payload;
         }
       }
-      await api.idempotencySave(idem.scope, idem.key, idem.requestHash, {
+      await api.idempotencySave(idem, {
         status: reply.statusCode,
         body,
         headers,

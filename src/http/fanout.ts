@@ -13,11 +13,10 @@
 // wake). While the store is unavailable, streams stay open (their keepalives keep flowing): reads that
 // fail leave every cursor where it was and are tried again, so delivery resumes with no gap or repeat.
 import type { EventType, LifelineEvent } from '../domain/types.ts';
-import type { LifelineApi } from '../lifecycle/api.ts';
-import { isStoreClosed, isStoreUnavailable } from '../store/errors.ts';
+import { storeFault, type LifelineApi } from '../lifecycle/api.ts';
 
 /** The database is unreachable for now (it will come back), as opposed to a bug or a closed store. */
-const isOutage = (err: unknown) => isStoreUnavailable(err) && !isStoreClosed(err);
+const isOutage = (err: unknown) => storeFault(err) === 'unavailable';
 
 export interface Framed {
   event: LifelineEvent;

@@ -3,7 +3,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { LifelineError, type FieldError } from '../domain/errors.ts';
 import type { ErrorCode } from '../domain/types.ts';
-import { isStoreUnavailable } from '../store/errors.ts';
+import { storeFault } from '../lifecycle/api.ts';
 
 /** `INTERNAL` is the one code outside SPEC §6's list: a 500 is a bug, not a stable refusal. */
 export type ProblemCode = ErrorCode | 'INTERNAL';
@@ -76,9 +76,7 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
   return reply.code(p.status).type(PROBLEM_TYPE).send(JSON.stringify(p));
 }
 
-// ---- classification (src/store/errors.ts decides what a database error means) -------------------
-
-export { isStoreUnavailable };
+// ---- classification (the lifecycle's storeFault says what a database error means) ----------------
 
 interface ValidationItem {
   instancePath?: string;
@@ -121,7 +119,8 @@ export function toProblem(err: unknown, req: FastifyRequest): Problem {
     return makeProblem(422, 'VALIDATION', `invalid ${where}: ${summary}`, id, errors);
   }
 
-  if (isStoreUnavailable(err)) {
+  // A store this process closed answers 503 too: it is shutting down.
+  if (storeFault(err) !== null) {
     return makeProblem(503, 'STORE_UNAVAILABLE', 'the database is not available; retry later', id);
   }
 

@@ -1,5 +1,7 @@
-// The surface the HTTP layer (and tests) call. Implemented by Lifeline in engine.ts.
+// The surface the HTTP layer (and tests) call, with the types it speaks in; implemented by Lifeline in
+// engine.ts. It imports nothing from the rest of src/lifecycle, so nothing there can loop back through it.
 // Every method throws LifelineError with a SPEC code on refusal and writes nothing then.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type {
   Actor,
   Attempt,
@@ -11,9 +13,8 @@ import type {
   Page,
   Transition,
 } from '../domain/types.ts';
-import type { WebhookStatus } from './webhooks/service.ts';
 import type { Phase } from '../domain/phases.ts';
-import type { StoredResponse } from './idempotent-request.ts';
+import { isStoreClosed, isStoreUnavailable } from '../store/errors.ts';
 
 export interface PlanInfo {
   name: string;
@@ -22,9 +23,24 @@ export interface PlanInfo {
   has_check: boolean;
 }
 
-/** Optional concurrency guard from `If-Match: "<version>"`. */
+/** A request's Idempotency-Key as its write carries it (SPEC §6). */
+export interface IdempotencyKey {
+  /** Who asked what: the caller, the method, the route and its {ref}. */
+  scope: string;
+  key: string;
+  /** The request as sent, hashed: the same key with another request is refused. */
+  requestHash: string;
+}
+
+/** How the caller guards a write. */
 export interface WriteOptions {
+  /** From `If-Match: "<version>"`: the deployment must still be at this version. */
   ifVersion?: number;
+  /**
+   * Committed in the write's own transaction, with what it wrote, so a crash leaves both or neither. If
+   * a twin request under this key committed first, the write runs nothing and throws IdempotentReplay.
+   */
+  idempotency?: IdempotencyKey;
 }
 
 export interface EventQuery {
@@ -45,13 +61,42 @@ export interface IdempotentResponse {
   headers?: Record<string, string>;
 }
 
+/**
+ * What an Idempotency-Key row holds: the full response once it was sent, or, between the commit and the
+ * send, the committed entity (a deployment or attempt id) from which the HTTP layer re-renders it.
+ */
+export type StoredResponse = IdempotentResponse | { committed: { entity: string | null } };
+
+/** SPEC §10: a configured webhook's health (GET /v1/webhooks); never its secret. */
+export interface WebhookStatus {
+  name: string;
+  url: string;
+  events: string[];
+  enabled: boolean;
+  delivered_seq: number;
+  pending: number;
+  last_status: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+}
+
+/** Thrown by a keyed write when another request with the same key and body committed first. */
+export class IdempotentReplay extends Error {
+  constructor(readonly stored: StoredResponse) {
+    super('a request with this Idempotency-Key has already committed');
+    this.name = 'IdempotentReplay';
+  }
+}
+
 export interface LifelineApi {
   readonly instanceId: string;
   listPlans(): PlanInfo[];
 
+  /** `w.ifVersion` does not apply: there is no deployment yet. */
   createDeployment(
     input: { name: string; plan: string; params?: unknown; labels?: Record<string, string> },
     actor: Actor,
+    w?: WriteOptions,
   ): Promise<Deployment>;
   listDeployments(query: {
     state?: DeploymentState;
@@ -123,21 +168,31 @@ export interface LifelineApi {
   /** Moves a webhook's cursor back so that delivery restarts at `fromSeq`. */
   redeliverWebhook(name: string, fromSeq: number): Promise<WebhookStatus>;
 
-  /** Idempotency-Key store, scoped by the caller (e.g. token name + method + path). */
-  idempotencyLookup(
-    scope: string,
-    key: string,
-  ): Promise<{ request_hash: string; response: StoredResponse } | null>;
+  /**
+   * The stored response of an Idempotency-Key, null when none was stored; VALIDATION (422) when the key
+   * was used with another request.
+   */
+  idempotencyLookup(key: IdempotencyKey): Promise<StoredResponse | null>;
   /** Records the response as sent (the write's transaction recorded the key already, if it wrote). */
-  idempotencySave(
-    scope: string,
-    key: string,
-    requestHash: string,
-    response: IdempotentResponse,
-  ): Promise<void>;
+  idempotencySave(key: IdempotencyKey, response: IdempotentResponse): Promise<void>;
 }
 
 /** Limits of GET /v1/attempts/{id}/log: a page's default and largest size in bytes, the largest tail. */
 export const LOG_PAGE_DEFAULT = 4 * 1024 * 1024;
 export const LOG_PAGE_MAX = 16 * 1024 * 1024;
 export const LOG_TAIL_MAX = 10_000;
+
+/**
+ * What an error a method threw says about the store: `unavailable` (an outage: the caller may retry
+ * later, 503), `closed` (this process closed it: it will not come back), or null (anything else).
+ */
+export function storeFault(err: unknown): 'unavailable' | 'closed' | null {
+  if (!isStoreUnavailable(err)) return null;
+  return isStoreClosed(err) ? 'closed' : 'unavailable';
+}
+
+/**
+ * The request id (trace_id) a call runs for, carried through its async work: run a call inside
+ * `traceIds.run(id, …)` and the state-change log lines of the writes it causes name that id.
+ */
+export const traceIds = new AsyncLocalStorage<string>();

@@ -4,7 +4,7 @@ import type { LifelineConfig, PlanConfig } from '../config/types.ts';
 import type { Store } from '../store/open.ts';
 import type { Lease } from './lease.ts';
 import type { OutageLog } from './outage.ts';
-import type { EventBus } from './tx.ts';
+import type { EventBus } from './event-bus.ts';
 
 /** What the lifecycle modules share: the store, the event bus, the config and who we are. */
 export interface Ctx {

@@ -27,7 +27,7 @@ import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
-import { EventBus } from './tx.ts';
+import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
 import { createLauncher, type Launcher } from '../runner/launcher.ts';
@@ -113,8 +113,8 @@ export class Lifeline implements LifelineApi {
 
   // ---- LifelineApi: writes ----------------------------------------------------------------------
 
-  createDeployment: LifelineApi['createDeployment'] = (input, actor) =>
-    createDeployment(this.ctx, input, actor);
+  createDeployment: LifelineApi['createDeployment'] = (input, actor, w) =>
+    createDeployment(this.ctx, input, actor, w);
   deleteDeployment: LifelineApi['deleteDeployment'] = (ref, opts, actor, w) =>
     deleteDeployment(this.ctx, ref, opts, actor, w);
   startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>
@@ -129,9 +129,8 @@ export class Lifeline implements LifelineApi {
 
   // ---- LifelineApi: Idempotency-Key records -----------------------------------------------------
 
-  idempotencyLookup: LifelineApi['idempotencyLookup'] = (scope, key) => this.keys.lookup(scope, key);
-  idempotencySave: LifelineApi['idempotencySave'] = (scope, key, hash, res) =>
-    this.keys.save(scope, key, hash, res);
+  idempotencyLookup: LifelineApi['idempotencyLookup'] = (key) => this.keys.lookup(key);
+  idempotencySave: LifelineApi['idempotencySave'] = (key, res) => this.keys.save(key, res);
 
   // ---- the instance -----------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
-// Idempotency-Key records for the HTTP conditions (http/conditions.ts), kept by store/idempotency.ts.
-// A write's key row commits inside the write's own transaction (tx.ts, `recordKey`); the response as
-// sent replaces it afterwards (`save`).
+// Idempotency-Key records (SPEC §6), kept by store/idempotency.ts. A write's key row commits inside the
+// write's own transaction (tx.ts: `refuseCommittedKey` before the write, `recordKey` after it), so a
+// crash leaves both or neither; the response as sent replaces it afterwards (`save`).
 import type { Kysely, Transaction } from 'kysely';
 import { LifelineError } from '../domain/errors.ts';
 import {
@@ -10,40 +10,37 @@ import {
   upsertIdempotencyResponse,
 } from '../store/idempotency.ts';
 import type { Database } from '../store/schema.ts';
-import type { IdempotentResponse } from './api.ts';
-import { nowIso } from './ids.ts';
 import {
-  committedEntity,
   IdempotentReplay,
-  type IdempotentRequest,
+  type IdempotencyKey,
+  type IdempotentResponse,
   type StoredResponse,
-} from './idempotent-request.ts';
+} from './api.ts';
+import { nowIso } from './ids.ts';
 
 export class IdempotencyKeys {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** The stored row of a key; a claim without a response (older versions) counts as none. */
-  async lookup(
-    scope: string,
-    key: string,
-  ): Promise<{ request_hash: string; response: StoredResponse } | null> {
-    const row = await selectIdempotencyKey(this.db, scope, key);
+  /** The stored response of a key; a claim without a response (older versions) counts as none. */
+  async lookup(req: IdempotencyKey): Promise<StoredResponse | null> {
+    const row = await selectIdempotencyKey(this.db, req.scope, req.key);
     if (!row || row.response === null) return null;
-    return { request_hash: row.request_hash, response: JSON.parse(row.response) as StoredResponse };
+    if (row.request_hash !== req.requestHash) throw differentBody();
+    return JSON.parse(row.response) as StoredResponse;
   }
 
-  save(scope: string, key: string, requestHash: string, response: IdempotentResponse): Promise<void> {
+  save(req: IdempotencyKey, response: IdempotentResponse): Promise<void> {
     return upsertIdempotencyResponse(this.db, {
-      scope,
-      key,
-      request_hash: requestHash,
+      scope: req.scope,
+      key: req.key,
+      request_hash: req.requestHash,
       response: JSON.stringify(response),
       created_at: nowIso(),
     });
   }
 }
 
-export function differentBody(): LifelineError {
+function differentBody(): LifelineError {
   return new LifelineError(
     'VALIDATION',
     'this Idempotency-Key was already used with a different request body; use a new key for a new request',
@@ -53,7 +50,7 @@ export function differentBody(): LifelineError {
 }
 
 /** Before the write, in its transaction: a key another request committed first means replay, not run. */
-export async function refuseCommittedKey(trx: Transaction<Database>, req: IdempotentRequest): Promise<void> {
+export async function refuseCommittedKey(trx: Transaction<Database>, req: IdempotencyKey): Promise<void> {
   const row = await selectIdempotencyKey(trx, req.scope, req.key);
   if (!row) return;
   if (row.response === null) {
@@ -65,11 +62,7 @@ export async function refuseCommittedKey(trx: Transaction<Database>, req: Idempo
 }
 
 /** After the write, in its transaction: the key and what was committed. A concurrent twin is a unique violation. */
-export function recordKey(
-  trx: Transaction<Database>,
-  req: IdempotentRequest,
-  result: unknown,
-): Promise<void> {
+export function recordKey(trx: Transaction<Database>, req: IdempotencyKey, result: unknown): Promise<void> {
   const stored: StoredResponse = { committed: { entity: committedEntity(result) } };
   return insertIdempotencyResponse(trx, {
     scope: req.scope,
@@ -78,4 +71,14 @@ export function recordKey(
     response: JSON.stringify(stored),
     created_at: nowIso(),
   });
+}
+
+/** The entity a command's result names: a deployment or attempt (or its id); null for none. */
+function committedEntity(result: unknown): string | null {
+  if (typeof result === 'string') return result;
+  if (result === null || typeof result !== 'object') return null;
+  const r = result as { id?: unknown; row?: { id?: unknown } };
+  if (typeof r.id === 'string') return r.id;
+  if (typeof r.row?.id === 'string') return r.row.id;
+  return null;
 }

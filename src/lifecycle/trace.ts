@@ -1,10 +1,8 @@
-// The request id (trace_id) of the HTTP request a write runs for, carried through async calls so that
-// the state-change log lines of that write name the request that caused them.
-import { AsyncLocalStorage } from 'node:async_hooks';
+// The state-change log lines of a commit, naming the request that caused them (its trace_id, carried by
+// api.ts `traceIds` from the HTTP layer).
 import type pino from 'pino';
 import type { LifelineEvent } from '../domain/types.ts';
-
-export const traceIds = new AsyncLocalStorage<string>();
+import { traceIds } from './api.ts';
 
 /** One log line per committed state transition: deployment and attempt ids, from → to, and the trace_id. */
 export function logTransitions(log: pino.Logger, events: LifelineEvent[]): void {

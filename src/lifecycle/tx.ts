@@ -9,30 +9,9 @@ import { LifelineError } from '../domain/errors.ts';
 import { isNameTaken } from '../store/deployments.ts';
 import { classifyStoreError } from '../store/errors.ts';
 import { LostRace } from '../store/transition.ts';
+import { IdempotentReplay, type IdempotencyKey, type WriteOptions } from './api.ts';
+import type { EventBus } from './event-bus.ts';
 import { recordKey, refuseCommittedKey } from './idempotency.ts';
-import { currentIdempotentRequest, IdempotentReplay } from './idempotent-request.ts';
-
-export class EventBus {
-  /** Transactions that failed for a reason other than a refusal or a lost race (for /metrics). */
-  storeErrors = 0;
-  private listeners = new Set<(lastSeq?: number) => void>();
-  /** Called with the events of each commit, before the wake-ups (state-change log lines). */
-  onCommit: ((events: LifelineEvent[]) => void) | null = null;
-  on(listener: (lastSeq?: number) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  /** `lastSeq`: the last seq a commit appended; undefined: read anyway (wake-ups may have been lost). */
-  emit(lastSeq?: number): void {
-    for (const l of this.listeners) {
-      try {
-        l(lastSeq);
-      } catch {
-        // a reader's failure is its own
-      }
-    }
-  }
-}
 
 export interface Unit<T> {
   result: T;
@@ -45,7 +24,9 @@ function backoffMs(attempt: number): number {
 }
 
 /**
- * `fn` reads, decides and writes inside the transaction and returns what it appended.
+ * `fn` reads, decides and writes inside the transaction and returns what it appended. With `key` (a
+ * request's Idempotency-Key, SPEC §6) the key row commits in the same transaction, so a crash leaves
+ * both or neither; a twin that committed the key first makes this throw IdempotentReplay instead.
  *
  * Concurrent writers on Postgres meet in three ways, and each rolls the unit back and re-runs it so that
  * it decides again on fresh rows (the new decision is usually a clean refusal such as
@@ -63,13 +44,11 @@ export async function transact<T>(
   store: Store,
   bus: EventBus,
   fn: (trx: Transaction<Database>) => Promise<Unit<T>>,
-  retries = 8,
+  opts: { key?: IdempotencyKey; retries?: number } = {},
 ): Promise<T> {
+  const { key: keyed, retries = 8 } = opts;
   for (let attempt = 0; ; attempt++) {
     try {
-      // The first write of a request with an Idempotency-Key commits the key with it (SPEC §6).
-      const idem = currentIdempotentRequest();
-      const keyed = idem && !idem.committed ? idem : null;
       const unit = await store.db.transaction().execute(async (trx) => {
         if (keyed) await refuseCommittedKey(trx, keyed);
         const u = await fn(trx);
@@ -77,7 +56,6 @@ export async function transact<T>(
         crashPoint('before_commit');
         return u;
       });
-      if (keyed) keyed.committed = true;
       crashPoint('after_commit');
       if (unit.events.length > 0) {
         try {
@@ -102,6 +80,16 @@ export async function transact<T>(
       throw exhausted(kind, err);
     }
   }
+}
+
+/** A write command's transaction: `transact` with the caller's Idempotency-Key, if its options carry one. */
+export function transactCommand<T>(
+  store: Store,
+  bus: EventBus,
+  w: WriteOptions | undefined,
+  fn: (trx: Transaction<Database>) => Promise<Unit<T>>,
+): Promise<T> {
+  return transact(store, bus, fn, { key: w?.idempotency });
 }
 
 /**

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
-import { IdempotentReplay, withIdempotentRequest } from '../../src/lifecycle/idempotent-request.ts';
+import { IdempotentReplay } from '../../src/lifecycle/api.ts';
 import { LockHeld } from '../../src/lifecycle/lock.ts';
 import {
   dbUrlFor,
@@ -83,11 +83,9 @@ describe('two instances on one Postgres database', () => {
 
   it('concurrent creates of one name under one Idempotency-Key across both: one created, the twin replays it', async () => {
     const [x, y] = await pair();
+    const idempotency = { scope: 'op POST /v1/deployments ', key: 'k1', requestHash: 'h' };
     const keyed = (e: Lifeline) =>
-      withIdempotentRequest(
-        { scope: 'op POST /v1/deployments ', key: 'k1', requestHash: 'h', committed: false },
-        () => e.createDeployment({ name: 'keyed', plan: 'ok' }, OPERATOR),
-      );
+      e.createDeployment({ name: 'keyed', plan: 'ok' }, OPERATOR, { idempotency });
     const results = await Promise.allSettled([keyed(x), keyed(y)]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;

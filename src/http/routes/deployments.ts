@@ -102,7 +102,7 @@ export const deploymentRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = asy
       if (req.ifMatch) {
         throw new LifelineError('VERSION_MISMATCH', 'If-Match on create: the deployment does not exist yet');
       }
-      const dep = await api.createDeployment(req.body, actorOf(req));
+      const dep = await api.createDeployment(req.body, actorOf(req), writeOptions(req));
       reply.code(201).header('Location', `/v1/deployments/${dep.id}`);
       return withEtag(reply, dep);
     },

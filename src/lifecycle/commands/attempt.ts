@@ -15,7 +15,7 @@ import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newAttemptId, nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
 import { allowed, asRead, checkVersion } from './guards.ts';
 
@@ -54,7 +54,7 @@ export async function startAttempt(
   // Registered before the commit: a cancel that races the launch must ask, not cancel outright.
   watcher.expect(id);
   try {
-    const { row, dep, plan } = await transact(ctx.store, ctx.bus, async (trx) => {
+    const { row, dep, plan } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
       const dep = await deploymentByRef(trx, req.ref);
       checkVersion(dep, req.w);
       const plan = findPlan(ctx.config, dep.plan);

@@ -12,7 +12,7 @@ import { writeCancelRequest, writeEnd } from '../attempt-writes.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
 import { applyTransition, NO_RETRY } from '../../store/transition.ts';
 import { asRead, checkVersion } from './guards.ts';
@@ -24,7 +24,7 @@ export async function cancel(
   actor: Actor,
   w?: WriteOptions,
 ): Promise<Attempt> {
-  const id = await transact(ctx.store, ctx.bus, async (trx) => {
+  const id = await transactCommand(ctx.store, ctx.bus, w, async (trx) => {
     const dep = await deploymentByRef(trx, ref);
     checkVersion(dep, w);
     const att = dep.current_attempt_id ? await selectAttemptById(trx, dep.current_attempt_id) : undefined;

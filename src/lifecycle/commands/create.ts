@@ -7,11 +7,11 @@ import { maskParams } from '../../runner/redact.ts';
 import { isNameTaken } from '../../store/deployments.ts';
 import type { DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition } from '../../store/transition.ts';
+import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newDeploymentId, nowIso } from '../ids.ts';
-import { currentIdempotentRequest } from '../idempotent-request.ts';
 import { presentDeployments } from '../present.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import { asParams, checkLabels, checkName, checkParams } from '../validate.ts';
 import { allowed } from './guards.ts';
 
@@ -19,6 +19,7 @@ export async function createDeployment(
   ctx: Ctx,
   input: { name: string; plan: string; params?: unknown; labels?: Record<string, string> },
   actor: Actor,
+  w?: WriteOptions,
 ): Promise<Deployment> {
   const name = checkName(input.name);
   const plan = typeof input.plan === 'string' ? findPlan(ctx.config, input.plan) : undefined;
@@ -32,7 +33,7 @@ export async function createDeployment(
   // before it. A keyed request that loses the name once is re-run instead: if the winner was the same
   // request under the same Idempotency-Key, the re-run replays its answer (lifecycle/tx.ts).
   let lostName = false;
-  return transact(ctx.store, ctx.bus, async (trx) => {
+  return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
     const at = nowIso();
     const row: DeploymentsTable = {
       id: newDeploymentId(),
@@ -66,7 +67,7 @@ export async function createDeployment(
       });
     } catch (err) {
       if (!isNameTaken(err)) throw err;
-      if (currentIdempotentRequest() && !lostName) {
+      if (w?.idempotency && !lostName) {
         lostName = true;
         throw err; // a conflict: transact re-runs the unit
       }

@@ -8,7 +8,7 @@ import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { deploymentByRef } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import { allowed, callerOf, checkVersion } from './guards.ts';
 
 export async function deleteDeployment(
@@ -18,7 +18,7 @@ export async function deleteDeployment(
   actor: Actor,
   w?: WriteOptions,
 ): Promise<void> {
-  await transact(ctx.store, ctx.bus, async (trx) => {
+  await transactCommand(ctx.store, ctx.bus, w, async (trx) => {
     const dep = await deploymentByRef(trx, ref);
     checkVersion(dep, w);
     allowed(decideDelete(dep.state as DeploymentState, opts.force === true, callerOf(actor)));

@@ -8,7 +8,7 @@ import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { presentDeployments } from '../present.ts';
 import { deploymentByRef } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import { checkReason } from '../validate.ts';
 import { allowed, asRead, callerOf, checkVersion } from './guards.ts';
 
@@ -20,7 +20,7 @@ export async function resolve(
   w?: WriteOptions,
 ): Promise<Deployment> {
   checkReason(input.reason);
-  return transact(ctx.store, ctx.bus, async (trx) => {
+  return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
     const dep = await deploymentByRef(trx, ref);
     checkVersion(dep, w);
     const decision = decideResolve(dep.state as DeploymentState, input.state, input.reason, callerOf(actor));

@@ -4,21 +4,10 @@ import { Gauge, type Registry } from 'prom-client';
 import { LifelineError } from '../../domain/errors.ts';
 import { lastSeq } from '../../store/stats.ts';
 import { countPending, ensureWebhooks, rewindCursor, selectWebhooks } from '../../store/webhooks.ts';
+import type { WebhookStatus } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { WebhookWorker } from './worker.ts';
-
-export interface WebhookStatus {
-  name: string;
-  url: string;
-  events: string[];
-  enabled: boolean;
-  delivered_seq: number;
-  pending: number;
-  last_status: number | null;
-  last_error: string | null;
-  next_attempt_at: string | null;
-}
 
 /** The URL as shown: any user:password in it masked. */
 export function shownUrl(url: string): string {
