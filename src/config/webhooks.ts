@@ -22,18 +22,32 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Every type but log_line (SPEC §10). */
 export const DEFAULT_WEBHOOK_EVENTS: EventType[] = EVENT_TYPES.filter((t) => t !== 'log_line');
 
+/**
+ * Why a webhook URL is refused, or null. Credentials in the URL are refused: fetch will not send them,
+ * and they would be shown wherever the URL is (status, logs). The message never quotes the URL.
+ */
+export function webhookUrlProblem(u: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return 'expected an http:// or https:// URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'expected an http:// or https:// URL';
+  if (url.username !== '' || url.password !== '') {
+    return 'must not contain credentials (user:password@): receivers verify the webhook signature instead';
+  }
+  return null;
+}
+
 export function webhooksSchema() {
   return z.array(
     z.strictObject({
       name: z.string().regex(NAME_RE, 'expected lower-case letters, digits, _ and - (at most 63)'),
-      url: z.string().refine((u) => {
-        try {
-          const p = new URL(u).protocol;
-          return p === 'http:' || p === 'https:';
-        } catch {
-          return false;
-        }
-      }, 'expected an http:// or https:// URL'),
+      url: z.string().superRefine((u, zc) => {
+        const problem = webhookUrlProblem(u);
+        if (problem) zc.addIssue({ code: 'custom', message: problem });
+      }),
       secret_env: z.string().regex(ENV_NAME_RE, 'expected the name of an environment variable'),
       events: z
         .array(z.enum(EVENT_TYPES, { error: `expected event types among ${EVENT_TYPES.join(', ')}` }))

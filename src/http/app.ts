@@ -19,7 +19,7 @@ import { registerAuth } from './auth.ts';
 import { clientErrorHandler, refuseConnect } from './client-error.ts';
 import { registerConditions } from './conditions.ts';
 import { OPENAPI_INFO, transformObject } from './openapi.ts';
-import { findUnstorableValue } from './json-values.ts';
+import { findLossyJson, findUnstorableValue } from './json-values.ts';
 import { registerOriginChecks } from './origin.ts';
 import { makeProblem, sendProblem, toProblem } from './problem.ts';
 import { attemptRoutes } from './routes/attempts.ts';
@@ -76,6 +76,40 @@ export function depthOf(value: unknown): number {
     for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
   }
   return max;
+}
+
+/**
+ * The request URL as logged: values of query parameters the route does not declare are redacted, so a
+ * token someone put in the query string (`?access_token=…`) never reaches a log line.
+ */
+export function loggedUrl(req: FastifyRequest): string {
+  const url = req.url.length > 512 ? `${req.url.slice(0, 512)}…` : req.url;
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const declared = declaredQueryKeys(req);
+  const parts = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      const key = pair.slice(0, eq);
+      let name = key;
+      try {
+        name = decodeURIComponent(key.replace(/\+/g, ' '));
+      } catch {
+        // an undecodable name is not a declared one
+      }
+      return declared.has(name) ? pair : `${key}=[redacted]`;
+    });
+  return `${url.slice(0, q)}?${parts.join('&')}`;
+}
+
+/** The query parameter names the matched route's schema declares (zod object or JSON schema). */
+function declaredQueryKeys(req: FastifyRequest): Set<string> {
+  const schema = req.routeOptions?.schema?.querystring as
+    { shape?: Record<string, unknown>; properties?: Record<string, unknown> } | undefined;
+  return new Set(Object.keys(schema?.shape ?? schema?.properties ?? {}));
 }
 
 /** A route pattern such as /v1/deployments/:ref as a regex over concrete paths (for 405 vs 404). */
@@ -145,7 +179,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.addHook('onResponse', async (req, reply) => {
     const line = {
       method: req.method,
-      url: req.url.length > 512 ? `${req.url.slice(0, 512)}…` : req.url,
+      url: loggedUrl(req),
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 10) / 10,
       actor: req.actor?.name,
@@ -157,9 +191,22 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // ---- bodies: JSON only; an empty body is "no body" --------------------------------------------
   const strictJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if ((body as string).trim() === '') return done(null, undefined);
-    strictJson(req, body as string, (err, value) => {
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, raw, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(raw as Buffer);
+    } catch {
+      // Decoding would put U+FFFD where the bytes were: what is stored would not be what was sent.
+      return done(
+        new LifelineError('VALIDATION', 'the body is not valid UTF-8', [
+          { field: 'body', reason: 'is not valid UTF-8' },
+        ]),
+        undefined,
+      );
+    }
+    if (text.trim() === '') return done(null, undefined);
+    strictJson(req, text, (err, value) => {
       if (err) return done(err, undefined);
       // Deep nesting would overflow the stack of whatever walks the value later (hashing, storing).
       if (depthOf(value) > MAX_JSON_DEPTH) {
@@ -170,8 +217,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
           undefined,
         );
       }
-      // 1e999 (Infinity) and lone surrogates would be stored as something other than what was sent.
-      const bad = findUnstorableValue(value);
+      // Duplicate keys, rounded integers, Infinity, lone surrogates and NUL: stored other than sent.
+      const bad = findLossyJson(text) ?? findUnstorableValue(value);
       if (bad) {
         return done(
           new LifelineError('VALIDATION', `invalid body: ${bad.field} ${bad.reason}`, [bad]),

@@ -297,6 +297,8 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
     const fromHeader =
       typeof lastEventId === 'string' && lastEventId !== '' ? Number(lastEventId) : undefined;
     const spec: StreamSpec = { after: fromHeader ?? query.after ?? 0, deploymentId, types: query.type };
+    // Before any header of the stream: a cursor past the end would otherwise wait in silence.
+    await api.checkEventCursor(spec.after, fromHeader !== undefined ? 'Last-Event-ID' : 'after');
 
     reply.hijack();
     const stream = new EventStream(request, reply.raw, hub, spec, opts, (s) => open.delete(s));

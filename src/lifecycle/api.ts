@@ -152,6 +152,11 @@ export interface LifelineApi {
   listEvents(
     query: EventQuery,
   ): Promise<{ items: LifelineEvent[]; next_after: number; logs_pruned_before: number | null }>;
+  /**
+   * Refuses (422 naming `field`) a cursor past the last seq handed out: such a reader (an id from before a
+   * restore, or made up) would wait in silence until the log caught up with it.
+   */
+  checkEventCursor(after: number, field: string): Promise<void>;
   /** A deployment filter as an id; deleted deployments stay addressable by id. */
   deploymentIdFor(ref: string): Promise<string>;
   /** Wakes a listener after any commit that appended events; the events table stays the truth. */

@@ -102,6 +102,8 @@ export class Lifeline implements LifelineApi {
   listEvents: LifelineApi['listEvents'] = (q) => queries.listEvents(this.ctx, q);
   listPhases: LifelineApi['listPhases'] = (id) => queries.listPhases(this.ctx, id);
   deploymentIdFor: LifelineApi['deploymentIdFor'] = (ref) => queries.deploymentIdFor(this.ctx, ref);
+  checkEventCursor: LifelineApi['checkEventCursor'] = (after, field) =>
+    queries.checkEventCursor(this.ctx, after, field);
   onEvents: LifelineApi['onEvents'] = (listener) => this.ctx.bus.on(listener);
   listInstances: LifelineApi['listInstances'] = () => queries.listInstances(this.ctx);
   readiness: LifelineApi['readiness'] = () => readiness(this.ctx);

@@ -19,6 +19,7 @@ import { selectDeploymentById, selectDeploymentByRef, selectDeploymentPage } fro
 import { selectDeploymentTransitions, selectEventPage } from '../store/events.ts';
 import { readLog } from './logs.ts';
 import { selectInstancesAt } from '../store/instances.ts';
+import { lastSeq } from '../store/stats.ts';
 import type { Database, DeploymentsTable } from '../store/schema.ts';
 import type { EventQuery, PlanInfo } from './api.ts';
 import type { Ctx } from './context.ts';
@@ -158,6 +159,17 @@ export async function listEvents(
   const page = await selectEventPage(ctx.store.db, { after, limit, deploymentId, types: query.types });
   // Read after the page: whatever a concurrent prune took out of the page lies below what this says.
   return { ...page, logs_pruned_before: await selectPrunedBefore(ctx.store.db) };
+}
+
+/** A cursor past the last seq is refused, as redelivery refuses one (webhooks/service.ts). */
+export async function checkEventCursor(ctx: Ctx, after: number, field: string): Promise<void> {
+  if (after <= 0) return;
+  const last = await lastSeq(ctx.store.db);
+  if (after > last) {
+    throw new LifelineError('VALIDATION', `${field} ${after} is past the last event (seq ${last})`, [
+      { field, reason: `must be at most ${last}, the last seq; read from there (or from 0)` },
+    ]);
+  }
 }
 
 export async function listInstances(ctx: Ctx): Promise<InstanceInfo[]> {

@@ -53,6 +53,14 @@ describe('webhooks config', () => {
     ).toMatch(/webhooks\[0\]\.secret: unknown key \(did you mean secret_env\?\)/);
   });
 
+  it('refuses credentials in a URL without ever quoting them', () => {
+    for (const url of ['https://alice:hunter2pw@hooks.example.org/x', 'http://hunter2pw@127.0.0.1:9/h']) {
+      const msg = problems(() => load([{ name: 'creds', url, secret_env: 'WH' }]));
+      expect(msg).toMatch(/webhooks\[0\]\.url: must not contain credentials/);
+      expect(msg).not.toContain('hunter2pw');
+    }
+  });
+
   it('refuses missing or malformed secrets and duplicate names, never quoting a secret', () => {
     const msg = problems(() =>
       load(

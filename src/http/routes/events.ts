@@ -59,7 +59,9 @@ export const eventRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (a
     },
     async (req) => {
       const { after, limit, type, deployment } = req.query;
-      return api.listEvents({ after, limit, types: type, deployment });
+      const page = await api.listEvents({ after, limit, types: type, deployment });
+      if (page.items.length === 0 && after) await api.checkEventCursor(after, 'after');
+      return page;
     },
   );
 
@@ -78,7 +80,9 @@ export const eventRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (a
     },
     async (req) => {
       const { after, limit, type } = req.query;
-      return api.listEvents({ after, limit, types: type, deployment: req.params.ref });
+      const page = await api.listEvents({ after, limit, types: type, deployment: req.params.ref });
+      if (page.items.length === 0 && after) await api.checkEventCursor(after, 'after');
+      return page;
     },
   );
 };
