@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Launcher, SupervisorHandle } from './launcher.ts';
+import type { Launcher, SupervisorHandle } from './launcher-api.ts';
 import type { SpawnSupervisorOptions } from './spawn.ts';
 
 export const RUNNER_SCRIPT = fileURLToPath(new URL('./runner.pl', import.meta.url));
