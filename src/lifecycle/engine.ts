@@ -247,6 +247,8 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     release();
     throw err;
   }
+  // Every completed query is the evidence an outage has ended (not merely a step that did nothing).
+  store.db = store.db.withPlugin(outage.plugin());
   const lease = new Lease(
     store,
     {
