@@ -31,6 +31,7 @@ import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
 import { createLauncher, type Launcher } from '../runner/launcher.ts';
+import { ensurePrivateDir } from '../runner/owned.ts';
 import { Webhooks } from './webhooks/service.ts';
 import { Retention, type RetentionHooks } from './retention.ts';
 
@@ -211,8 +212,8 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
   const { config } = opts;
   const log = opts.logger ?? pino({ level: process.env.LIFELINE_LOG_LEVEL ?? 'info' });
   // Run dirs hold unmasked output and params: the data dir is owner-only (SPEC §8.9, docs/security.md).
-  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(config.dataDir, 0o700);
+  // Refused when another user owns it: they could read its secrets and bind the runner's socket.
+  ensurePrivateDir(config.dataDir, 'data_dir');
   // The data dir first, on every store: it holds the instance id, so a second server on it would act
   // as the same instance on the same attempts.
   const locks: DbLock[] = [
@@ -247,6 +248,8 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     release();
     throw err;
   }
+  // Every completed query is the evidence an outage has ended (not merely a step that did nothing).
+  store.db = store.db.withPlugin(outage.plugin());
   const lease = new Lease(
     store,
     {

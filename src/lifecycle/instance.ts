@@ -36,7 +36,8 @@ export function loadInstanceId(dataDir: string): string {
   fs.mkdirSync(dataDir, { recursive: true });
   const id = newInstanceId();
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify({ id }) + '\n');
+  fs.writeFileSync(tmp, JSON.stringify({ id }) + '\n', { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600); // whatever the umask
   fs.renameSync(tmp, file);
   return id;
 }

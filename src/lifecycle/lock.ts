@@ -1,7 +1,10 @@
 // One server per data dir (its identity and run dirs) on every store, and one per SQLite database. Each
 // lock is an exclusive SQLite lock on a sidecar file: the kernel drops it when the holder dies, however
 // it dies, so there is no stale lock to clean up. A note beside it names the holder for the refusal. The
-// database lock sits beside its real path, so a symlink (or another spelling of the path) meets the same lock.
+// database lock sits beside its real path, so a symlink (or another spelling of the path) meets the same
+// lock; a hard link is another path to the same file, so a database file with more than one link is
+// refused (each server would keep its own WAL beside its own name, and one's commits would be lost).
+// Lock files and notes are 0600, whatever the umask.
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -26,14 +29,39 @@ export function realDbPath(dbFile: string): string {
   }
 }
 
+/** The database file has another name (a hard link): a second server could open it past the lock. */
+export class DbLinked extends Error {
+  constructor(dbFile: string, links: number) {
+    super(
+      `the database file ${dbFile} has ${links} hard links: a server opened through another of its names ` +
+        `would pass the one-server lock and keep a WAL of its own; remove the other links (find / -samefile ${dbFile})`,
+    );
+    this.name = 'StartupError';
+  }
+}
+
 export function lockSqlite(dbFile: string, about: Record<string, unknown>): DbLock {
   const real = realDbPath(dbFile);
-  return lockWith(
+  const lock = lockWith(
     `${real}.lock`,
     `${real}.owner`,
     about,
     (holder) => new LockHeld(dbFile, holder, 'its own database'),
   );
+  // Counted while holding the lock: a link made later is seen by the server that would use it.
+  try {
+    const fd = fs.openSync(real, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    try {
+      const links = fs.fstatSync(fd).nlink;
+      if (links > 1) throw new DbLinked(dbFile, links);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  return lock;
 }
 
 /** The data dir lock: two servers sharing one data dir would share an instance id and its attempts. */
@@ -52,6 +80,7 @@ function lockWith(
   about: Record<string, unknown>,
   held: (holder: string) => LockHeld,
 ): DbLock {
+  ownerOnly(lockFile);
   const db = new SQLite(lockFile, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
@@ -71,10 +100,21 @@ function lockWith(
     }
     throw err;
   }
+  ownerOnly(ownerFile);
   fs.writeFileSync(ownerFile, JSON.stringify(about) + '\n');
   return {
     release() {
       db.close();
     },
   };
+}
+
+/** Creates `file` if missing and makes it 0600 (a mode given at creation is narrowed by the umask). */
+function ownerOnly(file: string): void {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    fs.fchmodSync(fd, 0o600);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -1,6 +1,11 @@
 // Store outages seen by background work (watcher passes, reconcile, heartbeats, lost connections): an
 // outage is logged once when it starts, then at most every `everyMs` with how many failures it had, and
 // once when the store answers again. Errors that are not outages are logged as they come.
+//
+// "Answers again" needs evidence: a query the store completed after the last failure (the store's
+// Kysely carries `plugin()`, which sees every completed query). A step that returned early without
+// touching the store (a lapsed lease skips reconcile) says nothing about the store.
+import type { KyselyPlugin } from 'kysely';
 import type pino from 'pino';
 import { isStoreUnavailable } from '../store/errors.ts';
 
@@ -8,6 +13,9 @@ export class OutageLog {
   private since: number | null = null;
   private failures = 0;
   private lastLogged = 0;
+  /** Bumped by every outage failure; `answeredAt` is its value when the store last answered. */
+  private failureSeq = 0;
+  private answeredAt = -1;
 
   constructor(
     private log: pino.Logger,
@@ -27,6 +35,7 @@ export class OutageLog {
     }
     const now = Date.now();
     this.failures++;
+    this.failureSeq++;
     if (this.since === null) {
       this.since = now;
       this.lastLogged = now;
@@ -40,11 +49,27 @@ export class OutageLog {
     }
   }
 
-  /** A background step reached the store: ends an outage if there was one. */
+  /** The store completed a query. */
+  answered(): void {
+    this.answeredAt = this.failureSeq;
+  }
+
+  /** A background step succeeded: ends an outage if there was one and the store answered since its last failure. */
   ok(): void {
-    if (this.since === null) return;
+    if (this.since === null || this.answeredAt !== this.failureSeq) return;
     this.log.info({ down_ms: Date.now() - this.since, failures: this.failures }, 'store available again');
     this.since = null;
     this.failures = 0;
+  }
+
+  /** For the store's Kysely: tells this log of every query the store completed. */
+  plugin(): KyselyPlugin {
+    return {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        this.answered();
+        return args.result;
+      },
+    };
   }
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
 import { buildPlanEnv, ensureWorkspace } from './env.ts';
 import type { Launcher, SupervisorHandle } from './launcher.ts';
+import { assertOwnedDir } from './owned.ts';
 import { runDirPaths } from './rundir.ts';
 import { resolveExecutable } from './spawn.ts';
 
@@ -34,6 +35,8 @@ export function launchAttempt(req: LaunchRequest): LaunchResult {
   const dir = attempt.run_dir;
   const workspace = ensureWorkspace(req.dataDir, attempt.deployment_id);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // params.json is written into it: never into a directory someone else made (or a symlink to one).
+  assertOwnedDir(dir, 'run dir');
   const files = runDirPaths(dir);
   fs.writeFileSync(files.params, attempt.params, { mode: 0o600 });
   const env = buildPlanEnv(plan, {

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Launcher, SupervisorHandle } from './launcher.ts';
+import type { Launcher, SupervisorHandle } from './launcher-api.ts';
+import { untrustedSocket } from './owned.ts';
 import type { SpawnSupervisorOptions } from './spawn.ts';
 
 export const RUNNER_SCRIPT = fileURLToPath(new URL('./runner.pl', import.meta.url));
@@ -18,6 +19,9 @@ const PERL_PATHS = ['/usr/bin/perl', '/bin/perl', '/usr/local/bin/perl'];
 const IDLE_SECONDS = 10;
 /** How long a freshly spawned runner gets to listen before we fall back to supervisor.sh. */
 const START_TIMEOUT_MS = 5000;
+/** After a failed start the runner is tried again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 60_000;
 /** A unix socket path must fit sockaddr_un (108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 100;
 
@@ -63,6 +67,10 @@ export interface RunnerClientOptions {
   perl?: string | null;
   /** How long the runner stays up with no server connected (default 10 s). */
   idleSeconds?: number;
+  /** How long a spawned runner gets to listen (default 5 s). */
+  startTimeoutMs?: number;
+  /** The first wait before trying the runner again after a failure (default 1 s; doubles to 60 s). */
+  retryMinMs?: number;
 }
 
 export class RunnerClient implements Launcher {
@@ -76,7 +84,9 @@ export class RunnerClient implements Launcher {
   private readonly idPrefix = randomBytes(6).toString('hex');
   private dirFd: number | null = null;
   private progressAt = 0;
-  private failed = false;
+  /** Failed starts in a row, and when the runner may be tried again (supervisor.sh until then). */
+  private failures = 0;
+  private retryAt = 0;
   private closed = false;
 
   private readonly log: (msg: string) => void;
@@ -92,7 +102,7 @@ export class RunnerClient implements Launcher {
   start(opts: SpawnSupervisorOptions): SupervisorHandle {
     if (opts.argv.length === 0 || opts.argv[0] === '') throw new Error('launch: empty argv');
     fs.mkdirSync(path.resolve(opts.dir), { recursive: true, mode: 0o700 });
-    if (this.failed || this.closed) return this.fallback.start(opts);
+    if (this.closed || (!this.socket && Date.now() < this.retryAt)) return this.fallback.start(opts);
     const handle = new Handle();
     const id = `${this.idPrefix}-${this.nextId++}`;
     // Encoded now, so a field the runner cannot carry throws to the caller, not in a later callback.
@@ -106,7 +116,7 @@ export class RunnerClient implements Launcher {
   }
 
   lastProgressAt(): number {
-    // Starting the runner is progress too: it is bounded by START_TIMEOUT_MS, then supervisor.sh takes over.
+    // Starting the runner is progress too: it is bounded by the start timeout, then supervisor.sh takes over.
     return this.connecting ? Date.now() : this.progressAt;
   }
 
@@ -149,17 +159,30 @@ export class RunnerClient implements Launcher {
   }
 
   private connect(): Promise<net.Socket | null> {
-    this.connecting ??= this.open().then((socket) => {
+    this.connecting ??= this.open().then(({ socket, why }) => {
       this.connecting = null;
       if (!socket || this.closed) {
-        socket?.end();
+        if (socket) {
+          // No listener is left on it (tryConnect removed its own): an EPIPE must not be uncaught.
+          socket.on('error', () => {});
+          socket.destroy();
+        }
         if (!this.closed) {
-          this.failed = true;
-          this.log('the perl runner could not be started; attempts are started by supervisor.sh');
+          // Not for good: a slow start (a loaded machine) or a stale socket may be gone next time.
+          const wait = Math.min(RETRY_MAX_MS, (this.opts.retryMinMs ?? RETRY_MIN_MS) * 2 ** this.failures);
+          this.failures++;
+          this.retryAt = Date.now() + wait;
+          this.log(
+            `the perl runner could not be used (${why}); attempts are started by supervisor.sh, ` +
+              `the runner is tried again in ${Math.round(wait / 1000)} s`,
+          );
         }
         for (const q of this.queue.splice(0)) this.startFallback(q.opts, q.handle);
         return null;
       }
+      if (this.failures > 0) this.log('the perl runner answers again; attempts are started by it');
+      this.failures = 0;
+      this.retryAt = 0;
       this.attach(socket);
       for (const q of this.queue.splice(0)) this.send(socket, q.id, q.request, q.handle);
       return socket;
@@ -167,12 +190,21 @@ export class RunnerClient implements Launcher {
     return this.connecting;
   }
 
-  private async open(): Promise<net.Socket | null> {
+  /** Why the socket must not be connected to (not ours), or null. */
+  private untrusted(where: string): string | null {
+    const why = untrustedSocket(where, fs.statSync(this.dataDir));
+    return why && `refusing ${path.join(this.dataDir, runnerSocketName())}: ${why}`;
+  }
+
+  private async open(): Promise<{ socket: net.Socket | null; why: string }> {
     const where = this.socketPath();
+    // Checked before every connect: launch requests carry raw params.
+    let unsafe = this.untrusted(where);
+    if (unsafe) return { socket: null, why: unsafe };
     const first = await tryConnect(where);
-    if (first) return first;
+    if (first) return { socket: first, why: '' };
     const perl = this.opts.perl === undefined ? findPerl() : this.opts.perl;
-    if (!perl) return null;
+    if (!perl) return { socket: null, why: 'no perl found' };
     // Its own session, no inherited output, a minimal environment: it outlives this server.
     const child = spawn(
       perl,
@@ -184,15 +216,23 @@ export class RunnerClient implements Launcher {
         env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' },
       },
     );
-    child.on('error', () => {});
+    let spawnError: NodeJS.ErrnoException | null = null;
+    child.on('error', (err) => (spawnError = err));
     child.unref();
-    const until = Date.now() + START_TIMEOUT_MS;
+    const until = Date.now() + (this.opts.startTimeoutMs ?? START_TIMEOUT_MS);
     while (Date.now() < until && child.exitCode === null) {
       await new Promise((r) => setTimeout(r, 15));
+      if ((unsafe = this.untrusted(where))) return { socket: null, why: unsafe };
       const s = await tryConnect(where);
-      if (s) return s;
+      if (s) return { socket: s, why: '' };
     }
-    return null;
+    const failed = spawnError as NodeJS.ErrnoException | null;
+    const why = failed
+      ? `${perl} could not be run: ${failed.code ?? failed.message}`
+      : child.exitCode === null
+        ? 'it did not listen in time'
+        : `it exited with ${child.exitCode}`;
+    return { socket: null, why };
   }
 
   private attach(socket: net.Socket): void {

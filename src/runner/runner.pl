@@ -11,7 +11,8 @@
 # Each supervisor is its own process in its own session: the death of this runner, or of another
 # attempt's supervisor, touches no running attempt.
 #
-# Protocol (the server is the only client; the socket lives in the owner-only data dir):
+# Protocol (the server is the only client; the socket lives in the owner-only data dir, and a client
+# whose uid (SO_PEERCRED) is not ours is closed unanswered):
 #   request  "<bytes>\n" then that many bytes: fields each ended by "\0":
 #            L id dir cwd argc argv... envc env...      launch an attempt
 #   replies  "S id pid\n"     the supervisor was forked (pid is the supervisor's)
@@ -28,7 +29,7 @@ use IO::Handle;
 use IO::Select;
 use IO::Socket::UNIX;
 use POSIX qw(setsid _exit WNOHANG dup2);
-use Socket qw(SOCK_STREAM);
+use Socket qw(SOCK_STREAM SOL_SOCKET SO_PEERCRED);
 
 my ($socket_path, $idle) = @ARGV;
 die "usage: runner.pl SOCKET_PATH IDLE_SECONDS\n" unless defined $socket_path && defined $idle;
@@ -126,6 +127,20 @@ sub supervise {
   _exit(put_durable($dir, 'exit', "$rc $sig") ? 0 : 125);
 }
 
+# The socket is made in the cwd (the data dir): it must be ours and no one else's to write to, or
+# another user could swap the socket for theirs.
+my @dir = stat('.') or die "runner: cannot stat the data dir: $!\n";
+die "runner: the data dir is owned by uid $dir[4], not $>\n" unless $dir[4] == $>;
+die "runner: the data dir is group or world writable\n" if $dir[2] & 022;
+
+# Only a client of our own uid may ask for launches (SO_PEERCRED: the kernel's word, not the client's).
+sub peer_is_us {
+  my ($c) = @_;
+  my $cred = getsockopt($c, SOL_SOCKET, SO_PEERCRED) or return 0;
+  my (undef, $uid) = unpack('iII', $cred);
+  return defined $uid && $uid == $>;
+}
+
 unlink $socket_path;
 my $listener = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $socket_path, Listen => 64)
   or die "runner: cannot listen on $socket_path: $!\n";
@@ -212,6 +227,7 @@ while (1) {
     $listener->blocking(0);
     my $late = $listener->accept;
     exit 0 unless $late;
+    next unless peer_is_us($late);
     $sel->add($late);
     $clients{ fileno($late) } = $late;
     $inbuf{ fileno($late) } = '';
@@ -222,6 +238,10 @@ while (1) {
       sysread($wake_r, my $drain, 4096);
     } elsif ($fh == $listener) {
       my $c = $listener->accept or next;
+      if (!peer_is_us($c)) {
+        close $c;
+        next;
+      }
       $sel->add($c);
       $clients{ fileno($c) } = $c;
       $inbuf{ fileno($c) } = '';

@@ -31,6 +31,8 @@ export interface ReadResult {
   ends: number[];
   /** Byte offset where each line starts. */
   starts: number[];
+  /** Each line's size in bytes without its "\n" or "\r\n" (for a line cut without its end: what was read). */
+  sizes: number[];
   /** Byte offset just after the last byte consumed. */
   offset: number;
   /** Bytes remain after `offset` that this call did not look at: call again. */
@@ -65,7 +67,7 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
   const maxBytes = Math.max(2 * LONG_LINE_BYTES, opts.maxBytes ?? DEFAULT_MAX_BYTES);
   const maxLines = Math.max(1, opts.maxLines ?? Number.MAX_SAFE_INTEGER);
   let skipping = opts.skipping ?? false;
-  const none = { lines: [], ends: [], starts: [], offset, more: false, skipping };
+  const none = { lines: [], ends: [], starts: [], sizes: [], offset, more: false, skipping };
   let fh;
   try {
     fh = await open(file, 'r');
@@ -82,13 +84,14 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
     const lines: string[] = [];
     const ends: number[] = [];
     const starts: number[] = [];
+    const sizes: number[] = [];
     let start = 0;
     if (skipping) {
       const nl = buf.indexOf(NL, 0);
       if (nl === -1 || nl >= bytesRead) {
         // All of this read is still the over-long line; the writer being done ends it.
         const done = atEof && opts.final === true;
-        return { lines, ends, starts, offset: offset + bytesRead, more: !atEof, skipping: !done };
+        return { lines, ends, starts, sizes, offset: offset + bytesRead, more: !atEof, skipping: !done };
       }
       start = nl + 1;
       skipping = false;
@@ -97,6 +100,7 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
       const nl = buf.indexOf(NL, start);
       if (nl !== -1 && nl < bytesRead) {
         starts.push(offset + start);
+        sizes.push(nl - start - (nl > start && buf[nl - 1] === 0x0d ? 1 : 0));
         lines.push(lineText(buf, start, nl));
         start = nl + 1;
         ends.push(offset + start);
@@ -106,12 +110,14 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
       if (bytesRead - start > LONG_LINE_BYTES) {
         // An over-long line without its "\n" in this read: one event now, the rest skipped later.
         starts.push(offset + start);
+        sizes.push(bytesRead - start);
         lines.push(lineText(buf, start, bytesRead));
         start = bytesRead;
         ends.push(offset + start);
         skipping = !(atEof && opts.final);
       } else if (atEof && opts.final) {
         starts.push(offset + start);
+        sizes.push(bytesRead - start);
         lines.push(lineText(buf, start, bytesRead));
         start = bytesRead;
         ends.push(offset + start);
@@ -119,7 +125,7 @@ export async function readLines(file: string, offset: number, opts: ReadOptions 
       break;
     }
     const stopped = lines.length >= maxLines && start < bytesRead;
-    return { lines, ends, starts, offset: offset + start, more: !atEof || stopped, skipping };
+    return { lines, ends, starts, sizes, offset: offset + start, more: !atEof || stopped, skipping };
   } finally {
     await fh.close();
   }
@@ -156,30 +162,88 @@ export function nestsDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
+/** How far past the kept bytes the end of an over-long event line is looked for, to report its size. */
+export const EVENT_SCAN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Where the line that continues at `from` ends: the offset of its "\n", or of the end of the file
+ * (`eof`), or null when it is longer than `limit` bytes from `from`. Reads in chunks, keeps nothing.
+ */
+async function findLineEnd(
+  file: string,
+  from: number,
+  limit: number,
+): Promise<{ at: number; eof: boolean } | null> {
+  const fh = await open(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    for (let pos = from; pos - from < limit;) {
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
+      if (bytesRead === 0) return { at: pos, eof: true };
+      const nl = chunk.subarray(0, bytesRead).indexOf(NL);
+      if (nl !== -1) return { at: pos + nl, eof: false };
+      pos += bytesRead;
+    }
+    return null;
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Like readLines, for a JSON-lines file. A line that is not a JSON object is kept as invalid with its
  * text; one that cannot be parsed safely (longer than the kept bytes, or nested deeper than
- * EVENT_MAX_DEPTH) becomes a marker with its size in bytes and why, and the start of its text.
+ * EVENT_MAX_DEPTH) becomes a marker with its size in bytes (without its newline) and why, and the
+ * start of its text. An over-long line is reported once its end is in the file (or the writer is
+ * done), so the size is the line's; one still growing past EVENT_SCAN_BYTES is reported without it.
  */
 export async function readRunnerEvents(
   file: string,
   offset: number,
   opts: ReadOptions = {},
 ): Promise<EventsResult> {
-  const { lines, ends, starts, offset: next, more, skipping } = await readLines(file, offset, opts);
+  const read = await readLines(file, offset, opts);
+  const { lines, starts, sizes } = read;
+  let { offset: next, more, skipping } = read;
   const events: Record<string, unknown>[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (line.trim() === '') continue;
-    const bytes = ends[i] - starts[i];
+    let bytes: number | undefined = sizes[i];
     const cut = cutLine(line, LINE_CUT);
-    // Cut by readLines (more than "\r\n" missing from what was kept): it cannot be parsed whole.
-    const long = bytes - Buffer.byteLength(line) > 2;
+    // Cut by readLines: it cannot be parsed whole.
+    const long = sizes[i] > LONG_LINE_BYTES;
+    if (long && i === lines.length - 1 && skipping) {
+      // Cut before its end: find the end, to report the line's size and step past it at once.
+      const end = await findLineEnd(file, next, EVENT_SCAN_BYTES - sizes[i]);
+      if (end && !end.eof) {
+        bytes = end.at - starts[i];
+        next = end.at + 1;
+        skipping = false;
+        more = true;
+      } else if (end && opts.final) {
+        bytes = end.at - starts[i];
+        next = end.at;
+        skipping = false;
+      } else if (end) {
+        // Still being written: report it when its end is there (it is read again from its start).
+        next = starts[i];
+        skipping = false;
+        more = false;
+        break;
+      } else {
+        bytes = undefined; // past the scan: skipped to its end as before, size unknown
+      }
+    }
     if (long || nestsDeeperThan(line, EVENT_MAX_DEPTH)) {
       const error = long
         ? `line longer than ${LONG_LINE_BYTES} bytes`
         : `nested deeper than ${EVENT_MAX_DEPTH} levels`;
-      events.push({ invalid: true, bytes, error, text: cut });
+      events.push(
+        bytes === undefined
+          ? { invalid: true, error, text: cut }
+          : { invalid: true, bytes, error, text: cut },
+      );
       continue;
     }
     let value: unknown;

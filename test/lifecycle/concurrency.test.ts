@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
@@ -120,6 +121,39 @@ describe('one instance per SQLite database', () => {
     const err = await openLifeline({ config, logger: quietLogger() }).catch((e) => e);
     expect(err).toBeInstanceOf(LockHeld);
     expect(String(err.message)).toMatch(/another Lifeline server is using .*lifeline\.db \(pid \d+/);
+  });
+
+  it('a second engine on a hard link to the database file is refused', async () => {
+    const dir = tempDir();
+    const first = await startEngine(dir);
+    open.push(first);
+    const other = tempDir();
+    fs.linkSync(path.join(dir, 'lifeline.db'), path.join(other, 'linked.db'));
+    const config = { ...testConfig(other), db: `sqlite:${path.join(other, 'linked.db')}` };
+    const err = await openLifeline({ config, logger: quietLogger() }).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('StartupError');
+    expect(String(err.message)).toMatch(/linked\.db has 2 hard links/);
+    expect(fs.existsSync(path.join(other, 'linked.db-wal'))).toBe(false); // never opened
+  });
+
+  it('instance.json, the lock files and their notes are 0600 whatever the umask', async () => {
+    const dir = tempDir();
+    const was = process.umask(0o022);
+    try {
+      open.push(await startEngine(dir));
+    } finally {
+      process.umask(was);
+    }
+    const files = [
+      'instance.json',
+      'lifeline.lock',
+      'lifeline.lock.owner',
+      'lifeline.db.lock',
+      'lifeline.db.owner',
+    ];
+    const modes = files.map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)]);
+    expect(modes).toEqual(files.map((f) => [f, '600']));
   });
 
   it('the lock is released on close, so a restart on the same file works', async () => {

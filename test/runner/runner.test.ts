@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isAlive, readStat, signalGroup, type ProcessIdentity } from '../../src/runner/identity.ts';
 import { ShLauncher, type SupervisorHandle } from '../../src/runner/launcher.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../../src/runner/rundir.ts';
@@ -152,7 +152,68 @@ describe('runner.pl', () => {
     expect(await exited(a.handle)).toBe(0);
     const b = c.start({ dir: join(tempDir(), 'run'), argv: ['true'], env: process.env, cwd: tempDir() });
     expect(await exited(b)).toBe(0);
-    expect(logged).toEqual(['the perl runner could not be started; attempts are started by supervisor.sh']);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(
+      /^the perl runner could not be used \(\/nonexistent\/perl could not be run: ENOENT\); attempts are started by supervisor\.sh/,
+    );
+  });
+
+  it('a runner that failed to start is tried again after a pause, not given up for good', async () => {
+    // A perl that fails its first start only (a slow or broken moment), then works.
+    const mark = join(tempDir(), 'failed-once');
+    const flaky = join(tempDir(), 'flaky-perl');
+    writeFileSync(
+      flaky,
+      `#!/bin/sh\nif [ ! -e '${mark}' ]; then : > '${mark}'; exit 1; fi\nexec /usr/bin/perl "$@"\n`,
+      {
+        mode: 0o700,
+      },
+    );
+    const { c, logged } = client(tempDir('lifeline-data-'), { perl: flaky, retryMinMs: 300 });
+    const a = waiting(c);
+    const { sup: supA } = await running(a.dir);
+    expect(readFileSync(`/proc/${supA.pid}/cmdline`, 'utf8')).toContain('supervisor.sh');
+    expect(logged).toEqual([expect.stringMatching(/could not be used \(it exited with 1\).*tried again in/)]);
+    writeFileSync(a.go, '');
+    expect(await exited(a.handle)).toBe(0);
+    // Past the pause the runner is tried again, and serves.
+    await new Promise((r) => setTimeout(r, 350));
+    const b = waiting(c);
+    const { sup: supB } = await running(b.dir);
+    runners.push(parentOf(supB.pid));
+    expect(readFileSync(`/proc/${parentOf(supB.pid)}/cmdline`, 'utf8')).toContain('runner.pl');
+    expect(logged[1]).toBe('the perl runner answers again; attempts are started by it');
+    writeFileSync(b.go, '');
+    expect(await exited(b.handle)).toBe(0);
+  });
+
+  it('closed while connecting: the socket it got is let go with an error listener (an EPIPE is not uncaught)', async () => {
+    const data = tempDir('lifeline-data-');
+    const peer = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => peer.listen(join(data, runnerSocketName()), r));
+    const sockets: net.Socket[] = [];
+    const connect = net.connect;
+    const spy = vi.spyOn(net, 'connect').mockImplementation(((...args: Parameters<typeof net.connect>) => {
+      const s = connect(...args);
+      sockets.push(s);
+      return s;
+    }) as typeof net.connect);
+    try {
+      const { c } = client(data, { perl: null });
+      const h = c.start({ dir: join(tempDir(), 'run'), argv: ['true'], env: process.env, cwd: tempDir() });
+      c.close(); // while the connect is under way
+      expect(await exited(h)).toBe(0); // started by supervisor.sh instead
+      await waitFor(
+        () => sockets.length === 1 && (sockets[0].destroyed || sockets[0].writableEnded),
+        'let go',
+      );
+      // What a peer that went away meanwhile makes the socket emit: must not be thrown.
+      const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+      expect(() => sockets[0].emit('error', epipe)).not.toThrow();
+    } finally {
+      spy.mockRestore();
+      peer.close();
+    }
   });
 
   it('a data dir too deep for a unix socket path is reached through a directory fd', async () => {

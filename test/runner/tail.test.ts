@@ -28,6 +28,7 @@ describe('readLines', () => {
       lines: [],
       ends: [],
       starts: [],
+      sizes: [],
       offset: 7,
       more: false,
       skipping: false,
@@ -42,6 +43,7 @@ describe('readLines', () => {
       lines: ['one', 'two'],
       ends: [4, 8],
       starts: [0, 4],
+      sizes: [3, 3],
       offset: 8,
       more: false,
       skipping: false,
@@ -169,6 +171,56 @@ describe('readRunnerEvents', () => {
     ]);
     const b = await readRunnerEvents(f, a.offset, { final: true });
     expect(b.events).toEqual([{ invalid: true, text: '{"partial":' }]);
+  });
+});
+
+describe('readRunnerEvents: an over-long line is reported with its own size', () => {
+  /** Reads like the watcher: from the kept cursor and skip flag, until nothing more moves. */
+  async function events(f: string, at: { offset: number; skipping: boolean }, final = false) {
+    const out: Record<string, unknown>[] = [];
+    for (;;) {
+      const r = await readRunnerEvents(f, at.offset, { final, skipping: at.skipping });
+      out.push(...r.events);
+      const moved = r.offset !== at.offset || r.skipping !== at.skipping;
+      at.offset = r.offset;
+      at.skipping = r.skipping;
+      if (!r.more && !moved) return out;
+    }
+  }
+
+  it('a line far longer than one read: bytes is the whole line, not what was read', async () => {
+    const f = file();
+    const long = `{"x":"${'a'.repeat(500_000)}"}`;
+    writeFileSync(f, `${long}\n{"ok":1}\n`);
+    const got = await events(f, { offset: 0, skipping: false });
+    expect(got).toHaveLength(2);
+    expect(got[0]).toMatchObject({ invalid: true, bytes: Buffer.byteLength(long) });
+    expect(got[1]).toEqual({ ok: 1 });
+  });
+
+  it('a long line within one read: bytes is the line without its CRLF', async () => {
+    const f = file();
+    const long = `{"x":"${'é'.repeat(20_000)}"}`;
+    writeFileSync(f, `${long}\r\n`);
+    const got = await events(f, { offset: 0, skipping: false });
+    expect(got).toEqual([expect.objectContaining({ invalid: true, bytes: Buffer.byteLength(long) })]);
+  });
+
+  it('a long line still being written is reported once its end is there, with its whole size', async () => {
+    const f = file();
+    const at = { offset: 0, skipping: false };
+    writeFileSync(f, `{"ok":1}\n{"x":"${'b'.repeat(300_000)}`);
+    expect(await events(f, at)).toEqual([{ ok: 1 }]);
+    appendFileSync(f, `${'b'.repeat(300_000)}"}\n{"ok":2}\n`);
+    const got = await events(f, at);
+    expect(got).toEqual([expect.objectContaining({ invalid: true, bytes: 600_008 }), { ok: 2 }]);
+  });
+
+  it('the writer done with a long last line without newline: bytes is to the end', async () => {
+    const f = file();
+    writeFileSync(f, `{"x":"${'c'.repeat(400_000)}`);
+    const got = await events(f, { offset: 0, skipping: false }, true);
+    expect(got).toEqual([expect.objectContaining({ invalid: true, bytes: 400_006 })]);
   });
 });
 

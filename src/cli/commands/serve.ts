@@ -1,5 +1,6 @@
 // `lifeline serve [--config F] [--db URL] [--host H] [--port P]` (SPEC §7).
-// A failure to start prints one clear message to stderr (no stack trace) and exits 1.
+// A failure to start prints one clear message to stderr (no stack trace) and exits 1 (2 for a data dir
+// another user owns).
 import { InvalidArgumentError, type Command } from 'commander';
 
 function parsePort(value: string): number {
@@ -19,7 +20,7 @@ function parseLogFormat(value: string): LogFormat {
 /** What to print when the server cannot start: the cause, without a stack. */
 export function startupMessage(err: unknown): string {
   // By name: the server modules are loaded lazily, so client commands start without fastify and kysely.
-  if (err instanceof Error && ['ConfigError', 'LockHeld', 'StartupError'].includes(err.name))
+  if (err instanceof Error && ['ConfigError', 'LockHeld', 'StartupError', 'UnsafePath'].includes(err.name))
     return err.message;
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e?.code === 'EADDRINUSE') return `address ${e.address ?? ''}:${e.port ?? ''} is already in use`;
@@ -58,7 +59,8 @@ export function register(program: Command): void {
           stopOnSignals(server, log);
         } catch (err) {
           process.stderr.write(`lifeline serve: ${startupMessage(err)}\n`);
-          process.exit(1);
+          // 2: a data dir another user owns is a setup error, like a bad config.
+          process.exit((err as Error)?.name === 'UnsafePath' ? 2 : 1);
         }
       },
     );
