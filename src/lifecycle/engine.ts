@@ -144,7 +144,7 @@ export class Lifeline implements LifelineApi {
     // Retries that fell due while no instance ran (or were scheduled by one that is gone).
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
     this.retention.start();
-    const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
+    const { reapIntervalMs } = this.ctx.config;
     const { outage } = this.ctx;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
       const t = setInterval(() => {
@@ -160,10 +160,14 @@ export class Lifeline implements LifelineApi {
       await this.reconcileNow();
       await this.retries.runDue();
     });
-    every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', async () => {
-      // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
-      if ((await this.ctx.lease.renew()) === 'reregistered') await this.reconcileNow();
-    });
+    this.ctx.lease.startHeartbeat(
+      async (beat) => {
+        // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
+        if (beat === 'reregistered') await this.reconcileNow();
+        outage.ok();
+      },
+      (err) => outage.failed('heartbeat', err),
+    );
   }
 
   /** Resolves once the watcher has made a full pass over the attempts it watches. */
@@ -193,6 +197,8 @@ export class Lifeline implements LifelineApi {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    // Not awaited: a heartbeat stuck on an unreachable database must not hold the close up.
+    void this.ctx.lease.stopHeartbeat();
     this.metrics.close();
     await this.retries.close();
     await this.webhooks.close();
