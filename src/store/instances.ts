@@ -1,7 +1,7 @@
 // Instances and their leases. Every lease time is the database's clock (SPEC §5): a heartbeat writes the
 // database's `now`, and expiry is judged against the database's `now`, so no two machines' clocks are
 // ever compared. On SQLite the one process's clock is the database's clock.
-import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { SqliteAdapter, sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, InstancesTable } from './schema.ts';
 import type { Dialect } from './open.ts';
 
@@ -11,11 +11,22 @@ const PG_ISO = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
 
 /** The database's clock, `minusMs` ago, as ISO-8601 UTC text (the format every timestamp column holds). */
 export function dbNowIso(dialect: Dialect, minusMs = 0): RawBuilder<string> {
-  const ms = Math.max(0, Math.floor(minusMs));
+  return dbAtIso(dialect, -Math.max(0, minusMs));
+}
+
+/** The database's clock moved by `offsetMs` (later when positive), as ISO-8601 UTC text. */
+export function dbAtIso(dialect: Dialect, offsetMs: number): RawBuilder<string> {
+  const ms = Math.trunc(offsetMs);
   if (dialect === 'postgres') {
-    return sql<string>`to_char((clock_timestamp() - ${sql.lit(ms)} * interval '1 millisecond') at time zone 'UTC', ${sql.lit(PG_ISO)})`;
+    return sql<string>`to_char((clock_timestamp() + ${sql.lit(ms)} * interval '1 millisecond') at time zone 'UTC', ${sql.lit(PG_ISO)})`;
   }
-  return sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ${sql.lit(`-${ms / 1000} seconds`)})`;
+  const sign = ms < 0 ? '-' : '+';
+  return sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ${sql.lit(`${sign}${Math.abs(ms) / 1000} seconds`)})`;
+}
+
+/** Which store a connection or transaction is on. */
+export function dialectOf(db: Db): Dialect {
+  return db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres';
 }
 
 /** The database's clock now, in ms since the epoch. */
