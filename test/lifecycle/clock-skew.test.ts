@@ -2,15 +2,21 @@
 // clock is the only one any due time or lease is judged by. Retries start neither early nor late, a
 // webhook's lease and backoff hold, and pruning runs. The instance's wall clock is shifted in-process
 // (Date.now), the way a skewed machine's would be; the database keeps the real one.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Lifeline } from '../../src/lifecycle/engine.ts';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { configFromObject } from '../../src/config/load.ts';
+import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { selectDbNow } from '../../src/store/instances.ts';
+import { tempConfig } from '../helpers/config.ts';
 import {
+  dbUrlFor,
   DIALECTS,
   FIXTURES,
   fixturePlans,
   OPERATOR,
+  quietLogger,
   startEngine,
   tempDir,
   waitFor,
@@ -39,6 +45,31 @@ afterEach(async () => {
   for (const e of engines.splice(0)) await e.close();
 });
 
+// A webhook receiver: counts deliveries, answers `status`.
+let receiver: http.Server;
+let hookUrl = '';
+let deliveries = 0;
+let status = 204;
+beforeAll(async () => {
+  receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      deliveries++;
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+});
+afterAll(() => new Promise((r) => receiver.close(r)));
+beforeEach(() => {
+  deliveries = 0;
+  status = 204;
+});
+
+const HOOK_TIMEOUT_MS = 2_000;
+const LEASE_TTL_MS = 3_000;
+
 const started = async (e: Lifeline, name: string) =>
   (await e.listAttempts(name, { limit: 10 })).items.filter((a) => a.requested_by === 'retry').length;
 
@@ -50,6 +81,57 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
     engines.push(e);
     return e;
   }
+
+  /** An engine with one webhook, opened (migrated) but not started: the test sets its row first. */
+  async function openWithHook(): Promise<Lifeline> {
+    const dir = tempDir();
+    const config = configFromObject(
+      tempConfig(dir, {
+        plans: fixturePlans(),
+        dataDir: dir,
+        extra: {
+          db: await dbUrlFor(dialect, dir),
+          reap_interval: '60s',
+          lease_ttl: `${LEASE_TTL_MS}ms`,
+          webhooks: [
+            {
+              name: 'hook',
+              url: hookUrl,
+              secret_env: 'WH',
+              timeout: `${HOOK_TIMEOUT_MS}ms`,
+              events: ['deployment_created'],
+            },
+          ],
+        },
+      }),
+      { file: null, baseDir: dir, env: { WH: `whsec_${Buffer.alloc(24, 7).toString('base64')}` } },
+    );
+    const e = await openLifeline({ config, logger: quietLogger() });
+    engines.push(e);
+    return e;
+  }
+
+  /** The webhook's row as another instance left it (times relative to the database's now). */
+  async function peerRow(e: Lifeline, set: { leaseInMs?: number; nextInMs?: number; failures?: number }) {
+    const now = await dbNow(e);
+    const iso = (ms?: number) => (ms === undefined ? null : new Date(now + ms).toISOString());
+    await e.store.db
+      .insertInto('webhooks')
+      .values({
+        name: 'hook',
+        delivered_seq: 0,
+        enabled: 1,
+        failures: set.failures ?? 0,
+        updated_at: new Date(now).toISOString(),
+        lease_owner: set.leaseInMs === undefined ? null : 'ins_peer',
+        lease_until: iso(set.leaseInMs),
+        next_attempt_at: iso(set.nextInMs),
+      })
+      .execute();
+  }
+
+  const hookRow = (e: Lifeline) =>
+    e.store.db.selectFrom('webhooks').selectAll().where('name', '=', 'hook').executeTakeFirstOrThrow();
 
   describe.each(SKEWS)('by %d ms', (skew) => {
     beforeEach(() => {
@@ -91,6 +173,42 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
         10_000,
       );
       expect(await dbNow(engine)).toBeGreaterThanOrEqual(due);
+    });
+
+    it("takes no live lease of another instance's webhook, and holds its own on the database clock", async () => {
+      const engine = await openWithHook();
+      await peerRow(engine, { leaseInMs: 3_000 });
+      await engine.start();
+      await engine.createDeployment({ name: 'wh', plan: 'ok' }, OPERATOR);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(deliveries).toBe(0);
+      expect((await hookRow(engine)).lease_owner).toBe('ins_peer');
+      // Once the peer's lease ran out on the database's clock, this instance delivers.
+      await waitFor(() => deliveries > 0, 'the delivery', 10_000);
+      const row = await hookRow(engine);
+      const now = await dbNow(engine);
+      expect(row.lease_owner).toBe(engine.instanceId);
+      const left = Date.parse(row.lease_until!) - now;
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(HOOK_TIMEOUT_MS + LEASE_TTL_MS);
+    });
+
+    it('waits out a backoff on the database clock, and writes its own backoff there', async () => {
+      const engine = await openWithHook();
+      await peerRow(engine, { nextInMs: 3_000, failures: 1 });
+      status = 500;
+      await engine.start();
+      await engine.createDeployment({ name: 'wh', plan: 'ok' }, OPERATOR);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(deliveries).toBe(0);
+      await waitFor(() => deliveries > 0, 'the delivery after the backoff', 10_000);
+      const row = await waitFor(async () => {
+        const r = await hookRow(engine);
+        return Number(r.failures) >= 2 && r.next_attempt_at ? r : null;
+      }, 'the failure recorded');
+      // Its next try waits a backoff of seconds from the database's now, not ten minutes either way.
+      const wait = Date.parse(row.next_attempt_at!) - (await dbNow(engine));
+      expect(Math.abs(wait)).toBeLessThan(60_000);
     });
   });
 });
