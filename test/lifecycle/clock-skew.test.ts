@@ -12,6 +12,7 @@ import { selectDbNow } from '../../src/store/instances.ts';
 import { tempConfig } from '../helpers/config.ts';
 import {
   dbUrlFor,
+  dialectConfig,
   DIALECTS,
   FIXTURES,
   fixturePlans,
@@ -209,6 +210,50 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
       // Its next try waits a backoff of seconds from the database's now, not ten minutes either way.
       const wait = Date.parse(row.next_attempt_at!) - (await dbNow(engine));
       expect(Math.abs(wait)).toBeLessThan(60_000);
+    });
+
+    it('prunes logs, holding the prune lease on the database clock', async () => {
+      const dir = tempDir();
+      const leases: number[] = [];
+      let engine: Lifeline | null = null;
+      const config = await dialectConfig(dialect, dir, {
+        reap_interval: '60s',
+        lease_ttl: `${LEASE_TTL_MS}ms`,
+        retention: { logs: '30d' },
+      });
+      engine = await openLifeline({
+        config,
+        logger: quietLogger(),
+        retentionHooks: {
+          // Inside each batch: how long the lease still runs on the database's clock.
+          onBatch: async () => {
+            const row = await engine!.store.db.selectFrom('retention').selectAll().executeTakeFirstOrThrow();
+            if (row.lease_until) leases.push(Date.parse(row.lease_until) - (await dbNow(engine!)));
+          },
+        },
+      });
+      engines.push(engine);
+      await engine.start();
+      await engine.createDeployment({ name: 'pr', plan: 'ok' }, OPERATOR);
+      const att = await engine.startDeploy('pr', {}, OPERATOR);
+      await waitFor(async () => (await engine.getAttempt(att.id)).state === 'succeeded', 'the end');
+      await engine.store.db
+        .updateTable('attempts')
+        .set({ ended_at: new Date(realNow() - 40 * 86_400_000).toISOString() })
+        .where('id', '=', att.id)
+        .execute();
+      await engine.retention.pass();
+      const archived = await engine.store.db
+        .selectFrom('log_archive')
+        .select('pruned_at')
+        .where('attempt_id', '=', att.id)
+        .executeTakeFirst();
+      expect(archived?.pruned_at).toBeTruthy();
+      expect(leases.length).toBeGreaterThan(0);
+      for (const left of leases) {
+        expect(left).toBeGreaterThan(0);
+        expect(left).toBeLessThanOrEqual(LEASE_TTL_MS);
+      }
     });
   });
 });
