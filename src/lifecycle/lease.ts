@@ -8,9 +8,22 @@
 import { performance } from 'node:perf_hooks';
 import type pino from 'pino';
 import type { Store } from '../store/open.ts';
-import { registerInstance, renewLease, type InstanceInfoRow } from '../store/instances.ts';
+import { registerInstance, renewLease, selectInstance, type InstanceInfoRow } from '../store/instances.ts';
 
 export type Beat = 'renewed' | 'reregistered';
+
+/** Another server runs under this instance's id. Named StartupError so `serve` prints it plainly. */
+export class IdentityInUse extends Error {
+  constructor(id: string, other: { host: string; pid: number | null; data_dir: string } | undefined) {
+    const where = other ? ` (pid ${other.pid ?? '?'} on ${other.host}, data dir ${other.data_dir})` : '';
+    super(
+      `instance ${id} is already running${where}: two servers would share one identity. Its ` +
+        `instance.json was probably copied with a data dir; give this server a data dir of its own ` +
+        `(without instance.json it starts as a new instance), or stop the other and wait one lease_ttl`,
+    );
+    this.name = 'StartupError';
+  }
+}
 
 export class Lease {
   /** The epoch of the current registration (0 before the first). */
@@ -36,9 +49,15 @@ export class Lease {
     return this.epoch > 0 && performance.now() < this.heldUntil;
   }
 
+  /** Takes a new epoch; refused (IdentityInUse) while another server holds a live lease under this id. */
   async register(): Promise<void> {
     const sent = performance.now();
-    this.epoch = await registerInstance(this.store.db, this.store.dialect, this.info);
+    const epoch = await registerInstance(this.store.db, this.store.dialect, this.info, this.ttlMs);
+    if (epoch === null) {
+      const other = await selectInstance(this.store.db, this.info.id);
+      throw new IdentityInUse(this.info.id, other);
+    }
+    this.epoch = epoch;
     this.heldUntil = sent + this.ttlMs;
   }
 

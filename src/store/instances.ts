@@ -48,15 +48,30 @@ export type InstanceInfoRow = Omit<InstancesTable, 'last_seen_at' | 'epoch'>;
 
 /**
  * Registers (or re-registers) an instance: a new lease epoch and a heartbeat at the database's now.
- * Returns the epoch, which fences every write this registration makes about its attempts.
+ * Returns the epoch, which fences every write this registration makes about its attempts. With `ttlMs`,
+ * null (and nothing written) when the id's lease is still live, on the database's clock, for another
+ * host or data dir: two servers would share one identity (a copied instance.json). The same host and
+ * data dir is the same server restarted: the data dir's lock proves the last holder gone.
  */
-export async function registerInstance(db: Db, dialect: Dialect, row: InstanceInfoRow): Promise<number> {
+export async function registerInstance(db: Db, dialect: Dialect, row: InstanceInfoRow): Promise<number>;
+export async function registerInstance(
+  db: Db,
+  dialect: Dialect,
+  row: InstanceInfoRow,
+  ttlMs: number,
+): Promise<number | null>;
+export async function registerInstance(
+  db: Db,
+  dialect: Dialect,
+  row: InstanceInfoRow,
+  ttlMs?: number,
+): Promise<number | null> {
   const now = dbNowIso(dialect);
   const res = await db
     .insertInto('instances')
     .values({ ...row, last_seen_at: now, epoch: 1 })
-    .onConflict((oc) =>
-      oc.column('id').doUpdateSet((eb) => ({
+    .onConflict((oc) => {
+      const update = oc.column('id').doUpdateSet((eb) => ({
         host: row.host,
         port: row.port,
         role: row.role,
@@ -65,11 +80,23 @@ export async function registerInstance(db: Db, dialect: Dialect, row: InstanceIn
         started_at: row.started_at,
         last_seen_at: now,
         epoch: eb('instances.epoch', '+', 1),
-      })),
-    )
+      }));
+      if (ttlMs === undefined) return update;
+      return update.where((eb) =>
+        eb.or([
+          eb('instances.last_seen_at', '<', dbNowIso(dialect, ttlMs)),
+          eb.and([eb('instances.host', '=', row.host), eb('instances.data_dir', '=', row.data_dir)]),
+        ]),
+      );
+    })
     .returning('epoch')
-    .executeTakeFirstOrThrow();
-  return Number(res.epoch);
+    .executeTakeFirst();
+  return res ? Number(res.epoch) : null;
+}
+
+/** One instance's row, if registered. */
+export async function selectInstance(db: Db, id: string): Promise<InstancesTable | undefined> {
+  return db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /**
