@@ -25,7 +25,7 @@ import { OutageLog } from './outage.ts';
 import { lockDataDir, lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
-import { reconcile } from './recovery.ts';
+import { reconcile, ReconcileCursor } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
 import { EventBus } from './tx.ts';
 import { logTransitions } from './trace.ts';
@@ -43,6 +43,8 @@ export interface LifelineOptions {
   port?: number | null;
   /** Observers of the retention batches (tests). */
   retentionHooks?: RetentionHooks;
+  /** Told each attempt a reconcile pass looks at (tests: the work of a pass). */
+  onReconcileLook?: (attemptId: string) => void;
   /** Stands between the watcher and the configured launcher (tests: slow or stalled starts). */
   wrapLauncher?: (launcher: Launcher) => Launcher;
 }
@@ -50,6 +52,7 @@ export interface LifelineOptions {
 export class Lifeline implements LifelineApi {
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<void> | null = null;
+  private readonly reconcileCursor: ReconcileCursor;
   private closed = false;
   private readonly checks: Checks;
   private readonly keys: IdempotencyKeys;
@@ -67,7 +70,9 @@ export class Lifeline implements LifelineApi {
     /** On Postgres: wake-ups for commits made by other instances. */
     private listener: EventListener | null = null,
     retentionHooks: RetentionHooks = {},
+    onReconcileLook?: (attemptId: string) => void,
   ) {
+    this.reconcileCursor = new ReconcileCursor(onReconcileLook);
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
     this.metrics = new Metrics(ctx);
@@ -179,7 +184,7 @@ export class Lifeline implements LifelineApi {
   reconcileNow(): Promise<void> {
     if (!this.reconciling) {
       const began = performance.now();
-      this.reconciling = reconcile(this.ctx, this.watcher).finally(() => {
+      this.reconciling = reconcile(this.ctx, this.watcher, this.reconcileCursor).finally(() => {
         this.metrics.observePass((performance.now() - began) / 1000);
         this.reconciling = null;
       });
@@ -288,5 +293,5 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
           connectTimeoutMs: config.database.connectTimeoutMs,
         })
       : null;
-  return new Lifeline(ctx, watcher, launcher, locks, listener, opts.retentionHooks);
+  return new Lifeline(ctx, watcher, launcher, locks, listener, opts.retentionHooks, opts.onReconcileLook);
 }
