@@ -10,6 +10,7 @@ import type { Database } from '../store/schema.ts';
 import { advanceCursors, selectAttemptById } from '../store/attempts.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import { insertEvents } from '../store/events.ts';
+import { dialectOf, selectDbNow } from '../store/instances.ts';
 import type { AttemptLogsTable, AttemptsTable } from '../store/schema.ts';
 import { applyMark, applyTransition, LostRace, type Fence } from '../store/transition.ts';
 import { decideTimeoutReached, MARKABLE } from '../domain/marks.ts';
@@ -19,7 +20,7 @@ import { readExit, runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
 import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
 import { secretValues, type Ctx } from './context.ts';
-import { nowIso } from './ids.ts';
+import { clockNow, nowIso } from './ids.ts';
 import { transact } from './tx.ts';
 import { mayAct } from './watch/may-act.ts';
 
@@ -420,6 +421,17 @@ function clampEnd(endedAt: string, startedAt: string | null): string {
   return Date.parse(endedAt) < Date.parse(startedAt) ? startedAt : endedAt;
 }
 
+/**
+ * When a retry is due (SPEC §9.1: `delay` after the end), on the database's clock, which is the one
+ * every instance judges it by. The end's age is measured on this instance's clock, the one that dated
+ * it, so no two machines' clocks are compared: a skewed instance schedules neither early nor late.
+ */
+async function retryDueAt(trx: Transaction<Database>, endedAt: string, delayMs: number): Promise<string> {
+  const age = Math.max(0, clockNow() - Date.parse(endedAt));
+  const dbNow = await selectDbNow(trx, dialectOf(trx));
+  return new Date(dbNow + delayMs - age).toISOString();
+}
+
 /** The end of an attempt inside the caller's transaction: attempt, deployment if current, attempt_end. */
 export async function writeEnd(
   trx: Transaction<Database>,
@@ -497,8 +509,7 @@ export async function writeEnd(
     details.retryPolicy?.(dep.plan) ?? null,
     Math.random(),
   );
-  const retryAt =
-    retry.kind === 'schedule' ? new Date(Date.parse(endedAt) + retry.delayMs).toISOString() : null;
+  const retryAt = retry.kind === 'schedule' ? await retryDueAt(trx, endedAt, retry.delayMs) : null;
   const events = await applyTransition(trx, {
     at,
     actor: details.actor,

@@ -25,7 +25,7 @@ import { OutageLog } from './outage.ts';
 import { lockDataDir, lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
-import { reconcile } from './recovery.ts';
+import { reconcile, ReconcileCursor } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
 import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
@@ -44,6 +44,8 @@ export interface LifelineOptions {
   port?: number | null;
   /** Observers of the retention batches (tests). */
   retentionHooks?: RetentionHooks;
+  /** Told each attempt a reconcile pass looks at (tests: the work of a pass). */
+  onReconcileLook?: (attemptId: string) => void;
   /** Stands between the watcher and the configured launcher (tests: slow or stalled starts). */
   wrapLauncher?: (launcher: Launcher) => Launcher;
 }
@@ -51,6 +53,7 @@ export interface LifelineOptions {
 export class Lifeline implements LifelineApi {
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<void> | null = null;
+  private readonly reconcileCursor: ReconcileCursor;
   private closed = false;
   private readonly checks: Checks;
   private readonly keys: IdempotencyKeys;
@@ -68,7 +71,9 @@ export class Lifeline implements LifelineApi {
     /** On Postgres: wake-ups for commits made by other instances. */
     private listener: EventListener | null = null,
     retentionHooks: RetentionHooks = {},
+    onReconcileLook?: (attemptId: string) => void,
   ) {
+    this.reconcileCursor = new ReconcileCursor(onReconcileLook);
     this.checks = new Checks(ctx);
     this.keys = new IdempotencyKeys(ctx.store.db);
     this.metrics = new Metrics(ctx);
@@ -146,7 +151,7 @@ export class Lifeline implements LifelineApi {
     // Retries that fell due while no instance ran (or were scheduled by one that is gone).
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
     this.retention.start();
-    const { reapIntervalMs, leaseTtlMs } = this.ctx.config;
+    const { reapIntervalMs } = this.ctx.config;
     const { outage } = this.ctx;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
       const t = setInterval(() => {
@@ -162,10 +167,14 @@ export class Lifeline implements LifelineApi {
       await this.reconcileNow();
       await this.retries.runDue();
     });
-    every(Math.max(250, Math.floor(leaseTtlMs / 3)), 'heartbeat', async () => {
-      // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
-      if ((await this.ctx.lease.renew()) === 'reregistered') await this.reconcileNow();
-    });
+    this.ctx.lease.startHeartbeat(
+      async (beat) => {
+        // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
+        if (beat === 'reregistered') await this.reconcileNow();
+        outage.ok();
+      },
+      (err) => outage.failed('heartbeat', err),
+    );
   }
 
   /** Resolves once the watcher has made a full pass over the attempts it watches. */
@@ -177,7 +186,7 @@ export class Lifeline implements LifelineApi {
   reconcileNow(): Promise<void> {
     if (!this.reconciling) {
       const began = performance.now();
-      this.reconciling = reconcile(this.ctx, this.watcher).finally(() => {
+      this.reconciling = reconcile(this.ctx, this.watcher, this.reconcileCursor).finally(() => {
         this.metrics.observePass((performance.now() - began) / 1000);
         this.reconciling = null;
       });
@@ -195,6 +204,8 @@ export class Lifeline implements LifelineApi {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    // Not awaited: a heartbeat stuck on an unreachable database must not hold the close up.
+    void this.ctx.lease.stopHeartbeat();
     this.metrics.close();
     await this.retries.close();
     await this.webhooks.close();
@@ -286,5 +297,5 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
           connectTimeoutMs: config.database.connectTimeoutMs,
         })
       : null;
-  return new Lifeline(ctx, watcher, launcher, locks, listener, opts.retentionHooks);
+  return new Lifeline(ctx, watcher, launcher, locks, listener, opts.retentionHooks, opts.onReconcileLook);
 }

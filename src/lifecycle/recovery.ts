@@ -1,7 +1,14 @@
 // Reconciliation (SPEC §5), at start-up and every reap interval. Idempotent: every end goes through
-// the same compare-and-set write, so a second pass finds nothing left to do.
+// the same compare-and-set write, so a second pass finds nothing left to do. The work of a pass does not
+// grow with history: `unknown` attempts an operator no longer waits on (their deployment was resolved or
+// moved on) are looked at a page per pass, in turn, so a late exit record is still found, in time.
 import { startingUntil } from '../domain/start-deadline.ts';
-import { claimAttempt, selectAttemptsInStates } from '../store/attempts.ts';
+import {
+  claimAttempt,
+  selectAttemptsInStates,
+  selectCurrentUnknown,
+  selectUnknownPage,
+} from '../store/attempts.ts';
 import { selectInstancesAt } from '../store/instances.ts';
 import type { AttemptsTable } from '../store/schema.ts';
 import { bootId, isAlive } from '../runner/identity.ts';
@@ -18,15 +25,50 @@ function tracedHere(row: AttemptsTable): boolean {
   return sup !== null && sup.boot === bootId();
 }
 
-export async function reconcile(ctx: Ctx, watcher: Watcher): Promise<void> {
+/** Older `unknown` attempts looked at per pass (the current ones of `unknown` deployments: all). */
+export const UNKNOWN_PAGE = 20;
+
+/** What reconcile keeps between passes: where the page of older unknown attempts goes on. */
+export class ReconcileCursor {
+  after = '';
+  constructor(
+    /** Told each attempt a pass looks at (tests: the work of a pass). */
+    readonly onLook?: (attemptId: string) => void,
+  ) {}
+}
+
+/** The `unknown` attempts this pass looks at: the current ones, and the next page of the others. */
+async function unknownToLook(ctx: Ctx, cursor: ReconcileCursor): Promise<AttemptsTable[]> {
+  const rows = await selectCurrentUnknown(ctx.store.db);
+  const seen = new Set(rows.map((r) => r.id));
+  let page = await selectUnknownPage(ctx.store.db, cursor.after, UNKNOWN_PAGE);
+  if (page.length < UNKNOWN_PAGE && cursor.after !== '') {
+    // The end: wrap around to the first ones.
+    const more = await selectUnknownPage(ctx.store.db, '', UNKNOWN_PAGE - page.length);
+    page = [...page, ...more.filter((r) => r.id <= cursor.after)];
+  }
+  cursor.after = page.length === 0 ? '' : page[page.length - 1].id;
+  for (const r of page) if (!seen.has(r.id)) rows.push(r);
+  return rows;
+}
+
+export async function reconcile(
+  ctx: Ctx,
+  watcher: Watcher,
+  cursor: ReconcileCursor = new ReconcileCursor(),
+): Promise<void> {
   // Without a held lease this instance may already count as dead to its peers: it acts on nothing
   // until the heartbeat has re-registered it.
   if (!mayAct(ctx)) return;
   // Leases are judged on the database's clock only: `now` and every last_seen_at come from it.
   const { rows: instances, nowMs: now } = await selectInstancesAt(ctx.store.db, ctx.store.dialect);
   const lastSeen = new Map(instances.map((i) => [i.id, Date.parse(i.last_seen_at)] as const));
-  const rows = await selectAttemptsInStates(ctx.store.db, ['queued', 'running', 'unknown']);
+  const rows = [
+    ...(await selectAttemptsInStates(ctx.store.db, ['queued', 'running'])),
+    ...(await unknownToLook(ctx, cursor)),
+  ];
   for (const row of rows) {
+    cursor.onLook?.(row.id);
     try {
       if (row.state === 'unknown') await reconcileUnknown(ctx, watcher, row, lastSeen, now);
       else await reconcileActive(ctx, watcher, row, lastSeen, now);

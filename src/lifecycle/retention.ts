@@ -43,6 +43,7 @@ import {
   selectRunDirCandidates,
 } from '../store/retention.ts';
 import { selectWebhooks } from '../store/webhooks.ts';
+import { selectDbNow } from '../store/instances.ts';
 import { runDirPaths } from '../runner/rundir.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
@@ -157,8 +158,14 @@ export class Retention {
     });
   }
 
-  private leaseUntil(): string {
-    return new Date(Date.now() + this.ctx.config.leaseTtlMs).toISOString();
+  /** Takes or extends the prune lease, for a lease TTL on the database's clock. */
+  private claim(): Promise<boolean> {
+    return claimPruneLease(this.ctx.store.db, this.ctx.instanceId, this.ctx.config.leaseTtlMs, nowIso());
+  }
+
+  /** A due time `ageMs` ago on the database's clock (ended_at is compared with it). */
+  private async cutoff(ageMs: number): Promise<string> {
+    return new Date((await selectDbNow(this.ctx.store.db, this.ctx.store.dialect)) - ageMs).toISOString();
   }
 
   // ---- logs -------------------------------------------------------------------------------------
@@ -166,7 +173,7 @@ export class Retention {
   private async pruneLogs(logsMs: number): Promise<void> {
     const { db } = this.ctx.store;
     const me = this.ctx.instanceId;
-    if (!(await claimPruneLease(db, me, nowIso(), this.leaseUntil()))) return; // another instance prunes
+    if (!(await this.claim())) return; // another instance prunes
     try {
       // First what an earlier pass left half-deleted, then new attempts.
       for (const d of await selectDeleting(db)) {
@@ -178,14 +185,14 @@ export class Retention {
       const horizon = await this.webhookHorizon();
       for (;;) {
         if (this.stopped) return;
-        const cutoff = new Date(Date.now() - logsMs).toISOString();
+        const cutoff = await this.cutoff(logsMs);
         const ids = (
           await selectPruneCandidates(db, cutoff, CANDIDATES + this.skipped.size + tried.size)
         ).filter((id) => !this.skipped.has(id) && !tried.has(id));
         if (ids.length === 0) return;
         for (const id of ids) {
           if (this.stopped) return;
-          if (!(await claimPruneLease(db, me, nowIso(), this.leaseUntil()))) return;
+          if (!(await this.claim())) return;
           tried.add(id);
           await this.archive(id, cutoff, horizon);
         }
@@ -293,8 +300,7 @@ export class Retention {
       await this.report('delete', id, startedAt);
       await this.rest(began);
       if (n < DELETE_BATCH) return;
-      if (!(await claimPruneLease(db, this.ctx.instanceId, nowIso(), this.leaseUntil())))
-        throw new LostLease();
+      if (!(await this.claim())) throw new LostLease();
     }
   }
 
@@ -305,7 +311,7 @@ export class Retention {
     const done = new Set<string>();
     for (;;) {
       if (this.stopped) return;
-      const cutoff = new Date(Date.now() - runDirsMs).toISOString();
+      const cutoff = await this.cutoff(runDirsMs);
       const rows = (
         await selectRunDirCandidates(db, this.ctx.instanceId, cutoff, CANDIDATES + done.size)
       ).filter((r) => !done.has(r.id));

@@ -1,16 +1,19 @@
 // Starts scheduled retries when they are due (SPEC §9.1): a timer for the next one, the reconcile
 // safety pass, and start-up. Exactly once across instances and restarts: the start is the ordinary
 // deploy write, guarded by a compare-and-set on the schedule it clears, so a second starter loses.
+// Due is judged on the database's clock only: an instance whose own clock is off starts nothing early
+// or late; its clock (a monotonic one) only times when to look again.
 import { LifelineError } from '../domain/errors.ts';
 import { decideDeploy } from '../domain/transitions.ts';
 import type { Actor, Attempt, DeploymentState, LifelineEvent } from '../domain/types.ts';
 import { selectAttemptById } from '../store/attempts.ts';
 import { selectDueRetries, selectNextRetryAt } from '../store/deployments.ts';
+import { selectDbNow } from '../store/instances.ts';
 import { applyTransition, NO_RETRY } from '../store/transition.ts';
 import { startAttempt } from './commands/attempt.ts';
 import { asRead } from './commands/guards.ts';
 import type { Ctx } from './context.ts';
-import { clockNow, nowIso } from './ids.ts';
+import { nowIso } from './ids.ts';
 import { deploymentByRef } from './queries.ts';
 import { transact } from './tx.ts';
 import type { Watcher } from './watcher.ts';
@@ -41,6 +44,8 @@ export class RetryStarter {
   private running: Promise<number> | null = null;
   private again = false;
   private closed = false;
+  /** The database's clock minus this process's monotonic clock, as last read: times the next wake-up. */
+  private dbOffsetMs: number | null = null;
 
   constructor(
     private readonly ctx: Ctx,
@@ -50,7 +55,10 @@ export class RetryStarter {
   /** A commit of this instance scheduled a retry: wake up when it is due. */
   noteEvents(events: LifelineEvent[]): void {
     for (const e of events) {
-      if (e.type === 'retry_scheduled' && typeof e.data.at === 'string') this.arm(Date.parse(e.data.at));
+      if (e.type !== 'retry_scheduled' || typeof e.data.at !== 'string') continue;
+      // Not yet read the database's clock: a pass reads it and arms from there.
+      if (this.dbOffsetMs === null) void this.runDue().catch((err) => this.ctx.outage.failed('retry', err));
+      else this.arm(Date.parse(e.data.at));
     }
   }
 
@@ -81,7 +89,7 @@ export class RetryStarter {
     if (this.closed || !mayAct(this.ctx)) return 0;
     let started = 0;
     for (;;) {
-      const due = await selectDueRetries(this.ctx.store.db, nowIso(), BATCH);
+      const due = await selectDueRetries(this.ctx.store.db, BATCH);
       let settled = 0;
       for (const row of due) {
         if (this.closed) return started;
@@ -93,7 +101,8 @@ export class RetryStarter {
       if (due.length < BATCH || settled === 0) break;
     }
     const next = await selectNextRetryAt(this.ctx.store.db);
-    if (next !== null) this.arm(Date.parse(next));
+    this.dbOffsetMs = next.nowMs - performance.now();
+    if (next.at !== null) this.arm(Date.parse(next.at));
     return started;
   }
 
@@ -114,12 +123,13 @@ export class RetryStarter {
     }
   }
 
+  /** Wakes up when the database's clock reaches `atMs` (early is harmless: the pass re-arms). */
   private arm(atMs: number): void {
-    if (this.closed || Number.isNaN(atMs)) return;
+    if (this.closed || Number.isNaN(atMs) || this.dbOffsetMs === null) return;
     if (this.timer && atMs >= this.armedAt) return; // an earlier wake-up will re-arm for this one
     if (this.timer) clearTimeout(this.timer);
     this.armedAt = atMs;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, atMs - clockNow()));
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, atMs - (performance.now() + this.dbOffsetMs)));
     this.timer = setTimeout(() => {
       this.timer = null;
       this.armedAt = Number.POSITIVE_INFINITY;
@@ -145,9 +155,8 @@ export function startRetry(
     'deploy',
     { ref: deploymentId, actor: RETRY_ACTOR, w: undefined, force: false },
     async (dep, plan, trx) => {
-      if (dep.retry_attempt_id !== failedId || dep.retry_at == null || dep.retry_at > nowIso()) {
-        throw new NotDue();
-      }
+      if (dep.retry_attempt_id !== failedId || dep.retry_at == null) throw new NotDue();
+      if (Date.parse(dep.retry_at) > (await selectDbNow(trx, ctx.store.dialect))) throw new NotDue();
       const failed = await selectAttemptById(trx, failedId);
       if (!failed) throw new LifelineError('NOT_FOUND', `the failed attempt ${failedId} is gone`);
       const params = JSON.parse(failed.params) as Record<string, unknown>;

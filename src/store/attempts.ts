@@ -33,9 +33,34 @@ export async function selectAttemptPage(
   return q.orderBy('number', 'desc').limit(limit).execute();
 }
 
-/** Attempts recovery must look at: active ones, and unknown ones that a late exit record may settle. */
+/** Attempts recovery must look at every pass: the active ones (queued, running). */
 export async function selectAttemptsInStates(db: Db, states: string[]): Promise<AttemptsTable[]> {
   return db.selectFrom('attempts').selectAll().where('state', 'in', states).orderBy('id').execute();
+}
+
+/** `unknown` attempts still current on an `unknown` deployment: the ones an operator waits on. */
+export async function selectCurrentUnknown(db: Db): Promise<AttemptsTable[]> {
+  return db
+    .selectFrom('attempts')
+    .innerJoin('deployments', 'deployments.current_attempt_id', 'attempts.id')
+    .selectAll('attempts')
+    .where('attempts.state', '=', 'unknown')
+    .where('deployments.state', '=', 'unknown')
+    .orderBy('attempts.id')
+    .execute();
+}
+
+/** The next page of `unknown` attempts with a run dir, by id after `after` (a cursor that wraps). */
+export async function selectUnknownPage(db: Db, after: string, limit: number): Promise<AttemptsTable[]> {
+  return db
+    .selectFrom('attempts')
+    .selectAll()
+    .where('state', '=', 'unknown')
+    .where('run_dir', 'is not', null)
+    .where('id', '>', after)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
 }
 
 /** Output cursors move only forward, together with the events they produced (same transaction). */

@@ -1,6 +1,7 @@
 // Deployment rows, and their labels as rows (deployment_labels) for the list's label filter.
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, DeploymentsTable } from './schema.ts';
+import { dbNowIso, dialectOf } from './instances.ts';
 import { insertRows } from './compiled.ts';
 import { constraintOf } from './errors.ts';
 
@@ -121,32 +122,36 @@ export async function markDeploymentDeleted(
   return Number(res.numUpdatedRows) === 1;
 }
 
-/** Deployments whose scheduled retry is due by `now` (SPEC §9.1), earliest first. */
+/** Deployments whose scheduled retry is due on the database's clock (SPEC §9.1), earliest first. */
 export async function selectDueRetries(
   db: Db,
-  now: string,
   limit: number,
 ): Promise<Pick<DeploymentsTable, 'id' | 'retry_attempt_id'>[]> {
   return db
     .selectFrom('deployments')
     .select(['id', 'retry_attempt_id'])
     .where('retry_at', 'is not', null)
-    .where('retry_at', '<=', now)
+    .where('retry_at', '<=', dbNowIso(dialectOf(db)))
     .where('deleted_at', 'is', null)
     .orderBy('retry_at')
     .limit(limit)
     .execute();
 }
 
-/** When the next scheduled retry is due, if any waits. */
-export async function selectNextRetryAt(db: Db): Promise<string | null> {
+/** When the next scheduled retry is due, if any waits, and the database's clock read with it (ms). */
+export async function selectNextRetryAt(db: Db): Promise<{ at: string | null; nowMs: number }> {
   const row = await db
-    .selectFrom('deployments')
-    .select('retry_at')
-    .where('retry_at', 'is not', null)
-    .where('deleted_at', 'is', null)
-    .orderBy('retry_at')
-    .limit(1)
-    .executeTakeFirst();
-  return row?.retry_at ?? null;
+    .selectNoFrom((eb) => [
+      dbNowIso(dialectOf(db)).as('now'),
+      eb
+        .selectFrom('deployments')
+        .select('retry_at')
+        .where('retry_at', 'is not', null)
+        .where('deleted_at', 'is', null)
+        .orderBy('retry_at')
+        .limit(1)
+        .as('next'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { at: row.next ?? null, nowMs: Date.parse(row.now) };
 }

@@ -1,22 +1,32 @@
 // The pruner's row (SPEC §11): which instance prunes logs now (a lease, like a webhook's) and
 // `pruned_before`, the seq below which pruned log_line/runner_event events are missing. Every write a
 // pruning transaction makes starts with fencePrune, which holds the row until commit on Postgres, so two
-// instances' batches never overlap even when one of them outlived its lease without knowing.
+// instances' batches never overlap even when one of them outlived its lease without knowing. The lease
+// is written and judged on the database's clock only.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.ts';
+import { dbAtIso, dbNowIso, dialectOf } from './instances.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
 export const FINAL_ATTEMPT_STATES = ['succeeded', 'failed', 'cancelled'] as const;
 
-/** Takes or extends the lease when it is free, expired or already ours. True when we hold it. */
-export async function claimPruneLease(db: Db, owner: string, now: string, until: string): Promise<boolean> {
+/**
+ * Takes or extends the lease, until `holdMs` from the database's now, when it is free, expired (on the
+ * database's clock) or already ours. True when we hold it.
+ */
+export async function claimPruneLease(db: Db, owner: string, holdMs: number, at: string): Promise<boolean> {
+  const dialect = dialectOf(db);
   const res = await db
     .updateTable('retention')
-    .set({ lease_owner: owner, lease_until: until, updated_at: now })
+    .set({ lease_owner: owner, lease_until: dbAtIso(dialect, holdMs), updated_at: at })
     .where('name', '=', 'logs')
     .where((eb) =>
-      eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_until', '<', now)]),
+      eb.or([
+        eb('lease_owner', 'is', null),
+        eb('lease_owner', '=', owner),
+        eb('lease_until', '<', dbNowIso(dialect)),
+      ]),
     )
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
@@ -32,7 +42,7 @@ export async function releasePruneLease(db: Db, owner: string): Promise<void> {
 }
 
 /**
- * First write of every pruning transaction: true while our lease holds. `below`, when given, raises
+ * First write of every pruning transaction: true while our lease holds (on the database's clock). `below`, when given, raises
  * pruned_before to at least that seq in the same statement.
  */
 export async function fencePrune(
@@ -53,7 +63,7 @@ export async function fencePrune(
     })
     .where('name', '=', 'logs')
     .where('lease_owner', '=', owner)
-    .where('lease_until', '>', now)
+    .where('lease_until', '>', dbNowIso(dialectOf(trx)))
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }

@@ -1,10 +1,12 @@
 // Webhook cursors and leases (SPEC §10). Every write is one short statement, and every change a
 // delivering instance makes is a compare-and-set on its lease, so an instance that lost the lease
-// (paused, partitioned) can never move a cursor another instance now owns.
+// (paused, partitioned) can never move a cursor another instance now owns. Lease and backoff times are
+// the database's clock, written and judged there: no instance's own clock decides who delivers or when.
 import type { Kysely } from 'kysely';
 import type { LifelineEvent } from '../domain/types.ts';
 import { toEvent } from './rows.ts';
 import type { Database, WebhooksTable } from './schema.ts';
+import { dbAtIso, dbNowIso, dialectOf } from './instances.ts';
 
 type Db = Kysely<Database>;
 
@@ -27,14 +29,38 @@ export async function selectWebhook(db: Db, name: string): Promise<WebhooksTable
   return db.selectFrom('webhooks').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
-/** Takes or extends the lease when it is free, expired or already ours. True when we hold it. */
-export async function claimLease(db: Db, name: string, owner: string, now: string, until: string) {
+/** The webhook's row and the database's clock read with it (ms), which its lease and backoff are on. */
+export async function selectWebhookAt(
+  db: Db,
+  name: string,
+): Promise<{ row: WebhooksTable; nowMs: number } | undefined> {
+  const r = await db
+    .selectFrom('webhooks')
+    .selectAll()
+    .select(dbNowIso(dialectOf(db)).as('db_now'))
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (!r) return undefined;
+  const { db_now, ...row } = r;
+  return { row, nowMs: Date.parse(db_now) };
+}
+
+/**
+ * Takes or extends the lease, until `holdMs` from the database's now, when it is free, expired (on the
+ * database's clock) or already ours. True when we hold it.
+ */
+export async function claimLease(db: Db, name: string, owner: string, holdMs: number) {
+  const dialect = dialectOf(db);
   const res = await db
     .updateTable('webhooks')
-    .set({ lease_owner: owner, lease_until: until })
+    .set({ lease_owner: owner, lease_until: dbAtIso(dialect, holdMs) })
     .where('name', '=', name)
     .where((eb) =>
-      eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_until', '<', now)]),
+      eb.or([
+        eb('lease_owner', 'is', null),
+        eb('lease_owner', '=', owner),
+        eb('lease_until', '<', dbNowIso(dialect)),
+      ]),
     )
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
@@ -84,7 +110,8 @@ export async function recordFailure(
     status: number | null;
     error: string;
     failures: number;
-    nextAttemptAt: string | null;
+    /** The backoff: the next try waits this long on the database's clock (null: no next try). */
+    retryInMs: number | null;
     disable: boolean;
   },
   at: string,
@@ -95,7 +122,7 @@ export async function recordFailure(
       last_status: f.status,
       last_error: f.error,
       failures: f.failures,
-      next_attempt_at: f.nextAttemptAt,
+      next_attempt_at: f.retryInMs === null ? null : dbAtIso(dialectOf(db), f.retryInMs),
       ...(f.disable ? { enabled: 0 } : {}),
       updated_at: at,
     })

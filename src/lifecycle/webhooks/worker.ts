@@ -2,6 +2,7 @@
 // Each step reads a batch outside any transaction, delivers the selected events one at a time in seq
 // order, and moves the cursor after each 2xx in its own short compare-and-set: a slow receiver holds
 // no transaction, and a crash between the answer and the write means a redelivery, never a skip.
+// The lease and the backoff are on the database's clock; this instance's clock only times its sleeps.
 import type { WebhookConfig } from '../../config/webhooks.ts';
 import {
   advanceCursor,
@@ -9,7 +10,7 @@ import {
   recordFailure,
   releaseLease,
   selectEventsAfter,
-  selectWebhook,
+  selectWebhookAt,
 } from '../../store/webhooks.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
@@ -75,16 +76,9 @@ export class WebhookWorker {
   }
 
   /** Holds the lease long enough for one delivery plus a lease TTL. */
-  private async hold(): Promise<boolean> {
-    const now = Date.now();
-    const until = new Date(now + this.hook.timeoutMs + this.ctx.config.leaseTtlMs).toISOString();
-    return claimLease(
-      this.ctx.store.db,
-      this.hook.name,
-      this.ctx.instanceId,
-      new Date(now).toISOString(),
-      until,
-    );
+  private hold(): Promise<boolean> {
+    const holdMs = this.hook.timeoutMs + this.ctx.config.leaseTtlMs;
+    return claimLease(this.ctx.store.db, this.hook.name, this.ctx.instanceId, holdMs);
   }
 
   /** One batch; returns how long to wait before the next. */
@@ -92,22 +86,22 @@ export class WebhookWorker {
     const { db } = this.ctx.store;
     const { name } = this.hook;
     const me = this.ctx.instanceId;
-    let row = await selectWebhook(db, name);
-    if (!row) return IDLE_MS;
+    let read = await selectWebhookAt(db, name);
+    if (!read) return IDLE_MS;
     // An idle worker holding a fresh lease reads only: no write per poll.
     const fresh =
-      row.lease_owner === me &&
-      row.lease_until !== null &&
-      Date.parse(row.lease_until) - Date.now() > this.ctx.config.leaseTtlMs / 2;
+      read.row.lease_owner === me &&
+      read.row.lease_until !== null &&
+      Date.parse(read.row.lease_until) - read.nowMs > this.ctx.config.leaseTtlMs / 2;
     if (!fresh) {
       if (!(await this.hold())) return this.ctx.config.leaseTtlMs / 3; // another instance delivers it
-      row = await selectWebhook(db, name);
-      if (!row) return IDLE_MS;
+      read = await selectWebhookAt(db, name);
+      if (!read) return IDLE_MS;
     }
+    const { row, nowMs } = read;
     if (!row.enabled) return IDLE_MS;
-    const now = Date.now();
-    if (row.next_attempt_at && Date.parse(row.next_attempt_at) > now) {
-      return Math.min(IDLE_MS, Date.parse(row.next_attempt_at) - now);
+    if (row.next_attempt_at && Date.parse(row.next_attempt_at) > nowMs) {
+      return Math.min(IDLE_MS, Date.parse(row.next_attempt_at) - nowMs);
     }
     let cursor = Number(row.delivered_seq);
     let failures = Number(row.failures);
@@ -137,7 +131,7 @@ export class WebhookWorker {
           status: r.status,
           error: r.error ?? 'failed',
           failures,
-          nextAttemptAt: disable ? null : new Date(Date.now() + wait).toISOString(),
+          retryInMs: disable ? null : wait,
           disable,
         },
         nowIso(),
