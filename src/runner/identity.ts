@@ -45,24 +45,86 @@ export function isAlive(id: ProcessIdentity): boolean {
   return stat.state !== 'Z' && stat.state !== 'X' && stat.state !== 'x';
 }
 
+/** One /proc/<pid>/stat, the fields identity and group membership need. */
+interface ProcStat {
+  pid: number;
+  pgrp: number;
+  session: number;
+  start: string;
+  state: string;
+}
+
+function readProcStat(pid: number): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const f = text
+    .slice(text.lastIndexOf(')') + 1)
+    .trim()
+    .split(' ');
+  if (!f[19] || !/^\d+$/.test(f[19])) return null;
+  return { pid, state: f[0], pgrp: Number(f[2]), session: Number(f[3]), start: f[19] };
+}
+
+const dead = (state: string) => state === 'Z' || state === 'X' || state === 'x';
+
 /**
- * Signals the process group led by id.pid, only after verifying the identity.
- * Returns whether a signal was sent. (A pid reused between check and kill is the one race
- * left; Node 20 has no pidfd to close it.)
+ * The live processes of the group (or session) the plan `id` led, also after the plan itself is gone:
+ * every process whose process group or session is id.pid and that started no earlier than the plan,
+ * on the same boot. While one of them lives the kernel cannot give id.pid to another process, so the
+ * group is still the plan's; a process now holding id.pid with another start time means it is not.
+ */
+export function groupMembers(id: ProcessIdentity): ProcessIdentity[] {
+  if (!Number.isSafeInteger(id.pid) || id.pid <= 1 || id.boot !== bootId()) return [];
+  const holder = readProcStat(id.pid);
+  if (holder && holder.start !== id.start) return []; // the pid was reused: the plan's group is gone
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const out: ProcessIdentity[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readProcStat(Number(name));
+    if (!st || dead(st.state) || (st.pgrp !== id.pid && st.session !== id.pid)) continue;
+    if (BigInt(st.start) < BigInt(id.start) || st.pid === process.pid) continue;
+    out.push({ pid: st.pid, start: st.start, boot: id.boot });
+  }
+  return out;
+}
+
+/**
+ * Signals the process group led by id.pid, only after verifying the identity: the whole group at once
+ * while its leader lives, then each member by its own identity (those that left the group but not the
+ * session, and all of them once the leader is gone: a child that ignored SIGTERM outlives the plan).
+ * Returns whether a signal was sent. (A pid reused between check and kill is the one race left; Node
+ * 20 has no pidfd to close it.)
  */
 export function signalGroup(id: ProcessIdentity, signal: NodeJS.Signals | number): boolean {
   // kill(-1) would hit every process we may signal, kill(-0) our own group.
   if (!Number.isSafeInteger(id.pid) || id.pid <= 1) return false;
-  if (!isAlive(id)) return false;
-  try {
-    process.kill(-id.pid, signal);
-    return true;
-  } catch (err) {
-    // ESRCH: gone, or not yet a group leader (between fork and setsid in the supervisor).
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ESRCH' || code === 'EPERM') return false;
-    throw err;
+  let sent = false;
+  if (isAlive(id)) {
+    try {
+      process.kill(-id.pid, signal);
+      sent = true;
+    } catch (err) {
+      // ESRCH: gone, or not yet a group leader (between fork and setsid in the supervisor).
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ESRCH' && code !== 'EPERM') throw err;
+      return false;
+    }
   }
+  for (const m of groupMembers(id)) {
+    if (sent && processGroupOf(m.pid) === id.pid) continue; // the group's signal reached it
+    if (signalProcess(m, signal)) sent = true;
+  }
+  return sent;
 }
 
 /**

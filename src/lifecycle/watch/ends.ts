@@ -2,7 +2,7 @@
 // check), or as lost when nothing of it is alive and no record says how it ended.
 import { checkVerdict, verifiedBy } from '../../domain/transitions.ts';
 import type { AttemptKind } from '../../domain/types.ts';
-import { isAlive } from '../../runner/identity.ts';
+import { isAlive, type ProcessIdentity } from '../../runner/identity.ts';
 import { readExit, readProcess, readSupervisor, type ExitRecord } from '../../runner/rundir.ts';
 import { selectAttemptById } from '../../store/attempts.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
@@ -11,13 +11,20 @@ import type { Host } from './host.ts';
 import { attemptStartingUntil } from './liveness.ts';
 import { hasNewOutput, ingest } from './output.ts';
 import { verify } from './verify.ts';
+import { stopLeftovers } from './signals.ts';
 import type { Watch } from './watches.ts';
 
 /**
  * The exit record is there: one bounded transaction per turn, and the end once the output is all in
  * (and, after exit 0 of a verified kind, once its check has answered).
  */
-export async function endFromExit(host: Host, row: AttemptsTable, w: Watch, exit: ExitRecord): Promise<void> {
+export async function endFromExit(
+  host: Host,
+  row: AttemptsTable,
+  proc: ProcessIdentity,
+  w: Watch,
+  exit: ExitRecord,
+): Promise<void> {
   const { ctx } = host;
   const id = row.id;
   // Files no longer than the cursors have nothing to ingest (cursors only grow, so an older row only
@@ -32,6 +39,8 @@ export async function endFromExit(host: Host, row: AttemptsTable, w: Watch, exit
   const fresh = (await selectAttemptById(ctx.store.db, id))!;
   const cancelRequested = fresh.cancel_requested_at !== null;
   const timedOut = fresh.timed_out_at !== null;
+  // Stopped means stopped: not reported ended while anything of its group is still alive.
+  if ((cancelRequested || timedOut) && !stopLeftovers(host, fresh, proc, w)) return;
   let check: EndDetails['check'];
   let unverified = false;
   if (exit.rc === 0 && !cancelRequested && !timedOut) {
@@ -85,7 +94,9 @@ export async function lose(
     return;
   }
   if (seen === 'running' && row.cancel_requested_at !== null) {
-    // Cancel is proven by the process being gone (SPEC §2.2), even when it left no exit code.
+    // Cancel is proven by the process being gone (SPEC §2.2), even when it left no exit code; and
+    // by nothing of its group being left.
+    if (proc && !stopLeftovers(host, row, proc, w)) return;
     await end(host, row, w, {
       kind: 'exit',
       rc: null,

@@ -3,6 +3,7 @@
 import type { AttemptsTable } from '../../store/schema.ts';
 import {
   descendants,
+  groupMembers,
   isAlive,
   processGroupOf,
   signalGroup,
@@ -80,4 +81,37 @@ export function stopStray(host: Host, row: AttemptsTable): void {
   if (row.state !== 'cancelled' || !mayAct(host.ctx)) return;
   const proc = readProcess(row.run_dir!);
   if (proc && !readExit(row.run_dir!) && isAlive(proc)) signalGroup(proc, 'SIGKILL');
+}
+
+/**
+ * Before a cancelled or timed-out attempt is reported ended: what is left of the plan's group (a
+ * child that ignored SIGTERM outlives the plan, whose exit record then comes first) and of its tracked
+ * family gets SIGTERM, then SIGKILL after the cancel grace. True once nothing of it is left alive.
+ */
+export function stopLeftovers(host: Host, row: AttemptsTable, proc: ProcessIdentity, w: Watch): boolean {
+  const left = [...groupMembers(proc), ...w.family.filter((f) => isAlive(f))];
+  if (left.length === 0) return true;
+  if (!mayAct(host.ctx)) return false;
+  const now = Date.now();
+  const grace = Number(row.cancel_grace_ms);
+  const send = (signal: NodeJS.Signals) => {
+    signalGroup(proc, signal);
+    for (const f of w.family) if (processGroupOf(f.pid) !== proc.pid) signalProcess(f, signal);
+  };
+  if (w.termSentAt === null) {
+    send('SIGTERM');
+    w.termSentAt = now;
+    host.watches.wakeAt(row.id, w, now + grace);
+  } else if (now - w.termSentAt >= grace) {
+    send('SIGKILL');
+    w.killSent = true;
+    host.watches.wakeAt(row.id, w, now + SIGNAL_RETRY_MS); // gone a moment after SIGKILL
+  } else {
+    host.watches.wakeAt(row.id, w, w.termSentAt + grace);
+  }
+  host.ctx.log.info(
+    { attempt: row.id, left: left.map((p) => p.pid) },
+    'the plan exited but processes of its group live on; stopping them before recording the end',
+  );
+  return false;
 }

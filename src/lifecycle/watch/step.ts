@@ -61,7 +61,7 @@ export async function step(host: Host, id: string, row: AttemptsTable | undefine
   const alive = isAlive(proc) || supervisorAlive(dir);
   const exit = readExit(dir);
   if (exit) {
-    await endFromExit(host, row, w, exit);
+    await endFromExit(host, row, proc, w, exit);
     return;
   }
   if (!alive) {
