@@ -20,7 +20,14 @@ import {
 import { deploymentHead } from './deployment/head.js';
 import { logPanel } from './deployment/log-panel.js';
 import { phasesPanel } from './deployment/phases-panel.js';
-import { applyEvent, applyRefresh, initialModel, markDeleted, streamStart } from './deployment/reducer.js';
+import {
+  applyEvent,
+  applyRefresh,
+  askedCheck,
+  initialModel,
+  markDeleted,
+  streamStart,
+} from './deployment/reducer.js';
 
 const STREAM_TYPES =
   'state_transition,log_line,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted';
@@ -41,7 +48,7 @@ export function mountDeployment(root, { ref }) {
     rollback: () => rollbackDialog(get),
     teardown: () => teardownDialog(get),
     cancel: () => cancelDialog(get),
-    check: () => void runCheck(get),
+    check: () => void runCheck(get, (asked) => (model = askedCheck(model, asked))),
     resolve: () => resolveDialog(get),
     delete: () => deleteDialog(get),
   });
