@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { countdown, retryText, timeOfDay } from '../../src/cli/client/format.ts';
-import { cli, cliPlans, ROOT, TestServer } from './helpers.ts';
+import { cli, cliPlans, ROOT, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -17,6 +17,12 @@ beforeAll(async () => {
       deploy: [path.join(ROOT, 'test/fixtures/plans/fail.sh')],
       teardown: [path.join(ROOT, 'test/fixtures/plans/ok.sh')],
       retry: { max: 3, backoff: '20d' },
+    },
+    soon: {
+      description: 'always fails; one retry at once',
+      deploy: [path.join(ROOT, 'test/fixtures/plans/fail.sh')],
+      teardown: [path.join(ROOT, 'test/fixtures/plans/ok.sh')],
+      retry: { max: 1, backoff: '1ms' },
     },
   });
 });
@@ -70,6 +76,20 @@ describe('retry after --follow', () => {
     expect(r.code).toBe(1);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toMatch(/^result: failed /);
     expect(r.stdout).not.toMatch(/retry/);
+  });
+});
+
+describe('the last retry', () => {
+  it('following it ends saying that no retry is left', async () => {
+    expect((await cli(server, ['create', 'rt-4', '--plan', 'soon'])).code).toBe(0);
+    expect((await cli(server, ['deploy', 'rt-4', '--follow'])).stdout).toMatch(/^retry 1\/1 scheduled at /m);
+    await waitFor(async () => {
+      const dep = JSON.parse((await cli(server, ['show', 'rt-4', '--json'])).stdout);
+      return dep.state === 'failed' && dep.current_attempt?.number === 2;
+    }, 'the retry to fail');
+    const r = await cli(server, ['logs', 'rt-4', '--follow']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('retry 1/1 was the last: no automatic retry is left');
   });
 });
 
