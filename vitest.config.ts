@@ -6,6 +6,7 @@ const BUILT = [
   'test/cli/follow.test.ts',
   'test/cli/restart.test.ts',
   'test/cli/retry.test.ts',
+  'test/cli/messages.test.ts',
   'test/package/**/*.test.ts',
 ];
 

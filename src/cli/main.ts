@@ -2,15 +2,29 @@
 // each, in commands/index.ts; this file only builds the program and runs it.
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.ts';
+import { DEFAULT_URL } from './client/api.ts';
 import { COMMANDS } from './commands/index.ts';
+
+/** What the client commands read from the environment; shown under every command's --help. */
+export const ENV_HELP = `
+Environment (client commands):
+  LIFELINE_URL    the server (default ${DEFAULT_URL})
+  LIFELINE_TOKEN  bearer token, sent as Authorization: Bearer … (default: none)
+  NO_COLOR        set and not empty: no colours`;
 
 export function buildProgram(): Command {
   const program = new Command('lifeline')
     .description('Lifeline: deployment lifecycle control plane')
     .version(VERSION)
-    .showHelpAfterError()
+    .addHelpText('after', ENV_HELP)
+    .showHelpAfterError(`hint: see lifeline --help`)
     .exitOverride();
   for (const register of COMMANDS) register(program);
+  // A usage error prints its one line and where to read more, not the whole help.
+  for (const cmd of program.commands) {
+    cmd.showHelpAfterError(`hint: see lifeline ${cmd.name()} --help`);
+    if (cmd.name() !== 'serve') cmd.addHelpText('after', ENV_HELP);
+  }
   return program;
 }
 

@@ -9,6 +9,8 @@ export interface ConfigIssue {
   /** Dotted field path inside the file (`plans.demo.deploy[0]`); '' for the whole file or an env/flag. */
   path: string;
   message: string;
+  /** The path as segments, for finding the line in the file (load.ts adds it to `source`). */
+  at?: readonly (string | number)[];
 }
 
 export class ConfigError extends Error {

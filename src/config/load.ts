@@ -7,7 +7,7 @@
 // database password, SPEC §8.9).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isScalar, LineCounter, parseDocument } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 import { collectZodIssues, errorMap, formatPath, kindOf, readErrorMessage, type Seg } from './messages.ts';
 import { nonEmpty, readEnvOverrides, readFlagOverrides, type ConfigOverrides } from './overrides.ts';
@@ -103,7 +103,42 @@ export function loadConfig(opts: LoadConfigOptions = {}): LifelineConfig {
     ]);
   }
   keepEnvScalarsAsWritten(obj, doc);
-  return build(obj, { label, file, baseDir: path.dirname(file), env, overrides: opts.overrides });
+  try {
+    return build(obj, { label, file, baseDir: path.dirname(file), env, overrides: opts.overrides });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    // Each problem in the file gets its line: `lifeline.yaml:12: plans.demo.timeout: …`.
+    const withLines = e.issues.map((i) => {
+      if (i.source !== label || !i.at || i.at.length === 0) return i;
+      const line = lineOf(doc, lineCounter, i.at);
+      return line === null ? i : { ...i, source: `${label}:${line}` };
+    });
+    throw new ConfigError(label, withLines);
+  }
+}
+
+/**
+ * The line of the key at `at` (a missing key: the line of the nearest mapping above it that is there;
+ * a list item: its own line); null when the file has no position for it.
+ */
+function lineOf(doc: Document, counter: LineCounter, at: readonly (string | number)[]): number | null {
+  let node: unknown = doc.contents;
+  let pos = isNode(node) ? node.range?.[0] : undefined;
+  for (const seg of at) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      if (isNode(pair.key) && pair.key.range) pos = pair.key.range[0];
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && isNode(node.items[seg])) {
+      const item = node.items[seg] as Node;
+      if (item.range) pos = item.range[0];
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return pos === undefined ? null : counter.linePos(pos).line;
 }
 
 /** The same validation as loadConfig, for an already-parsed object (tests, the engine's test helpers). */
@@ -132,7 +167,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
   const { label, baseDir, env } = ctx;
   const issues: ConfigIssue[] = [];
   const add = (p: readonly Seg[], message: string) =>
-    issues.push({ source: label, path: formatPath(p), message });
+    issues.push({ source: label, path: formatPath(p), message, at: [...p] });
 
   if (!isPlainObject(obj)) {
     add([], 'expected a mapping of settings at the top level (SPEC §4)');

@@ -58,6 +58,8 @@ async function dashboard(app: FastifyInstance): Promise<void> {
         });
       },
     });
+    // Browsers and tools ask for /favicon.ico whatever the page links: the same icon, not a 404.
+    scope.get('/favicon.ico', { schema: { hide: true } }, (_req, reply) => reply.sendFile('favicon.svg'));
   });
 }
 

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { countdown, retryText, timeOfDay } from '../../src/cli/client/format.ts';
-import { cli, cliPlans, ROOT, TestServer } from './helpers.ts';
+import { cli, cliPlans, ROOT, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -18,6 +18,12 @@ beforeAll(async () => {
       teardown: [path.join(ROOT, 'test/fixtures/plans/ok.sh')],
       retry: { max: 3, backoff: '20d' },
     },
+    soon: {
+      description: 'always fails; one retry at once',
+      deploy: [path.join(ROOT, 'test/fixtures/plans/fail.sh')],
+      teardown: [path.join(ROOT, 'test/fixtures/plans/ok.sh')],
+      retry: { max: 1, backoff: '1ms' },
+    },
   });
 });
 
@@ -28,9 +34,19 @@ afterAll(async () => {
 describe('retry in lifeline show', () => {
   it('prints which retry comes, when, and in how long; --json carries the retry object', async () => {
     expect((await cli(server, ['create', 'rt-1', '--plan', 'later'])).code).toBe(0);
-    expect((await cli(server, ['deploy', 'rt-1', '--follow'])).code).toBe(1);
+    const followed = await cli(server, ['deploy', 'rt-1', '--follow']);
+    expect(followed.code).toBe(1);
     const json = JSON.parse((await cli(server, ['show', 'rt-1', '--json'])).stdout);
     expect(json.retry).toMatchObject({ number: 1, of: 3 });
+    // The follow ended saying that the failure is not the last word.
+    const lines = followed.stdout.trimEnd().split('\n');
+    expect(lines.at(-2)).toMatch(/^result: failed /);
+    // (the backoff has jitter: the wait is some days)
+    expect(lines.at(-1)).toMatch(
+      new RegExp(
+        `^retry 1/3 scheduled at ${timeOfDay(json.retry.at)} \\(in \\d+d \\d\\dh\\); \`lifeline cancel rt-1\` cancels it$`,
+      ),
+    );
     const r = await cli(server, ['show', 'rt-1']);
     expect(r.code).toBe(0);
     const line = r.stdout.split('\n').find((l) => /^\s+retry\s/.test(l));
@@ -42,6 +58,38 @@ describe('retry in lifeline show', () => {
       /^cancelled the automatic retry of rt-1 that waited after deploy attempt #1 /,
     );
     expect((await cli(server, ['show', 'rt-1'])).stdout).not.toMatch(/^\s+retry\s/m);
+  });
+});
+
+describe('retry after --follow', () => {
+  it('--json ends with the scheduled retry in its result line', async () => {
+    expect((await cli(server, ['create', 'rt-2', '--plan', 'later'])).code).toBe(0);
+    const r = await cli(server, ['deploy', 'rt-2', '--follow', '--json']);
+    expect(r.code).toBe(1);
+    const last = JSON.parse(r.stdout.trimEnd().split('\n').at(-1)!);
+    expect(last).toMatchObject({ result: 'failed', exit_code: 1, retry: { number: 1, of: 3 } });
+  });
+
+  it('a plan without retry ends with the result line alone', async () => {
+    expect((await cli(server, ['create', 'rt-3', '--plan', 'fail'])).code).toBe(0);
+    const r = await cli(server, ['deploy', 'rt-3', '--follow']);
+    expect(r.code).toBe(1);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toMatch(/^result: failed /);
+    expect(r.stdout).not.toMatch(/retry/);
+  });
+});
+
+describe('the last retry', () => {
+  it('following it ends saying that no retry is left', async () => {
+    expect((await cli(server, ['create', 'rt-4', '--plan', 'soon'])).code).toBe(0);
+    expect((await cli(server, ['deploy', 'rt-4', '--follow'])).stdout).toMatch(/^retry 1\/1 scheduled at /m);
+    await waitFor(async () => {
+      const dep = JSON.parse((await cli(server, ['show', 'rt-4', '--json'])).stdout);
+      return dep.state === 'failed' && dep.current_attempt?.number === 2;
+    }, 'the retry to fail');
+    const r = await cli(server, ['logs', 'rt-4', '--follow']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('retry 1/1 was the last: no automatic retry is left');
   });
 });
 

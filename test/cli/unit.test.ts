@@ -271,12 +271,38 @@ describe('API errors', () => {
     ]);
   });
 
-  it('says how to pass a token when the server wants one', () => {
-    expect(
-      errorLines(new ApiError(401, 'AUTH_REQUIRED', 'a bearer token is required'), colors(false)),
-    ).toEqual([
+  it('says how to pass a token when none was sent, and that the one sent was refused otherwise', () => {
+    const e = new ApiError(401, 'AUTH_REQUIRED', 'a bearer token is required');
+    expect(errorLines(e, colors(false))).toEqual([
       'error: AUTH_REQUIRED: a bearer token is required',
       '  hint: this server wants a token; set LIFELINE_TOKEN to one it accepts',
+    ]);
+    expect(errorLines(e, colors(false), true)).toEqual([
+      'error: AUTH_REQUIRED: a bearer token is required',
+      "  hint: the server did not accept the token in LIFELINE_TOKEN; check it against the server's auth.tokens",
+    ]);
+  });
+
+  it('says each validation error once, whether or not the detail already states it', () => {
+    const one = new ApiError(422, 'VALIDATION', 'invalid body: name: must match ^[a-z]$', [
+      { field: 'name', reason: 'must match ^[a-z]$' },
+    ]);
+    expect(errorLines(one, colors(false))).toEqual([
+      'error: VALIDATION: invalid body: name: must match ^[a-z]$',
+    ]);
+    const two = new ApiError(
+      422,
+      'VALIDATION',
+      'params do not match the schema of plan p: params.a must be >= 1; params.b is not allowed',
+      [
+        { field: 'params.a', reason: 'must be >= 1' },
+        { field: 'params.b', reason: 'is not allowed' },
+      ],
+    );
+    expect(errorLines(two, colors(false))).toEqual([
+      'error: VALIDATION: params do not match the schema of plan p',
+      '  - params.a: must be >= 1',
+      '  - params.b: is not allowed',
     ]);
   });
 

@@ -40,6 +40,38 @@ afterEach(() => {
   tmp.cleanup();
 });
 
+describe('loadConfig: every problem in the file names its line', () => {
+  it('the line of the key at fault, of a list item, or of the mapping a required key is missing from', () => {
+    const file = tmp.write(
+      'lines.yaml',
+      [
+        'server:',
+        '  port: 7400',
+        '  hots: 127.0.0.1',
+        'plans:',
+        '  demo:',
+        '    deploy: ["./d.sh"]',
+        '    teardown: ["./t.sh"]',
+        '    timeout: soon',
+        '  other:',
+        '    deploy:',
+        '      - ./d.sh',
+        '      - 3',
+        '    teardown: ["./t.sh"]',
+        '  third:',
+        '    deploy: ["./d.sh"]',
+        '',
+      ].join('\n'),
+    );
+    expect(errorOf(() => loadConfig({ file, env: {} })).split('\n')).toEqual([
+      `${file}:3: server.hots: unknown key (did you mean host?)`,
+      `${file}:8: plans.demo.timeout: expected a duration like 30s, 10m or 1h`,
+      `${file}:12: plans.other.deploy[1]: expected a string (argv elements are strings: quote numbers)`,
+      `${file}:14: plans.third.teardown: is required`,
+    ]);
+  });
+});
+
 describe('loadConfig: the SPEC §4 file', () => {
   it('loads every field', () => {
     const file = tmp.write('lifeline.yaml', SPEC_FILE);
@@ -101,7 +133,7 @@ describe('loadConfig: the SPEC §4 file', () => {
       // Messages name the file as the operator would type it, relative to the working directory.
       tmp.write('bad.yaml', 'plans: { demo: { deploy: [x], teardown: [y], timeout: soon } }\n');
       expect(errorOf(() => loadConfig({ file: 'bad.yaml', env: {} }))).toBe(
-        'bad.yaml: plans.demo.timeout: expected a duration like 30s, 10m or 1h',
+        'bad.yaml:1: plans.demo.timeout: expected a duration like 30s, 10m or 1h',
       );
     } finally {
       process.chdir(cwd);
@@ -706,7 +738,7 @@ describe('auth tokens', () => {
       else process.env.LIFELINE_TOKEN_CI = saved;
     }
     expect(errorOf(() => loadConfig({ file, env: {} }))).toBe(
-      `${file}: auth.tokens[0].token_env: token "ci": environment variable LIFELINE_TOKEN_CI is not set`,
+      `${file}:6: auth.tokens[0].token_env: token "ci": environment variable LIFELINE_TOKEN_CI is not set`,
     );
   });
 

@@ -60,6 +60,9 @@ export interface ServerOptions {
   auth?: boolean;
   /** Keep the data dir after stop (the screenshot script does not need it either). */
   keep?: boolean;
+  /** Further top-level config (webhooks…), and environment for the server (their secrets). */
+  extra?: Record<string, unknown>;
+  env?: Record<string, string>;
 }
 
 export interface RunningServer {
@@ -74,7 +77,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const dir = tempDir('lifeline-e2e-');
   const config = tempConfig(dir, {
     plans: opts.plans ?? dashboardPlans(),
-    extra: { server: { host: '127.0.0.1', port: 0 }, reap_interval: '1s' },
+    extra: { server: { host: '127.0.0.1', port: 0 }, reap_interval: '1s', ...opts.extra },
   });
   if (opts.auth) {
     config.auth = {
@@ -89,7 +92,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], {
     cwd: ROOT,
-    env: { ...process.env, LIFELINE_LOG_LEVEL: 'info', NO_COLOR: '1' },
+    env: { ...process.env, LIFELINE_LOG_LEVEL: 'info', NO_COLOR: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

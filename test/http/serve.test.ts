@@ -112,7 +112,7 @@ describe('loopback only without auth', () => {
     expect(fs.existsSync(path.join(dir, 'db'))).toBe(false); // refused before opening anything
   });
 
-  it('the CLI prints one line and exits 1 (no stack trace) on a refused host, a bad config and a held lock', async () => {
+  it('the CLI prints one line (no stack trace) and exits 1 on a refused host and a held lock, 2 on a bad config', async () => {
     const dir = tempDir('lifeline-serve-');
     const cfg = writeConfig(dir);
     const refused = start(['serve', '--config', cfg, '--host', '0.0.0.0']);
@@ -123,7 +123,7 @@ describe('loopback only without auth', () => {
     const badFile = path.join(dir, 'bad.yaml');
     fs.writeFileSync(badFile, 'plans:\n  demo:\n    deploy: "./x.sh --flag"\n');
     const bad = start(['serve', '--config', badFile]);
-    expect(await bad.exited).toBe(1);
+    expect(await bad.exited).toBe(2); // a config error is a usage error (docs/reference/cli.md)
     expect(bad.stderr()).toMatch(/^lifeline serve: .*bad\.yaml/);
     expect(bad.stderr()).not.toMatch(/\n\s+at /);
 

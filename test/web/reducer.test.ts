@@ -62,6 +62,7 @@ interface Reducer {
   applyEvent(model: Model, ev: StreamEvent): Step;
   markDeleted(model: Model): Step;
   applyRefresh(model: Model, deployment: Deployment, attempts: Attempt[]): Model;
+  askedCheck(model: Model, asked: boolean): Model;
 }
 
 const r = await importWeb<Reducer>('views/deployment/reducer.js');
@@ -269,21 +270,42 @@ describe('deployment reducer: events', () => {
     expect(r.currentAttempt(model)).toBeNull();
   });
 
-  it('a check result is a toast, an error when it failed', () => {
+  it('the result of a check asked for on this page is a toast, an error when it failed', () => {
     const ev = (verdict?: string, rc?: number): StreamEvent => ({
       seq: 9,
       type: 'check_result',
       at: T2,
       data: { verdict, rc },
     });
-    expect(r.applyEvent(fresh(), ev('failed', 3)).changes).toEqual({
+    const asked = frozen(r.askedCheck(fresh(), true));
+    const step = r.applyEvent(asked, ev('failed', 3));
+    expect(step.changes).toEqual({
       refresh: true,
       toast: { text: 'Check of web-1: failed (rc 3)', kind: 'error' },
     });
-    expect(r.applyEvent(fresh(), ev()).changes.toast).toEqual({
+    // Told once: the next result (someone else's check) is not.
+    expect(r.applyEvent(step.model, ev('up', 0)).changes).toEqual({ refresh: true });
+    expect(r.applyEvent(asked, ev()).changes.toast).toEqual({
       text: 'Check of web-1: done (rc ?)',
       kind: 'info',
     });
+  });
+
+  it('a check nobody here asked for, or the verifying check after an exit 0, is not a toast', () => {
+    const verifying: StreamEvent = {
+      seq: 9,
+      type: 'check_result',
+      at: T2,
+      attempt_id: 'att_1',
+      data: { verdict: 'up', rc: 0, actor: 'runner', verify: 'deploy' },
+    };
+    expect(r.applyEvent(fresh(), verifying).changes).toEqual({ refresh: true });
+    expect(r.applyEvent(frozen(r.askedCheck(fresh(), true)), verifying).changes).toEqual({ refresh: true });
+    const other = { ...verifying, attempt_id: null, data: { verdict: 'up', rc: 0, actor: 'ci' } };
+    expect(r.applyEvent(fresh(), other).changes).toEqual({ refresh: true });
+    // A refused request takes the ask back.
+    const backed = r.askedCheck(r.askedCheck(fresh(), true), false);
+    expect(r.applyEvent(backed, other).changes).toEqual({ refresh: true });
   });
 
   it('attempt start and end only ask for a refresh; other events change nothing', () => {

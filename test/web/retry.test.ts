@@ -62,7 +62,7 @@ describe('the deployment page reducer on retry events', () => {
     }
   });
 
-  it('exhausted retries are told', () => {
+  it('exhausted retries are told to screen readers, not toasted (nobody here asked for them)', () => {
     const { changes } = r.applyEvent(model, {
       seq: 9,
       type: 'retry_exhausted',
@@ -71,7 +71,7 @@ describe('the deployment page reducer on retry events', () => {
     });
     expect(changes).toEqual({
       refresh: true,
-      toast: { text: 'web-1: 3 automatic retries failed', kind: 'error' },
+      announce: 'web-1: 3 automatic retries failed',
     });
   });
 });

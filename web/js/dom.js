@@ -58,18 +58,38 @@ export function announce(text) {
   }, 30);
 }
 
-/** A short message in the corner; errors stay until dismissed. */
-export function toast(text, { kind = 'info', timeout = 5000 } = {}) {
+/**
+ * A short message in the corner; errors stay until dismissed. It belongs to a page (`page`: a route's
+ * hash, default the current one) and goes when another page is shown (clearToasts): an action that
+ * moves to another page (delete → the list) names that page.
+ */
+export function toast(text, { kind = 'info', timeout = 5000, page = location.hash } = {}) {
   const box = document.getElementById('toasts');
   if (!box) return;
   const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss' }, '×');
   const el = h(
     'div',
-    { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' },
+    {
+      class: `toast toast-${kind}`,
+      role: kind === 'error' ? 'alert' : 'status',
+      dataset: { page: pageOf(page) },
+    },
     h('span', null, text),
     close,
   );
   close.addEventListener('click', () => el.remove());
   box.appendChild(el);
   if (kind !== 'error' && timeout > 0) setTimeout(() => el.remove(), timeout);
+}
+
+/** Removes the toasts of every page but `page` (a route's hash; called when the route changes). */
+export function clearToasts(page) {
+  const box = document.getElementById('toasts');
+  if (!box) return;
+  for (const el of [...box.children]) if (el.dataset.page !== pageOf(page)) el.remove();
+}
+
+/** The page a hash shows: the list's filters (`#/?state=failed`) are the same page. */
+function pageOf(hash) {
+  return (hash || '#/').split('?')[0].replace(/(.)\/$/, '$1');
 }

@@ -1,18 +1,22 @@
 // Times and durations as people read them.
 import { h } from './dom.js';
 
-/** 42 s, 3 min 5 s, 2 h 10 min, 3 d 4 h: the two largest units. */
+/**
+ * 0.3s, 12.4s, 3m 05s, 2h 07m, 3d 04h: rounded to the nearest of the last unit shown (3,995 ms is 4.0s).
+ * The CLI's duration() (src/cli/client/format.ts) is the same rule; test/web/duration.test.ts holds them
+ * together.
+ */
 export function duration(ms) {
   if (!Number.isFinite(ms) || ms < 0) ms = 0;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
-  const hr = Math.floor(m / 60);
-  if (hr < 24) return m % 60 ? `${hr} h ${m % 60} min` : `${hr} h`;
-  const d = Math.floor(hr / 24);
-  return hr % 24 ? `${d} d ${hr % 24} h` : `${d} d`;
+  const two = (n) => String(n).padStart(2, '0');
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${two(s % 60)}s`;
+  const m = Math.round(ms / 60_000);
+  if (m < 1440) return `${Math.floor(m / 60)}h ${two(m % 60)}m`;
+  const hr = Math.round(ms / 3_600_000);
+  return `${Math.floor(hr / 24)}d ${two(hr % 24)}h`;
 }
 
 /** "just now", "12 s ago", "5 min ago", "3 h ago", "2 d ago", else a date. */

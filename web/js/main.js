@@ -1,5 +1,6 @@
 // Boot and routing. Routes live in the hash (#/ and #/d/NAME), so moving around never reloads the page.
 import { ApiError, session, sessionEvents, signOut } from './api.js';
+import { clearToasts } from './dom.js';
 import { refreshRelativeTimes } from './format.js';
 import { getPlans, setConn } from './shell.js';
 import { mountDeployment } from './views/deployment.js';
@@ -27,6 +28,7 @@ function render({ focus = false } = {}) {
   if (!route) return;
   view?.destroy();
   view = null;
+  clearToasts(location.hash);
   setConn('idle');
   if (needSignIn) {
     signingIn = true;

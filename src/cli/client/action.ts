@@ -2,7 +2,7 @@
 // colour decision, and one error path. Problems print `error: <CODE>: <detail>` on stderr and exit 2;
 // nothing ever prints a stack trace.
 import { stripVTControlCharacters } from 'node:util';
-import { ApiClient, ApiError, clientFromEnv, ConnectionError, UsageError } from './api.ts';
+import { ApiClient, ApiError, clientFromEnv, ConnectionError, UsageError, type FieldError } from './api.ts';
 import { colorEnabled, colors, type Colors } from './format.ts';
 
 /** Exit codes of SPEC §7. */
@@ -52,20 +52,48 @@ export interface Ctx {
   o: Out;
 }
 
-/** Formats any error for stderr, without a stack. */
-export function errorLines(err: unknown, ce: Colors): string[] {
+/**
+ * Formats any error for stderr, without a stack. `tokenSent`: whether LIFELINE_TOKEN was set, which
+ * decides the hint for a 401 (set one, or the one set was not accepted).
+ */
+export function errorLines(err: unknown, ce: Colors, tokenSent = false): string[] {
   const head = ce.red(ce.bold('error:'));
   if (err instanceof ApiError) {
-    const lines = [`${head} ${err.code}: ${err.detail}`];
-    for (const e of err.errors) lines.push(`  - ${e.field || '(body)'}: ${e.reason}`);
+    const { detail, errors } = withoutRepeats(err.detail, err.errors);
+    const lines = [`${head} ${err.code}: ${detail}`];
+    for (const e of errors) lines.push(`  - ${e.field || '(body)'}: ${e.reason}`);
     if (err.code === 'AUTH_REQUIRED') {
-      lines.push(`  hint: this server wants a token; set LIFELINE_TOKEN to one it accepts`);
+      lines.push(
+        tokenSent
+          ? `  hint: the server did not accept the token in LIFELINE_TOKEN; check it against the server's auth.tokens`
+          : `  hint: this server wants a token; set LIFELINE_TOKEN to one it accepts`,
+      );
     }
     return lines;
   }
   if (err instanceof ConnectionError || err instanceof UsageError) return [`${head} ${err.message}`];
   const msg = err instanceof Error ? err.message : String(err);
   return [`${head} ${msg}`];
+}
+
+/**
+ * A problem's detail often already lists its field errors (`invalid body: name: must match …`). Say each
+ * thing once: one error that the detail states is the detail alone; several are the detail's lead-in
+ * (`invalid body`) and the list.
+ */
+export function withoutRepeats(
+  detail: string,
+  errors: readonly FieldError[],
+): { detail: string; errors: readonly FieldError[] } {
+  if (errors.length === 0) return { detail, errors };
+  const first = errors[0];
+  const at = [`${first.field}: ${first.reason}`, `${first.field} ${first.reason}`]
+    .map((form) => detail.indexOf(form))
+    .filter((i) => i >= 0);
+  if (at.length === 0) return { detail, errors };
+  if (errors.length === 1) return { detail, errors: [] };
+  const lead = detail.slice(0, Math.min(...at)).replace(/[\s:;,]+$/, '');
+  return lead === '' ? { detail, errors } : { detail: lead, errors };
 }
 
 export function exitCodeOf(err: unknown): number {
@@ -95,7 +123,7 @@ export function action<A extends unknown[]>(
       const api = clientFromEnv();
       code = (await fn({ api, o }, ...args)) ?? EXIT.ok;
     } catch (err) {
-      for (const line of errorLines(err, o.ce)) o.warn(line);
+      for (const line of errorLines(err, o.ce, Boolean(process.env.LIFELINE_TOKEN))) o.warn(line);
       code = exitCodeOf(err);
     }
     await exit(code);

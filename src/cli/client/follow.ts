@@ -12,7 +12,7 @@
 import type { Attempt, AttemptState, LifelineEvent } from '../../domain/types.ts';
 import type { ApiClient, Transition } from './api.ts';
 import { EXIT, type Out } from './action.ts';
-import { badge, between, clock, duration, stateWord, truncate } from './format.ts';
+import { badge, between, clock, duration, retryText, stateWord, truncate } from './format.ts';
 import { followEvents, type StreamStatus } from './sse.ts';
 
 export function exitCodeFor(state: AttemptState | string): number {
@@ -125,7 +125,7 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
   let attempt = opts.attempt;
   let attemptState: string = attempt.state;
   let deploymentState: string = attempt.kind === 'deploy' ? 'deploying' : 'tearing_down';
-  let end: { state: string; reason: string | null; rc: number | null; at: string } | null = null;
+  let end: { state: string; reason: string | null; rc: number | null; at: string; seq: number } | null = null;
   let connection: 'ok' | 'lost' = 'ok';
   const startedAt = Date.parse(attempt.queued_at) || Date.now();
   const t0 = Math.min(startedAt, Date.now());
@@ -208,6 +208,7 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
           reason: (d.reason as string | null) ?? null,
           rc: typeof d.rc === 'number' ? d.rc : null,
           at: e.at,
+          seq: e.seq,
         };
         attemptState = state;
         return 'stop';
@@ -251,7 +252,7 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
     o.warn(msg);
     return { code: EXIT.interrupted, attempt: null, state: attemptState };
   }
-  const final = end as { state: string; reason: string | null; rc: number | null; at: string };
+  const final = end as { state: string; reason: string | null; rc: number | null; at: string; seq: number };
 
   // The final record (times, rc); the event already says all that matters if the server is gone again.
   let finalAttempt: Attempt | null = null;
@@ -268,9 +269,14 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
     // keep what the events said
   }
 
+  const retry = final.state === 'failed' ? await retryAfter(api, deployment.id, attempt.id, final.seq) : null;
+
   const code = exitCodeFor(final.state);
   if (json) {
-    o.out.write(`${JSON.stringify({ result: final.state, exit_code: code, attempt: finalAttempt })}\n`);
+    const scheduled = retry?.type === 'retry_scheduled' ? retry.data : null;
+    o.out.write(
+      `${JSON.stringify({ result: final.state, exit_code: code, attempt: finalAttempt, retry: scheduled })}\n`,
+    );
   } else {
     const took = between(attempt.started_at ?? attempt.queued_at, attempt.ended_at ?? final.at);
     const k = logsOnly ? o.ce : c;
@@ -281,10 +287,13 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
       `duration=${duration(took)}`,
       `deployment=${stateWord(depState, k)}`,
     ].join('  ');
+    const next = retry ? retryLine(retry, deployment.name) : null;
     if (logsOnly) {
       o.warn(line);
+      if (next) o.warn(next);
     } else {
       status.print(line);
+      if (next) status.print(c.yellow(next));
       if (final.state === 'unknown') {
         status.print(
           c.magenta(
@@ -297,6 +306,43 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
     }
   }
   return { code, attempt: finalAttempt, state: final.state };
+}
+
+type RetryEvent =
+  | { type: 'retry_scheduled'; data: { number: number; of: number; at: string } }
+  | { type: 'retry_exhausted'; data: { number: number; of: number } };
+
+/**
+ * What the attempt's failure did to the automatic retry: scheduled the next one, or used up the last.
+ * Both are appended in the end's transaction, right after `attempt_end` (docs/reference/events.md).
+ */
+async function retryAfter(
+  api: ApiClient,
+  deploymentId: string,
+  attemptId: string,
+  endSeq: number,
+): Promise<RetryEvent | null> {
+  try {
+    const page = await api.events({
+      deployment: deploymentId,
+      after: endSeq,
+      limit: 10,
+      type: ['retry_scheduled', 'retry_exhausted'],
+    });
+    const e = page.items.find((x) => x.attempt_id === attemptId);
+    return e ? ({ type: e.type, data: e.data } as RetryEvent) : null;
+  } catch {
+    return null; // the result line stands on its own; `lifeline show` tells the retry too
+  }
+}
+
+/** `retry 2/3 scheduled at 12:34:56 (in 28s); lifeline cancel web-1 cancels it`, or that none is left. */
+export function retryLine(retry: RetryEvent, name: string, now = Date.now()): string {
+  if (retry.type === 'retry_exhausted') {
+    return `retry ${retry.data.number}/${retry.data.of} was the last: no automatic retry is left`;
+  }
+  const text = retryText(retry.data, now).replace(/^(retry \S+) at /, '$1 scheduled at ');
+  return `${text}; \`lifeline cancel ${name}\` cancels it`;
 }
 
 /** The seq of the deployment's newest event (0 when it has none): its last transition, then what follows. */

@@ -118,15 +118,23 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
   return diff >= 0 ? `${text} ago` : `in ${text}`;
 }
 
-/** 0.3s, 12.4s, 3m 05s, 2h 07m, 3d 04h. */
+/**
+ * 0.3s, 12.4s, 3m 05s, 2h 07m, 3d 04h: rounded to the nearest of the last unit shown (3,995 ms is 4.0s,
+ * 59.96 s is 1m 00s). The dashboard's duration() in web/js/format.js is the same rule, word for word
+ * (test/web/duration.test.ts holds them together).
+ */
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
   if (ms < 0) ms = 0;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const s = Math.floor(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  return `${Math.floor(s / 86400)}d ${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${two(s % 60)}s`;
+  const m = Math.round(ms / 60_000);
+  if (m < 1440) return `${Math.floor(m / 60)}h ${two(m % 60)}m`;
+  const hr = Math.round(ms / 3_600_000);
+  return `${Math.floor(hr / 24)}d ${two(hr % 24)}h`;
 }
 
 export function between(from: string | null | undefined, to: string | null | undefined): number | null {

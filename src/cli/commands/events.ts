@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { EVENT_TYPES, type EventType, type LifelineEvent } from '../../domain/types.ts';
 import { action, EXIT, type Out } from '../client/action.ts';
 import { ApiError, type ApiClient } from '../client/api.ts';
-import { pad, stateWord, table, timestamp, type Colors } from '../client/format.ts';
+import { pad, stateWord, table, timestamp, width, type Colors } from '../client/format.ts';
 import { followEvents } from '../client/sse.ts';
 
 interface Opts {
@@ -141,16 +141,51 @@ async function row(e: LifelineEvent, names: Names, c: Colors): Promise<string[]>
 }
 
 const HEAD = ['SEQ', 'AT', 'TYPE', 'DEPLOYMENT', 'DETAIL'];
-const FOLLOW_WIDTHS = [6, 19, 16, 20];
+
+/**
+ * Column widths for a stream, fixed before its first line: seq, local time, the longest event type, and
+ * the longest deployment name there is now (a longer one created later is cut with `…`).
+ */
+export function followWidths(names: readonly string[]): number[] {
+  return [
+    8,
+    timestamp(new Date().toISOString()).length,
+    Math.max(...EVENT_TYPES.map((t) => t.length)),
+    Math.max(HEAD[3].length, ...names.map((n) => n.length)),
+  ];
+}
+
+/** One streamed line: the first four cells padded (or cut) to `widths`, the detail as it is. */
+export function followLine(cells: string[], widths: readonly number[]): string {
+  return cells
+    .map((cell, i) => {
+      if (i >= widths.length) return cell;
+      const cut = width(cell) > widths[i] ? `${[...cell].slice(0, widths[i] - 1).join('')}…` : cell;
+      return pad(cut, widths[i]);
+    })
+    .join('  ');
+}
 
 async function follow(api: ApiClient, o: Out, opts: Opts, deploymentId: string | undefined): Promise<number> {
   const names = new Names(api);
+  let widths: number[] = [];
+  if (!opts.json) {
+    const known = opts.deployment
+      ? [await names.deployment(deploymentId ?? null)]
+      : (await api.allDeployments({})).map((d) => d.name);
+    widths = followWidths(known);
+  }
   const ac = new AbortController();
   const stop = () => ac.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   if (!opts.json)
-    o.print(o.c.bold(o.c.dim(HEAD.map((h, i) => (i < 4 ? pad(h, FOLLOW_WIDTHS[i]) : h)).join('  '))));
+    o.print(
+      followLine(
+        HEAD.map((h) => o.c.bold(o.c.dim(h))),
+        widths,
+      ),
+    );
   try {
     await followEvents({
       client: api,
@@ -165,8 +200,7 @@ async function follow(api: ApiClient, o: Out, opts: Opts, deploymentId: string |
       onEvent: async (e) => {
         if (opts.json) o.out.write(`${JSON.stringify(e)}\n`);
         else {
-          const cells = await row(e, names, o.c);
-          o.print(cells.map((cell, i) => (i < 4 ? pad(cell, FOLLOW_WIDTHS[i]) : cell)).join('  '));
+          o.print(followLine(await row(e, names, o.c), widths));
         }
       },
     });

@@ -1,6 +1,7 @@
 // `lifeline serve [--config F] [--db URL] [--host H] [--port P]` (SPEC §7).
-// A failure to start prints one clear message to stderr (no stack trace) and exits 1 (2 for a data dir
-// another user owns).
+// A failure to start prints one clear message to stderr (no stack trace) and exits 2 for a config
+// problem (the file, a LIFELINE_* variable or a flag: a usage error, SPEC §7) or a data dir another user
+// owns, and 1 for anything else.
 import { InvalidArgumentError, type Command } from 'commander';
 
 function parsePort(value: string): number {
@@ -28,6 +29,12 @@ export function startupMessage(err: unknown): string {
   if (e?.code === 'EACCES') return `not allowed to listen on ${e.address ?? ''}:${e.port ?? ''}`;
   if (e?.code === 'ENOTFOUND') return `host ${(e as { hostname?: string }).hostname ?? ''} not found`;
   return (err as Error)?.message ?? String(err);
+}
+
+/** 2 for a config error (like any usage error), 1 when the server could not start for another reason. */
+export function startupExitCode(err: unknown): number {
+  // A data dir another user owns is a setup error, like a bad config.
+  return err instanceof Error && (err.name === 'ConfigError' || err.name === 'UnsafePath') ? 2 : 1;
 }
 
 export function register(program: Command): void {
@@ -59,8 +66,7 @@ export function register(program: Command): void {
           stopOnSignals(server, log);
         } catch (err) {
           process.stderr.write(`lifeline serve: ${startupMessage(err)}\n`);
-          // 2: a data dir another user owns is a setup error, like a bad config.
-          process.exit((err as Error)?.name === 'UnsafePath' ? 2 : 1);
+          process.exit(startupExitCode(err));
         }
       },
     );

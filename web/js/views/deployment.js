@@ -20,10 +20,17 @@ import {
 import { deploymentHead } from './deployment/head.js';
 import { logPanel } from './deployment/log-panel.js';
 import { phasesPanel } from './deployment/phases-panel.js';
-import { applyEvent, applyRefresh, initialModel, markDeleted, streamStart } from './deployment/reducer.js';
+import {
+  applyEvent,
+  applyRefresh,
+  askedCheck,
+  initialModel,
+  markDeleted,
+  streamStart,
+} from './deployment/reducer.js';
 
 const STREAM_TYPES =
-  'state_transition,log_line,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted';
+  'state_transition,log_line,runner_event,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted';
 
 export function mountDeployment(root, { ref }) {
   let model = { dep: null, transitions: [], attempts: [], lastSeq: 0, deleted: false };
@@ -41,7 +48,7 @@ export function mountDeployment(root, { ref }) {
     rollback: () => rollbackDialog(get),
     teardown: () => teardownDialog(get),
     cancel: () => cancelDialog(get),
-    check: () => void runCheck(get),
+    check: () => void runCheck(get, (asked) => (model = askedCheck(model, asked))),
     resolve: () => resolveDialog(get),
     delete: () => deleteDialog(get),
   });
@@ -192,6 +199,7 @@ export function mountDeployment(root, { ref }) {
   function onEvent(ev) {
     if (destroyed) return;
     if (ev.type === 'log_line') log.onLine(ev);
+    else if (ev.type === 'runner_event') phases.onEvent(ev);
     else step(applyEvent(model, ev));
   }
 
@@ -200,6 +208,7 @@ export function mountDeployment(root, { ref }) {
       if (document.hidden || !model.dep) return;
       renderTimeline();
       attempts.tick(model.attempts);
+      phases.tick();
       head.tickRetry();
     }, 1000);
   }
@@ -272,6 +281,7 @@ export function mountDeployment(root, { ref }) {
       stream?.close();
       clearTimeout(refreshTimer);
       log.close();
+      phases.close();
       clearInterval(ticker);
     },
   };

@@ -189,12 +189,18 @@ export function cancelDialog(get) {
   });
 }
 
-export async function runCheck(get) {
+/**
+ * `asked(true)` before the request (its result may come on the stream before the answer), `asked(false)`
+ * when it was refused: the result is told to whoever asked, and only to them.
+ */
+export async function runCheck(get, asked = () => {}) {
   const dep = () => get().dep;
+  asked(true);
   try {
     await api.check(dep().id);
     toast(`Running the check of ${dep().name}…`);
   } catch (err) {
+    asked(false);
     toast(explain(err), { kind: 'error' });
   }
 }
@@ -279,7 +285,7 @@ export function deleteDialog(get) {
     canConfirm: () => !needsForce || force.checked,
     onConfirm: async () => {
       await api.remove(dep().id, needsForce, dep().version);
-      toast(`${dep().name} deleted`);
+      toast(`${dep().name} deleted`, { page: '#/' }); // said on the list, where this goes
       navigate('#/');
     },
   });

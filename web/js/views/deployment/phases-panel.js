@@ -1,5 +1,7 @@
 // The deployment page's phases card (SPEC §9.4): the phases of the attempt whose output the log shows, as a
-// bar (one segment per phase, as wide as it lasted) and a list with each phase's duration.
+// bar (one segment per phase, as wide as it lasted) and a list with each phase's duration. Live like the
+// log: a phase event of that attempt on the stream reads them again (the server's /phases is the one rule
+// for what an event starts or ends), and the open phase's time counts up every second (tick).
 import { api } from '../../api.js';
 import { h, setChildren } from '../../dom.js';
 import { duration } from '../../format.js';
@@ -20,8 +22,12 @@ export function phasesPanel() {
     empty,
   );
   let token = 0;
+  let shown = null; // { attempt, phases } on screen
+  let wanted = null; // the attempt asked for last (shown once its read returns)
+  let again = null;
 
   function render(attempt, phases) {
+    shown = { attempt, phases };
     const now = Date.now();
     const took = (p) => p.duration_ms ?? Math.max(0, now - Date.parse(p.started_at));
     el.hidden = false;
@@ -65,7 +71,9 @@ export function phasesPanel() {
   /** Reads and shows the phases of `attempt` (an Attempt, or null to hide the card). */
   async function load(attempt) {
     const mine = ++token;
+    wanted = attempt;
     if (!attempt) {
+      shown = null;
       el.hidden = true;
       return;
     }
@@ -77,5 +85,26 @@ export function phasesPanel() {
     }
   }
 
-  return { el, load };
+  /** A stream event: a `runner_event` that starts or ends a phase of the attempt shown reads them again. */
+  function onEvent(ev) {
+    const d = ev.data ?? {};
+    if (ev.type !== 'runner_event' || !wanted || ev.attempt_id !== wanted.id) return;
+    if (typeof d.phase !== 'string' && typeof d.phase_end !== 'string') return;
+    // One read for a burst of events (a replay after reconnecting brings many at once).
+    clearTimeout(again);
+    const attempt = wanted;
+    again = setTimeout(() => void load(attempt), 100);
+  }
+
+  /** Every second: the open phase's time so far. */
+  function tick() {
+    if (shown && shown.phases.some((p) => !p.ended_at)) render(shown.attempt, shown.phases);
+  }
+
+  function close() {
+    clearTimeout(again);
+    token++;
+  }
+
+  return { el, load, onEvent, tick, close };
 }

@@ -62,9 +62,12 @@ export function applyEvent(model, ev) {
     case 'attempt_end':
       return { model, changes: { refresh: true } };
     case 'check_result': {
+      // Toasts answer what the person at this page did: the check they asked for, not the verifying check
+      // that runs by itself after an attempt's exit 0 (`verify`), nor one someone else ran.
+      if (data.verify || !model.checkAsked) return { model, changes: { refresh: true } };
       const verdict = data.verdict ?? 'done';
       return {
-        model,
+        model: { ...model, checkAsked: false },
         changes: {
           refresh: true,
           toast: {
@@ -80,20 +83,23 @@ export function applyEvent(model, ev) {
     case 'retry_scheduled':
     case 'retry_cancelled':
       return { model, changes: { refresh: true } };
+    // Nobody here asked for it: said to screen readers, and the page shows the state it left.
     case 'retry_exhausted':
       return {
         model,
         changes: {
           refresh: true,
-          toast: {
-            text: `${model.dep.name}: ${data.number ?? 'all'} automatic retries failed`,
-            kind: 'error',
-          },
+          announce: `${model.dep.name}: ${data.number ?? 'all'} automatic retries failed`,
         },
       };
     default:
       return { model, changes: {} };
   }
+}
+
+/** Whether the person at this page asked for a check: its result is theirs to be told (applyEvent). */
+export function askedCheck(model, asked) {
+  return { ...model, checkAsked: asked };
 }
 
 /** The deployment is gone (an event, a 404, or the stream said so); once is enough. */

@@ -4,6 +4,8 @@ import { can, request } from '../../api.js';
 import { h, setChildren } from '../../dom.js';
 
 const EVERY_MS = 10_000;
+/** Column captions: the table's head, and each cell's label where a narrow screen stacks the cells. */
+const COLUMNS = ['Name', 'Status', 'Delivered up to', 'Pending', 'Last error', 'Next try'];
 
 export function mountWebhooksPanel() {
   const body = h('tbody');
@@ -28,9 +30,7 @@ export function mountWebhooksPanel() {
           h(
             'tr',
             null,
-            ['Name', 'Status', 'Delivered up to', 'Pending', 'Last error', 'Next try'].map((t) =>
-              h('th', { scope: 'col' }, t),
-            ),
+            COLUMNS.map((t) => h('th', { scope: 'col' }, t)),
           ),
         ),
         body,
@@ -40,17 +40,21 @@ export function mountWebhooksPanel() {
   let timer = null;
   let stopped = false;
 
-  const row = (w) =>
-    h(
+  const row = (w) => {
+    const cells = [
+      w.name,
+      !w.enabled ? 'disabled' : w.last_error ? 'failing' : 'ok',
+      `seq ${w.delivered_seq}`,
+      String(w.pending),
+      w.last_error ? `${w.last_error}${w.last_status ? ` (${w.last_status})` : ''}` : '—',
+      w.next_attempt_at ? new Date(w.next_attempt_at).toLocaleTimeString() : '—',
+    ];
+    return h(
       'tr',
       { dataset: { webhook: w.name } },
-      h('td', null, w.name),
-      h('td', null, !w.enabled ? 'disabled' : w.last_error ? 'failing' : 'ok'),
-      h('td', null, `seq ${w.delivered_seq}`),
-      h('td', null, String(w.pending)),
-      h('td', null, w.last_error ? `${w.last_error}${w.last_status ? ` (${w.last_status})` : ''}` : '—'),
-      h('td', null, w.next_attempt_at ? new Date(w.next_attempt_at).toLocaleTimeString() : '—'),
+      cells.map((text, i) => h('td', { dataset: { label: COLUMNS[i] } }, text)),
     );
+  };
 
   async function refresh() {
     if (stopped) return;
