@@ -8,6 +8,8 @@
 //   npm run bench -- peers        Lifeline serve (SQLite, Postgres) over HTTP vs raw spawn, graphile-worker 0.16
 //                                 and pg-boss 10, each in a process of its own (bench/peers.ts); with --quick
 //                                 this is the couple-of-minutes comparison of issue 18
+//   npm run bench -- cpu          server CPU per no-op attempt of lifeline serve, SQLite and Postgres
+//                                 (bench/attempt-cpu.ts: A/B against another tree, profiling)
 //   npm run bench -- peers-inproc the old way: every peer inside the bench process (not in a full run)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   --quick                       smaller data and fewer rounds
@@ -30,6 +32,7 @@ import { addRow, machine, section, writeReport } from './report.ts';
 import { benchStream } from './stream.ts';
 import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 import { benchPeers } from './peers.ts';
+import { benchAttemptCpu } from './attempt-cpu.ts';
 import { benchPeersInProcess } from './peers-inproc.ts';
 import { benchWrites } from './writes.ts';
 import { closePg } from './pg.ts';
@@ -181,6 +184,7 @@ if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp,
 if (!which || which === 'runner' || which === 'idle') await benchIdle(tmp, quick);
 if (!which || ['writes', 'create', 'transition'].includes(which)) await benchWrites(tmp, quick, which);
 if (!which || which === 'peers') await benchPeers(tmp, quick);
+if (which === 'cpu') await benchAttemptCpu(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

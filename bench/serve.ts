@@ -60,6 +60,8 @@ export interface ServeOptions {
   plans?: Record<string, unknown>;
   /** Extra node flags, e.g. --cpu-prof (also from $BENCH_SERVE_NODE_ARGS, space-separated). */
   nodeArgs?: string[];
+  /** The checkout to run (default this one; $BENCH_LIFELINE_ROOT for an A/B against another tree). */
+  root?: string;
 }
 
 export class Serve {
@@ -100,7 +102,7 @@ export class Serve {
         ...extra,
         '--import',
         import.meta.resolve('tsx'), // from here: the child runs in its own dir
-        path.join(ROOT, 'src/cli/main.ts'),
+        path.join(o.root ?? process.env.BENCH_LIFELINE_ROOT ?? ROOT, 'src/cli/main.ts'),
         'serve',
         '--config',
         file,
