@@ -65,7 +65,8 @@ for (const [k, v] of [...files].sort((a, b) => b[1] - a[1]).slice(0, top)) conso
     }
   }
   console.log('\ninclusive by function:');
-  for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, top * 2)) console.log(`${pct(v)}  ${k}`);
+  for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, top * 2))
+    console.log(`${pct(v)}  ${k}`);
 }
 if (wanted.length) {
   // Inclusive: a sample counts once for each wanted name on its stack.

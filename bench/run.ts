@@ -10,6 +10,8 @@
 //                                 this is the couple-of-minutes comparison of issue 18
 //   npm run bench -- cpu          server CPU per no-op attempt of lifeline serve, SQLite and Postgres
 //                                 (bench/attempt-cpu.ts: A/B against another tree, profiling)
+//   npm run bench -- scale        1, 2, 3 lifeline serve instances on one Postgres: transitions/s, log lines/s,
+//                                 how long the counters row is held (bench/scale.ts)
 //   npm run bench -- peers-inproc the old way: every peer inside the bench process (not in a full run)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   --quick                       smaller data and fewer rounds
@@ -33,6 +35,7 @@ import { benchStream } from './stream.ts';
 import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 import { benchPeers } from './peers.ts';
 import { benchAttemptCpu } from './attempt-cpu.ts';
+import { benchScale } from './scale.ts';
 import { benchPeersInProcess } from './peers-inproc.ts';
 import { benchWrites } from './writes.ts';
 import { closePg } from './pg.ts';
@@ -185,6 +188,7 @@ if (!which || which === 'runner' || which === 'idle') await benchIdle(tmp, quick
 if (!which || ['writes', 'create', 'transition'].includes(which)) await benchWrites(tmp, quick, which);
 if (!which || which === 'peers') await benchPeers(tmp, quick);
 if (which === 'cpu') await benchAttemptCpu(tmp, quick);
+if (!which || which === 'scale') await benchScale(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

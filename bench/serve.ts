@@ -207,22 +207,27 @@ export class Serve {
     if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.json)}`);
   }
 
-  /** POST an attempt and wait for its end on the stream; throws unless it succeeded. */
-  async deploy(name: string): Promise<void> {
+  /** Attempts that did not succeed, when run() is told to count them instead of throwing. */
+  failed: string[] = [];
+
+  /** POST an attempt and wait for its end on the stream; throws unless it succeeded (or counts it). */
+  async deploy(name: string, countFailures = false): Promise<void> {
     const r = await this.request('POST', `/v1/deployments/${name}/attempts`, {});
     if (r.status !== 202) throw new Error(`deploy ${name}: ${r.status} ${JSON.stringify(r.json)}`);
     const state = await this.end(r.json.id);
-    if (state !== 'succeeded') throw new Error(`attempt ${r.json.id} of ${name} ended ${state}`);
+    if (state === 'succeeded') return;
+    if (!countFailures) throw new Error(`attempt ${r.json.id} of ${name} ended ${state}`);
+    this.failed.push(r.json.id);
   }
 
   /** `names` deployments each deployed again as soon as its attempt ends, until n attempts have run. */
-  async run(names: string[], n: number): Promise<void> {
+  async run(names: string[], n: number, countFailures = false): Promise<void> {
     let left = n;
     await Promise.all(
       names.map(async (name) => {
         while (left > 0) {
           left--;
-          await this.deploy(name);
+          await this.deploy(name, countFailures);
         }
       }),
     );
