@@ -91,7 +91,7 @@ async function sideBySide(a: () => Promise<void>, b: () => Promise<void>): Promi
 function report(name: string, ours: number[], base: number[], baseName: string): void {
   const o = median(ours);
   const r = median(base);
-  const s = section('Supervisor and one attempt (SQLite), ms per item, interleaved', [
+  const s = section('Supervisor and one attempt (SQLite, in the bench process), ms per item, interleaved', [
     'scenario',
     'ours ms',
     'baseline',

@@ -9,9 +9,9 @@ import { EVENTS_CHANNEL } from './listen.ts';
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
- * Reserves `n` seqs; the counter row lock orders appends by commit. Returns the first. On Postgres the
- * same statement queues `NOTIFY lifeline_events, '<last seq>'` (delivered on commit, never on rollback;
- * store/listen.ts), saving a round trip per write; on SQLite `pg_notify` is a no-op function (open.ts).
+ * Reserves `n` seqs (SQLite; Postgres appends in one statement, appendPostgres below); the counter row
+ * lock orders appends by commit. Returns the first. `pg_notify` is a no-op function on SQLite (open.ts);
+ * on Postgres it queues `NOTIFY lifeline_events, '<last seq>'` (delivered on commit; store/listen.ts).
  */
 export async function reserveSeqs(trx: Transaction<Database>, n: number): Promise<number> {
   const res = await runCompiled(trx, 'reserveSeqs', [n, 'event_seq', EVENTS_CHANNEL], () =>
