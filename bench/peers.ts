@@ -1,234 +1,217 @@
-// Peers on one Postgres (issue 8): the same number of jobs, 8 at a time, each spawning the same no-op,
-// through Lifeline (engine on Postgres: attempts of a no-op plan), pg-boss 10, graphile-worker 0.16 and a
-// raw spawn loop; rounds interleaved, medians reported. A throwaway cluster unless LIFELINE_BENCH_PG_URL.
-//
-// How each is driven, as a user would: Lifeline has no queue (one attempt per deployment at a time), so
-// 8 deployments are each deployed again as soon as their attempt ends; the peers get all jobs enqueued in
-// one call and 8 workers (pg-boss: 8 `work` loops at its shortest polling interval, 0.5 s;
-// graphile-worker: concurrency 8, LISTEN/NOTIFY). The clock runs from the first submit to the last end.
-import { spawn } from 'node:child_process';
+// Peers as their users run them (issue 18): each system in a process of its own, none inside the bench.
+//   raw spawn         a small Node process spawning the no-op, 8 at a time (bench/procs/raw.mjs)
+//   graphile-worker   a worker process, concurrency 8, jobs added with its SQL API (bench/procs/graphile.mjs)
+//   pg-boss           a worker process, 8 work loops at its shortest polling (bench/procs/pgboss.mjs)
+//   Lifeline          a `lifeline serve` process on SQLite and one on the same Postgres, driven over HTTP:
+//                     8 deployments, each POSTed a new attempt as soon as its attempt_end is on the stream
+// Same no-op (/bin/true), same parallelism, rounds interleaved, medians and per-round ratios. CPU per job
+// from /proc/<pid>/stat: the process itself, what it reaped (Lifeline: its runner, the supervisors and
+// the plans), and the Postgres backends serving its database.
+import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
-import { configFromObject } from '../src/config/load.ts';
-import { openLifeline, type Lifeline } from '../src/lifecycle/engine.ts';
 import { adminQuery } from '../test/helpers/pg.ts';
 import { pgDatabase, pgNote } from './pg.ts';
 import { addRow, section } from './report.ts';
+import { Serve, cpuOf, type Cpu } from './serve.ts';
 import { median } from './stats.ts';
 
 const CONC = 8;
-const NOOP = '/bin/true';
-const ACTOR = { name: 'bench', role: 'admin' } as const;
+const HERE = import.meta.dirname;
 
-function noop(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(NOOP, [], { stdio: 'ignore' });
-    c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`no-op exited ${code}`))));
-    c.once('error', reject);
-  });
+interface Runner {
+  name: string;
+  run(n: number): Promise<void>;
+  /** ms of CPU so far: the process, its children / runner, its Postgres backends */
+  cpu(): Promise<Sample>;
+  close(): Promise<void>;
 }
 
-type Runner = { name: string; run(n: number): Promise<number>; close(): Promise<void> };
-
-async function lifeline(tmp: string, url: string): Promise<Runner> {
-  const dir = path.join(tmp, 'peers-lifeline');
-  const config = configFromObject(
-    { data_dir: dir, db: url, plans: { noop: { deploy: [NOOP], teardown: [NOOP] } } },
-    { file: null, baseDir: dir, env: {} },
-  );
-  const engine: Lifeline = await openLifeline({ config, logger: pino({ level: 'silent' }) });
-  await engine.start();
-  for (let i = 0; i < CONC; i++) await engine.createDeployment({ name: `p-${i}`, plan: 'noop' }, ACTOR);
-  // attempt_end events, read once per commit wake (as a client of the stream would see them).
-  const waiting = new Map<string, () => void>();
-  let after = 0;
-  let reading: Promise<void> | null = null;
-  let again = false;
-  const read = async () => {
-    const rows = await engine.store.db
-      .selectFrom('events')
-      .select(['seq', 'attempt_id'])
-      .where('seq', '>', after)
-      .where('type', '=', 'attempt_end')
-      .orderBy('seq')
-      .execute();
-    for (const r of rows) {
-      after = Math.max(after, Number(r.seq));
-      const w = waiting.get(r.attempt_id!);
-      if (w) {
-        waiting.delete(r.attempt_id!);
-        w();
-      }
-    }
-  };
-  engine.onEvents(() => {
-    if (reading) {
-      again = true;
-      return;
-    }
-    reading = (async () => {
-      do {
-        again = false;
-        await read();
-      } while (again);
-      reading = null;
-    })();
-  });
-  return {
-    name: 'Lifeline (Postgres)',
-    async run(n) {
-      let left = n;
-      await Promise.all(
-        Array.from({ length: CONC }, async (_, i) => {
-          while (left > 0) {
-            left--;
-            const a = await engine.startDeploy(`p-${i}`, {}, ACTOR);
-            await new Promise<void>((resolve) => waiting.set(a.id, resolve));
-            const x = await engine.getAttempt(a.id);
-            if (x.state !== 'succeeded') throw new Error(`attempt ${a.id} ended ${x.state}`);
-          }
-        }),
-      );
-      return n;
-    },
-    close: () => engine.close(),
-  };
+/** The backends serving a database right now. */
+async function backends(url: string | null): Promise<number[]> {
+  if (!url) return [];
+  const db = new URL(url).pathname.slice(1);
+  const server = new URL(url);
+  server.pathname = '/postgres';
+  const rows = await adminQuery(server.toString(), 'SELECT pid FROM pg_stat_activity WHERE datname = $1', [
+    db,
+  ]);
+  return rows.rows.map((r: { pid: number }) => Number(r.pid));
 }
 
-async function pgBoss(url: string): Promise<Runner> {
-  const { default: PgBoss } = await import('pg-boss');
-  const boss = new PgBoss({ connectionString: url, max: CONC + 2, supervise: false, schedule: false });
-  boss.on('error', () => undefined);
-  await boss.start();
-  const queue = 'noop';
-  await boss.createQueue(queue);
-  let done = 0;
-  let onDone: (() => void) | null = null;
-  for (let i = 0; i < CONC; i++) {
-    await boss.work(queue, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async () => {
-      await noop();
-      done++;
-      onDone?.();
+const total = (c: Cpu) => c.self + c.children;
+
+/** CPU so far, ms: the process, its children or runner, and per Postgres backend pid. */
+interface Sample {
+  proc: number;
+  children: number;
+  db: Map<number, number>;
+}
+
+async function dbCpu(url: string | null): Promise<Map<number, number>> {
+  const m = new Map<number, number>();
+  for (const pid of await backends(url)) m.set(pid, total(cpuOf(pid)));
+  return m;
+}
+
+/** A backend that ended between the samples is left out; one that started counts from zero. */
+function dbDelta(a: Map<number, number>, b: Map<number, number>): number {
+  let d = 0;
+  for (const [pid, ms] of b) d += ms - (a.get(pid) ?? 0);
+  return d;
+}
+
+async function worker(name: string, script: string, url: string | null): Promise<Runner> {
+  const child: ChildProcess = fork(path.join(HERE, 'procs', script), url ? [url] : [], {
+    execArgv: [],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const onExit = (code: number) => reject(new Error(`${name} worker exited ${code}`));
+      child.once('exit', onExit);
+      child.once('message', (m: Record<string, unknown>) => {
+        child.off('exit', onExit);
+        if (m.error) reject(new Error(`${name}: ${String(m.error)}`));
+        else resolve(m);
+      });
     });
-  }
+  await next(); // ready
   return {
-    name: 'pg-boss 10',
+    name,
     async run(n) {
-      const target = done + n;
-      const finished = new Promise<void>((resolve) => {
-        onDone = () => {
-          if (done >= target) resolve();
-        };
-      });
-      await boss.insert(Array.from({ length: n }, (_, i) => ({ name: queue, data: { i } })));
-      await finished;
-      return n;
+      const answer = next();
+      child.send({ run: n });
+      await answer;
     },
-    close: () => boss.stop({ graceful: false, wait: true }),
+    async cpu() {
+      const c = cpuOf(child.pid!);
+      return { proc: c.self, children: c.children, db: await dbCpu(url) };
+    },
+    async close() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ stop: true });
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
   };
 }
 
-async function graphile(url: string): Promise<Runner> {
-  const { run, Logger } = await import('graphile-worker');
-  let done = 0;
-  let onDone: (() => void) | null = null;
-  const runner = await run({
-    connectionString: url,
-    concurrency: CONC,
-    noHandleSignals: true,
-    pollInterval: 2000,
-    logger: new Logger(() => () => undefined),
-    taskList: {
-      noop: async () => {
-        await noop();
-        done++;
-        onDone?.();
-      },
-    },
-  });
+export async function lifelineServe(
+  name: string,
+  dir: string,
+  db: string,
+  pgUrl: string | null,
+): Promise<Runner & { serve: Serve }> {
+  const serve = await Serve.start({ dir, db });
+  const names = Array.from({ length: CONC }, (_, i) => `p-${i}`);
+  for (const n of names) await serve.create(n);
   return {
-    name: 'graphile-worker 0.16',
-    async run(n) {
-      const target = done + n;
-      const finished = new Promise<void>((resolve) => {
-        onDone = () => {
-          if (done >= target) resolve();
-        };
-      });
-      // One statement, as pg-boss's insert: graphile-worker's own SQL API.
-      await adminQuery(
-        url,
-        `SELECT graphile_worker.add_job('noop', json_build_object('i', g)) FROM generate_series(1, $1::int) g`,
-        [n],
-      );
-      await finished;
-      return n;
+    name,
+    serve,
+    run: (n) => serve.run(names, n),
+    async cpu() {
+      const c = serve.cpu();
+      return { proc: c.serve.self, children: total(c.runner), db: await dbCpu(pgUrl) };
     },
-    close: () => runner.stop(),
-  };
-}
-
-function raw(): Runner {
-  return {
-    name: 'raw spawn',
-    async run(n) {
-      let left = n;
-      await Promise.all(
-        Array.from({ length: CONC }, async () => {
-          while (left > 0) {
-            left--;
-            await noop();
-          }
-        }),
-      );
-      return n;
-    },
-    close: async () => undefined,
+    close: () => serve.stop(),
   };
 }
 
 export async function benchPeers(tmp: string, quick: boolean): Promise<void> {
-  const jobs = Number(process.env.BENCH_PEERS_JOBS ?? (quick ? 64 : 200));
-  const rounds = quick ? 2 : 3;
+  const jobs = Number(process.env.BENCH_PEERS_JOBS ?? (quick ? 100 : 200));
+  const rounds = Number(process.env.BENCH_PEERS_ROUNDS ?? (quick ? 3 : 5));
   const runners: Runner[] = [];
   try {
-    runners.push(await lifeline(tmp, await pgDatabase('bench_lifeline')));
-    runners.push(await pgBoss(await pgDatabase('bench_pgboss')));
-    runners.push(await graphile(await pgDatabase('bench_graphile')));
-    runners.push(raw());
-    for (const r of runners) await r.run(CONC); // warm up: schemas, pools, first spawns
-    const rates = new Map<string, number[]>(runners.map((r) => [r.name, []]));
+    const pgLifeline = await pgDatabase('bench_lifeline');
+    const pgGraphile = await pgDatabase('bench_graphile');
+    const pgBoss = await pgDatabase('bench_pgboss');
+    const raw = await worker('raw spawn (own Node process)', 'raw.mjs', null);
+    const sqlite = await lifelineServe(
+      'Lifeline serve, SQLite',
+      path.join(tmp, 'peers-sqlite'),
+      `sqlite:${path.join(tmp, 'peers-sqlite', 'lifeline.db')}`,
+      null,
+    );
+    const graphile = await worker('graphile-worker 0.16 (worker process)', 'graphile.mjs', pgGraphile);
+    const boss = await worker('pg-boss 10 (worker process)', 'pgboss.mjs', pgBoss);
+    const pgServe = await lifelineServe(
+      'Lifeline serve, Postgres',
+      path.join(tmp, 'peers-pg'),
+      pgLifeline,
+      pgLifeline,
+    );
+    runners.push(raw, sqlite, graphile, boss, pgServe);
+    for (const r of runners) await r.run(CONC); // warm up: schemas, pools, the runner, JIT
+    const rates = new Map<Runner, number[]>(runners.map((r) => [r, []]));
+    const cpu = new Map<Runner, { proc: number; children: number; db: number }>(
+      runners.map((r) => [r, { proc: 0, children: 0, db: 0 }]),
+    );
     for (let round = 0; round < rounds; round++) {
       for (const r of runners) {
+        const c0 = await r.cpu();
         const t = performance.now();
-        const n = await r.run(jobs);
-        rates.get(r.name)!.push(n / ((performance.now() - t) / 1000));
+        await r.run(jobs);
+        const rate = jobs / ((performance.now() - t) / 1000);
+        const c1 = await r.cpu();
+        const acc = cpu.get(r)!;
+        acc.proc += c1.proc - c0.proc;
+        acc.children += c1.children - c0.children;
+        acc.db += dbDelta(c0.db, c1.db);
+        rates.get(r)!.push(rate);
+        console.log(`  round ${round + 1}: ${r.name} ${rate.toFixed(1)}/s`);
       }
     }
-    const s = section(`Peers on one Postgres: ${jobs} jobs, ${CONC} at a time, each spawning ${NOOP}`, [
-      'runner',
-      'jobs/s (median)',
-      'rounds',
-      'Lifeline ÷ this',
-      'target',
-    ]);
-    const ours = median(rates.get(runners[0].name)!);
+    const ratio = (a: Runner, b: Runner) => median(rates.get(a)!.map((x, i) => x / rates.get(b)![i]));
+    const s = section(
+      `Peers, each in its own process: ${jobs} jobs per round, ${CONC} at a time, each running /bin/true`,
+      [
+        'runner',
+        'jobs/s (median)',
+        'rounds',
+        'CPU ms/job: process',
+        'CPU ms/job: what it runs',
+        'CPU ms/job: Postgres',
+      ],
+    );
+    const n = jobs * rounds;
     for (const r of runners) {
-      const xs = rates.get(r.name)!;
-      const m = median(xs);
-      const target = r === runners[0] ? '' : r.name === 'raw spawn' ? '≥ 0.4' : '≥ 1.0';
+      const xs = rates.get(r)!;
+      const c = cpu.get(r)!;
       addRow(s, [
         r.name,
-        m,
+        median(xs),
         xs.map((x) => x.toFixed(1)).join(', '),
-        r === runners[0] ? '' : ours / m,
-        target,
+        c.proc / n,
+        c.children / n,
+        r === raw || r === sqlite ? '' : c.db / n,
       ]);
     }
+    const t = section('Lifeline ÷ peers, each in its own process (median of per-round ratios)', [
+      'ratio',
+      'figure',
+      'target',
+    ]);
+    addRow(t, ['Lifeline SQLite ÷ raw spawn', ratio(sqlite, raw), '≥ 0.4']);
+    addRow(t, ['Lifeline Postgres ÷ graphile-worker', ratio(pgServe, graphile), '≥ 1.0']);
+    addRow(t, ['Lifeline Postgres ÷ pg-boss', ratio(pgServe, boss), '≥ 1.0']);
+    addRow(t, ['Lifeline Postgres ÷ raw spawn', ratio(pgServe, raw), '≥ 0.4']);
+    addRow(t, [
+      'server CPU per no-op attempt, SQLite',
+      `${(cpu.get(sqlite)!.proc / n).toFixed(1)} ms`,
+      '≤ 4 ms',
+    ]);
+    addRow(t, [
+      'server CPU per no-op attempt, Postgres',
+      `${(cpu.get(pgServe)!.proc / n).toFixed(1)} ms`,
+      '≤ 5 ms',
+    ]);
     s.notes.push(
-      `${pgNote()}; one database per runner, all on the same server. Rounds interleaved (Lifeline, pg-boss, graphile-worker, raw) after one warm-up each.`,
-      'Lifeline: 8 deployments, each deployed again when its attempt ends (attempt accepted → running → succeeded, every transition durable, exit record fsynced). pg-boss: all jobs inserted in one call, 8 `work` loops, batchSize 1, pollingIntervalSeconds 0.5 (its minimum; a loop that just finished a job waits out the rest of the interval). graphile-worker: all jobs added in one call, concurrency 8.',
+      `${pgNote()}; one database per system, all on the same server. Rounds interleaved (raw, Lifeline SQLite, graphile-worker, pg-boss, Lifeline Postgres) after a warm-up of ${CONC} jobs each.`,
+      'raw spawn: a small Node process of its own spawning /bin/true, 8 at a time. graphile-worker: a worker process (`run`, concurrency 8, LISTEN/NOTIFY); each round adds its jobs in one `graphile_worker.add_job` statement from that process. pg-boss: a worker process with 8 `work` loops, batchSize 1, pollingIntervalSeconds 0.5 (its minimum: a loop that finished a job waits out the rest of the interval); each round inserts its jobs with one `boss.insert`. The clock runs from the request to the last completion.',
+      'Lifeline: `lifeline serve` (the sources through tsx, default log level, JSON logs to a file), driven over HTTP by the bench process: 8 deployments, each POSTed a new attempt as soon as its `attempt_end` arrives on one `GET /v1/events/stream?type=attempt_end` (accepted → running → succeeded, every transition durable, the exit record fsynced by its supervisor).',
+      'CPU from /proc/<pid>/stat (utime+stime), per job over all rounds: "process" is the serve or worker process; "what it runs" is, for Lifeline, runner.pl with the supervisors and plans it reaped, for the others the no-ops they reaped; "Postgres" the backends connected to that system\'s database.',
     );
   } finally {
     for (const r of runners) await r.close().catch(() => undefined);

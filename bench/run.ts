@@ -5,7 +5,14 @@
 //   npm run bench -- stream       live fan-out and replay storms over real sockets (bench/stream.ts)
 //   npm run bench -- runner       rate, flood, logread, idle (each also alone)
 //   npm run bench -- writes       create over HTTP vs bare Fastify; transition vs direct SQL (create | transition)
-//   npm run bench -- peers        Lifeline vs pg-boss 10, graphile-worker 0.16 and raw spawn on one Postgres
+//   npm run bench -- peers        Lifeline serve (SQLite, Postgres) over HTTP vs raw spawn, graphile-worker 0.16
+//                                 and pg-boss 10, each in a process of its own (bench/peers.ts); with --quick
+//                                 this is the couple-of-minutes comparison of issue 18
+//   npm run bench -- cpu          server CPU per no-op attempt of lifeline serve, SQLite and Postgres
+//                                 (bench/attempt-cpu.ts: A/B against another tree, profiling)
+//   npm run bench -- scale        1, 2, 3 lifeline serve instances on one Postgres: transitions/s, log lines/s,
+//                                 how long the counters row is held (bench/scale.ts)
+//   npm run bench -- peers-inproc the old way: every peer inside the bench process (not in a full run)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   --quick                       smaller data and fewer rounds
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
@@ -27,6 +34,9 @@ import { addRow, machine, section, writeReport } from './report.ts';
 import { benchStream } from './stream.ts';
 import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 import { benchPeers } from './peers.ts';
+import { benchAttemptCpu } from './attempt-cpu.ts';
+import { benchScale } from './scale.ts';
+import { benchPeersInProcess } from './peers-inproc.ts';
 import { benchWrites } from './writes.ts';
 import { closePg } from './pg.ts';
 
@@ -81,7 +91,7 @@ async function sideBySide(a: () => Promise<void>, b: () => Promise<void>): Promi
 function report(name: string, ours: number[], base: number[], baseName: string): void {
   const o = median(ours);
   const r = median(base);
-  const s = section('Supervisor and one attempt (SQLite), ms per item, interleaved', [
+  const s = section('Supervisor and one attempt (SQLite, in the bench process), ms per item, interleaved', [
     'scenario',
     'ours ms',
     'baseline',
@@ -177,6 +187,9 @@ if (!which || which === 'runner' || which === 'logread') await benchLogRead(tmp,
 if (!which || which === 'runner' || which === 'idle') await benchIdle(tmp, quick);
 if (!which || ['writes', 'create', 'transition'].includes(which)) await benchWrites(tmp, quick, which);
 if (!which || which === 'peers') await benchPeers(tmp, quick);
+if (which === 'cpu') await benchAttemptCpu(tmp, quick);
+if (!which || which === 'scale') await benchScale(tmp, quick);
+if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });
 clearInterval(keepAlive);

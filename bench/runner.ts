@@ -234,7 +234,7 @@ export async function benchRate(tmp: string, quick = false): Promise<void> {
   });
   const raw = await run(() => exited('/bin/true'));
   addRow(runnerSection(), [
-    `attempts/s end to end ÷ raw spawn, ${conc} at a time`,
+    `attempts/s end to end ÷ raw spawn, ${conc} at a time (in-process engine and spawns: the old way; see the peers tables)`,
     (ours / raw).toFixed(2),
     '≥ 0.4',
     `ours ${ours.toFixed(1)}/s, raw spawn of /bin/true ${raw.toFixed(1)}/s, ${seconds} s each, back to back`,

@@ -1,5 +1,5 @@
 // The event log: one global, gap-free seq taken from a counter row inside the writing transaction.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import type { EventType, LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { Database, EventsTable } from './schema.ts';
 import { insertRows, runCompiled } from './compiled.ts';
@@ -9,9 +9,9 @@ import { EVENTS_CHANNEL } from './listen.ts';
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
- * Reserves `n` seqs; the counter row lock orders appends by commit. Returns the first. On Postgres the
- * same statement queues `NOTIFY lifeline_events, '<last seq>'` (delivered on commit, never on rollback;
- * store/listen.ts), saving a round trip per write; on SQLite `pg_notify` is a no-op function (open.ts).
+ * Reserves `n` seqs (SQLite; Postgres appends in one statement, appendPostgres below); the counter row
+ * lock orders appends by commit. Returns the first. `pg_notify` is a no-op function on SQLite (open.ts);
+ * on Postgres it queues `NOTIFY lifeline_events, '<last seq>'` (delivered on commit; store/listen.ts).
  */
 export async function reserveSeqs(trx: Transaction<Database>, n: number): Promise<number> {
   const res = await runCompiled(trx, 'reserveSeqs', [n, 'event_seq', EVENTS_CHANNEL], () =>
@@ -36,21 +36,15 @@ export async function insertEvents(
   logOffsets?: (number | null)[],
 ): Promise<LifelineEvent[]> {
   if (events.length === 0) return [];
+  if (trx.getExecutor().adapter instanceof PostgresAdapter)
+    return appendPostgres(trx, events, at, logOffsets);
   const first = await reserveSeqs(trx, events.length);
   const stored: LifelineEvent[] = new Array(events.length);
   for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
     const rows: EventsTable[] = [];
     for (let j = i; j < Math.min(i + EVENTS_PER_INSERT, events.length); j++) {
       const e = events[j];
-      // Spelled out: on Node 20, `{ ...e, seq, at }` (a spread then new keys) costs microseconds per object.
-      stored[j] = {
-        seq: first + j,
-        type: e.type,
-        at,
-        deployment_id: e.deployment_id,
-        attempt_id: e.attempt_id,
-        data: e.data,
-      };
+      stored[j] = stamped(e, first + j, at);
       rows.push({
         seq: first + j,
         type: e.type,
@@ -63,6 +57,61 @@ export async function insertEvents(
     }
     await insertRows(trx, 'events', rows);
   }
+  return stored;
+}
+
+// Spelled out: on Node 20, `{ ...e, seq, at }` (a spread then new keys) costs microseconds per object.
+function stamped(e: NewEvent, seq: number, at: string): LifelineEvent {
+  return { seq, type: e.type, at, deployment_id: e.deployment_id, attempt_id: e.attempt_id, data: e.data };
+}
+
+/**
+ * Postgres: the counter update, its NOTIFY and the events insert in ONE statement, and that statement
+ * the last before COMMIT (every caller appends last). The counter row lock, which orders appends by
+ * commit, is then held for one statement and the commit, not across a further round trip and event-loop
+ * turn (docs/scaling.md#the-event-counter). The events go as arrays: one statement shape for any count.
+ */
+const APPEND_PG = CompiledQuery.raw(
+  `with c as (
+    update "counters" set "value" = "value" + $1 where "name" = 'event_seq'
+    returning "value", pg_notify($2, cast("value" as text)) as "notified"
+  ), e as (
+    insert into "events" ("seq", "type", "at", "deployment_id", "attempt_id", "data", "log_offset")
+    select c."value" - $1 + x.ord, x.type, $3, x.deployment_id, x.attempt_id, x.data, x.log_offset
+    from c, unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+      with ordinality as x(type, deployment_id, attempt_id, data, log_offset, ord)
+  )
+  select "value" from c`,
+);
+
+async function appendPostgres(
+  trx: Transaction<Database>,
+  events: NewEvent[],
+  at: string,
+  logOffsets?: (number | null)[],
+): Promise<LifelineEvent[]> {
+  const n = events.length;
+  const types: string[] = new Array(n);
+  const deps: (string | null)[] = new Array(n);
+  const atts: (string | null)[] = new Array(n);
+  const data: string[] = new Array(n);
+  const offs: (number | null)[] = new Array(n);
+  for (let j = 0; j < n; j++) {
+    const e = events[j];
+    types[j] = e.type;
+    deps[j] = e.deployment_id;
+    atts[j] = e.attempt_id;
+    data[j] = JSON.stringify(e.data);
+    offs[j] = logOffsets?.[j] ?? null;
+  }
+  const res = await trx.executeQuery<{ value: string | number }>({
+    ...APPEND_PG,
+    parameters: [n, EVENTS_CHANNEL, at, types, deps, atts, data, offs],
+  });
+  if (res.rows.length !== 1) throw new Error('the event_seq counter row is missing');
+  const first = Number(res.rows[0].value) - n + 1;
+  const stored: LifelineEvent[] = new Array(n);
+  for (let j = 0; j < n; j++) stored[j] = stamped(events[j], first + j, at);
   return stored;
 }
 
