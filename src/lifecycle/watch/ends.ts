@@ -87,7 +87,9 @@ export async function lose(
   const row = (await selectAttemptById(host.ctx.store.db, stale.id)) ?? stale;
   if (readExit(dir)) {
     // A record without a plan identity: the supervisor could not record the plan, so never started it.
-    if (!proc) {
+    // The identity is read again after the exit record (it is written first): a plan that started and
+    // ended while this step awaited the row has both records now and did start.
+    if (!(proc ?? readProcess(dir))) {
       const detail = 'the supervisor could not record the plan, so did not start it';
       await end(host, row, w, { kind: 'start_failed' }, detail);
     } else host.again(row.id); // with a plan identity, the next turn finishes it from the record
