@@ -427,8 +427,10 @@ function clampEnd(endedAt: string, startedAt: string | null): string {
  * it, so no two machines' clocks are compared: a skewed instance schedules neither early nor late.
  */
 async function retryDueAt(trx: Transaction<Database>, endedAt: string, delayMs: number): Promise<string> {
-  const age = Math.max(0, clockNow() - Date.parse(endedAt));
+  // The database's clock first, then the age: on one machine (one clock) the due time then never lands
+  // past the failure + the delay, not even by the millisecond between the two reads.
   const dbNow = await selectDbNow(trx, dialectOf(trx));
+  const age = Math.max(0, clockNow() - Date.parse(endedAt));
   return new Date(dbNow + delayMs - age).toISOString();
 }
 
