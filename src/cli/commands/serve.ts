@@ -1,5 +1,6 @@
 // `lifeline serve [--config F] [--db URL] [--host H] [--port P]` (SPEC §7).
 // A failure to start prints one clear message to stderr (no stack trace) and exits 1.
+import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 
 function parsePort(value: string): number {
@@ -29,6 +30,29 @@ export function startupMessage(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
+/**
+ * `npx lifeline serve` runs the server under npm's `sh -c`, and npm passes a SIGTERM (`kill $!`) to that
+ * shell only: the shell dies and the server would be left running, orphaned. So when the server was
+ * started by npm through a shell and that shell goes away, it stops as if it had been sent SIGTERM.
+ */
+export function stopWithNpmShell(env: NodeJS.ProcessEnv = process.env, pollMs = 500): void {
+  if (!env.npm_command) return;
+  const parent = process.ppid;
+  let comm = '';
+  try {
+    comm = fs.readFileSync(`/proc/${parent}/comm`, 'utf8').trim();
+  } catch {
+    return; // no /proc: nothing to watch
+  }
+  if (!['sh', 'dash', 'bash'].includes(comm)) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  }, pollMs);
+  timer.unref();
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
@@ -56,6 +80,7 @@ export function register(program: Command): void {
             logger: log,
           });
           stopOnSignals(server, log);
+          stopWithNpmShell();
         } catch (err) {
           process.stderr.write(`lifeline serve: ${startupMessage(err)}\n`);
           process.exit(1);
