@@ -11,6 +11,7 @@
 #   compiler  apt-get install python3 make g++ inside the root (only needed when better-sqlite3 cannot
 #             download its prebuilt binary and has to build from source)
 #   clone     remove DIR/root/lifeline and `git clone` this checkout into it
+#   update    fetch this checkout's HEAD into the clone, keeping node_modules
 #   install   npm install
 #   pretest   npm run pretest (installs postgresql, chromium, ansible-core inside the root)
 #   start     npm start, wait for /v1/health, then SIGTERM it and check nothing of it stays
@@ -113,6 +114,14 @@ step_clone() {
   git -C "$ROOT/root/lifeline" log --oneline -1
 }
 
+# Brings the clone to this checkout's HEAD, keeping node_modules (for reruns after a commit).
+step_update() {
+  log "updating the clone to $(git -C "$REPO" rev-parse --short HEAD)"
+  git -C "$ROOT/root/lifeline" fetch -q "$REPO" HEAD
+  git -C "$ROOT/root/lifeline" reset -q --hard FETCH_HEAD
+  git -C "$ROOT/root/lifeline" log --oneline -1
+}
+
 step_install() {
   log "npm install"
   inside 'cd /root/lifeline && time npm install'
@@ -183,7 +192,7 @@ step_shell() {
 
 for s in "$@"; do
   case "$s" in
-    make | compiler | clone | install | pretest | start | scale | tests | test | shell) "step_$s" ;;
+    make | compiler | clone | update | install | pretest | start | scale | tests | test | shell) "step_$s" ;;
     *) echo "fresh-root.sh: unknown step: $s" >&2; exit 64 ;;
   esac
 done

@@ -12,8 +12,9 @@ import { postgresBinDir } from '../test/helpers/pg.ts';
 export interface Need {
   /** What the suite needs, as the stop line names it. */
   what: string;
-  /** The Debian package that provides it. */
+  /** The Debian package that provides it, or '' when no package can (then `fix` says what to do). */
   pkg: string;
+  fix?: string;
 }
 
 /** What one probe of the machine found. */
@@ -38,10 +39,18 @@ export const CHROMIUM: Need = { what: 'Chromium at /usr/bin/chromium', pkg: 'chr
 // ansible-core, not ansible: the example uses only ansible.builtin modules, and the full package adds
 // hundreds of megabytes of collections.
 export const ANSIBLE: Need = { what: 'ansible-playbook', pkg: 'ansible-core' };
+/** LIFELINE_CHROMIUM names a browser that is not there: installing Debian's would not help. */
+export const customChromium = (file: string): Need => ({
+  what: `Chromium at ${file} (LIFELINE_CHROMIUM)`,
+  pkg: '',
+  fix: 'no such program; correct LIFELINE_CHROMIUM, or unset it to use /usr/bin/chromium',
+});
 export const PERL: Need = { what: 'perl', pkg: 'perl' };
 
 export function decide(m: Machine): Decision {
   if (m.missing.length === 0) return { kind: 'ok' };
+  const unfixable = m.missing.find((n) => !n.pkg);
+  if (unfixable) return { kind: 'stop', line: `npm test needs ${unfixable.what}: ${unfixable.fix}` };
   const packages = [...new Set(m.missing.map((n) => n.pkg))];
   const needs = m.missing.map((n) => n.what).join(', ');
   if (m.apt && m.uid === 0) return { kind: 'install', packages };
@@ -90,8 +99,7 @@ export function probe(env: NodeJS.ProcessEnv = process.env): Machine {
   const missing: Need[] = [];
   if (!hasPostgres(env)) missing.push(POSTGRES);
   const chromium = env.LIFELINE_CHROMIUM ?? '/usr/bin/chromium';
-  if (!isExecutable(chromium))
-    missing.push(env.LIFELINE_CHROMIUM ? { ...CHROMIUM, what: chromium } : CHROMIUM);
+  if (!isExecutable(chromium)) missing.push(env.LIFELINE_CHROMIUM ? customChromium(chromium) : CHROMIUM);
   if (!onPath('ansible-playbook', env)) missing.push(ANSIBLE);
   if (!onPath('perl', env)) missing.push(PERL);
   return { missing, uid: process.getuid?.() ?? -1, apt: onPath('apt-get', env), sudo: onPath('sudo', env) };

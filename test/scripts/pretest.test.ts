@@ -4,7 +4,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ANSIBLE, CHROMIUM, decide, PERL, POSTGRES, probe, type Machine } from '../../scripts/pretest.ts';
+import {
+  ANSIBLE,
+  CHROMIUM,
+  customChromium,
+  decide,
+  PERL,
+  POSTGRES,
+  probe,
+  type Machine,
+} from '../../scripts/pretest.ts';
 
 const machine = (m: Partial<Machine>): Machine => ({ missing: [], uid: 1000, apt: true, sudo: true, ...m });
 
@@ -41,6 +50,13 @@ describe('pretest decide', () => {
     );
   });
 
+  it('stops, even as root, when LIFELINE_CHROMIUM names a browser that is not there', () => {
+    expect(decide(machine({ uid: 0, missing: [POSTGRES, customChromium('/opt/x/chrome')] }))).toEqual({
+      kind: 'stop',
+      line: 'npm test needs Chromium at /opt/x/chrome (LIFELINE_CHROMIUM): no such program; correct LIFELINE_CHROMIUM, or unset it to use /usr/bin/chromium',
+    });
+  });
+
   it('never installs without apt-get, even as root, and says what to install', () => {
     const d = decide(machine({ uid: 0, apt: false, missing: [POSTGRES, ANSIBLE] }));
     expect(d.kind).toBe('stop');
@@ -75,8 +91,7 @@ describe('pretest probe', () => {
       LIFELINE_CHROMIUM: path.join(bin, 'chromium'),
     };
     let m = probe(env);
-    expect(m.missing.map((n) => n.pkg)).toEqual(['chromium', 'ansible-core']);
-    expect(m.missing[0].what).toBe(path.join(bin, 'chromium'));
+    expect(m.missing).toEqual([customChromium(path.join(bin, 'chromium')), ANSIBLE]);
     expect(m.apt).toBe(false);
     expect(m.sudo).toBe(false);
 
