@@ -190,9 +190,14 @@ step_shell() {
   inside 'cd /root/lifeline 2>/dev/null; exec bash -i'
 }
 
-for s in "$@"; do
-  case "$s" in
-    make | compiler | clone | update | install | pretest | start | scale | tests | test | shell) "step_$s" ;;
-    *) echo "fresh-root.sh: unknown step: $s" >&2; exit 64 ;;
-  esac
-done
+# One compound command ending in exit: bash parses it whole before running it, so editing this file while
+# a long step runs cannot make the rest of the run read shifted bytes.
+{
+  for s in "$@"; do
+    case "$s" in
+      make | compiler | clone | update | install | pretest | start | scale | tests | test | shell) "step_$s" ;;
+      *) echo "fresh-root.sh: unknown step: $s" >&2; exit 64 ;;
+    esac
+  done
+  exit 0
+}
