@@ -107,7 +107,7 @@ export function probe(env: NodeJS.ProcessEnv = process.env): Machine {
 
 function aptGet(args: string[]): void {
   execFileSync('apt-get', args, {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'ignore', 'inherit'], // dpkg's progress is noise; errors come on stderr
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
 }
