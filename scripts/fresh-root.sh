@@ -154,9 +154,11 @@ step_scale() {
     set -e
     cd /root/lifeline
     pg_ctlcluster 15 main status >/dev/null 2>&1 || pg_ctlcluster 15 main start
+    cd / # psql as postgres cannot enter /root
     runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS lifeline" -c "DROP ROLE IF EXISTS lifeline"
     runuser -u postgres -- psql -c "CREATE ROLE lifeline LOGIN PASSWORD '"'"'lifeline'"'"'"
     runuser -u postgres -- createdb --owner lifeline lifeline
+    cd /root/lifeline
     rm -rf data-a data-b
     DB=postgres://lifeline:lifeline@localhost/lifeline
     LIFELINE_DATA_DIR=./data-a npx lifeline serve --config examples/lifeline.yaml --db $DB --port 7400 >/tmp/a.log 2>&1 &
@@ -171,7 +173,12 @@ step_scale() {
     curl -s localhost:7401/v1/deployments/demo-9; echo
     kill $a $b; wait $a $b || true
     sleep 3
-    if grep -l "lifeline [s]erve" /proc/[0-9]*/cmdline 2>/dev/null; then echo "servers still running"; exit 1; fi
+    left=""
+    for f in /proc/[0-9]*/comm; do   # node or npm processes still serving (this bash script is no server)
+      p=${f#/proc/}; p=${p%/comm}
+      case "$(cat "$f" 2>/dev/null)" in node | npm*) tr "\0" " " <"/proc/$p/cmdline" | grep -q "lifeline serve" && left="$left $p" ;; esac
+    done
+    if [ -n "$left" ]; then echo "servers still running:$left"; exit 1; fi
     echo "both stopped"; git status --short
   '
 }
