@@ -10,6 +10,8 @@ case "$action" in deploy | teardown | check) ;; *) echo "unknown action: $action
 
 : "${LIFELINE_WORKSPACE:?run by Lifeline: LIFELINE_WORKSPACE is not set}"
 export ANSIBLE_CALLBACK_PLUGINS="$here/callback_plugins"
+# Python would cache the compiled plugin in callback_plugins/__pycache__, i.e. write into this example.
+export PYTHONDONTWRITEBYTECODE=1
 export ANSIBLE_CALLBACKS_ENABLED=lifeline_events
 export ANSIBLE_LOCALHOST_WARNING=false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING=false

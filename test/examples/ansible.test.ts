@@ -9,9 +9,11 @@ import { cli, ROOT, TestServer } from '../cli/helpers.ts';
 vi.setConfig({ testTimeout: 570_000, hookTimeout: 120_000 });
 
 const run = path.join(ROOT, 'examples/ansible/run.sh');
+const pycache = path.join(ROOT, 'examples/ansible/callback_plugins/__pycache__');
 let server: TestServer;
 
 beforeAll(async () => {
+  fs.rmSync(pycache, { recursive: true, force: true }); // Python's cache, git-ignored; run.sh must not write it
   server = await TestServer.start({
     'ansible-demo': {
       deploy: [run, 'deploy'],
@@ -82,5 +84,9 @@ describe('examples/ansible', () => {
       `/v1/attempts/${after.current_attempt.id}/phases`,
     );
     expect(tPhases.items.map((p) => p.phase)).toEqual(['Remove the site folder', 'Confirm nothing is left']);
+  });
+
+  it('writes no Python bytecode into the example (run.sh sets PYTHONDONTWRITEBYTECODE)', () => {
+    expect(fs.existsSync(pycache)).toBe(false);
   });
 });

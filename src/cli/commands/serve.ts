@@ -2,6 +2,7 @@
 // A failure to start prints one clear message to stderr (no stack trace) and exits 2 for a config
 // problem (the file, a LIFELINE_* variable or a flag: a usage error, SPEC §7) or a data dir another user
 // owns, and 1 for anything else.
+import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 
 function parsePort(value: string): number {
@@ -37,6 +38,29 @@ export function startupExitCode(err: unknown): number {
   return err instanceof Error && (err.name === 'ConfigError' || err.name === 'UnsafePath') ? 2 : 1;
 }
 
+/**
+ * `npx lifeline serve` runs the server under npm's `sh -c`, and npm passes a SIGTERM (`kill $!`) to that
+ * shell only: the shell dies and the server would be left running, orphaned. So when the server was
+ * started by npm through a shell and that shell goes away, it stops as if it had been sent SIGTERM.
+ */
+export function stopWithNpmShell(env: NodeJS.ProcessEnv = process.env, pollMs = 500): void {
+  if (!env.npm_command) return;
+  const parent = process.ppid;
+  let comm = '';
+  try {
+    comm = fs.readFileSync(`/proc/${parent}/comm`, 'utf8').trim();
+  } catch {
+    return; // no /proc: nothing to watch
+  }
+  if (!['sh', 'dash', 'bash'].includes(comm)) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  }, pollMs);
+  timer.unref();
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
@@ -64,6 +88,7 @@ export function register(program: Command): void {
             logger: log,
           });
           stopOnSignals(server, log);
+          stopWithNpmShell();
         } catch (err) {
           process.stderr.write(`lifeline serve: ${startupMessage(err)}\n`);
           process.exit(startupExitCode(err));
