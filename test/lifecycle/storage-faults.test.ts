@@ -10,7 +10,18 @@ import { buildApp } from '../../src/http/app.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { LockHeld } from '../../src/lifecycle/lock.ts';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
-import { OPERATOR, quietLogger, startEngine, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+import {
+  keepDurableCommits,
+  OPERATOR,
+  quietLogger,
+  startEngine,
+  tempDir,
+  testConfig,
+  waitFor,
+} from '../helpers/engine.ts';
+
+// This suite proves durability: commits as production makes them (synchronous=FULL).
+keepDurableCommits();
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
