@@ -529,7 +529,7 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
       // the generator reaches the parser's refusals as well as the hooks'
       expect([...seen]).toEqual(expect.arrayContaining([400, 403, 421, 431]));
     },
-    scaled(60_000, 240_000),
+    scaled(120_000, 240_000),
   );
 });
 
