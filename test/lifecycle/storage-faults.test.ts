@@ -105,9 +105,9 @@ describe('the database file deleted under a running server', () => {
     // Reads refuse too: what they would show is gone with the file.
     expect((await app.inject({ url: '/v1/deployments/a' })).statusCode).toBe(503);
 
-    // The watcher polls the running attempt every 100 ms; over two seconds of failures the log gets
-    // the outage once, not once per pass.
-    await new Promise((r) => setTimeout(r, 2000));
+    // The watcher polls the running attempt every 100 ms and the reaper runs every 200 ms; over a
+    // second of failures (some fifteen passes) the log gets the outage once, not once per pass.
+    await new Promise((r) => setTimeout(r, 1000));
     const lost = lines.filter((l) => /database file lost/.test(String(l.msg)));
     expect(lost).toHaveLength(1);
     expect(String(lost[0].err)).toMatch(/lifeline\.db was deleted/);
