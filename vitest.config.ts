@@ -1,13 +1,43 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-/** Tests that run the compiled `lifeline` (dist/), built once per run by test/helpers/build.ts. */
-const BUILT = [
-  'test/cli/commands.test.ts',
-  'test/cli/follow.test.ts',
-  'test/cli/restart.test.ts',
-  'test/cli/retry.test.ts',
-  'test/cli/messages.test.ts',
-  'test/package/**/*.test.ts',
+const ROOT = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Tests that run the compiled `lifeline` (dist/), built once per run by test/helpers/build.ts: the
+ * package test and every file that imports test/cli/helpers.ts (whose BIN is dist/cli/main.js). Found
+ * by reading the files, so a new one cannot be left out and run a missing or stale dist/.
+ */
+function builtTests(): string[] {
+  const files = fs.readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' });
+  return files
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => path.join('test', f).split(path.sep).join('/'))
+    .filter((f) => {
+      if (f.startsWith('test/package/')) return true;
+      const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
+      return (
+        /from '\.\.\/cli\/helpers\.ts'/.test(text) ||
+        (f.startsWith('test/cli/') && /from '\.\/helpers\.ts'/.test(text))
+      );
+    })
+    .sort();
+}
+const BUILT = builtTests();
+
+/**
+ * Pure suites: no processes, servers or databases, no module mocks. They share one worker process
+ * (isolate: false) instead of paying a fresh module graph per file.
+ */
+const PURE = [
+  'test/domain/**/*.test.ts',
+  'test/web/**/*.test.ts',
+  'test/config/**/*.test.ts',
+  'test/docs/**/*.test.ts',
+  'test/cli/unit.test.ts',
+  'test/store/errors.test.ts',
 ];
 
 export default defineConfig({
@@ -18,7 +48,19 @@ export default defineConfig({
     // Real processes and real databases: keep parallelism to the machine's two cores.
     maxWorkers: 2,
     // CI also writes a JSON report, which .ci/run turns into one plain closing line.
-    reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/results.json' }]] : ['default'],
+    // The full mode (LIFELINE_TEST_FULL=1, run after the suite) reports beside it, not over it.
+    reporters: process.env.CI
+      ? [
+          'default',
+          [
+            'json',
+            {
+              outputFile:
+                process.env.LIFELINE_TEST_FULL === '1' ? '.ci/results-full.json' : '.ci/results.json',
+            },
+          ],
+        ]
+      : ['default'],
     projects: [
       {
         extends: true,
@@ -26,10 +68,11 @@ export default defineConfig({
         test: {
           name: 'source',
           include: ['test/**/*.test.ts'],
-          exclude: BUILT,
+          exclude: [...BUILT, ...PURE],
           globalSetup: ['test/setup/postgres.ts'],
         },
       },
+      { extends: true, test: { name: 'pure', include: PURE, isolate: false } },
       { extends: true, test: { name: 'build', include: BUILT, globalSetup: ['test/helpers/build.ts'] } },
     ],
   },

@@ -11,6 +11,11 @@ import { tempConfig, tempDir as makeTempDir, writeConfigFile } from '../helpers/
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 /** What an installed `lifeline` runs (bin/lifeline.js in a checkout would run the sources with tsx). */
 export const BIN = path.join(ROOT, 'dist/cli/main.js');
+if (!fs.existsSync(BIN)) {
+  throw new Error(
+    `${BIN} is missing: tests that use test/cli/helpers.ts run in vitest's "build" project, which builds it`,
+  );
+}
 const PLANS = path.join(ROOT, 'test/fixtures/plans');
 const CLI_FIXTURES = path.join(ROOT, 'test/cli/fixtures');
 
@@ -174,17 +179,36 @@ export class TestServer {
       stdio: ['ignore', this.logFd, this.logFd],
     });
     this.proc = proc;
+    // A server that exits before it answers fails the boot at once, with its log, instead of being
+    // polled for the rest of the minute.
     let exited = false;
-    proc.once('exit', () => (exited = true));
-    await waitFor(
-      async () => {
-        if (exited) throw new Error(`lifeline serve exited early; see ${path.join(this.dir, 'server.log')}`);
-        const res = await fetch(`${this.url}/v1/health`).catch(() => null);
-        return res?.ok === true;
-      },
-      'the server to answer /v1/health',
-      60_000,
+    const early = new Promise<never>((_resolve, reject) =>
+      proc.once('exit', (code, signal) => {
+        exited = true;
+        const log = path.join(this.dir, 'server.log');
+        let text = '';
+        try {
+          text = fs.readFileSync(log, 'utf8').slice(-4000);
+        } catch {
+          // no log written
+        }
+        reject(new Error(`lifeline serve exited early (${signal ?? `code ${code}`}); ${log}:\n${text}`));
+      }),
     );
+    early.catch(() => undefined);
+    await Promise.race([
+      early,
+      waitFor(
+        async () => {
+          if (exited) return true;
+          const res = await fetch(`${this.url}/v1/health`).catch(() => null);
+          return res?.ok === true;
+        },
+        'the server to answer /v1/health',
+        60_000,
+      ),
+    ]);
+    if (exited) await early;
   }
 
   /** Stops the server with `signal` and waits for it to exit. */

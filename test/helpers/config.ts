@@ -18,10 +18,22 @@ export interface TempConfigOptions {
   extra?: Record<string, unknown>;
 }
 
+/**
+ * Test commits run SQLite `synchronous=NORMAL` (durable_commits: false): an fsync per commit was a large
+ * share of the suite's time, and nothing but power loss tells the two apart. The suites that prove
+ * durability (crash, storage faults) call keepDurableCommits() first, or pass `durable_commits: true`.
+ */
+let durableCommits = false;
+
+export function keepDurableCommits(): void {
+  durableCommits = true;
+}
+
 export function tempConfig(dir: string, opts: TempConfigOptions): Record<string, unknown> {
   return {
     db: `sqlite:${path.join(dir, 'lifeline.db')}`,
     data_dir: opts.dataDir ?? path.join(dir, 'data'),
+    durable_commits: durableCommits,
     plans: opts.plans,
     ...opts.extra,
   };

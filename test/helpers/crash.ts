@@ -15,15 +15,15 @@ export interface ChildCommand {
 }
 
 /**
- * How to run crash-child.ts. Under tsx every one of the ~500 modules it loads (kysely alone has
- * hundreds) goes through the loader hooks' thread, and a child takes 2–4 s to load on a busy 2-core
- * machine; the test starts 20 or more. So the child is bundled once with esbuild (tsx's own
+ * How to run crash-child.ts (or another child script: `entry`). Under tsx every one of the ~500
+ * modules it loads (kysely alone has hundreds) goes through the loader hooks' thread, and a child takes
+ * 2–4 s to load on a busy 2-core machine; the test starts 20 or more. So the child is bundled once with esbuild (tsx's own
  * compiler): the same sources, node_modules left external, each file's import.meta.url/dirname kept
  * as its own (the supervisor script and the fixtures are found next to their sources). The bundle
  * sits under node_modules/.cache so its bare imports resolve. Without esbuild: tsx.
  */
-export async function crashChildCommand(): Promise<ChildCommand> {
-  const tsx: ChildCommand = { args: ['--import', 'tsx', CRASH_CHILD], dispose: () => undefined };
+export async function crashChildCommand(entry = CRASH_CHILD): Promise<ChildCommand> {
+  const tsx: ChildCommand = { args: ['--import', 'tsx', entry], dispose: () => undefined };
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');
@@ -34,7 +34,7 @@ export async function crashChildCommand(): Promise<ChildCommand> {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `child-${process.pid}-${Date.now()}.mjs`);
   await esbuild.build({
-    entryPoints: [CRASH_CHILD],
+    entryPoints: [entry],
     outfile: file,
     bundle: true,
     packages: 'external',
@@ -124,8 +124,13 @@ export function crashPlans(): Record<string, unknown> {
 }
 
 export function crashConfig(dir: string): LifelineConfig {
-  // A short reap interval so periodic reconciles run alongside the watcher, as in production.
-  return testConfig(dir, { plans: { ...fixturePlans(), ...crashPlans() }, reap_interval: '1s' });
+  // A short reap interval so periodic reconciles run alongside the watcher, as in production; commits
+  // as durable as production's (the test's other suites relax them).
+  return testConfig(dir, {
+    plans: { ...fixturePlans(), ...crashPlans() },
+    reap_interval: '1s',
+    durable_commits: true,
+  });
 }
 
 const int = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));

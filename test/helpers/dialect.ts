@@ -18,5 +18,6 @@ export function pgServerUrl(): string {
 
 export async function dbUrlFor(dialect: TestDialect, dir: string): Promise<string> {
   if (dialect === 'sqlite') return `sqlite:${path.join(dir, 'lifeline.db')}`;
-  return ensureDatabase(pgServerUrl(), databaseName(inject('pgRunId'), path.resolve(dir)));
+  const name = databaseName(inject('pgRunId'), path.resolve(dir));
+  return ensureDatabase(pgServerUrl(), name, inject('pgTemplate'));
 }

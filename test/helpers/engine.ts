@@ -4,10 +4,10 @@ import pino from 'pino';
 import { configFromObject } from '../../src/config/load.ts';
 import type { LifelineConfig } from '../../src/config/types.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
-import { tempConfig, tempDir } from './config.ts';
+import { keepDurableCommits, tempConfig, tempDir } from './config.ts';
 import { dbUrlFor, type TestDialect } from './dialect.ts';
 
-export { tempDir };
+export { keepDurableCommits, tempDir };
 export { DIALECTS, dbUrlFor, type TestDialect } from './dialect.ts';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/plans');

@@ -179,11 +179,26 @@ export async function adminQuery(serverUrl: string, text: string, values: unknow
   }
 }
 
-/** Creates a database unless it exists; returns its URL. */
-export async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
+/**
+ * Creates a database unless it exists; returns its URL. `template` (a database nobody is connected to)
+ * is copied instead of the empty template0: the run's migrated template makes a test database without
+ * running the migrations again.
+ */
+export async function ensureDatabase(
+  serverUrl: string,
+  name: string,
+  template = 'template0',
+): Promise<string> {
   const found = await adminQuery(serverUrl, 'SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-  if (found.rowCount === 0) await adminQuery(serverUrl, `CREATE DATABASE ${ident(name)} TEMPLATE template0`);
+  if (found.rowCount === 0) {
+    await adminQuery(serverUrl, `CREATE DATABASE ${ident(name)} TEMPLATE ${ident(template)}`);
+  }
   return withDatabase(serverUrl, name);
+}
+
+/** The run's template database name: the run's prefix, so dropRunDatabases drops it too. */
+export function templateName(runId: string): string {
+  return `lt_${runId}_template`;
 }
 
 /** A database name unique to this test run and this key (a data dir): the same key, the same database. */

@@ -4,6 +4,10 @@
 // test-only crash point just before or just after the write commits.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TestServer, waitFor } from '../cli/helpers.ts';
+import { keepDurableCommits } from '../helpers/config.ts';
+
+// This suite proves durability: commits as production makes them (synchronous=FULL).
+keepDurableCommits();
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 

@@ -24,7 +24,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { isAlive, type ProcessIdentity } from '../../src/runner/identity.ts';
-import { DIALECTS, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import { DIALECTS, keepDurableCommits, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
 
 const view = vi.hoisted(() => ({
   /** The plan has not been recorded yet: `process` reads as absent. */
@@ -49,6 +49,9 @@ vi.mock('../../src/runner/rundir.ts', async (importOriginal) => {
 });
 
 const { readExit, readProcess, readSupervisor, runDirPaths } = await import('../../src/runner/rundir.ts');
+
+// This suite proves durability: commits as production makes them (synchronous=FULL).
+keepDurableCommits();
 
 let engine: Lifeline | null = null;
 let dir: string | null = null;

@@ -21,7 +21,8 @@
 //      got exactly one retry_scheduled while retries were left (else one retry_exhausted), and every
 //      retry attempt started from exactly one schedule, none twice, across SIGKILLs (expectRetryHistories).
 // At the end an engine in this process recovers once more, cancels what still runs, and checks the
-// same with every attempt ended. LIFELINE_CRASH_CYCLES raises the number of cycles (default 20).
+// same with every attempt ended. LIFELINE_CRASH_CYCLES sets the number of cycles (default 20; 60 under
+// LIFELINE_TEST_FULL=1).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,6 +43,7 @@ import {
   type CrashParams,
 } from '../helpers/crash.ts';
 import { OPERATOR, quietLogger, tempDir, waitFor } from '../helpers/engine.ts';
+import { scaled } from '../helpers/full.ts';
 import {
   eventsByAttempt,
   expectAttemptHistories,
@@ -55,7 +57,7 @@ import {
   type StoreSnapshot,
 } from '../helpers/invariants.ts';
 
-const CYCLES = Number(process.env.LIFELINE_CRASH_CYCLES ?? 20);
+const CYCLES = Number(process.env.LIFELINE_CRASH_CYCLES ?? scaled(20, 60));
 const REPO = path.resolve(import.meta.dirname, '../..');
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));

@@ -7,7 +7,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.ts';
 import { openLifeline } from '../../src/lifecycle/engine.ts';
-import { quietLogger, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+import { keepDurableCommits, quietLogger, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+
+// This suite proves durability: commits as production makes them (synchronous=FULL).
+keepDurableCommits();
 
 let mount = '';
 const closers: (() => Promise<unknown>)[] = [];

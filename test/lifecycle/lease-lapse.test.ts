@@ -1,46 +1,49 @@
 // A lease that lapses while the watcher has work (the event loop was held longer than lease_ttl, as on
 // a starved machine): the watcher waits for the lease instead of re-running its round on the microtask
-// queue, which starved the heartbeat that renews the lease and hung the instance for good (without the
-// fix this test hangs its worker: the loop never turns again, so not even the test timeout fires).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Lifeline } from '../../src/lifecycle/engine.ts';
-import { OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+// queue, which starved the heartbeat that renews the lease and hung the instance for good. Without the
+// fix the engine's loop never turns again, so not even a test timeout fires in its process: the body
+// runs in a child process (test/helpers/lease-lapse-child.ts), which this test kills after its own
+// timeout, so a regression fails this test instead of hanging a worker.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { crashChildCommand } from '../helpers/crash.ts';
 
-let engine: Lifeline;
-beforeAll(async () => {
-  engine = await startEngine(tempDir(), { lease_ttl: '1s', reap_interval: '60s' });
-});
-afterAll(async () => {
-  await engine.close();
-});
+const CHILD = path.resolve(import.meta.dirname, '../helpers/lease-lapse-child.ts');
+const CHILD_TIMEOUT_MS = 60_000;
 
-/** Holds the event loop, as a long synchronous step or a descheduled process would. */
-function hold(ms: number): void {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    // busy
-  }
+async function runChild(): Promise<{
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}> {
+  // Bundled once, as the crash test's child is: under tsx it takes seconds to load on a busy machine.
+  const command = await crashChildCommand(CHILD);
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      command.args,
+      { timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL', env: { ...process.env } },
+      (err, stdout, stderr) => {
+        command.dispose();
+        const e = err as (Error & { code?: number; signal?: string }) | null;
+        resolve({
+          code: e ? (typeof e.code === 'number' ? e.code : null) : 0,
+          signal: e?.signal ?? null,
+          stdout,
+          stderr,
+        });
+      },
+    );
+  });
 }
 
 describe('lease lapse with work pending', () => {
   it('the loop keeps turning, the lease comes back and the attempt ends', async () => {
-    await engine.createDeployment({ name: 'api', plan: 'sleep' }, OPERATOR);
-    const att = await engine.startDeploy('api', {}, OPERATOR);
-    await waitFor(async () => (await engine.getAttempt(att.id)).state === 'running', 'running');
-    await engine.settle(); // no round running: the next wake-up starts one
-    hold(1_500); // past lease_ttl: the lease is no longer held, and no timer (the heartbeat) ran
-    const settled = engine.settle(); // wakes the watcher while the lease is lapsed
-    await new Promise((r) => setTimeout(r, 50)); // never fired while the watcher spun
-    await settled;
-    await engine.cancel('api', OPERATOR);
-    const a = await waitFor(
-      async () => {
-        const x = await engine.getAttempt(att.id);
-        return x.state !== 'queued' && x.state !== 'running' ? x : null;
-      },
-      'the attempt to end',
-      30_000,
-    );
-    expect(a.state).toBe('cancelled');
-  });
+    const r = await runChild();
+    expect(r.signal, `the engine hung: killed after ${CHILD_TIMEOUT_MS / 1000} s\n${r.stderr}`).toBeNull();
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? 'null')).toEqual({ state: 'cancelled' });
+  }, 90_000);
 });

@@ -6,7 +6,7 @@
 // up / absent / failed. Each attempt's state, reason, rc, check_result and `check` log lines, and each
 // deployment's count of check runs, are predicted and compared.
 // A fixed walk takes every verified path once per store. LIFELINE_MODEL_RUNS sets the number of random
-// runs on SQLite (default 60, about half a minute on a quiet machine; Postgres runs a quarter of it).
+// runs on SQLite (default 30; 120 under LIFELINE_TEST_FULL=1; Postgres runs a quarter of it).
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -28,6 +28,7 @@ import {
   tempDir,
   type TestDialect,
 } from '../helpers/engine.ts';
+import { scaled } from '../helpers/full.ts';
 import {
   expectAttemptHistories,
   expectCheckHistories,
@@ -36,7 +37,7 @@ import {
   snapshotOf,
 } from '../helpers/invariants.ts';
 
-const RUNS = Number(process.env.LIFELINE_MODEL_RUNS ?? 60);
+const RUNS = Number(process.env.LIFELINE_MODEL_RUNS ?? scaled(30, 120));
 // Postgres pays a fresh database and network round trips per run: fewer runs keep the file's time
 // reasonable; the commands and checks are the same.
 const runsOn = (dialect: TestDialect) => (dialect === 'sqlite' ? RUNS : Math.ceil(RUNS / 4));

@@ -10,7 +10,18 @@ import { buildApp } from '../../src/http/app.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { LockHeld } from '../../src/lifecycle/lock.ts';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
-import { OPERATOR, quietLogger, startEngine, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+import {
+  keepDurableCommits,
+  OPERATOR,
+  quietLogger,
+  startEngine,
+  tempDir,
+  testConfig,
+  waitFor,
+} from '../helpers/engine.ts';
+
+// This suite proves durability: commits as production makes them (synchronous=FULL).
+keepDurableCommits();
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -94,9 +105,9 @@ describe('the database file deleted under a running server', () => {
     // Reads refuse too: what they would show is gone with the file.
     expect((await app.inject({ url: '/v1/deployments/a' })).statusCode).toBe(503);
 
-    // The watcher polls the running attempt every 100 ms; over two seconds of failures the log gets
-    // the outage once, not once per pass.
-    await new Promise((r) => setTimeout(r, 2000));
+    // The watcher polls the running attempt every 100 ms and the reaper runs every 200 ms; over a
+    // second of failures (some fifteen passes) the log gets the outage once, not once per pass.
+    await new Promise((r) => setTimeout(r, 1000));
     const lost = lines.filter((l) => /database file lost/.test(String(l.msg)));
     expect(lost).toHaveLength(1);
     expect(String(lost[0].err)).toMatch(/lifeline\.db was deleted/);

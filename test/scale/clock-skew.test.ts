@@ -8,7 +8,8 @@ import { call, killAllServers, serve } from '../helpers/servers.ts';
 
 afterAll(killAllServers);
 
-const SHORT = { lease_ttl: '1500ms', reap_interval: '300ms', start_deadline: '2s' };
+const LEASE_MS = 1_500;
+const SHORT = { lease_ttl: `${LEASE_MS}ms`, reap_interval: '300ms', start_deadline: '2s' };
 
 describe('clock skew between instances (postgres)', () => {
   it('an instance whose clock is a minute off neither declares its peers dead nor is declared dead', async () => {
@@ -46,9 +47,9 @@ describe('clock skew between instances (postgres)', () => {
     };
     expect(owners.fast).not.toBe(owners.slow);
 
-    // Many lease lifetimes and reap passes: with leases on the instances' clocks, the fast one would
-    // see the slow one's heartbeats a minute old and take over (or give up) its attempt.
-    await new Promise((r) => setTimeout(r, 8_000));
+    // Several lease lifetimes and reap passes: with leases on the instances' clocks, the fast one would
+    // see the slow one's heartbeats a minute old at its first reap and take over (or give up) its attempt.
+    await new Promise((r) => setTimeout(r, 3 * LEASE_MS));
     for (const [name, owner] of [
       ['on-fast', owners.fast],
       ['on-slow', owners.slow],

@@ -1,6 +1,7 @@
-// Postgres stopped for 10 s under three instances (issue 7): three real `lifeline serve` processes on one
+// Postgres stopped past the instances' lease under three instances (issue 7): three real `lifeline serve` processes on one
 // database of a cluster of this file's own (the run's shared cluster cannot be stopped under other files),
-// each under a steady load of creates, deploys and reads, and `pg_ctl stop -m fast` for 10 s. During the
+// each under a steady load of creates, deploys and reads, and `pg_ctl stop -m fast` for twice the lease
+// (every instance's lease lapses: the test waits for each to say so and re-register). During the
 // outage every answer is a success or a 503 STORE_UNAVAILABLE (problem+json, Retry-After), never a 500;
 // every instance lives through it, keeps /v1/health at 200 and /v1/health/ready at 503; writes resume by
 // themselves on every instance; an attempt that ran through the outage ends truthfully; and at the end
@@ -20,8 +21,9 @@ afterAll(async () => {
 });
 
 // A lease shorter than the outage: every instance finds its lease lapsed and re-registers by itself.
+const LEASE_MS = 2_000;
 const EXTRA = {
-  lease_ttl: '3s',
+  lease_ttl: `${LEASE_MS}ms`,
   reap_interval: '1s',
   start_deadline: '5s',
   database: { pool_max: 5, connect_timeout: '1s', statement_timeout: '5s' },
@@ -31,7 +33,7 @@ const plans = {
   nap: {
     deploy: [path.join(FIXTURES, 'sleep.sh')],
     teardown: [path.join(FIXTURES, 'ok.sh')],
-    env: { SLEEP_SECONDS: '14' },
+    env: { SLEEP_SECONDS: '8' },
   },
 };
 
@@ -46,7 +48,7 @@ interface Answer {
   retryAfter: string | null;
 }
 
-describe('three instances while Postgres is down for 10 s', () => {
+describe('three instances while Postgres is down for twice their lease', () => {
   it('answer only successes and 503s, stay up, resume writes by themselves, and keep the fold true', async () => {
     cluster = await PgCluster.create();
     const db = await ensureDatabase(cluster.url, 'lifeline');
@@ -115,19 +117,25 @@ describe('three instances while Postgres is down for 10 s', () => {
       }
     };
     const load = Promise.all(servers.map((_, i) => worker(i)));
-    await new Promise((r) => setTimeout(r, 2000));
+    // Conditions, not fixed sleeps: each instance has served writes before the outage and 503s in it.
+    const count = (ph: Phase, i: number, status: number) =>
+      answers.filter((a) => a.phase === ph && a.instance === i && a.status === status).length;
+    for (const i of [0, 1, 2]) await waitFor(() => count('before', i, 201) >= 3, `creates on ${i}`);
 
     phase = 'down';
     await cluster.stop('fast');
     const downAt = Date.now();
-    await new Promise((r) => setTimeout(r, 3000));
     for (const s of servers) {
-      expect((await fetch(`${s.url}/v1/health`)).status).toBe(200);
-      const ready = await fetch(`${s.url}/v1/health/ready`);
-      expect(ready.status).toBe(503);
+      const ready = await waitFor(async () => {
+        const res = await fetch(`${s.url}/v1/health/ready`);
+        return res.status === 503 ? res : null;
+      }, 'readiness to say 503');
       expect(await ready.json()).toMatchObject({ ready: false, checks: { db: false } });
+      expect((await fetch(`${s.url}/v1/health`)).status).toBe(200);
     }
-    await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - downAt))));
+    for (const i of [0, 1, 2]) await waitFor(() => count('down', i, 503) >= 5, `503s on ${i}`);
+    // Down for twice the lease, so every lease lapses (checked below from each instance's log).
+    await new Promise((r) => setTimeout(r, Math.max(0, 2 * LEASE_MS - (Date.now() - downAt))));
     for (const s of servers) expect(s.proc.exitCode, `an instance died:\n${s.output()}`).toBeNull();
 
     await cluster.start();
@@ -145,7 +153,12 @@ describe('three instances while Postgres is down for 10 s', () => {
         );
       });
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    for (const i of [0, 1, 2]) await waitFor(() => count('after', i, 201) >= 3, `creates on ${i} after`);
+    // Each lease lapsed in the outage, and each instance re-registered by itself.
+    for (const s of servers) {
+      await waitFor(() => /re-registered with a new lease epoch/.test(s.output()), 're-registration');
+      expect(s.output()).toMatch(/lease lapsed/);
+    }
     stop = true;
     await load;
 
