@@ -75,22 +75,12 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     expect(json(ok).params).toEqual({ n: 9007199254740992, m: 1e20, f: 0.1 });
   });
 
-  it('refuses an event cursor past the last seq, and accepts the last seq itself', async () => {
+  it('refuses a stream cursor past the last seq; a page read there is just empty', async () => {
     const last = (await snapshot(h.engine)).lastSeq;
-    const page = await h.app.inject({ method: 'GET', url: `/v1/events?after=${last}` });
+    // A page read past the end is an empty page (the dashboard finds the head that way), not an error.
+    const page = await h.app.inject({ method: 'GET', url: `/v1/events?after=${last + 5}` });
     expect(page.statusCode, page.body).toBe(200);
     expect(json(page).items).toEqual([]);
-
-    const past = expectProblem(
-      await h.app.inject({ method: 'GET', url: `/v1/events?after=${last + 5}` }),
-      422,
-    );
-    expect(past.errors).toEqual([{ field: 'after', reason: expect.stringContaining(String(last)) }]);
-    expectProblem(
-      await h.app.inject({ method: 'GET', url: `/v1/deployments/base/events?after=${last + 1}` }),
-      422,
-      'VALIDATION',
-    );
     // A stream is refused before its first header, so EventSource and the CLI see the reason.
     const stream = expectProblem(
       await h.app.inject({
@@ -101,7 +91,9 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       422,
       'VALIDATION',
     );
-    expect(stream.errors?.[0].field).toBe('Last-Event-ID');
+    expect(stream.errors).toEqual([
+      { field: 'Last-Event-ID', reason: expect.stringContaining(String(last)) },
+    ]);
     expectProblem(
       await h.app.inject({ method: 'GET', url: `/v1/deployments/base/events/stream?after=${last + 1}` }),
       422,

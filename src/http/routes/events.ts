@@ -59,9 +59,7 @@ export const eventRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (a
     },
     async (req) => {
       const { after, limit, type, deployment } = req.query;
-      const page = await api.listEvents({ after, limit, types: type, deployment });
-      if (page.items.length === 0 && after) await api.checkEventCursor(after, 'after');
-      return page;
+      return api.listEvents({ after, limit, types: type, deployment });
     },
   );
 
@@ -80,9 +78,7 @@ export const eventRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (a
     },
     async (req) => {
       const { after, limit, type } = req.query;
-      const page = await api.listEvents({ after, limit, types: type, deployment: req.params.ref });
-      if (page.items.length === 0 && after) await api.checkEventCursor(after, 'after');
-      return page;
+      return api.listEvents({ after, limit, types: type, deployment: req.params.ref });
     },
   );
 };
