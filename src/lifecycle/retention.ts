@@ -264,6 +264,7 @@ export class Retention {
       let lastSeq = 0;
       await eventsGz.write(Buffer.from('['));
       for (;;) {
+        if (this.stopped) return; // close() waits for this pass
         const page = await selectOutputEventsPage(db, id, lastSeq, pageRows);
         this.hooks.onPage?.(page.length);
         if (page.length === 0) break;
@@ -279,6 +280,7 @@ export class Retention {
       const log = await selectAttemptLog(db, id);
       let textBytes = 0;
       for (let after = -1; ;) {
+        if (this.stopped) return; // close() waits for this pass
         const page = await selectLogLinesPage(db, id, after, lastSeq, pageRows);
         this.hooks.onPage?.(page.length);
         if (page.length === 0) break;
