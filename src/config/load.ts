@@ -272,9 +272,15 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     ...(f.retention
       ? { retention: { logsMs: f.retention.logs ?? null, runDirsMs: f.retention.run_dirs ?? null } }
       : {}),
-    // Cap on log_line events per attempt; the runner's default (100,000 lines / 50 MiB) otherwise.
+    // Caps on log_line and runner_event events per attempt; the defaults (100,000 each / 50 MiB) otherwise.
     ...(f.log_limit
-      ? { logLimit: { lines: f.log_limit.lines ?? 100_000, bytes: f.log_limit.bytes ?? 52_428_800 } }
+      ? {
+          logLimit: {
+            lines: f.log_limit.lines ?? 100_000,
+            bytes: f.log_limit.bytes ?? 52_428_800,
+            events: f.log_limit.events ?? 100_000,
+          },
+        }
       : {}),
   };
 }

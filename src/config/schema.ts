@@ -95,7 +95,11 @@ function topSchema() {
     // SPEC §11: ages after which an ended attempt's log events are archived and its run dir removed.
     retention: z.strictObject({ logs: ageSchema().optional(), run_dirs: ageSchema().optional() }).optional(),
     log_limit: z
-      .strictObject({ lines: z.number().int().min(1).optional(), bytes: z.number().int().min(1).optional() })
+      .strictObject({
+        lines: z.number().int().min(1).optional(),
+        bytes: z.number().int().min(1).optional(),
+        events: z.number().int().min(1).optional(),
+      })
       .optional(),
     database: z
       .strictObject({

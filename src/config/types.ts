@@ -75,8 +75,11 @@ export interface LifelineConfig {
   /** Which supervisor starts attempts (`supervisor`): `perl` (runner.pl, the default) or `sh` (supervisor.sh). */
   supervisor: 'perl' | 'sh';
   database: DatabaseSettings;
-  /** Cap on log_line events per attempt (`log_limit`); default 100,000 lines / 50 MiB. */
-  logLimit?: { lines: number; bytes: number };
+  /**
+   * Caps per attempt (`log_limit`): log_line events (lines, bytes of text; default 100,000 / 50 MiB) and,
+   * counted apart, runner_event events (events, bytes of data; default 100,000 / the same bytes).
+   */
+  logLimit?: { lines: number; bytes: number; events: number };
   /** SPEC §11 `retention:`; absent (or a field null) = keep forever. */
   retention?: { logsMs: number | null; runDirsMs: number | null };
   /** SPEC §10; [] when none. */

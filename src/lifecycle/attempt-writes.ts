@@ -150,7 +150,7 @@ const TX_LIMITS = {
 };
 
 /** Default cap on what becomes log_line events per attempt; the raw files keep everything. */
-export const DEFAULT_LOG_LIMIT = { lines: 100_000, bytes: 50 * 1024 * 1024 };
+export const DEFAULT_LOG_LIMIT = { lines: 100_000, bytes: 50 * 1024 * 1024, events: 100_000 };
 
 function fileSize(file: string): number {
   try {
@@ -167,6 +167,7 @@ interface ReadBasis {
   from: { stdout_offset: number; stderr_offset: number; events_offset: number };
   skips: [number, number, number];
   capped: boolean;
+  eventsCapped: boolean;
 }
 
 function basisOf(row: AttemptsTable, log: AttemptLogsTable): ReadBasis {
@@ -178,11 +179,13 @@ function basisOf(row: AttemptsTable, log: AttemptLogsTable): ReadBasis {
     },
     skips: [log.stdout_skip, log.stderr_skip, log.events_skip],
     capped: log.cap_stdout !== null,
+    eventsCapped: log.events_capped === 1,
   };
 }
 
 const sameBasis = (a: ReadBasis, b: ReadBasis) =>
   a.capped === b.capped &&
+  a.eventsCapped === b.eventsCapped &&
   a.skips.every((x, i) => x === b.skips[i]) &&
   a.from.stdout_offset === b.from.stdout_offset &&
   a.from.stderr_offset === b.from.stderr_offset &&
@@ -225,11 +228,19 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
       : readLines(file, offset, { final, skipping: skip === 1, ...lim });
   const out = await read(files.stdout, from.stdout_offset, basis.skips[0], lims.stdout);
   const err = await read(files.stderr, from.stderr_offset, basis.skips[1], lims.stderr);
-  const rev = await readRunnerEvents(files.events, from.events_offset, {
-    final,
-    skipping: basis.skips[2] === 1,
-    ...lims.events,
-  });
+  const rev = basis.eventsCapped
+    ? // Past the runner_event cap the raw file keeps them: only the cursor moves.
+      {
+        events: [],
+        offset: Math.max(from.events_offset, fileSize(files.events)),
+        more: false,
+        skipping: false,
+      }
+    : await readRunnerEvents(files.events, from.events_offset, {
+        final,
+        skipping: basis.skips[2] === 1,
+        ...lims.events,
+      });
   const to = { stdout_offset: out.offset, stderr_offset: err.offset, events_offset: rev.offset };
   if (
     to.stdout_offset === from.stdout_offset &&
@@ -288,8 +299,29 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     take('stdout', out, from.stdout_offset);
     take('stderr', err, from.stderr_offset);
     for (const e of rev.events) {
-      events.push({ ...base, type: 'runner_event', data: redactDeep(e, redact) as Record<string, unknown> });
+      const data = redactDeep(e, redact) as Record<string, unknown>;
+      const bytes = Buffer.byteLength(JSON.stringify(data));
+      if (log.event_count + 1 > limit.events || log.event_bytes + bytes > limit.bytes) {
+        // Their own cap (events; bytes as for lines, counted apart): this event and every later one
+        // stay in the events file only.
+        log.events_capped = 1;
+        events.push({
+          ...base,
+          type: 'runner_event',
+          data: {
+            lifeline: 'runner_events_capped',
+            events: log.event_count,
+            bytes: log.event_bytes,
+            detail: `runner events beyond ${limit.events} events or ${limit.bytes} bytes are not stored as runner_event events; they stay in the run dir's events file`,
+          },
+        });
+        offsets.push(null);
+        break;
+      }
+      events.push({ ...base, type: 'runner_event', data });
       offsets.push(null);
+      log.event_count += 1;
+      log.event_bytes += bytes;
     }
     log.stdout_skip = out.skipping ? 1 : 0;
     log.stderr_skip = err.skipping ? 1 : 0;

@@ -5,8 +5,9 @@
 //   the archive written in the same transaction as the deletion, so a crash leaves both or neither. One
 //   attempt per transaction, at most DELETE_BATCH events deleted in each (a bigger attempt finishes in
 //   later transactions; its archive is complete from the first, so nothing is ever missing). Work is read
-//   and compressed outside the transaction and checked unchanged inside it, and the loop rests between
-//   batches as long as the batch took, so the API keeps at least half of the store. One instance prunes
+//   in pages and compressed as a stream outside the transaction and checked unchanged inside it (see
+//   archive()), so memory holds one page and the compressed archive, whatever the attempt's size; and
+//   the loop rests between batches as long as the batch took, so the API keeps at least half of the store. One instance prunes
 //   at a time: it holds the `retention` row's lease, and every batch re-checks it first (fencePrune).
 // - run dirs: each instance removes the run dirs of its own attempts (the dirs are on its disk) that
 //   ended longer ago than `retention.run_dirs`, once everything in them is in the database: the output
@@ -25,12 +26,15 @@ import {
   countOutputEvents,
   deleteArchivedEvents,
   finishDeleting,
+  GzipWriter,
   saveArchive,
   saveRest,
   selectArchiveInfo,
   selectDeleting,
-  selectOutputEvents,
+  selectLogLinesPage,
+  selectOutputEventsPage,
   type ArchivedEvent,
+  type OutputEvent,
 } from '../store/archive.ts';
 import { selectAttemptById } from '../store/attempts.ts';
 import { selectAttemptLog } from '../store/logs.ts';
@@ -50,6 +54,8 @@ import { nowIso } from './ids.ts';
 
 /** Most events one transaction deletes. */
 export const DELETE_BATCH = 2000;
+/** Most events read at once when archiving (a row is at most a cut log line or a bounded runner event). */
+export const ARCHIVE_PAGE = 1000;
 /** Attempts looked up per candidate query. */
 const CANDIDATES = 20;
 /** How often a pass runs while the server is up. */
@@ -69,9 +75,21 @@ export interface RetentionHooks {
   onBatch?: (b: BatchReport) => void | Promise<void>;
   /** Inside the archiving transaction, after its writes and before commit (a crash there rolls back). */
   beforeCommit?: (attemptId: string) => void;
+  /** Rows per page when archiving (default ARCHIVE_PAGE); tests make it small. */
+  pageRows?: number;
+  /** After each page is read while archiving, with its row count. */
+  onPage?: (rows: number) => void;
 }
 
 class LostLease extends Error {}
+
+/** An event as archived: a log_line's text is in the archived log at its offset, not repeated. */
+function toArchived(e: OutputEvent): ArchivedEvent {
+  const data = JSON.parse(e.data) as Record<string, unknown>;
+  return e.type === 'log_line' && e.log_offset !== null
+    ? { seq: e.seq, at: e.at, type: 'log_line', stream: String(data.stream), offset: e.log_offset }
+    : { seq: e.seq, at: e.at, type: e.type, data };
+}
 
 /** Bytes [from, size) of a file, or empty. */
 function readFrom(file: string, from: number): Buffer {
@@ -221,58 +239,104 @@ export class Retention {
     return min;
   }
 
+  /**
+   * Archives one attempt. Its events are read in pages of `pageRows` by seq (and its log text in pages
+   * by log_offset) and fed to two gzip streams, before the transaction; inside it the count and the
+   * highest seq are checked unchanged. Not read inside the transaction: on SQLite that would hold the
+   * one writer across every page, on PostgreSQL keep a transaction open as long; and under READ
+   * COMMITTED the pages would not be one snapshot anyway. The check is enough on both: these events are
+   * only appended (seqs rise, in commit order: the counter row serialises them) and only this pruner,
+   * under the lease, deletes them, so the same count up to the same highest seq is the same set.
+   */
   private async archive(id: string, cutoff: string, horizon: number): Promise<void> {
     const { db } = this.ctx.store;
     const began = performance.now();
     const startedAt = began + performance.timeOrigin;
     const row = await selectAttemptById(db, id);
     if (!row || !row.ended_at || row.ended_at >= cutoff) return;
-    // Read and compressed outside the transaction; checked unchanged inside it.
-    const events = await selectOutputEvents(db, id);
-    if (events.length > 0 && events[events.length - 1].seq > horizon) return; // a webhook still owes them
-    const log = await selectAttemptLog(db, id);
-    const lines = events
-      .filter((e) => e.type === 'log_line' && e.log_offset !== null)
-      .sort((a, b) => a.log_offset! - b.log_offset!);
-    const text = Buffer.from(
-      lines.map((e) => `${(JSON.parse(e.data) as { text: string }).text}\n`).join(''),
-      'utf8',
-    );
-    if (text.length !== log.bytes) {
-      this.skipped.add(id);
-      this.ctx.log.warn(
-        { attempt_id: id, log_bytes: log.bytes, event_bytes: text.length },
-        'retention: log events do not add up to the stored log; left unpruned',
-      );
-      return;
+    if ((await countOutputEvents(db, id)).last > horizon) return; // a webhook still owes them
+    const pageRows = this.hooks.pageRows ?? ARCHIVE_PAGE;
+    const eventsGz = new GzipWriter();
+    const logGz = new GzipWriter();
+    try {
+      // The events as one JSON array, written element by element: the bytes JSON.stringify(array) gives.
+      let count = 0;
+      let lastSeq = 0;
+      await eventsGz.write(Buffer.from('['));
+      for (;;) {
+        if (this.stopped) return; // close() waits for this pass
+        const page = await selectOutputEventsPage(db, id, lastSeq, pageRows);
+        this.hooks.onPage?.(page.length);
+        if (page.length === 0) break;
+        const json = page.map((e) => JSON.stringify(toArchived(e))).join(',');
+        await eventsGz.write(Buffer.from(count > 0 ? `,${json}` : json, 'utf8'));
+        count += page.length;
+        lastSeq = page[page.length - 1].seq;
+        if (page.length < pageRows) break;
+      }
+      await eventsGz.write(Buffer.from(']'));
+      if (lastSeq > horizon) return;
+      // The log text: the texts of those log lines, each + "\n", in log order.
+      const log = await selectAttemptLog(db, id);
+      let textBytes = 0;
+      for (let after = -1; ;) {
+        if (this.stopped) return; // close() waits for this pass
+        const page = await selectLogLinesPage(db, id, after, lastSeq, pageRows);
+        this.hooks.onPage?.(page.length);
+        if (page.length === 0) break;
+        const buf = Buffer.from(page.map((l) => `${l.text}\n`).join(''), 'utf8');
+        textBytes += buf.length;
+        await logGz.write(buf);
+        after = page[page.length - 1].offset;
+        if (page.length < pageRows) break;
+      }
+      if (textBytes !== log.bytes) {
+        this.skipped.add(id);
+        this.ctx.log.warn(
+          { attempt_id: id, log_bytes: log.bytes, event_bytes: textBytes },
+          'retention: log events do not add up to the stored log; left unpruned',
+        );
+        return;
+      }
+      const [logBuf, eventsBuf] = await Promise.all([logGz.end(), eventsGz.end()]);
+      await this.saveArchived(id, startedAt, began, {
+        log: logBuf,
+        logBytes: textBytes,
+        events: eventsBuf,
+        count,
+        lastSeq,
+      });
+    } finally {
+      logGz.destroy();
+      eventsGz.destroy();
     }
-    const archived: ArchivedEvent[] = events.map((e) => {
-      const data = JSON.parse(e.data) as Record<string, unknown>;
-      return e.type === 'log_line' && e.log_offset !== null
-        ? { seq: e.seq, at: e.at, type: 'log_line', stream: String(data.stream), offset: e.log_offset }
-        : { seq: e.seq, at: e.at, type: e.type, data };
-    });
-    const [logGz, eventsGz] = await Promise.all([
-      compress(text),
-      compress(Buffer.from(JSON.stringify(archived), 'utf8')),
-    ]);
-    const lastSeq = events.length > 0 ? events[events.length - 1].seq : 0;
+  }
+
+  /** The archiving transaction: the archive row and the first deletion batch, or nothing. */
+  private async saveArchived(
+    id: string,
+    startedAt: number,
+    began: number,
+    a: { log: Buffer; logBytes: number; events: Buffer; count: number; lastSeq: number },
+  ): Promise<void> {
+    const { db } = this.ctx.store;
+    const { count, lastSeq } = a;
     const at = nowIso();
     const done = await db.transaction().execute(async (trx) => {
-      if (!(await fencePrune(trx, this.ctx.instanceId, at, events.length > 0 ? lastSeq + 1 : undefined)))
+      if (!(await fencePrune(trx, this.ctx.instanceId, at, count > 0 ? lastSeq + 1 : undefined)))
         throw new LostLease();
       const now = await countOutputEvents(trx, id);
-      if (now.n !== events.length || now.last !== lastSeq) return false; // changed since read: next pass
+      if (now.n !== count || now.last !== lastSeq) return false; // changed since read: next pass
       if ((await selectArchiveInfo(trx, id))?.pruned) return false;
       await saveArchive(trx, {
         attemptId: id,
         at,
-        log: logGz,
-        logBytes: text.length,
-        events: eventsGz,
-        eventCount: events.length,
+        log: a.log,
+        logBytes: a.logBytes,
+        events: a.events,
+        eventCount: count,
         lastSeq,
-        deleting: events.length > DELETE_BATCH,
+        deleting: count > DELETE_BATCH,
       });
       await deleteArchivedEvents(trx, id, lastSeq, DELETE_BATCH);
       this.hooks.beforeCommit?.(id);
@@ -281,7 +345,7 @@ export class Retention {
     if (!done) return;
     await this.report('archive', id, startedAt);
     await this.rest(began);
-    if (events.length > DELETE_BATCH) await this.finishDeletion(id, lastSeq);
+    if (count > DELETE_BATCH) await this.finishDeletion(id, lastSeq);
   }
 
   /** Deletes the rest of an archived attempt's events, a batch per transaction. */

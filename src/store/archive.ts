@@ -1,8 +1,9 @@
 // An attempt's archived output (SPEC §11, table log_archive): the log text as served and the pruned
 // log_line/runner_event events, gzip-compressed, written in the transaction that deletes those events;
 // and the raw run-dir output past the log_line cap, copied before that run dir is removed.
+import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { createGzip, gunzip, gzip } from 'node:zlib';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, LogArchiveTable } from './schema.ts';
 
@@ -14,6 +15,38 @@ const gunz = promisify(gunzip);
 /** Compressed off the event loop (zlib's thread pool). */
 export const compress = (buf: Buffer): Promise<Buffer> => gz(buf);
 export const decompress = (buf: Buffer): Promise<Buffer> => gunz(buf);
+
+/**
+ * A gzip stream fed piece by piece (the same gzip format as `compress`): only the compressed output
+ * is held, never the whole input. Call destroy() when abandoning it.
+ */
+export class GzipWriter {
+  private readonly z = createGzip();
+  private readonly chunks: Buffer[] = [];
+  private readonly done: Promise<Buffer>;
+
+  constructor() {
+    this.z.on('data', (c: Buffer) => this.chunks.push(c));
+    this.done = new Promise((resolve, reject) => {
+      this.z.on('end', () => resolve(Buffer.concat(this.chunks)));
+      this.z.on('error', reject);
+    });
+    this.done.catch(() => undefined); // seen by whoever awaits end()
+  }
+
+  async write(buf: Buffer): Promise<void> {
+    if (buf.length > 0 && !this.z.write(buf)) await once(this.z, 'drain');
+  }
+
+  end(): Promise<Buffer> {
+    this.z.end();
+    return this.done;
+  }
+
+  destroy(): void {
+    this.z.destroy();
+  }
+}
 
 export const PRUNED_TYPES = ['log_line', 'runner_event'] as const;
 
@@ -30,19 +63,53 @@ export interface OutputEvent {
   log_offset: number | null;
 }
 
-/** The attempt's events that pruning removes, in seq order. */
-export async function selectOutputEvents(db: Db, attemptId: string): Promise<OutputEvent[]> {
+/** Up to `limit` of the attempt's events that pruning removes, with seq > afterSeq, in seq order: one page, by the primary key. */
+export async function selectOutputEventsPage(
+  db: Db,
+  attemptId: string,
+  afterSeq: number,
+  limit: number,
+): Promise<OutputEvent[]> {
   const rows = await db
     .selectFrom('events')
     .select(['seq', 'at', 'type', 'data', 'log_offset'])
     .where('attempt_id', '=', attemptId)
     .where('type', 'in', PRUNED_TYPES)
+    .where('seq', '>', afterSeq)
     .orderBy('seq')
+    .limit(limit)
     .execute();
   return rows.map((r) => ({
     ...r,
     seq: Number(r.seq),
     log_offset: r.log_offset === null ? null : Number(r.log_offset),
+  }));
+}
+
+/**
+ * Up to `limit` of the attempt's log lines (seq <= lastSeq) with log_offset > afterOffset, in log
+ * order: one page of the log text, by the (attempt_id, log_offset) index.
+ */
+export async function selectLogLinesPage(
+  db: Db,
+  attemptId: string,
+  afterOffset: number,
+  lastSeq: number,
+  limit: number,
+): Promise<{ offset: number; text: string }[]> {
+  const rows = await db
+    .selectFrom('events')
+    .select(['log_offset', 'data'])
+    .where('attempt_id', '=', attemptId)
+    .where('log_offset', '>', afterOffset)
+    .where('type', '=', 'log_line')
+    .where('seq', '<=', lastSeq)
+    .orderBy('log_offset')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    offset: Number(r.log_offset),
+    text: (JSON.parse(r.data) as { text: string }).text,
   }));
 }
 

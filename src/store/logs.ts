@@ -15,6 +15,9 @@ export function emptyAttemptLog(attemptId: string): AttemptLogsTable {
     events_skip: 0,
     cap_stdout: null,
     cap_stderr: null,
+    event_count: 0,
+    event_bytes: 0,
+    events_capped: 0,
   };
 }
 
@@ -31,6 +34,9 @@ export async function selectAttemptLog(db: Db, attemptId: string): Promise<Attem
     bytes: Number(row.bytes),
     cap_stdout: row.cap_stdout === null ? null : Number(row.cap_stdout),
     cap_stderr: row.cap_stderr === null ? null : Number(row.cap_stderr),
+    event_count: Number(row.event_count),
+    event_bytes: Number(row.event_bytes),
+    events_capped: Number(row.events_capped),
   };
 }
 

@@ -26,6 +26,7 @@ import * as m008 from './migrations/008_lease_epoch.ts';
 import * as m010 from './migrations/010_secret_params.ts';
 import * as m011 from './migrations/011_retry.ts';
 import * as m012 from './migrations/012_log_archive.ts';
+import * as m013 from './migrations/013_runner_event_cap.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -66,6 +67,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '010_secret_params': m010,
   '011_retry': m011,
   '012_log_archive': m012,
+  '013_runner_event_cap': m013,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

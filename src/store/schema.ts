@@ -85,6 +85,11 @@ export interface AttemptLogsTable {
   events_skip: number;
   cap_stdout: number | null;
   cap_stderr: number | null;
+  /** runner_event events stored so far and the bytes of their data JSON (013) */
+  event_count: number;
+  event_bytes: number;
+  /** 1 once the runner_event cap was reached: the rest stay in the run dir's events file */
+  events_capped: number;
 }
 
 /** One row per label of a deployment (004): what the label filter of the list reads. */
