@@ -535,7 +535,7 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
 
 // ---- malformed HTTP at the socket level ---------------------------------------------------------
 
-const RAW_RUNS = scaled(200, 800);
+const RAW_RUNS = scaled(400, 800);
 
 /** Writes the bytes, half-closes, and reads until the server closes (after 5 s: what came so far). */
 function exchange(port: number, bytes: Buffer): Promise<string> {
