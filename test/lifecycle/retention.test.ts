@@ -1,4 +1,4 @@
-// Retention (SPEC §11) on both stores: a database of 200,000 log events, pruned by the background pruner
+// Retention (SPEC §11) on both stores: a database of 50,000 log events (200,000 in the full mode), pruned by the background pruner
 // while the API is read. Afterwards every deployment's fold still equals its state, the only missing seqs
 // are archived log_line/runner_event ones below logs_pruned_before, the pruned attempts' logs read back
 // byte for byte through the HTTP route (pages, ranges, tails, Lifeline-Next-Offset), phases too, and run
@@ -18,6 +18,11 @@ import { reserveSeqs } from '../../src/store/events.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { DIALECTS, dbUrlFor, type TestDialect } from '../helpers/dialect.ts';
 import { ADMIN, FIXTURES, fixturePlans, quietLogger, tempDir, waitFor } from '../helpers/engine.ts';
+import { scaled } from '../helpers/full.ts';
+
+/** Clones of a 1,000-line attempt: 50,000 log events by default, the 200,000 soak under LIFELINE_TEST_FULL=1. */
+const CLONES = scaled(50, 200);
+const LOG_EVENTS = CLONES * 1000;
 import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 
 const DAY = 86_400_000;
@@ -224,7 +229,7 @@ async function expectInvariants(db: Kysely<Database>) {
 }
 
 describe.each(DIALECTS)('retention on %s', (dialect: TestDialect) => {
-  it('prunes 200,000 log events in the background: folds, logs byte for byte, run dirs, p99', async () => {
+  it(`prunes ${LOG_EVENTS.toLocaleString('en')} log events in the background: folds, logs byte for byte, run dirs, p99`, async () => {
     const dir = tempDir('lifeline-retention-');
     const db = await dbUrlFor(dialect, dir);
     let a = await node(dir, db);
@@ -232,16 +237,22 @@ describe.each(DIALECTS)('retention on %s', (dialect: TestDialect) => {
     const cap = await deploy(a.engine, 'capped-one', 'capped');
     const recent = await deploy(a.engine, 'recent-one', 'chatty');
     const t0 = performance.now();
-    const clones = await cloneDeployment(a.engine.store.db, tpl.dep, 200);
+    const clones = await cloneDeployment(a.engine.store.db, tpl.dep, CLONES);
     console.log(`[${dialect}] cloned in ${(performance.now() - t0).toFixed(0)} ms`);
     const cloneAtt = async (name: string) => (await a.engine.getDeployment(name)).current_attempt!.id;
-    const sample = [tpl.att, cap.att, recent.att, await cloneAtt('clone-0'), await cloneAtt('clone-117')];
+    const sample = [
+      tpl.att,
+      cap.att,
+      recent.att,
+      await cloneAtt('clone-0'),
+      await cloneAtt(`clone-${CLONES - 3}`),
+    ];
     const logEvents = await a.engine.store.db
       .selectFrom('events')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('type', '=', 'log_line')
       .executeTakeFirstOrThrow();
-    expect(Number(logEvents.n)).toBeGreaterThanOrEqual(200_000);
+    expect(Number(logEvents.n)).toBeGreaterThanOrEqual(LOG_EVENTS);
     // Everything but `recent-one` ended 40 days ago.
     await a.engine.store.db
       .updateTable('attempts')
@@ -259,7 +270,7 @@ describe.each(DIALECTS)('retention on %s', (dialect: TestDialect) => {
     const first = await a.app.inject({ method: 'GET', url: '/v1/events?limit=1' });
     expect(JSON.parse(first.body).logs_pruned_before).toBeNull();
     const urls = [
-      '/v1/deployments/clone-77',
+      `/v1/deployments/clone-${Math.floor(CLONES / 2)}`,
       '/v1/events?after=100000&limit=100',
       '/v1/deployments?limit=50',
       `/v1/attempts/${tpl.att}`,
@@ -292,14 +303,14 @@ describe.each(DIALECTS)('retention on %s', (dialect: TestDialect) => {
 
     // The fold of every deployment equals its state; the only missing seqs are archived ones.
     const s = await expectInvariants(a.engine.store.db);
-    expect(s.archived!.size).toBeGreaterThanOrEqual(200_000);
+    expect(s.archived!.size).toBeGreaterThanOrEqual(LOG_EVENTS);
     const page = JSON.parse((await a.app.inject({ method: 'GET', url: '/v1/events?limit=1' })).body);
     let top = 0;
     for (const seq of s.archived!.keys()) top = Math.max(top, seq);
     expect(page.logs_pruned_before).toBe(top + 1);
     expect(s.prunedBefore).toBe(page.logs_pruned_before);
     // Pruned attempts kept no log_line/runner_event; the recent one kept all of its.
-    for (const id of [tpl.att, cap.att, await cloneAtt('clone-199')])
+    for (const id of [tpl.att, cap.att, await cloneAtt(`clone-${CLONES - 1}`)])
       expect(await countOutput(a.engine.store.db, id)).toBe(0);
     expect(await countOutput(a.engine.store.db, recent.att)).toBeGreaterThan(1000);
 
@@ -356,7 +367,7 @@ describe.each(DIALECTS)('retention on %s', (dialect: TestDialect) => {
     const n = reports.length;
     await a.engine.retention.pass();
     expect(reports.length).toBe(n);
-    expect(clones).toHaveLength(200);
+    expect(clones).toHaveLength(CLONES);
     await a.close();
   }, 240_000);
 
