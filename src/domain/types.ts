@@ -77,6 +77,7 @@ export const EVENT_TYPES = [
   'retry_scheduled',
   'retry_cancelled',
   'retry_exhausted',
+  'outputs_changed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -118,6 +119,8 @@ export interface Deployment {
   current_attempt: AttemptSummary | null;
   /** The automatic retry waiting (SPEC §9.1): retry `number` of `of`, due `at`; null when none. */
   retry: ScheduledRetry | null;
+  /** What its last succeeded deploy published (SPEC §12.1), secrets masked; `{}` when none or torn down. */
+  outputs: Record<string, unknown>;
   created_at: string;
   updated_at: string;
 }
@@ -143,6 +146,8 @@ export interface Attempt {
   detail: string | null;
   /** For a rollback (SPEC §9.2): the number of the succeeded deploy attempt whose params it runs. */
   rollback_of: number | null;
+  /** What the plan published so far (SPEC §12.1), merged, secrets masked. */
+  outputs: Record<string, unknown>;
 }
 
 export interface Page<T> {

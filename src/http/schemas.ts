@@ -61,6 +61,9 @@ export const DeploymentSchema = z
     retry: ScheduledRetrySchema.nullable().describe(
       'the automatic retry waiting on this failed deployment, if any',
     ),
+    outputs: JsonObject.describe(
+      'what its last succeeded deploy published (`{"output": {…}}` runner events), secret param values masked; {} when none or after a teardown',
+    ),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -93,6 +96,9 @@ export const AttemptSchema = z
       .int()
       .nullable()
       .describe('for a rollback: the number of the succeeded deploy attempt whose params it runs'),
+    outputs: JsonObject.describe(
+      'what its plan published so far, merged (later keys win), secret param values masked; at most 64 KiB of JSON',
+    ),
   })
   .meta({ id: 'Attempt' });
 

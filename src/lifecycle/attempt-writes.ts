@@ -15,12 +15,14 @@ import type { AttemptLogsTable, AttemptsTable } from '../store/schema.ts';
 import { applyMark, applyTransition, LostRace, type Fence } from '../store/transition.ts';
 import { decideTimeoutReached, MARKABLE } from '../domain/marks.ts';
 import type { ProcessIdentity } from '../runner/identity.ts';
-import { cutLine, makeRedactor, MASK, type Redactor } from '../runner/redact.ts';
+import { cutLine, makeRedactor, redactDeep } from '../runner/redact.ts';
 import { readExit, runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
-import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
+import { saveAttemptLog, saveAttemptOutputs, selectAttemptLog } from '../store/logs.ts';
 import { secretValues, type Ctx } from './context.ts';
 import { clockNow, nowIso } from './ids.ts';
+import { outputsWrite, startOutputs, takeOutput } from './outputs.ts';
+import { outputsAfterEnd, parseOutputs } from '../domain/outputs.ts';
 import { transact } from './tx.ts';
 import { mayAct } from './watch/may-act.ts';
 
@@ -298,6 +300,8 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     };
     take('stdout', out, from.stdout_offset);
     take('stderr', err, from.stderr_offset);
+    // Published outputs are taken from the masked event, so a secret never reaches them either.
+    const published = startOutputs(row.outputs);
     for (const e of rev.events) {
       const data = redactDeep(e, redact) as Record<string, unknown>;
       const bytes = Buffer.byteLength(JSON.stringify(data));
@@ -322,6 +326,11 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
       offsets.push(null);
       log.event_count += 1;
       log.event_bytes += bytes;
+      const refused = takeOutput(published, data);
+      if (refused) {
+        events.push({ ...base, type: 'runner_event', data: refused });
+        offsets.push(null);
+      }
     }
     log.stdout_skip = out.skipping ? 1 : 0;
     log.stderr_skip = err.skipping ? 1 : 0;
@@ -329,24 +338,10 @@ export async function ingestOutput(ctx: Ctx, attemptId: string, final: boolean):
     if (!(await advanceCursors(trx, row.id, from as Cursors, to, active ? ctx.lease.fence() : undefined)))
       throw new LostRace(`output cursors of ${row.id}`);
     await saveAttemptLog(trx, log);
+    if (published.changed) await saveAttemptOutputs(trx, row.id, JSON.stringify(published.outputs));
     const appended = await insertEvents(trx, events, nowIso(), offsets);
     return { result: out.more || err.more || rev.more, events: appended };
   });
-}
-
-/**
- * Masks secrets in every string of a runner event, keys included, and any value whose JSON text is a
- * secret (a writeOnly integer or object); the structure stays as written. Recursion is safe: events
- * nested deeper than EVENT_MAX_DEPTH never get here.
- */
-function redactDeep(value: unknown, redact: Redactor): unknown {
-  if (typeof value === 'string') return redact(value);
-  if (redact.isSecretValue(value)) return MASK;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v, redact)]));
-  }
-  return value;
 }
 
 /**
@@ -544,6 +539,17 @@ export async function writeEnd(
     Math.random(),
   );
   const retryAt = retry.kind === 'schedule' ? await retryDueAt(trx, endedAt, retry.delayMs) : null;
+  // SPEC §12.1: a succeeded deploy's outputs become the deployment's, a succeeded teardown clears them.
+  const outputs = outputsWrite(
+    dep,
+    outputsAfterEnd(
+      row.kind as AttemptKind,
+      change.to,
+      decision.writes.deployment !== undefined,
+      parseOutputs(row.outputs),
+    ),
+    row.id,
+  );
   const events = await applyTransition(trx, {
     at,
     actor: details.actor,
@@ -562,7 +568,9 @@ export async function writeEnd(
               retry_attempt_id: row.id,
             },
           }
-        : {}),
+        : outputs.set
+          ? { set: outputs.set }
+          : {}),
     },
     attempt: {
       id: row.id,
@@ -616,6 +624,7 @@ export async function writeEnd(
         },
       },
       ...retryEvents(retry, retryAt, dep.id, row.id),
+      ...outputs.events,
     ],
   });
   const given = details.endedAt ?? at;

@@ -8,6 +8,7 @@ import type { Actor, DeploymentState } from '../domain/types.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import type { DeploymentsTable } from '../store/schema.ts';
 import { applyTransition } from '../store/transition.ts';
+import { outputsOnMove } from './outputs.ts';
 import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
 import { findPerl } from '../runner/runner-client.ts';
 import type { Ctx } from './context.ts';
@@ -170,6 +171,7 @@ export async function runCheck(
     const fresh = await selectDeploymentById(trx, dep.id);
     if (!fresh || fresh.deleted_at) return { result: undefined, events: [] };
     const writes = decideCheckResult(fresh.state as DeploymentState, verdict);
+    const outputs = outputsOnMove(fresh, writes.deployment?.to);
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: actor.name,
@@ -178,7 +180,9 @@ export async function runCheck(
         expectState: fresh.state,
         expectVersion: Number(fresh.version),
         change: writes.deployment,
+        ...(outputs.set ? { set: outputs.set } : {}),
       },
+      eventsAfter: outputs.events,
       eventsBefore: [
         {
           type: 'check_result',

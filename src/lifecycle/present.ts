@@ -10,12 +10,12 @@ import type {
   LifelineEvent,
   Transition,
 } from '../domain/types.ts';
-import { maskParams } from '../runner/redact.ts';
+import { makeRedactor, maskParams, redactDeep } from '../runner/redact.ts';
 import { selectAttemptsByIds } from '../store/attempts.ts';
 import { toAttempt, toDeployment, toSummary } from '../store/rows.ts';
 import type { AttemptsTable, Database, DeploymentsTable, InstancesTable } from '../store/schema.ts';
 import type { PlanInfo } from './api.ts';
-import { secretNames, type Ctx } from './context.ts';
+import { secretNames, secretValues, type Ctx } from './context.ts';
 
 function mask(
   ctx: Ctx,
@@ -24,6 +24,23 @@ function mask(
   stored: string | null | undefined,
 ): Record<string, unknown> {
   return maskParams(params, secretNames(findPlan(ctx.config, planName), stored));
+}
+
+/**
+ * Outputs are masked when they are taken (ingestion); masked again here with the params the row holds
+ * now, so a value that became a secret param's since is not shown either.
+ */
+function maskOutputs(
+  ctx: Ctx,
+  planName: string,
+  params: Record<string, unknown>,
+  stored: string | null | undefined,
+  outputs: Record<string, unknown>,
+): Record<string, unknown> {
+  if (Object.keys(outputs).length === 0) return outputs;
+  const secrets = secretValues(findPlan(ctx.config, planName), params, stored);
+  if (secrets.length === 0) return outputs;
+  return redactDeep(outputs, makeRedactor(secrets)) as Record<string, unknown>;
 }
 
 export async function presentDeployments(
@@ -36,13 +53,21 @@ export async function presentDeployments(
   return rows.map((r) => {
     const cur = r.current_attempt_id ? attempts.get(r.current_attempt_id) : undefined;
     const dep = toDeployment(r, cur ? toSummary(cur) : null);
-    return { ...dep, params: mask(ctx, r.plan, dep.params, r.secret_params) };
+    return {
+      ...dep,
+      params: mask(ctx, r.plan, dep.params, r.secret_params),
+      outputs: maskOutputs(ctx, r.plan, dep.params, r.secret_params, dep.outputs),
+    };
   });
 }
 
 export function presentAttempt(ctx: Ctx, row: AttemptsTable, planName: string): Attempt {
   const a = toAttempt(row);
-  return { ...a, params: mask(ctx, planName, a.params, row.secret_params) };
+  return {
+    ...a,
+    params: mask(ctx, planName, a.params, row.secret_params),
+    outputs: maskOutputs(ctx, planName, a.params, row.secret_params, a.outputs),
+  };
 }
 
 export function presentTransition(e: LifelineEvent): Transition {

@@ -81,3 +81,18 @@ export function maskParams(
   // fromEntries defines properties, so a "__proto__" key stays a plain key.
   return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, keys.has(k) ? MASK : v]));
 }
+
+/**
+ * Masks secrets in every string of a runner event, keys included, and any value whose JSON text is a
+ * secret (a writeOnly integer or object); the structure stays as written. Recursion is safe: events
+ * nested deeper than EVENT_MAX_DEPTH never get here.
+ */
+export function redactDeep(value: unknown, redact: Redactor): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (redact.isSecretValue(value)) return MASK;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v, redact)]));
+  }
+  return value;
+}

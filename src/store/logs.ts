@@ -101,3 +101,12 @@ export async function selectLogTail(db: Db, attemptId: string, n: number): Promi
     .execute();
   return toLines(rows).reverse();
 }
+
+/** The attempt's merged outputs (SPEC §12.1), written with the runner events that published them. */
+export async function saveAttemptOutputs(
+  trx: Transaction<Database>,
+  attemptId: string,
+  outputs: string,
+): Promise<void> {
+  await trx.updateTable('attempts').set({ outputs }).where('id', '=', attemptId).execute();
+}

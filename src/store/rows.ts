@@ -1,5 +1,6 @@
 // Row <-> domain mapping. The only place that knows JSON is text and booleans are 0/1.
 import type { Attempt, AttemptSummary, Deployment, LifelineEvent } from '../domain/types.ts';
+import { parseOutputs } from '../domain/outputs.ts';
 import type { AttemptsTable, DeploymentsTable, EventsTable } from './schema.ts';
 
 export function toDeployment(row: DeploymentsTable, current: AttemptSummary | null): Deployment {
@@ -17,6 +18,7 @@ export function toDeployment(row: DeploymentsTable, current: AttemptSummary | nu
       row.retry_at != null && row.retry_number != null && row.retry_of != null
         ? { number: Number(row.retry_number), of: Number(row.retry_of), at: row.retry_at }
         : null,
+    outputs: parseOutputs(row.outputs),
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
@@ -42,6 +44,7 @@ export function toAttempt(row: AttemptsTable): Attempt {
     owner: row.owner,
     detail: row.detail ?? null,
     rollback_of: row.rollback_of == null ? null : Number(row.rollback_of),
+    outputs: parseOutputs(row.outputs),
   };
 }
 

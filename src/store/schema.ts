@@ -20,6 +20,8 @@ export interface DeploymentsTable {
   retry_of?: number | null;
   retry_at?: string | null;
   retry_attempt_id?: string | null;
+  /** JSON object: the outputs of the last succeeded deploy, `{}` after a teardown (014, SPEC §12.1). */
+  outputs?: string;
 }
 
 export interface AttemptsTable {
@@ -62,6 +64,8 @@ export interface AttemptsTable {
   rollback_of?: number | null;
   /** Which automatic retry this attempt is (011): n of its chain; null for any other attempt. */
   retry_number?: number | null;
+  /** JSON object: what the plan published so far, merged (014, SPEC §12.1). */
+  outputs?: string;
 }
 
 export interface EventsTable {

@@ -44,7 +44,7 @@ export interface TransitionWrite {
     change?: DeploymentChange;
     /** The full row when the change creates the deployment (trigger `created`). */
     insert?: DeploymentsTable;
-    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params' | RetryColumn>>;
+    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params' | 'outputs' | RetryColumn>>;
     /** Compare-and-set on the scheduled retry (SPEC §9.1): the failed attempt it reruns, or null for none. */
     expectRetryOf?: string | null;
   };

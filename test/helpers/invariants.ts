@@ -3,8 +3,9 @@
 // and busy iff the current attempt is active, §8.3 seq gap-free (after retention, SPEC §11: the only
 // missing seqs are archived log_line/runner_event ones, below logs_pruned_before); plus the attempt's own
 // transition chain and the attempt_start/attempt_end counts of SPEC §3; and the verifying check's trail
-// (§9.3).
+// (§9.3); and §12.1, outputs = fold of outputs_changed.
 import { foldMarks } from '../../src/domain/marks.ts';
+import { foldOutputs, parseOutputs } from '../../src/domain/outputs.ts';
 import { gunzipSync } from 'node:zlib';
 import SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
@@ -129,6 +130,11 @@ export function expectStoreInvariants(s: StoreSnapshot): void {
       state: d.state,
       version: Number(d.version),
     });
+    // SPEC §12.1: the stored outputs are the fold of the deployment's outputs_changed events too.
+    const changes = s.events
+      .filter((e) => e.deployment_id === d.id && e.type === 'outputs_changed')
+      .map((e) => ({ type: e.type, data: JSON.parse(e.data) }));
+    expect(foldOutputs(changes), `outputs of deployment ${d.id}`).toEqual(parseOutputs(d.outputs));
     // §8.2: at most one active attempt, and busy exactly when the current attempt is active
     const act = s.attempts.filter((a) => a.deployment_id === d.id && isActive(a.state));
     expect(act.length, `active attempts of ${d.id}`).toBeLessThanOrEqual(1);

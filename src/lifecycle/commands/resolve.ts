@@ -6,6 +6,7 @@ import { applyTransition, NO_RETRY } from '../../store/transition.ts';
 import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
+import { outputsOnMove } from '../outputs.ts';
 import { presentDeployments } from '../present.ts';
 import { deploymentByRef } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
@@ -25,10 +26,16 @@ export async function resolve(
     checkVersion(dep, w);
     const decision = decideResolve(dep.state as DeploymentState, input.state, input.reason, callerOf(actor));
     allowed(decision);
+    const outputs = outputsOnMove(dep, decision.writes.deployment?.to);
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: actor.name,
-      deployment: { ...asRead(dep), change: decision.writes.deployment, set: NO_RETRY },
+      deployment: {
+        ...asRead(dep),
+        change: decision.writes.deployment,
+        set: { ...NO_RETRY, ...outputs.set },
+      },
+      eventsAfter: outputs.events,
     });
     const fresh = (await selectDeploymentById(trx, dep.id))!;
     return { result: (await presentDeployments(ctx, trx, [fresh]))[0], events };
