@@ -312,4 +312,26 @@ describe.each(DIALECTS)('outputs on %s', (dialect: TestDialect) => {
     expect(await eventsOf(engine, dep.id, 'outputs_changed')).toHaveLength(1);
     await expectConsistent(engine);
   }, 60_000);
+  it('retention prunes the runner events that published them, never outputs_changed: the fold still holds', async () => {
+    const engine = await open(dialect, { retention: { logs: '30d' } });
+    const dep = await engine.createDeployment(
+      { name: 'old', plan: 'out', params: { lines: [out({ kept: 'yes' })] } },
+      ADMIN,
+    );
+    const att = await ended(engine, (await engine.startDeploy('old', {}, ADMIN)).id);
+    const db = engine.store.db;
+    await db
+      .updateTable('attempts')
+      .set({ ended_at: new Date(Date.now() - 40 * 86_400_000).toISOString() })
+      .where('id', '=', att.id)
+      .execute();
+    await engine.retention.pass();
+    expect(await eventsOf(engine, dep.id, 'runner_event')).toEqual([]);
+    expect((await eventsOf(engine, dep.id, 'outputs_changed')).map((e) => e.data)).toEqual([
+      { outputs: { kept: 'yes' } },
+    ]);
+    expect((await engine.getDeployment('old')).outputs).toEqual({ kept: 'yes' });
+    expect((await engine.getAttempt(att.id)).outputs).toEqual({ kept: 'yes' });
+    await expectConsistent(engine);
+  }, 60_000);
 });
