@@ -1,5 +1,5 @@
 // `lifeline show NAME [--attempt N]`: the state, a timeline of transitions with how long each state lasted,
-// the attempts, and the phases of one attempt (the current one by default).
+// the outputs, the attempts, and the phases of one attempt (the current one by default).
 import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../client/action.ts';
 import { UsageError } from '../client/api.ts';
@@ -60,6 +60,14 @@ export function register(program: Command): void {
         if (dep.retry) facts.push(['retry', retryText(dep.retry, now).replace(/^retry /, '')]);
         const w = Math.max(...facts.map(([k]) => k.length));
         for (const [k, v] of facts) o.print(`  ${c.dim(k.padEnd(w))}  ${v}`);
+
+        const outputs = Object.entries(dep.outputs ?? {});
+        if (outputs.length > 0) {
+          o.print();
+          o.print(c.bold('Outputs'));
+          const rows = outputs.map(([k, v]) => [plainKey(k), safeJson(v)]);
+          for (const line of table(['KEY', 'VALUE'], rows, c, '  ')) o.print(line);
+        }
 
         o.print();
         o.print(c.bold('Timeline'));
@@ -130,6 +138,22 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/**
+ * A key as is when it is a plain word, else as a JSON string: a plan's text never reaches the terminal
+ * raw (values are printed as JSON, so their control characters are escaped too).
+ */
+function plainKey(k: string): string {
+  return /^[A-Za-z0-9_.:/-]+$/.test(k) ? k : safeJson(k);
+}
+
+/** JSON text with DEL and the C1 controls escaped too (JSON escapes only those below 0x20). */
+function safeJson(v: unknown): string {
+  return JSON.stringify(v).replace(
+    /[\u007f-\u009f]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 function attemptNumber(v: string): number {
