@@ -92,3 +92,20 @@ describe('the list on retry events', () => {
     }
   });
 });
+
+describe('the deployment page reducer on outputs_changed', () => {
+  const model = {
+    dep: { id: 'dep_1', name: 'web-1', state: 'ready', version: 3, current_attempt: null, outputs: { a: 1 } },
+    transitions: [],
+    attempts: [],
+    lastSeq: 5,
+    deleted: false,
+  };
+
+  it('takes the new outputs from the event, redraws the head (and the Outputs card), and re-reads', () => {
+    const next = r.applyEvent(model, { seq: 9, type: 'outputs_changed', at: 'x', data: { outputs: {} } });
+    expect(next.changes).toEqual({ head: true, refresh: true });
+    expect((next.model as typeof model).dep).toEqual({ ...model.dep, outputs: {} });
+    expect(model.dep.outputs).toEqual({ a: 1 });
+  });
+});

@@ -19,6 +19,7 @@ import {
 } from './deployment/dialogs.js';
 import { deploymentHead } from './deployment/head.js';
 import { logPanel } from './deployment/log-panel.js';
+import { outputsPanel } from './deployment/outputs-panel.js';
 import { phasesPanel } from './deployment/phases-panel.js';
 import {
   applyEvent,
@@ -30,7 +31,7 @@ import {
 } from './deployment/reducer.js';
 
 const STREAM_TYPES =
-  'state_transition,log_line,runner_event,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted';
+  'state_transition,log_line,runner_event,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted,outputs_changed';
 
 export function mountDeployment(root, { ref }) {
   let model = { dep: null, transitions: [], attempts: [], lastSeq: 0, deleted: false };
@@ -56,6 +57,7 @@ export function mountDeployment(root, { ref }) {
   const attempts = attemptsTable({ onShow: (a) => log.pin(a) });
   const log = logPanel({ get, onShownChange: () => renderAttempts() });
   const phases = phasesPanel();
+  const outputs = outputsPanel();
   const timelineBox = h('div', { class: 'timeline-box' });
   const transitionsBox = h('div', { class: 'transitions-box' });
   const configBox = h('div', { class: 'config-box' });
@@ -76,6 +78,7 @@ export function mountDeployment(root, { ref }) {
       ),
       status,
       head.el,
+      outputs.el,
       h(
         'section',
         { class: 'card', 'aria-labelledby': 'timeline-title' },
@@ -96,7 +99,10 @@ export function mountDeployment(root, { ref }) {
   );
 
   // ---- rendering -------------------------------------------------------------------------------
-  const renderHead = () => head.render(model, plan);
+  const renderHead = () => {
+    head.render(model, plan);
+    outputs.render(model.dep);
+  };
   const renderActions = () => actions.render(model, plan);
   const renderAttempts = () => {
     attempts.render(model.attempts, log.shownAttempt());

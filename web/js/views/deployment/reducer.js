@@ -79,6 +79,12 @@ export function applyEvent(model, ev) {
     }
     case 'deployment_deleted':
       return markDeleted(model);
+    // The outputs changed (SPEC §12.1): the event has them, already masked; the page re-reads them too.
+    case 'outputs_changed':
+      return {
+        model: { ...model, dep: { ...model.dep, outputs: data.outputs ?? {} } },
+        changes: { head: true, refresh: true },
+      };
     // An automatic retry was scheduled, cancelled or ran out (SPEC §9.1): the deployment says which.
     case 'retry_scheduled':
     case 'retry_cancelled':
