@@ -3,8 +3,11 @@
 // settle and a check of every SPEC §8 invariant over the database. See docs/reliability.md.
 //   npm run chaos -- [--store sqlite|postgres] [--duration 2m] [--instances 3] [--seed N]
 //                    [--workers 3] [--settle 2m] [--skew 10m] [--keep]
-// One instance (instance 1 on postgres, the only one on sqlite) runs with its clock --skew fast
-// (LIFELINE_CLOCK_OFFSET_MS); every instance delivers a webhook to a receiver in this process.
+// One instance runs with its clock off by --skew (LIFELINE_CLOCK_OFFSET_MS): on postgres instance 1,
+// fast, so it judges retries its peers scheduled; on sqlite the only one, slow (the hook shifts only the
+// server's clock, not its supervisors', which date a plan's end: a fast instance would take every end
+// as --skew old and schedule each retry due at once, leaving nothing to judge). Every instance delivers
+// a webhook to a receiver in this process.
 // On postgres it starts a throwaway cluster (test/helpers/pg.ts), or creates a fresh database on the
 // server LIFELINE_CHAOS_PG_URL names (then it cannot restart the database, and says so).
 // Prints a human summary, then one line `CHAOS_SUMMARY {json}`; exits 1 on any invariant violation,
@@ -113,7 +116,7 @@ async function main(): Promise<number> {
   const secret = `chaos-secret-${randomBytes(6).toString('hex')}`;
   log(
     `store ${store}, ${instances} instance(s), duration ${args.duration}, seed ${seed}, dir ${root}` +
-      (skewMs ? `, instance ${store === 'sqlite' ? 0 : 1}'s clock ${args.skew} fast` : ''),
+      (skewMs ? `, instance ${SKEWED}'s clock ${args.skew} ${store === 'sqlite' ? 'slow' : 'fast'}` : ''),
   );
 
   let cluster: PgCluster | null = null;
@@ -149,7 +152,7 @@ async function main(): Promise<number> {
   };
   const receiver = new Receiver(rng.fork(), onEvent);
   await receiver.start();
-  const offsetOf = (i: number) => (i === SKEWED ? skewMs : 0);
+  const offsetOf = (i: number) => (i !== SKEWED ? 0 : store === 'sqlite' ? -skewMs : skewMs);
   const fleet = new Fleet({
     db: dbUrl,
     root,
@@ -246,10 +249,11 @@ async function main(): Promise<number> {
       invariants: {
         checked: verdict.checked,
         violations: verdict.violations.length,
-        details: verdict.violations.slice(0, 20),
+        by_kind: countKinds(verdict.violations),
+        details: firstOfEachKind(verdict.violations, 5),
       },
       outcomes: outcomes(snap),
-      skew: { instance: SKEWED, offset_ms: skewMs },
+      skew: { instance: SKEWED, offset_ms: offsetOf(SKEWED) },
       checks,
       ok: false,
     };
@@ -298,6 +302,26 @@ async function waitSettled(fleet: Fleet, deadline: number): Promise<boolean> {
     await sleep(500);
   }
   return false;
+}
+
+/** `leftover: …` → leftover, `§8.4 attempt …` → §8.4, `history of attempt …` → history. */
+function countKinds(violations: string[]): Record<string, number> {
+  const n: Record<string, number> = {};
+  for (const v of violations) {
+    const kind = /^[^\s:]+/.exec(v)?.[0] ?? '?';
+    n[kind] = (n[kind] ?? 0) + 1;
+  }
+  return n;
+}
+
+/** At most `n` violations of each kind, in their order. */
+function firstOfEachKind(violations: string[], n: number): string[] {
+  const seen: Record<string, number> = {};
+  return violations.filter((v) => {
+    const kind = /^[^\s:]+/.exec(v)?.[0] ?? '?';
+    seen[kind] = (seen[kind] ?? 0) + 1;
+    return seen[kind] <= n;
+  });
 }
 
 /** Until the webhook has nothing pending (every selected event answered 2xx), or the deadline. */

@@ -33,6 +33,8 @@ export interface Summary {
   invariants: {
     checked: { deployments: number; attempts: number; events: number };
     violations: number;
+    /** Violations counted by what they are about (`leftover`, `retry`, `webhook`, `§8.4`…). */
+    by_kind: Record<string, number>;
     details: string[];
   };
   outcomes: ReturnType<typeof outcomes>;
@@ -75,7 +77,8 @@ export function printSummary(s: Summary): void {
   const k = s.invariants.checked;
   out.push(
     `invariants (SPEC §8) over ${k.deployments} deployments, ${k.attempts} attempts, ${k.events} events: ` +
-      `${s.invariants.violations} violations`,
+      `${s.invariants.violations} violations` +
+      (s.invariants.violations ? ` (${fmt(s.invariants.by_kind)})` : ''),
   );
   for (const d of s.invariants.details) out.push(`  ${d}`);
   const o = s.outcomes;

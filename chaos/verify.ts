@@ -225,6 +225,10 @@ function verifyRetries(s: StoreSnapshot, run: RunRecord, v: string[]) {
           `(db clock ${new Date(queued).toISOString()}, due ${due.at}, creator's offset ${clock.offsetMs} ms)`,
       );
   }
+  // And none left waiting long past due (by the end every instance had been up for the settle).
+  for (const d of s.deployments)
+    if (d.retry_at && Date.parse(d.retry_at) < Date.now() - 10_000)
+      v.push(`retry: ${d.name}'s retry ${d.retry_number} was due at ${d.retry_at} and never started`);
   return { checked, by_skewed_instance: skewed };
 }
 
