@@ -144,7 +144,30 @@ export class Lifeline implements LifelineApi {
 
   /** Recovers what the last run left (adopt, finish, or mark unknown), then keeps watching. */
   async start(): Promise<void> {
+    // The watcher's and the lease's timers are unref'd; while the first pass waits on them (a grace
+    // period, say) nothing else may be keeping the process alive yet: hold it open until started.
+    const holdOpen = setInterval(() => undefined, 60_000);
+    try {
+      await this.startParts();
+    } finally {
+      clearInterval(holdOpen);
+    }
+  }
+
+  private async startParts(): Promise<void> {
     await this.listener?.start();
+    const { outage } = this.ctx;
+    // Heartbeats before the first reconcile: that pass waits for the watcher to settle, which can take a
+    // cancel_grace (stopping a stopped plan's leftovers) and so outlast the lease; with no heartbeat the
+    // lease lapsed, the watcher stopped acting and the start never returned.
+    this.ctx.lease.startHeartbeat(
+      async (beat) => {
+        // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
+        if (beat === 'reregistered') await this.reconcileNow();
+        outage.ok();
+      },
+      (err) => outage.failed('heartbeat', err),
+    );
     await this.reconcileNow();
     this.watcher.start();
     await this.webhooks.start();
@@ -152,7 +175,6 @@ export class Lifeline implements LifelineApi {
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
     this.retention.start();
     const { reapIntervalMs } = this.ctx.config;
-    const { outage } = this.ctx;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
       const t = setInterval(() => {
         fn().then(
@@ -167,14 +189,6 @@ export class Lifeline implements LifelineApi {
       await this.reconcileNow();
       await this.retries.runDue();
     });
-    this.ctx.lease.startHeartbeat(
-      async (beat) => {
-        // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
-        if (beat === 'reregistered') await this.reconcileNow();
-        outage.ok();
-      },
-      (err) => outage.failed('heartbeat', err),
-    );
   }
 
   /** Resolves once the watcher has made a full pass over the attempts it watches. */

@@ -337,7 +337,7 @@ describe.each(DIALECTS)('retention on %s', (dialect: TestDialect) => {
     expect(fs.existsSync(runDir(recent.att))).toBe(true);
     expect(fs.existsSync(unreadDir)).toBe(true);
     const removed = reports.filter((r) => r.kind === 'run_dir');
-    expect(removed.length).toBe(201);
+    expect(removed.length).toBe(CLONES + 1);
     for (const r of removed) {
       const archivedAt = reports.findIndex((x) => x.kind === 'archive' && x.attemptId === r.attemptId);
       expect(archivedAt).toBeGreaterThanOrEqual(0);
