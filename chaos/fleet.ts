@@ -12,6 +12,8 @@ export interface FleetOptions {
   count: number;
   plans: Record<string, unknown>;
   extra: Record<string, unknown>;
+  /** Environment of instance i (its clock offset, the webhook's secret). */
+  env?: (i: number) => NodeJS.ProcessEnv;
   log: (line: string) => void;
 }
 
@@ -117,6 +119,7 @@ export class Fleet {
           port: s.port,
           plans: this.o.plans,
           extra: this.o.extra,
+          env: this.o.env?.(s.index),
         });
         s.outputs.push(served.output);
         s.served = served;

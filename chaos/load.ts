@@ -158,7 +158,10 @@ export class Load {
     return i;
   }
 
-  /** Deploy params: mostly quick successes, some failures, some slower than the plan's timeout. */
+  /**
+   * Deploy params: mostly quick successes, some failures, some slower than the plan's timeout, and
+   * some stubborn (a child that ignores SIGTERM: they end only by cancel or timeout).
+   */
   private params(rng: Random): Record<string, unknown> {
     const slow = rng.chance(0.05);
     return {
@@ -166,6 +169,7 @@ export class Load {
       lines: rng.int(0, 20),
       fail: rng.chance(0.15),
       token: this.secret,
+      ...(rng.chance(0.1) ? { stubborn: true } : {}),
     };
   }
 

@@ -2,7 +2,12 @@
 // (instances SIGKILLed, plans killed with and without their supervisors, Postgres restarted), then a
 // settle and a check of every SPEC §8 invariant over the database. See docs/reliability.md.
 //   npm run chaos -- [--store sqlite|postgres] [--duration 2m] [--instances 3] [--seed N]
-//                    [--workers 3] [--settle 2m] [--keep]
+//                    [--workers 3] [--settle 2m] [--skew 10m] [--keep]
+// One instance runs with its clock off by --skew (LIFELINE_CLOCK_OFFSET_MS): on postgres instance 1,
+// fast, so it judges retries its peers scheduled; on sqlite the only one, slow (the hook shifts only the
+// server's clock, not its supervisors', which date a plan's end: a fast instance would take every end
+// as --skew old and schedule each retry due at once, leaving nothing to judge). Every instance delivers
+// a webhook to a receiver in this process.
 // On postgres it starts a throwaway cluster (test/helpers/pg.ts), or creates a fresh database on the
 // server LIFELINE_CHAOS_PG_URL names (then it cannot restart the database, and says so).
 // Prints a human summary, then one line `CHAOS_SUMMARY {json}`; exits 1 on any invariant violation,
@@ -19,10 +24,12 @@ import { adminQuery, ensureDatabase, PgCluster } from '../test/helpers/pg.ts';
 import { killAllServers } from '../test/helpers/servers.ts';
 import { Faults, killLeftovers, type Database } from './faults.ts';
 import { Fleet } from './fleet.ts';
+import { isStopped, leftoversOf, runDirOf } from './leftovers.ts';
 import { Load, OPS } from './load.ts';
 import { Random } from './random.ts';
+import { HOOK_EVENTS, Receiver, type HookEvent } from './receiver.ts';
 import { printSummary, type Summary } from './summary.ts';
-import { outcomes, verify } from './verify.ts';
+import { outcomes, verify, verifyExtras } from './verify.ts';
 
 const PLANS = path.resolve(import.meta.dirname, 'plans');
 
@@ -34,6 +41,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string' },
     workers: { type: 'string', default: '3' },
     settle: { type: 'string', default: '2m' },
+    skew: { type: 'string', default: '10m' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -45,6 +53,7 @@ if (store !== 'sqlite' && store !== 'postgres') {
 }
 const durationMs = parseDuration(args.duration!);
 const settleMs = parseDuration(args.settle!);
+const skewMs = args.skew === '0' ? 0 : parseDuration(args.skew!);
 const instances = store === 'sqlite' ? 1 : Number(args.instances ?? 3);
 if (store === 'sqlite' && args.instances !== undefined && args.instances !== '1') {
   console.error('--instances: SQLite has one instance per database file');
@@ -72,6 +81,7 @@ const plans = {
     timeout: '5s',
     cancel_grace: '1s',
     check_timeout: '10s',
+    retry: { max: 2, backoff: '1s', max_backoff: '2s' },
     params: {
       type: 'object',
       properties: {
@@ -79,25 +89,35 @@ const plans = {
         lines: { type: 'integer', minimum: 0, maximum: 100 },
         fail: { type: 'boolean' },
         token: { type: 'string', writeOnly: true },
+        stubborn: { type: 'boolean' },
       },
       additionalProperties: false,
     },
   },
 };
+const HOOK_SECRET_ENV = 'LIFELINE_CHAOS_HOOK_SECRET';
 // Short leases and reconciles so that a crash is noticed within the run.
-const extra = {
+const extra = (hookUrl: string) => ({
+  webhooks: [
+    { name: 'chaos', url: hookUrl, secret_env: HOOK_SECRET_ENV, events: HOOK_EVENTS, timeout: '5s' },
+  ],
   lease_ttl: '3s',
   reap_interval: '1s',
   start_deadline: '5s',
   ...(store === 'postgres'
     ? { database: { pool_max: 5, connect_timeout: '1s', statement_timeout: '10s' } }
     : {}),
-};
+});
+/** The instance whose clock is off: the second on postgres (the first runs the migrations). */
+const SKEWED = store === 'sqlite' ? 0 : 1;
 
 async function main(): Promise<number> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeline-chaos-'));
   const secret = `chaos-secret-${randomBytes(6).toString('hex')}`;
-  log(`store ${store}, ${instances} instance(s), duration ${args.duration}, seed ${seed}, dir ${root}`);
+  log(
+    `store ${store}, ${instances} instance(s), duration ${args.duration}, seed ${seed}, dir ${root}` +
+      (skewMs ? `, instance ${SKEWED}'s clock ${args.skew} ${store === 'sqlite' ? 'slow' : 'fast'}` : ''),
+  );
 
   let cluster: PgCluster | null = null;
   let dbUrl: string;
@@ -118,7 +138,30 @@ async function main(): Promise<number> {
     log(`throwaway cluster on port ${cluster.port}`);
   }
 
-  const fleet = new Fleet({ db: dbUrl, root, count: instances, plans, extra, log });
+  const rng = new Random(seed);
+  // Stopped means stopped: each cancelled or timed-out end, as it is delivered, finds nothing alive.
+  const leftovers: string[] = [];
+  const onEvent = (e: HookEvent) => {
+    const d = e.data as { state?: string; reason?: string | null };
+    if (e.type !== 'attempt_end' || !e.attempt_id || !isStopped(String(d.state), d.reason ?? null)) return;
+    const left = leftoversOf(e.attempt_id, runDirOf(fleet.dataDirs, e.attempt_id));
+    if (left.length > 0)
+      leftovers.push(
+        `leftover: attempt ${e.attempt_id} reported ${d.state}/${d.reason} (seq ${e.seq}) while pids ${left.join(',')} of it lived`,
+      );
+  };
+  const receiver = new Receiver(rng.fork(), onEvent);
+  await receiver.start();
+  const offsetOf = (i: number) => (i !== SKEWED ? 0 : store === 'sqlite' ? -skewMs : skewMs);
+  const fleet = new Fleet({
+    db: dbUrl,
+    root,
+    count: instances,
+    plans,
+    extra: extra(receiver.url),
+    env: (i) => ({ [HOOK_SECRET_ENV]: receiver.secret, LIFELINE_CLOCK_OFFSET_MS: String(offsetOf(i)) }),
+    log,
+  });
   // Interrupted (Ctrl-C, a CI timeout, a closed pipe): leave no server, plan or cluster behind.
   let interrupted = false;
   const abandon = () => {
@@ -140,7 +183,6 @@ async function main(): Promise<number> {
     await fleet.start();
     log(`instances listening: ${Array.from({ length: fleet.size }, (_, i) => fleet.url(i)).join(' ')}`);
 
-    const rng = new Random(seed);
     const load = new Load(fleet, secret, `c${seed.toString(36)}`);
     const faults = new Faults(fleet, database, log);
     const running = Promise.all([load.run(workers, rng.fork()), faults.run(rng.fork())]);
@@ -149,6 +191,7 @@ async function main(): Promise<number> {
     faults.stop();
     load.stop();
     await running;
+    receiver.stopFailing();
 
     // Settle: every instance restarted (each start reconciles), then no queued/running attempts.
     const settleStart = Date.now();
@@ -156,15 +199,28 @@ async function main(): Promise<number> {
       await fleet.stop(i);
       await fleet.restart(i);
     }
-    const settled = await waitSettled(fleet, settleStart + settleMs);
+    let settled = await waitSettled(fleet, settleStart + settleMs);
     // A few more reconciles, for late results of exit records that appeared at the very end.
     await sleep(3000);
+    const hooked = settled && (await waitDelivered(fleet, settleStart + settleMs));
+    if (settled && !hooked) log('the webhook did not catch up');
+    settled = hooked;
     const settleSeconds = (Date.now() - settleStart) / 1000;
     log(settled ? `settled in ${settleSeconds.toFixed(1)} s` : `did not settle in ${args.settle}`);
     await fleet.stopAll();
 
     const snap = await snapshot(dbUrl);
     const verdict = verify(snap, secret, fleet.output());
+    verdict.violations.push(...leftovers);
+    const checks = verifyExtras(
+      snap,
+      {
+        clocks: fleet.dataDirs.map((dataDir, i) => ({ dataDir, offsetMs: offsetOf(i) })),
+        deliveries: receiver.deliveries,
+        hookEvents: HOOK_EVENTS,
+      },
+      verdict.violations,
+    );
     const summary: Summary = {
       store,
       seed,
@@ -193,9 +249,12 @@ async function main(): Promise<number> {
       invariants: {
         checked: verdict.checked,
         violations: verdict.violations.length,
-        details: verdict.violations.slice(0, 20),
+        by_kind: countKinds(verdict.violations),
+        details: firstOfEachKind(verdict.violations, 5),
       },
       outcomes: outcomes(snap),
+      skew: { instance: SKEWED, offset_ms: offsetOf(SKEWED) },
+      checks,
       ok: false,
     };
     summary.ok =
@@ -208,6 +267,7 @@ async function main(): Promise<number> {
     exitCode = summary.ok ? 0 : 1;
   } finally {
     await fleet.stopAll().catch(() => undefined);
+    await receiver.close();
     const left = killLeftovers(fleet.dataDirs);
     if (left > 0) log(`killed ${left} leftover plan processes`);
     if (cluster && !args.keep) await cluster.destroy().catch(() => undefined);
@@ -218,23 +278,64 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
-/** Until no deployment is deploying or tearing down (asked of any instance that answers), or the deadline. */
+/**
+ * Until no deployment is deploying or tearing down, nor failed with a retry waiting (asked of the
+ * first instance), or the deadline.
+ */
 async function waitSettled(fleet: Fleet, deadline: number): Promise<boolean> {
   while (Date.now() < deadline) {
     let busy = 0;
     let answered = false;
-    for (const state of ['deploying', 'tearing_down']) {
+    for (const state of ['deploying', 'tearing_down', 'failed']) {
       try {
-        const res = await fetch(`${fleet.url(0)}/v1/deployments?state=${state}&limit=1`);
+        const res = await fetch(`${fleet.url(0)}/v1/deployments?state=${state}&limit=100`);
         if (res.ok) {
           answered = true;
-          busy += ((await res.json()) as { items: unknown[] }).items.length;
+          const items = ((await res.json()) as { items: { retry: unknown }[] }).items;
+          busy += state === 'failed' ? items.filter((d) => d.retry !== null).length : items.length;
         }
       } catch {
         // not answering yet
       }
     }
     if (answered && busy === 0) return true;
+    await sleep(500);
+  }
+  return false;
+}
+
+/** `leftover: …` → leftover, `§8.4 attempt …` → §8.4, `history of attempt …` → history. */
+function countKinds(violations: string[]): Record<string, number> {
+  const n: Record<string, number> = {};
+  for (const v of violations) {
+    const kind = /^[^\s:]+/.exec(v)?.[0] ?? '?';
+    n[kind] = (n[kind] ?? 0) + 1;
+  }
+  return n;
+}
+
+/** At most `n` violations of each kind, in their order. */
+function firstOfEachKind(violations: string[], n: number): string[] {
+  const seen: Record<string, number> = {};
+  return violations.filter((v) => {
+    const kind = /^[^\s:]+/.exec(v)?.[0] ?? '?';
+    seen[kind] = (seen[kind] ?? 0) + 1;
+    return seen[kind] <= n;
+  });
+}
+
+/** Until the webhook has nothing pending (every selected event answered 2xx), or the deadline. */
+async function waitDelivered(fleet: Fleet, deadline: number): Promise<boolean> {
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${fleet.url(0)}/v1/webhooks`);
+      const hook = ((await res.json()) as { items: { name: string; pending: number }[] }).items.find(
+        (h) => h.name === 'chaos',
+      );
+      if (hook && hook.pending === 0) return true;
+    } catch {
+      // not answering yet
+    }
     await sleep(500);
   }
   return false;

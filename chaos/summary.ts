@@ -2,7 +2,7 @@
 // (the vitest smoke test and CI read it).
 import type { UnexpectedExit } from './fleet.ts';
 import type { BadAnswer, Op, Outcome } from './load.ts';
-import type { outcomes } from './verify.ts';
+import type { Extras, outcomes } from './verify.ts';
 
 export interface Summary {
   store: string;
@@ -33,9 +33,13 @@ export interface Summary {
   invariants: {
     checked: { deployments: number; attempts: number; events: number };
     violations: number;
+    /** Violations counted by what they are about (`leftover`, `retry`, `webhook`, `§8.4`…). */
+    by_kind: Record<string, number>;
     details: string[];
   };
   outcomes: ReturnType<typeof outcomes>;
+  skew: { instance: number; offset_ms: number };
+  checks: Extras;
   ok: boolean;
 }
 
@@ -73,7 +77,8 @@ export function printSummary(s: Summary): void {
   const k = s.invariants.checked;
   out.push(
     `invariants (SPEC §8) over ${k.deployments} deployments, ${k.attempts} attempts, ${k.events} events: ` +
-      `${s.invariants.violations} violations`,
+      `${s.invariants.violations} violations` +
+      (s.invariants.violations ? ` (${fmt(s.invariants.by_kind)})` : ''),
   );
   for (const d of s.invariants.details) out.push(`  ${d}`);
   const o = s.outcomes;
@@ -84,6 +89,17 @@ export function printSummary(s: Summary): void {
   );
   out.push(`  by final state/reason: ${fmt(o.by_state_and_reason)}`);
   out.push(`deployments by state: ${fmt(o.deployments_by_state)}`);
+  const x = s.checks;
+  out.push(
+    `stopped attempts with nothing left alive: ${x.stopped_attempts_checked} checked (${x.stubborn_stopped} stubborn); ` +
+      `retries not before due on the database's clock: ${x.retries.checked} checked, ` +
+      `${x.retries.by_skewed_instance} started by instance ${s.skew.instance} (clock ${s.skew.offset_ms} ms off)`,
+  );
+  const h = x.webhook;
+  out.push(
+    `webhook: ${h.deliveries} deliveries, ${h.delivered} events in order, ${h.redelivered} redelivered ` +
+      `after a lost cursor write, ${h.refused_by_receiver} refused by the receiver (503)`,
+  );
   out.push('');
   out.push(s.ok ? 'result: OK' : 'result: FAILED');
   console.log(out.join('\n'));

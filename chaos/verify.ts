@@ -15,6 +15,8 @@ import {
   isFinal,
   type StoreSnapshot,
 } from '../test/helpers/invariants.ts';
+import { isStopped, leftoversOf } from './leftovers.ts';
+import type { Delivery } from './receiver.ts';
 
 export interface Verdict {
   checked: { deployments: number; attempts: number; events: number };
@@ -137,4 +139,135 @@ export function outcomes(s: StoreSnapshot) {
     still_active: active,
     deployments_by_state: deployments,
   };
+}
+
+/** What the run knows beside the database: the instances' clocks and the webhook's deliveries. */
+export interface RunRecord {
+  /** Each instance's data dir and its clock offset (ms ahead of the database's clock). */
+  clocks: { dataDir: string; offsetMs: number }[];
+  deliveries: Delivery[];
+  hookEvents: readonly string[];
+}
+
+export interface Extras {
+  retries: { checked: number; by_skewed_instance: number };
+  webhook: { deliveries: number; delivered: number; redelivered: number; refused_by_receiver: number };
+  stopped_attempts_checked: number;
+  /** Of those, the stubborn ones (a child that ignored SIGTERM had to be stopped). */
+  stubborn_stopped: number;
+}
+
+/**
+ * Issue 17's checks over the snapshot: nothing of a stopped attempt alive, retries never started
+ * before due on the database's clock (also by a skewed instance), webhooks delivered in order, each
+ * once but for the last one redelivered after a lost cursor write, all signed, none missing.
+ */
+export function verifyExtras(s: StoreSnapshot, run: RunRecord, v: string[]): Extras {
+  // Stopped means stopped: checked after every instance stopped, before the run kills leftovers.
+  let stopped = 0;
+  let stubborn = 0;
+  for (const a of s.attempts) {
+    if (!isStopped(a.state, a.reason)) continue;
+    stopped++;
+    if (a.params.includes('"stubborn":true')) stubborn++;
+    const left = leftoversOf(a.id, a.run_dir);
+    if (left.length > 0)
+      v.push(`leftover: attempt ${a.id} is ${a.state}/${a.reason} but pids ${left.join(',')} of it live on`);
+  }
+  return {
+    retries: verifyRetries(s, run, v),
+    webhook: verifyWebhook(s, run, v),
+    stopped_attempts_checked: stopped,
+    stubborn_stopped: stubborn,
+  };
+}
+
+/**
+ * A retry attempt's queued_at is its creator's clock (read after the due check, in the same
+ * transaction); minus that instance's offset it is on the database's clock, and must not be before
+ * the `at` of the retry_scheduled it consumed (the last one of its deployment before its creation).
+ */
+function verifyRetries(s: StoreSnapshot, run: RunRecord, v: string[]) {
+  const created = new Map<string, number>();
+  const schedules = new Map<string, EventsTable[]>();
+  for (const e of s.events) {
+    if (e.type === 'retry_scheduled' && e.deployment_id) {
+      let l = schedules.get(e.deployment_id);
+      if (!l) schedules.set(e.deployment_id, (l = []));
+      l.push(e);
+    } else if (e.type === 'state_transition' && e.attempt_id) {
+      const t = JSON.parse(e.data);
+      if (t.entity === 'attempt' && t.from === null) created.set(e.attempt_id, e.seq);
+    }
+  }
+  let checked = 0;
+  let skewed = 0;
+  for (const a of s.attempts) {
+    if (a.requested_by !== 'retry') continue;
+    const seq = created.get(a.id);
+    const sched = (schedules.get(a.deployment_id) ?? [])
+      .filter((e) => seq !== undefined && e.seq < seq)
+      .pop();
+    const clock = run.clocks.find((c) => a.run_dir?.startsWith(c.dataDir + '/'));
+    if (!sched || !clock) {
+      v.push(`retry: attempt ${a.id} has no retry_scheduled before it, or no known creator`);
+      continue;
+    }
+    const due = JSON.parse(sched.data) as { at: string; number: number };
+    const queued = Date.parse(a.queued_at) - clock.offsetMs;
+    checked++;
+    if (clock.offsetMs !== 0) skewed++;
+    if (Number(a.retry_number) !== due.number)
+      v.push(`retry: attempt ${a.id} is retry ${a.retry_number} but consumed schedule ${due.number}`);
+    if (queued < Date.parse(due.at))
+      v.push(
+        `retry: attempt ${a.id} started ${Date.parse(due.at) - queued} ms before due ` +
+          `(db clock ${new Date(queued).toISOString()}, due ${due.at}, creator's offset ${clock.offsetMs} ms)`,
+      );
+  }
+  // And none left waiting long past due (by the end every instance had been up for the settle).
+  for (const d of s.deployments)
+    if (d.retry_at && Date.parse(d.retry_at) < Date.now() - 10_000)
+      v.push(`retry: ${d.name}'s retry ${d.retry_number} was due at ${d.retry_at} and never started`);
+  return { checked, by_skewed_instance: skewed };
+}
+
+/**
+ * One deliverer at a time moving a cursor in seq order: each delivery answered 2xx is the next
+ * selected event after the highest delivered so far, or that highest one again (its cursor write was
+ * lost to a crash or a lapse); anything older again means two deliverers or a cursor moved back.
+ * At the end every selected event was delivered.
+ */
+function verifyWebhook(s: StoreSnapshot, run: RunRecord, v: string[]) {
+  const selected = s.events.filter((e) => run.hookEvents.includes(e.type)).map((e) => e.seq);
+  const next = new Map<number, number>();
+  for (let i = 0; i < selected.length; i++) next.set(i === 0 ? 0 : selected[i - 1], selected[i]);
+  let high = 0;
+  let delivered = 0;
+  let redelivered = 0;
+  let refused = 0;
+  const say = (msg: string) => {
+    if (v.filter((x) => x.startsWith('webhook:')).length < 5) v.push(`webhook: ${msg}`);
+  };
+  for (const d of run.deliveries) {
+    if (!d.valid) {
+      say(`delivery of seq ${d.seq} has no valid signature or webhook-id`);
+      continue;
+    }
+    if (d.status >= 300) {
+      refused++;
+      if (d.seq !== high && d.seq !== next.get(high))
+        say(`seq ${d.seq} sent when ${high} was the last delivered`);
+      continue;
+    }
+    if (d.seq === high) redelivered++;
+    else if (d.seq > high) {
+      if (d.seq !== next.get(high)) say(`seq ${d.seq} delivered after ${high}: ${next.get(high)} skipped`);
+      delivered++;
+      high = d.seq;
+    } else say(`seq ${d.seq} delivered again after ${high} (out of order)`);
+  }
+  const last = selected.at(-1) ?? 0;
+  if (high !== last) say(`delivered up to seq ${high} of ${last}`);
+  return { deliveries: run.deliveries.length, delivered, redelivered, refused_by_receiver: refused };
 }

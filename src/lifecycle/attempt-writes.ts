@@ -14,9 +14,9 @@ import { dialectOf, selectDbNow } from '../store/instances.ts';
 import type { AttemptLogsTable, AttemptsTable } from '../store/schema.ts';
 import { applyMark, applyTransition, LostRace, type Fence } from '../store/transition.ts';
 import { decideTimeoutReached, MARKABLE } from '../domain/marks.ts';
-import type { ProcessIdentity } from '../runner/identity.ts';
+import { groupMembers, type ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor, redactDeep } from '../runner/redact.ts';
-import { readExit, runDirPaths } from '../runner/rundir.ts';
+import { readExit, readProcess, runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
 import { saveAttemptLog, saveAttemptOutputs, selectAttemptLog } from '../store/logs.ts';
 import { secretValues, type Ctx } from './context.ts';
@@ -631,7 +631,24 @@ export async function writeEnd(
   return { ok: true, events, ...(endedAt !== given ? { clamped: { given, to: endedAt } } : {}) };
 }
 
-/** An `unknown` attempt whose exit record turned up: correct it (and the deployment while current). */
+/** A cancel was requested or the timeout reached: its end must find nothing of it alive. */
+export const isStopped = (row: AttemptsTable) =>
+  row.cancel_requested_at !== null || row.timed_out_at !== null;
+
+/**
+ * Live processes of the plan's group or session on this machine (none for a run dir elsewhere: its
+ * processes cannot be seen from here).
+ */
+export function groupLeft(runDir: string): ProcessIdentity[] {
+  const proc = readProcess(runDir);
+  return proc ? groupMembers(proc) : [];
+}
+
+/**
+ * An `unknown` attempt whose exit record turned up: correct it (and the deployment while current).
+ * Not while a stopped attempt has anything of its group alive here: the watcher supervising it stops
+ * that first (watch/signals.ts stopLeftovers), then settles it.
+ */
 export async function settleLate(ctx: Ctx, row: AttemptsTable): Promise<boolean> {
   if (!row.run_dir) return false;
   const exit = readExit(row.run_dir);
@@ -639,6 +656,7 @@ export async function settleLate(ctx: Ctx, row: AttemptsTable): Promise<boolean>
   await drainOutput(ctx, row.id);
   // Read after the drain: a cancel or timeout recorded while it ran still wins over the code.
   const fresh = (await selectAttemptById(ctx.store.db, row.id)) ?? row;
+  if (isStopped(fresh) && groupLeft(row.run_dir).length > 0) return false;
   await endAttempt(
     ctx,
     row.id,

@@ -12,8 +12,8 @@ import {
 import { selectInstancesAt } from '../store/instances.ts';
 import type { AttemptsTable } from '../store/schema.ts';
 import { bootId, isAlive } from '../runner/identity.ts';
-import { readExit, readProcess, readSupervisor } from '../runner/rundir.ts';
-import { endAttempt, settleLate } from './attempt-writes.ts';
+import { readProcess, readSupervisor } from '../runner/rundir.ts';
+import { endAttempt, groupLeft, isStopped, settleLate } from './attempt-writes.ts';
 import type { Ctx } from './context.ts';
 import type { Watcher } from './watcher.ts';
 import { mayAct } from './watch/may-act.ts';
@@ -114,10 +114,14 @@ async function reconcileActive(
       starting: false,
     };
     if (now < startingUntil(evidence, ctx.config.startDeadlineMs)) return;
+    // Judged never to start: a cancel asked meanwhile (commands/cancel.ts waits for this judgement
+    // rather than cancel what a runner may still start) is then done.
     await endAttempt(
       ctx,
       row.id,
-      { kind: 'lost', reason: 'start_interrupted' },
+      row.cancel_requested_at !== null
+        ? { kind: 'cancelled_before_start' }
+        : { kind: 'lost', reason: 'start_interrupted' },
       { rc: null, recovered: true, actor: 'recovery', fence: held },
     );
     return;
@@ -143,7 +147,10 @@ async function reconcileUnknown(
   now: number,
 ): Promise<void> {
   if (await settleLate(ctx, row)) return;
-  if (watcher.isWatched(row.id) || !tracedHere(row) || !processLives(row.run_dir!)) return;
+  // Alive here: its plan or supervisor, or what is left of a stopped one's group (settleLate waits for
+  // that to be stopped, which is the supervising watcher's work).
+  const lives = (dir: string) => processLives(dir) || (isStopped(row) && groupLeft(dir).length > 0);
+  if (watcher.isWatched(row.id) || !tracedHere(row) || !lives(row.run_dir!)) return;
   const held = { owner: row.owner, epoch: Number(row.owner_epoch ?? 0) };
   const mine = row.owner === ctx.instanceId;
   if (mine && held.epoch === ctx.lease.epoch) {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Attempt } from '../../src/domain/types.ts';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
-import { readProcess } from '../../src/runner/rundir.ts';
+import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
 import { DIALECTS, fixturePlans, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
 
 const PLAN = ['/bin/sh', '-c', "(trap '' TERM; exec sleep 306) & sleep 100"];
@@ -38,7 +38,7 @@ afterEach(async () => {
 
 describe.each(DIALECTS)('on %s', (dialect) => {
   describe.each(['perl', 'sh'] as const)('supervisor: %s', (supervisor) => {
-    async function run(name: string, stop: (a: Attempt) => Promise<void>): Promise<Attempt> {
+    async function run(name: string, stop: (a: Attempt, runDir: string) => Promise<void>): Promise<Attempt> {
       const dir = tempDir();
       const plans = {
         ...fixturePlans(),
@@ -51,11 +51,11 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       const plan = readProcess(path.join(dir, 'attempts', att.id))!;
       sessions.push(plan.pid);
       await waitFor(() => leftovers(plan.pid).length === 1, 'the TERM-proof child');
-      await stop(att);
+      await stop(att, path.join(dir, 'attempts', att.id));
       const ended = await waitFor(
         async () => {
           const a = await engine!.getAttempt(att.id);
-          return a.state !== 'running' ? a : null;
+          return a.state !== 'running' && a.state !== 'queued' ? a : null;
         },
         'the end',
         20_000,
@@ -75,6 +75,14 @@ describe.each(DIALECTS)('on %s', (dialect) => {
         await engine!.cancel('c', OPERATOR);
       });
       expect(a.state).toBe('cancelled');
+    }, 30_000);
+
+    it('a timed-out plan whose supervisor died is recorded lost only once its group is gone', async () => {
+      // No exit record will come (the supervisor is dead): the end is `unknown`, and still stopped.
+      const a = await run('s', async (_, runDir) => {
+        process.kill(readSupervisor(runDir)!.pid, 'SIGKILL');
+      });
+      expect({ state: a.state, reason: a.reason }).toEqual({ state: 'unknown', reason: 'exit_unobserved' });
     }, 30_000);
   });
 });

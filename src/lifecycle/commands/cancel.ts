@@ -15,6 +15,9 @@ import { deploymentByRef, getAttempt } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
 import { applyTransition, NO_RETRY } from '../../store/transition.ts';
+import { startingUntil } from '../../domain/start-deadline.ts';
+import { isAlive } from '../../runner/identity.ts';
+import { readProcess, readSupervisor } from '../../runner/rundir.ts';
 import { asRead, checkVersion } from './guards.ts';
 
 export async function cancel(
@@ -106,7 +109,14 @@ async function liveInstance(
   return owner && Date.parse(owner.last_seen_at) >= nowMs - ctx.config.leaseTtlMs ? owner : undefined;
 }
 
-/** Is some runner about to start (or already starting) this queued attempt? */
+/**
+ * Could this queued attempt still start (or has it started)? Its owner's launch may already be with a
+ * runner, which outlives the owner: an owner that is gone says nothing about the plan. So, as recovery
+ * judges it (one start-deadline rule): it may start while its owner holds its lease, while a supervisor
+ * or plan of it is alive where this instance can see, and until the start deadline after the later of
+ * its queueing and its owner's last heartbeat, on the database's clock. Only past all of that is it
+ * cancelled at once; before, the cancel is requested, and whoever supervises it stops it.
+ */
 async function someoneStarts(
   ctx: Ctx,
   watcher: Watcher,
@@ -114,6 +124,24 @@ async function someoneStarts(
   att: AttemptsTable,
 ): Promise<boolean> {
   if (att.state !== 'queued') return false;
-  if (att.owner === ctx.instanceId) return watcher.isWatched(att.id);
-  return (await liveInstance(ctx, trx, att.owner)) !== undefined;
+  if (watcher.isWatched(att.id)) return true;
+  if (att.run_dir === null) return false; // never handed to a launcher: there is nowhere to start it
+  const { rows, nowMs } = await selectInstancesAt(trx, ctx.store.dialect);
+  const owner = rows.find((i) => i.id === att.owner);
+  const ownerSeen = owner ? Date.parse(owner.last_seen_at) : 0;
+  if (att.owner !== ctx.instanceId && ownerSeen >= nowMs - ctx.config.leaseTtlMs) return true;
+  const evidence = {
+    now: nowMs,
+    queuedAt: Date.parse(att.queued_at),
+    progress: att.owner === ctx.instanceId ? [] : [ownerSeen],
+    starting: att.run_dir !== null && startedHere(att.run_dir),
+  };
+  return nowMs < startingUntil(evidence, ctx.config.startDeadlineMs);
+}
+
+/** A supervisor or the plan of this run dir is alive on this machine. */
+function startedHere(dir: string): boolean {
+  const sup = readSupervisor(dir);
+  const proc = readProcess(dir);
+  return (sup !== null && isAlive(sup)) || (proc !== null && isAlive(proc));
 }

@@ -6,7 +6,7 @@ import { isAlive, type ProcessIdentity } from '../../runner/identity.ts';
 import { readExit, readProcess, readSupervisor, type ExitRecord } from '../../runner/rundir.ts';
 import { selectAttemptById } from '../../store/attempts.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
-import { endAttempt, type EndDetails } from '../attempt-writes.ts';
+import { endAttempt, isStopped, type EndDetails } from '../attempt-writes.ts';
 import type { Host } from './host.ts';
 import { attemptStartingUntil } from './liveness.ts';
 import { hasNewOutput, ingest } from './output.ts';
@@ -95,10 +95,12 @@ export async function lose(
     } else host.again(row.id); // with a plan identity, the next turn finishes it from the record
     return;
   }
+  // Stopped means stopped, whatever the end: a cancelled or timed-out plan that died without its
+  // supervisor leaves no child of its group behind either.
+  if (proc && isStopped(row) && !stopLeftovers(host, row, proc, w)) return;
   if (seen === 'running' && row.cancel_requested_at !== null) {
     // Cancel is proven by the process being gone (SPEC §2.2), even when it left no exit code; and
     // by nothing of its group being left.
-    if (proc && !stopLeftovers(host, row, proc, w)) return;
     await end(host, row, w, {
       kind: 'exit',
       rc: null,
@@ -110,6 +112,11 @@ export async function lose(
   let reason: 'exit_unobserved' | 'start_interrupted' = 'exit_unobserved';
   if (seen === 'queued' && !proc) {
     if (!sup && Date.now() < attemptStartingUntil(host, row, w, false)) return;
+    // It never started and now cannot: a cancel asked meanwhile is done (as recovery does).
+    if (row.cancel_requested_at !== null) {
+      await end(host, row, w, { kind: 'cancelled_before_start' });
+      return;
+    }
     reason = 'start_interrupted';
   }
   await end(host, row, w, { kind: 'lost', reason });

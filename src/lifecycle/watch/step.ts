@@ -4,12 +4,12 @@ import { isAlive } from '../../runner/identity.ts';
 import { readExit, readProcess } from '../../runner/rundir.ts';
 import { selectAttemptById } from '../../store/attempts.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
-import { recordStarted, settleLate } from '../attempt-writes.ts';
+import { isStopped, recordStarted, settleLate } from '../attempt-writes.ts';
 import { endFromExit, lose } from './ends.ts';
 import type { Host } from './host.ts';
 import { attemptStartingUntil, startedAt, supervisorAlive } from './liveness.ts';
 import { hasNewOutput, ingest } from './output.ts';
-import { enforceDeadlines, stopStray } from './signals.ts';
+import { enforceDeadlines, stopLeftovers, stopStray } from './signals.ts';
 import type { Watch } from './watches.ts';
 
 export async function step(host: Host, id: string, row: AttemptsTable | undefined): Promise<void> {
@@ -91,7 +91,10 @@ async function stepUnknown(host: Host, row: AttemptsTable, w: Watch): Promise<vo
   host.watches.listen(row.id, w, dir);
   const proc = readProcess(dir);
   const alive = (proc !== null && isAlive(proc)) || supervisorAlive(dir);
-  if (readExit(dir)) {
+  const exited = readExit(dir) !== null;
+  // A stopped one (cancel, timeout) is settled or let go only once nothing of its group is left.
+  if (proc && isStopped(row) && (exited || !alive) && !stopLeftovers(host, row, proc, w)) return;
+  if (exited) {
     host.watches.remove(row.id);
     await settleLate(host.ctx, row);
     return;
