@@ -46,6 +46,12 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'get /v1/instances',
     'get /v1/webhooks',
     'post /v1/webhooks/{name}/redeliver',
+    // SPEC §12.5
+    'post /v1/stacks',
+    'get /v1/stacks',
+    'get /v1/stacks/{name}',
+    'put /v1/stacks/{name}',
+    'delete /v1/stacks/{name}',
   ];
 
   const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];

@@ -17,13 +17,15 @@ import { newAttemptId, nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
-import { allowed, asRead, checkVersion } from './guards.ts';
+import { allowed, asRead, checkVersion, guardUnitWrite } from './guards.ts';
 
 export interface AttemptRequest {
   ref: string;
   actor: Actor;
   w: WriteOptions | undefined;
   force: boolean;
+  /** The stack run launching this unit (SPEC §12.4): its own run does not block it. */
+  runId?: string;
 }
 
 /** What an attempt is accepted as: the domain's verdict, its params, and what it rolls back to. */
@@ -57,6 +59,7 @@ export async function startAttempt(
     const { row, dep, plan } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
       const dep = await deploymentByRef(trx, req.ref);
       checkVersion(dep, req.w);
+      await guardUnitWrite(trx, dep, req.runId);
       const plan = findPlan(ctx.config, dep.plan);
       if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
       const { decision, params, rollbackOf, retry } = await decide(dep, plan, trx);

@@ -2,7 +2,10 @@
 import { LifelineError } from '../../domain/errors.ts';
 import type { Decision } from '../../domain/transitions.ts';
 import type { Actor } from '../../domain/types.ts';
-import type { DeploymentsTable } from '../../store/schema.ts';
+import { decideUnitWrite } from '../../domain/stack-state.ts';
+import type { Kysely } from 'kysely';
+import type { Database, DeploymentsTable } from '../../store/schema.ts';
+import { selectUnitGuard } from '../../store/stacks.ts';
 import type { WriteOptions } from '../api.ts';
 
 /** Throws the domain's refusal; past it the decision's writes are known. */
@@ -26,4 +29,21 @@ export function checkVersion(dep: DeploymentsTable, w?: WriteOptions): void {
 /** The compare-and-set guard of a change to a deployment: the state and version just read. */
 export function asRead(dep: DeploymentsTable): { id: string; expectState: string; expectVersion: number } {
   return { id: dep.id, expectState: dep.state, expectVersion: Number(dep.version) };
+}
+
+/**
+ * A direct write on a unit (deploy, teardown, rollback, resolve, delete) while its stack's run is active
+ * is 409 STACK_RUN_IN_PROGRESS (SPEC §12.4), except from that run itself (`runId`). A standalone
+ * deployment reads nothing more.
+ */
+export async function guardUnitWrite(
+  db: Kysely<Database>,
+  dep: DeploymentsTable,
+  runId?: string,
+): Promise<void> {
+  if (!dep.stack_id) return;
+  const stack = await selectUnitGuard(db, dep.stack_id);
+  if (!stack || (runId !== undefined && stack.active_run_id === runId)) return;
+  const d = decideUnitWrite(stack.name, stack.active_run_id);
+  if (!d.ok) throw new LifelineError(d.refusal.code, d.refusal.detail);
 }
