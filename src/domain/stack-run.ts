@@ -27,7 +27,8 @@ export type StepState = (typeof STEP_STATES)[number];
 /** One unit's step, as stored in the run's `steps` JSON. */
 export interface RunStep {
   key: string;
-  index: number;
+  /** 1…count for a unit with count > 1; null for a single unit. */
+  index: number | null;
   deployment_id: string;
   step: StepState;
   /** The attempt this run launched on the unit; null until it is launched. */
@@ -39,7 +40,7 @@ export interface RunStep {
 /** A unit as a run sees it when it is planned. */
 export interface RunUnit {
   key: string;
-  index: number;
+  index: number | null;
   deploymentId: string;
   state: DeploymentState;
   /** `ready`, but its params changed since its last succeeded deploy. */
@@ -128,7 +129,7 @@ const refuse = (code: RunErrorCode, detail: string, field?: string) => ({
 });
 
 const names = (units: RunUnit[]) =>
-  units.map((u) => (u.index > 0 ? `${u.key}-${u.index}` : u.key)).join(', ');
+  units.map((u) => (u.index !== null ? `${u.key}-${u.index}` : u.key)).join(', ');
 
 /**
  * The steps of a new run: `waiting` for its targets, `not_needed` for the rest, in the units' order.
@@ -360,7 +361,7 @@ function endState(run: RunView, steps: RunStep[]): { to: RunState; reason: strin
 }
 
 function label(s: RunStep): string {
-  return s.index > 0 ? `${s.key}-${s.index}` : s.key;
+  return s.index !== null ? `${s.key}-${s.index}` : s.key;
 }
 
 /** Marks one unit launched (the write that accepts its attempt records this with the run's CAS). */

@@ -53,7 +53,7 @@ const idx = (depId: string) => Number(depId.slice(4));
 function units(w: World): RunUnit[] {
   return w.after.map((a, i) => ({
     key: `u${i}`,
-    index: 0,
+    index: null,
     deploymentId: id(i),
     state: w.states[i],
     paramsChanged: w.paramsChanged[i],
@@ -346,7 +346,7 @@ describe('stack run planner (SPEC §12.4, invariant 11)', () => {
 
   it('a deploy of some units takes what they need that is not ready, and nothing else', () => {
     // net <- template <- student-1, student-2 <- finalize (count expands student)
-    const u = (key: string, index: number, state: DeploymentState, after: string[]): RunUnit => ({
+    const u = (key: string, index: number | null, state: DeploymentState, after: string[]): RunUnit => ({
       key,
       index,
       deploymentId: index ? `${key}-${index}` : key,
@@ -355,12 +355,12 @@ describe('stack run planner (SPEC §12.4, invariant 11)', () => {
       after,
     });
     const stack = [
-      u('net', 0, 'ready', []),
-      u('template', 0, 'failed', ['net']),
+      u('net', null, 'ready', []),
+      u('template', null, 'failed', ['net']),
       u('student', 1, 'ready', ['net', 'template']),
       u('student', 2, 'pending', ['net', 'template']),
-      u('finalize', 0, 'pending', ['student-1', 'student-2']),
-      u('other', 0, 'failed', []),
+      u('finalize', null, 'pending', ['student-1', 'student-2']),
+      u('other', null, 'failed', []),
     ];
     const planned = planRun('deploy', stack, { units: ['student'] }, { isAdmin: false });
     expect(planned.ok && planned.steps.map((s) => [s.deployment_id, s.step])).toEqual([
@@ -379,7 +379,7 @@ describe('stack run planner (SPEC §12.4, invariant 11)', () => {
 
   it('refuses a run over a unit with an active attempt, force without admin, and a second active run', () => {
     const one = (state: DeploymentState): RunUnit[] => [
-      { key: 'a', index: 0, deploymentId: 'a', state, paramsChanged: false, after: [] },
+      { key: 'a', index: null, deploymentId: 'a', state, paramsChanged: false, after: [] },
     ];
     expect(planRun('deploy', one('deploying'), {}, { isAdmin: true })).toMatchObject({
       ok: false,
@@ -408,9 +408,9 @@ describe('stack run planner (SPEC §12.4, invariant 11)', () => {
 
   it('a unit whose launch was refused fails its step; with continue what is behind it is skipped', () => {
     const stack: RunUnit[] = [
-      { key: 'a', index: 0, deploymentId: 'a', state: 'pending', paramsChanged: false, after: [] },
-      { key: 'b', index: 0, deploymentId: 'b', state: 'pending', paramsChanged: false, after: ['a'] },
-      { key: 'c', index: 0, deploymentId: 'c', state: 'pending', paramsChanged: false, after: [] },
+      { key: 'a', index: null, deploymentId: 'a', state: 'pending', paramsChanged: false, after: [] },
+      { key: 'b', index: null, deploymentId: 'b', state: 'pending', paramsChanged: false, after: ['a'] },
+      { key: 'c', index: null, deploymentId: 'c', state: 'pending', paramsChanged: false, after: [] },
     ];
     const planned = planRun('deploy', stack, {}, { isAdmin: false });
     if (!planned.ok) throw new Error('refused');
@@ -443,8 +443,8 @@ describe('stack run planner (SPEC §12.4, invariant 11)', () => {
 
   it('an unknown unit blocks what comes after it; a check that settles it lets the run go on', () => {
     const stack: RunUnit[] = [
-      { key: 'a', index: 0, deploymentId: 'a', state: 'pending', paramsChanged: false, after: [] },
-      { key: 'b', index: 0, deploymentId: 'b', state: 'pending', paramsChanged: false, after: ['a'] },
+      { key: 'a', index: null, deploymentId: 'a', state: 'pending', paramsChanged: false, after: [] },
+      { key: 'b', index: null, deploymentId: 'b', state: 'pending', paramsChanged: false, after: ['a'] },
     ];
     const planned = planRun('deploy', stack, {}, { isAdmin: false });
     if (!planned.ok) throw new Error('refused');
@@ -471,8 +471,8 @@ describe('stack run planner (SPEC §12.4, invariant 11)', () => {
 
   it('a ready unit whose params changed is redeployed before what comes after it launches', () => {
     const stack: RunUnit[] = [
-      { key: 'db', index: 0, deploymentId: 'db', state: 'ready', paramsChanged: true, after: [] },
-      { key: 'app', index: 0, deploymentId: 'app', state: 'pending', paramsChanged: false, after: ['db'] },
+      { key: 'db', index: null, deploymentId: 'db', state: 'ready', paramsChanged: true, after: [] },
+      { key: 'app', index: null, deploymentId: 'app', state: 'pending', paramsChanged: false, after: ['db'] },
     ];
     const planned = planRun('deploy', stack, {}, { isAdmin: false });
     if (!planned.ok) throw new Error('refused');
@@ -496,7 +496,7 @@ describe('stack run planner (SPEC §12.4, invariant 11)', () => {
 
   it('a run with nothing to do ends succeeded at once', () => {
     const stack: RunUnit[] = [
-      { key: 'a', index: 0, deploymentId: 'a', state: 'ready', paramsChanged: false, after: [] },
+      { key: 'a', index: null, deploymentId: 'a', state: 'ready', paramsChanged: false, after: [] },
     ];
     const planned = planRun('deploy', stack, {}, { isAdmin: false });
     if (!planned.ok) throw new Error('refused');
