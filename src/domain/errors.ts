@@ -18,6 +18,11 @@ const STATUS: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   PAYLOAD_TOO_LARGE: 413,
   NO_ROLLBACK_TARGET: 409,
+  STACK_EXISTS: 409,
+  UNIT_NOT_TORN_DOWN: 409,
+  STACK_RUN_IN_PROGRESS: 409,
+  STACK_UNKNOWN_STATE: 409,
+  NO_ACTIVE_RUN: 409,
 };
 
 export function statusOf(code: ErrorCode): number {

@@ -14,6 +14,9 @@ export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
 /** A deployment's name, also its address in URLs: lowercase letters, digits and dashes. */
 export const DEPLOYMENT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** A label key (the label filter and stack specs share it). */
+export const LABEL_KEY = /^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/;
+
 export const ATTEMPT_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'unknown'] as const;
 export type AttemptState = (typeof ATTEMPT_STATES)[number];
 
@@ -60,6 +63,11 @@ export const ERROR_CODES = [
   'STORE_UNAVAILABLE',
   'PAYLOAD_TOO_LARGE',
   'NO_ROLLBACK_TARGET',
+  'STACK_EXISTS',
+  'UNIT_NOT_TORN_DOWN',
+  'STACK_RUN_IN_PROGRESS',
+  'STACK_UNKNOWN_STATE',
+  'NO_ACTIVE_RUN',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -87,10 +95,15 @@ export interface LifelineEvent {
   at: string;
   deployment_id: string | null;
   attempt_id: string | null;
+  /** The stack of a unit's event or of a stack's own event (SPEC §12); null otherwise. */
+  stack_id?: string | null;
   data: Record<string, unknown>;
 }
 
-/** An event before it has a seq: what a write appends. */
+/**
+ * An event before it has a seq: what a write appends. `stack_id` left out is looked up from the
+ * deployment (store/events.ts); a writer that knows it passes it.
+ */
 export type NewEvent = Omit<LifelineEvent, 'seq' | 'at'>;
 
 export interface AttemptSummary {

@@ -38,6 +38,11 @@ const TITLES: Record<ProblemCode, string> = {
   STORE_UNAVAILABLE: 'Store unavailable',
   PAYLOAD_TOO_LARGE: 'Payload too large',
   NO_ROLLBACK_TARGET: 'No rollback target',
+  STACK_EXISTS: 'Stack exists',
+  UNIT_NOT_TORN_DOWN: 'Unit not torn down',
+  STACK_RUN_IN_PROGRESS: 'Stack run in progress',
+  STACK_UNKNOWN_STATE: 'Stack state unknown',
+  NO_ACTIVE_RUN: 'No active run',
   INTERNAL: 'Internal server error',
 };
 

@@ -1,9 +1,8 @@
 // Input checks made before anything is read or written: names, params, labels, paging, reasons.
 import type { PlanConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
-import { DEPLOYMENT_NAME, DEPLOYMENT_STATES, type DeploymentState } from '../domain/types.ts';
+import { DEPLOYMENT_NAME, DEPLOYMENT_STATES, LABEL_KEY, type DeploymentState } from '../domain/types.ts';
 
-const LABEL_KEY = /^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/;
 const MAX_LABELS = 64;
 const MAX_LABEL_VALUE = 256;
 const MAX_REASON = 1000;

@@ -28,6 +28,57 @@ export async function reserveSeqs(trx: Transaction<Database>, n: number): Promis
 /** SQLite caps bound parameters per statement; 100 events of 7 columns stay well below. */
 const EVENTS_PER_INSERT = 100;
 
+/**
+ * A deployment's stack never changes (a unit is created in its stack and stays there; ids are never
+ * reused), so what was read once holds for good: events of a deployment learn their stack_id from here
+ * without a statement per write. Bounded; the oldest entries go first.
+ */
+const stackOfDeployment = new Map<string, string | null>();
+const STACK_CACHE_MAX = 50_000;
+
+/** Remembers a deployment's stack as read from its row (never from a row this transaction may undo). */
+export function rememberStackOf(deploymentId: string, stackId: string | null): void {
+  if (stackOfDeployment.has(deploymentId)) return;
+  if (stackOfDeployment.size >= STACK_CACHE_MAX) {
+    stackOfDeployment.delete(stackOfDeployment.keys().next().value as string);
+  }
+  stackOfDeployment.set(deploymentId, stackId);
+}
+
+/**
+ * The stack_id of each event: as given, else its deployment's (cached; the misses of one append read in
+ * one statement), else null. Every event of a unit carries its stack (SPEC §12.5).
+ */
+async function stackIds(trx: Transaction<Database>, events: NewEvent[]): Promise<(string | null)[]> {
+  const out: (string | null)[] = new Array(events.length);
+  let missing: Set<string> | null = null;
+  for (let j = 0; j < events.length; j++) {
+    const e = events[j];
+    if (e.stack_id !== undefined) out[j] = e.stack_id;
+    else if (e.deployment_id === null) out[j] = null;
+    else {
+      const known = stackOfDeployment.get(e.deployment_id);
+      if (known !== undefined) out[j] = known;
+      else (missing ??= new Set()).add(e.deployment_id);
+    }
+  }
+  if (missing === null) return out;
+  const rows = await trx
+    .selectFrom('deployments')
+    .select(['id', 'stack_id'])
+    .where('id', 'in', [...missing])
+    .execute();
+  const found = new Map<string, string | null>();
+  for (const r of rows) {
+    found.set(r.id, r.stack_id ?? null);
+    rememberStackOf(r.id, r.stack_id ?? null);
+  }
+  for (let j = 0; j < events.length; j++) {
+    if (out[j] === undefined) out[j] = found.get(events[j].deployment_id!) ?? null;
+  }
+  return out;
+}
+
 export async function insertEvents(
   trx: Transaction<Database>,
   events: NewEvent[],
@@ -36,15 +87,16 @@ export async function insertEvents(
   logOffsets?: (number | null)[],
 ): Promise<LifelineEvent[]> {
   if (events.length === 0) return [];
+  const stacks = await stackIds(trx, events);
   if (trx.getExecutor().adapter instanceof PostgresAdapter)
-    return appendPostgres(trx, events, at, logOffsets);
+    return appendPostgres(trx, events, at, stacks, logOffsets);
   const first = await reserveSeqs(trx, events.length);
   const stored: LifelineEvent[] = new Array(events.length);
   for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
     const rows: EventsTable[] = [];
     for (let j = i; j < Math.min(i + EVENTS_PER_INSERT, events.length); j++) {
       const e = events[j];
-      stored[j] = stamped(e, first + j, at);
+      stored[j] = stamped(e, first + j, at, stacks[j]);
       rows.push({
         seq: first + j,
         type: e.type,
@@ -53,6 +105,7 @@ export async function insertEvents(
         attempt_id: e.attempt_id,
         data: JSON.stringify(e.data),
         log_offset: logOffsets?.[j] ?? null,
+        stack_id: stacks[j],
       });
     }
     await insertRows(trx, 'events', rows);
@@ -61,8 +114,18 @@ export async function insertEvents(
 }
 
 // Spelled out: on Node 20, `{ ...e, seq, at }` (a spread then new keys) costs microseconds per object.
-function stamped(e: NewEvent, seq: number, at: string): LifelineEvent {
-  return { seq, type: e.type, at, deployment_id: e.deployment_id, attempt_id: e.attempt_id, data: e.data };
+// stack_id is served only where there is one: standalone events keep their shape.
+function stamped(e: NewEvent, seq: number, at: string, stackId: string | null): LifelineEvent {
+  const out: LifelineEvent = {
+    seq,
+    type: e.type,
+    at,
+    deployment_id: e.deployment_id,
+    attempt_id: e.attempt_id,
+    data: e.data,
+  };
+  if (stackId !== null) out.stack_id = stackId;
+  return out;
 }
 
 /**
@@ -76,10 +139,10 @@ const APPEND_PG = CompiledQuery.raw(
     update "counters" set "value" = "value" + $1 where "name" = 'event_seq'
     returning "value", pg_notify($2, cast("value" as text)) as "notified"
   ), e as (
-    insert into "events" ("seq", "type", "at", "deployment_id", "attempt_id", "data", "log_offset")
-    select c."value" - $1 + x.ord, x.type, $3, x.deployment_id, x.attempt_id, x.data, x.log_offset
-    from c, unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])
-      with ordinality as x(type, deployment_id, attempt_id, data, log_offset, ord)
+    insert into "events" ("seq", "type", "at", "deployment_id", "attempt_id", "data", "log_offset", "stack_id")
+    select c."value" - $1 + x.ord, x.type, $3, x.deployment_id, x.attempt_id, x.data, x.log_offset, x.stack_id
+    from c, unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])
+      with ordinality as x(type, deployment_id, attempt_id, data, log_offset, stack_id, ord)
   )
   select "value" from c`,
 );
@@ -88,6 +151,7 @@ async function appendPostgres(
   trx: Transaction<Database>,
   events: NewEvent[],
   at: string,
+  stacks: (string | null)[],
   logOffsets?: (number | null)[],
 ): Promise<LifelineEvent[]> {
   const n = events.length;
@@ -106,12 +170,12 @@ async function appendPostgres(
   }
   const res = await trx.executeQuery<{ value: string | number }>({
     ...APPEND_PG,
-    parameters: [n, EVENTS_CHANNEL, at, types, deps, atts, data, offs],
+    parameters: [n, EVENTS_CHANNEL, at, types, deps, atts, data, offs, stacks],
   });
   if (res.rows.length !== 1) throw new Error('the event_seq counter row is missing');
   const first = Number(res.rows[0].value) - n + 1;
   const stored: LifelineEvent[] = new Array(n);
-  for (let j = 0; j < n; j++) stored[j] = stamped(events[j], first + j, at);
+  for (let j = 0; j < n; j++) stored[j] = stamped(events[j], first + j, at, stacks[j]);
   return stored;
 }
 

@@ -55,7 +55,7 @@ export function toSummary(row: Pick<AttemptsTable, 'id' | 'number' | 'kind' | 's
 }
 
 export function toEvent(row: EventsTable): LifelineEvent {
-  return {
+  const e: LifelineEvent = {
     seq: Number(row.seq),
     type: row.type as LifelineEvent['type'],
     at: row.at,
@@ -63,4 +63,7 @@ export function toEvent(row: EventsTable): LifelineEvent {
     attempt_id: row.attempt_id,
     data: JSON.parse(row.data),
   };
+  // Only events of a stack or its units carry it: standalone events keep their shape.
+  if (row.stack_id != null) e.stack_id = row.stack_id;
+  return e;
 }

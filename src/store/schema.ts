@@ -20,6 +20,40 @@ export interface DeploymentsTable {
   retry_of?: number | null;
   retry_at?: string | null;
   retry_attempt_id?: string | null;
+  /** A unit's stack, key and index (015, SPEC §12); null for a standalone deployment. */
+  stack_id?: string | null;
+  unit_key?: string | null;
+  unit_index?: number | null;
+}
+
+/** A stack (015): its spec as JSON text, its derived state (SPEC §12.3) and the run active on it. */
+export interface StacksTable {
+  id: string;
+  name: string;
+  spec: string;
+  labels: string;
+  state: string;
+  version: number;
+  active_run_id: string | null;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+/** A run (015, SPEC §12.4): steps is JSON text `[{key, index, deployment_id, step, attempt_id}]`. */
+export interface RunsTable {
+  id: string;
+  stack_id: string;
+  kind: string;
+  state: string;
+  version: number;
+  steps: string;
+  options: string;
+  actor: string;
+  reason: string | null;
+  created_at: string;
+  updated_at: string;
+  ended_at: string | null;
 }
 
 export interface AttemptsTable {
@@ -73,6 +107,8 @@ export interface EventsTable {
   data: string;
   /** log_line of an attempt: where the line starts in the attempt's log text; else null. */
   log_offset: number | null;
+  /** The stack of a unit's event or of a stack's own event (015); null otherwise. */
+  stack_id?: string | null;
 }
 
 /** Ingestion state of an attempt's output, kept across its bounded transactions. */
@@ -178,4 +214,6 @@ export interface Database {
   webhooks: WebhooksTable;
   log_archive: LogArchiveTable;
   retention: RetentionTable;
+  stacks: StacksTable;
+  runs: RunsTable;
 }

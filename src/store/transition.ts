@@ -5,17 +5,13 @@ import type { Mark } from '../domain/marks.ts';
 import type { AttemptChange, DeploymentChange } from '../domain/transitions.ts';
 import type { LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from './schema.ts';
-import { insertEvents } from './events.ts';
+import { insertEvents, rememberStackOf } from './events.ts';
 import { insertDeployment } from './deployments.ts';
 import { insertRows } from './compiled.ts';
+import { LostRace } from './lost-race.ts';
+import { stackStateEvents } from './stacks.ts';
 
-/** Zero rows matched the expected state: another writer won. Nothing of the transaction is kept. */
-export class LostRace extends Error {
-  constructor(what: string) {
-    super(`lost the race: ${what} changed under us`);
-    this.name = 'LostRace';
-  }
-}
+export { LostRace };
 
 /** The columns of a deployment's scheduled retry (migration 011). */
 export type RetryColumn = 'retry_number' | 'retry_of' | 'retry_at' | 'retry_attempt_id';
@@ -134,8 +130,11 @@ export async function applyTransition(
     });
   }
 
+  /** The deployment's stack, once its row was written (undefined: not known here; insertEvents looks). */
+  let stackId: string | null | undefined;
   if (dep.insert) {
     await insertDeployment(trx, dep.insert);
+    stackId = dep.insert.stack_id ?? null;
   } else if (dep.change || dep.set) {
     if (dep.expectState === undefined || dep.expectVersion === undefined) {
       throw new Error('applyTransition: a deployment update needs its expected state and version');
@@ -159,32 +158,68 @@ export async function applyTransition(
         of === null ? eb('retry_attempt_id', 'is', null) : eb('retry_attempt_id', '=', of),
       );
     }
-    const res = await q.executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) throw new LostRace(`deployment ${dep.id}`);
+    // The stack comes back with the row: a standalone deployment costs no statement more.
+    const row = await q.returning('stack_id').executeTakeFirst();
+    if (!row) throw new LostRace(`deployment ${dep.id}`);
+    stackId = row.stack_id ?? null;
+    rememberStackOf(dep.id, stackId);
   }
   if (dep.change) {
-    events.push({
-      type: 'state_transition',
-      deployment_id: dep.id,
-      attempt_id: w.attempt?.id ?? null,
-      data: {
-        entity: 'deployment',
-        id: dep.id,
-        from: dep.change.from,
-        to: dep.change.to,
-        trigger: dep.change.trigger,
-        reason: dep.change.reason,
+    events.push(
+      deploymentTransitionEvent(
+        dep.id,
+        w.attempt?.id ?? null,
+        dep.change,
+        w.actor,
+        dep.insert ? dep.insert.version : dep.expectVersion! + 1,
+      ),
+    );
+  }
+  // A unit's state moved: its stack's state follows in this transaction (SPEC §12.3).
+  if (stackId && dep.change && !dep.insert) {
+    events.push(
+      ...(await stackStateEvents(trx, stackId, {
+        at: w.at,
         actor: w.actor,
-        version: dep.insert ? dep.insert.version : dep.expectVersion! + 1,
-      },
-    });
+        trigger: 'unit_changed',
+        reason: dep.id,
+      })),
+    );
   }
   while (offsets.length < events.length) offsets.push(null);
   for (const { logOffset, ...e } of w.eventsAfter ?? []) {
     events.push(e);
     offsets.push(logOffset ?? null);
   }
+  if (stackId !== undefined) {
+    for (const e of events) if (e.deployment_id === dep.id && e.stack_id === undefined) e.stack_id = stackId;
+  }
   return insertEvents(trx, events, w.at, offsets);
+}
+
+/** A deployment's `state_transition` event. */
+export function deploymentTransitionEvent(
+  id: string,
+  attemptId: string | null,
+  change: DeploymentChange,
+  actor: string,
+  version: number,
+): NewEvent {
+  return {
+    type: 'state_transition',
+    deployment_id: id,
+    attempt_id: attemptId,
+    data: {
+      entity: 'deployment',
+      id,
+      from: change.from,
+      to: change.to,
+      trigger: change.trigger,
+      reason: change.reason,
+      actor,
+      version,
+    },
+  };
 }
 
 /** A mark on an active attempt (domain/marks.ts): set once, with its event, in the caller's transaction. */
