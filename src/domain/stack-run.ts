@@ -2,15 +2,14 @@
 // and its state transitions. Pure: no I/O, no clock. The lifecycle reads the rows, asks here, and
 // writes the answer with one compare-and-set on the run's version (a launch in the same transaction
 // as the unit's attempt), so whoever advances a run, and however often, the answer is the same.
+import type { OnFailure } from './stack-spec.ts';
+import type { RunKind } from './stack-state.ts';
 import type { AttemptState, DeploymentState, ErrorCode } from './types.ts';
 
 export const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'unknown'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
-export const RUN_KINDS = ['deploy', 'teardown'] as const;
-export type RunKind = (typeof RUN_KINDS)[number];
-
-export type OnFailure = 'stop' | 'continue';
+export type { OnFailure, RunKind };
 
 /** Where a unit is in a run (SPEC §12.4 "a run's record lists every unit with its step"). */
 export const STEP_STATES = [
@@ -55,11 +54,8 @@ export interface RunOptions {
   force?: boolean;
 }
 
-/** The stack codes of SPEC §12.5 (ERROR_CODES gains them with the stacks branch). */
-export type RunErrorCode = ErrorCode | 'STACK_RUN_IN_PROGRESS' | 'STACK_UNKNOWN_STATE' | 'NO_ACTIVE_RUN';
-
 export interface RunRefusal {
-  code: RunErrorCode;
+  code: ErrorCode;
   detail: string;
   field?: string;
 }
@@ -123,7 +119,7 @@ export function foldRun(
 
 // ---- planning: the targets of a new run -------------------------------------------------------
 
-const refuse = (code: RunErrorCode, detail: string, field?: string) => ({
+const refuse = (code: ErrorCode, detail: string, field?: string) => ({
   ok: false as const,
   refusal: field ? { code, detail, field } : { code, detail },
 });
@@ -388,4 +384,26 @@ export function decideRunCancel(
 export function decideRunStart(activeRun: string | null): { ok: true } | { ok: false; refusal: RunRefusal } {
   if (activeRun) return refuse('STACK_RUN_IN_PROGRESS', `run ${activeRun} is active on this stack`);
   return { ok: true };
+}
+
+/** A run as the API serves it (SPEC §12.5). */
+export interface Run {
+  id: string;
+  stack_id: string;
+  /** The stack's name. */
+  stack: string;
+  kind: RunKind;
+  state: RunState;
+  version: number;
+  on_failure: OnFailure;
+  options: RunOptions;
+  /** Who asked for it: every unit attempt it launches is requested by them. */
+  actor: string;
+  reason: string | null;
+  cancel_requested_at: string | null;
+  /** In dependency order; `deployment` is the unit deployment's name. */
+  steps: (RunStep & { deployment: string })[];
+  created_at: string;
+  updated_at: string;
+  ended_at: string | null;
 }

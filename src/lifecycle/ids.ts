@@ -14,3 +14,5 @@ export const newInstanceId = () => `ins_${ulid()}`;
 const offsetMs = Number(process.env.LIFELINE_CLOCK_OFFSET_MS ?? 0) || 0;
 export const clockNow = () => Date.now() + offsetMs;
 export const nowIso = () => new Date(clockNow()).toISOString();
+export const newStackId = () => `stk_${ulid()}`;
+export const newRunId = () => `run_${ulid()}`;

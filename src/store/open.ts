@@ -28,6 +28,7 @@ import * as m011 from './migrations/011_retry.ts';
 import * as m012 from './migrations/012_log_archive.ts';
 import * as m013 from './migrations/013_runner_event_cap.ts';
 import * as m015 from './migrations/015_stacks.ts';
+import * as m015b from './migrations/015b_run_cancel.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -70,6 +71,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '012_log_archive': m012,
   '013_runner_event_cap': m013,
   '015_stacks': m015,
+  '015b_run_cancel': m015b,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

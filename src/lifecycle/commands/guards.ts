@@ -2,7 +2,10 @@
 import { LifelineError } from '../../domain/errors.ts';
 import type { Decision } from '../../domain/transitions.ts';
 import type { Actor } from '../../domain/types.ts';
-import type { DeploymentsTable } from '../../store/schema.ts';
+import type { Transaction } from 'kysely';
+import { decideUnitWrite } from '../../domain/stack-state.ts';
+import type { Database, DeploymentsTable } from '../../store/schema.ts';
+import { lockStackRun } from '../../store/runs.ts';
 import type { WriteOptions } from '../api.ts';
 
 /** Throws the domain's refusal; past it the decision's writes are known. */
@@ -26,4 +29,20 @@ export function checkVersion(dep: DeploymentsTable, w?: WriteOptions): void {
 /** The compare-and-set guard of a change to a deployment: the state and version just read. */
 export function asRead(dep: DeploymentsTable): { id: string; expectState: string; expectVersion: number } {
   return { id: dep.id, expectState: dep.state, expectVersion: Number(dep.version) };
+}
+
+/**
+ * SPEC §12.4: while its stack's run is active, a unit is written only by that run (`run`); a direct
+ * deploy, teardown, rollback, resolve or delete is 409 STACK_RUN_IN_PROGRESS. Read in the write's own
+ * transaction, so a run that starts after this read makes the write lose its race instead.
+ */
+export async function guardUnitWrite(
+  trx: Transaction<Database>,
+  stackId: string,
+  run?: string,
+): Promise<void> {
+  const stack = await lockStackRun(trx, stackId);
+  if (!stack || (run !== undefined && stack.active_run_id === run)) return;
+  const decision = decideUnitWrite(stack.name, stack.active_run_id);
+  if (!decision.ok) throw new LifelineError(decision.refusal.code, decision.refusal.detail);
 }
