@@ -14,6 +14,7 @@ import type {
   Transition,
 } from '../domain/types.ts';
 import type { Phase } from '../domain/phases.ts';
+import type { Stack } from '../domain/stack-types.ts';
 import { isStoreClosed, isStoreUnavailable } from '../store/errors.ts';
 
 export interface PlanInfo {
@@ -47,6 +48,7 @@ export interface EventQuery {
   after?: number;
   limit?: number;
   deployment?: string; // id or name
+  stack?: string; // id or name
   types?: EventType[];
 }
 
@@ -107,6 +109,16 @@ export interface LifelineApi {
   }): Promise<Page<Deployment>>;
   getDeployment(ref: string): Promise<Deployment>;
   deleteDeployment(ref: string, opts: { force?: boolean }, actor: Actor, w?: WriteOptions): Promise<void>;
+
+  /** SPEC §12: the spec as sent (JSON or parsed YAML); every malformed part is a 422 naming its field. */
+  createStack(spec: unknown, actor: Actor, w?: WriteOptions): Promise<Stack>;
+  /** `w.ifVersion` is the stack's version. */
+  updateStack(name: string, spec: unknown, actor: Actor, w?: WriteOptions): Promise<Stack>;
+  deleteStack(name: string, opts: { force?: boolean }, actor: Actor, w?: WriteOptions): Promise<void>;
+  getStack(ref: string): Promise<Stack>;
+  listStacks(query: { limit?: number; cursor?: string }): Promise<Page<Stack>>;
+  /** A stack filter as an id; deleted stacks stay addressable by id. */
+  stackIdFor(ref: string): Promise<string>;
 
   startDeploy(
     ref: string,

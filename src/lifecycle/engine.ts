@@ -11,6 +11,8 @@ import { cancel } from './commands/cancel.ts';
 import { Checks } from './commands/check.ts';
 import { createDeployment } from './commands/create.ts';
 import { deleteDeployment } from './commands/delete.ts';
+import { createStack, deleteStack, updateStack } from './commands/stacks.ts';
+import * as stacks from './stacks.ts';
 import { startDeploy } from './commands/deploy.ts';
 import { rollback } from './commands/rollback.ts';
 import { resolve } from './commands/resolve.ts';
@@ -123,6 +125,14 @@ export class Lifeline implements LifelineApi {
 
   createDeployment: LifelineApi['createDeployment'] = (input, actor, w) =>
     createDeployment(this.ctx, input, actor, w);
+  createStack: LifelineApi['createStack'] = (spec, actor, w) => createStack(this.ctx, spec, actor, w);
+  updateStack: LifelineApi['updateStack'] = (name, spec, actor, w) =>
+    updateStack(this.ctx, name, spec, actor, w);
+  deleteStack: LifelineApi['deleteStack'] = (name, opts, actor, w) =>
+    deleteStack(this.ctx, name, opts, actor, w);
+  getStack: LifelineApi['getStack'] = (ref) => stacks.getStack(this.ctx, ref);
+  listStacks: LifelineApi['listStacks'] = (q) => stacks.listStacks(this.ctx, q);
+  stackIdFor: LifelineApi['stackIdFor'] = (ref) => stacks.stackIdFor(this.ctx, ref);
   deleteDeployment: LifelineApi['deleteDeployment'] = (ref, opts, actor, w) =>
     deleteDeployment(this.ctx, ref, opts, actor, w);
   startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>

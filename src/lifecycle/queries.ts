@@ -18,6 +18,7 @@ import { selectAttemptById, selectAttemptPage } from '../store/attempts.ts';
 import { selectDeploymentById, selectDeploymentByRef, selectDeploymentPage } from '../store/deployments.ts';
 import { selectDeploymentTransitions, selectEventPage } from '../store/events.ts';
 import { readLog } from './logs.ts';
+import { stackIdFor } from './stacks.ts';
 import { selectInstancesAt } from '../store/instances.ts';
 import { lastSeq } from '../store/stats.ts';
 import type { Database, DeploymentsTable } from '../store/schema.ts';
@@ -156,7 +157,14 @@ export async function listEvents(
   const after = checkPosition(query.after ?? 0, 'after');
   const limit = checkLimit(query.limit, MAX_EVENTS_PAGE, 100);
   const deploymentId = query.deployment ? await deploymentIdFor(ctx, query.deployment) : undefined;
-  const page = await selectEventPage(ctx.store.db, { after, limit, deploymentId, types: query.types });
+  const stackId = query.stack ? await stackIdFor(ctx, query.stack) : undefined;
+  const page = await selectEventPage(ctx.store.db, {
+    after,
+    limit,
+    deploymentId,
+    stackId,
+    types: query.types,
+  });
   // Read after the page: whatever a concurrent prune took out of the page lies below what this says.
   return { ...page, logs_pruned_before: await selectPrunedBefore(ctx.store.db) };
 }

@@ -184,6 +184,8 @@ export interface EventFilter {
   limit: number;
   deploymentId?: string;
   attemptId?: string;
+  /** Events of a stack and of its units (events_stack_seq). */
+  stackId?: string;
   types?: EventType[];
 }
 
@@ -192,10 +194,11 @@ export async function selectEvents(db: Db, f: EventFilter & { upTo?: number }): 
   if (f.upTo !== undefined) q = q.where('seq', '<=', f.upTo);
   if (f.deploymentId) q = q.where('deployment_id', '=', f.deploymentId);
   if (f.attemptId) q = q.where('attempt_id', '=', f.attemptId);
+  if (f.stackId) q = q.where('stack_id', '=', f.stackId);
   if (f.types && f.types.length > 0) {
     // Beside a deployment or attempt, `type || ''` keeps the planner on that entity's (…, seq) index:
     // the (type, seq) one would walk every deployment's events of that type.
-    const scoped = Boolean(f.deploymentId || f.attemptId);
+    const scoped = Boolean(f.deploymentId || f.attemptId || f.stackId);
     q = scoped ? q.where(sql<string>`(type || '')`, 'in', f.types) : q.where('type', 'in', f.types);
   }
   const rows = await q.orderBy('seq', 'asc').limit(f.limit).execute();
@@ -216,14 +219,15 @@ export interface EventPage {
  */
 export async function selectEventPage(db: Db, f: EventFilter): Promise<EventPage> {
   const types = f.types ?? [];
-  if (!f.deploymentId && !f.attemptId && types.length === 0) {
+  const scoped = Boolean(f.deploymentId || f.attemptId || f.stackId);
+  if (!scoped && types.length === 0) {
     const items = await selectEvents(db, f);
     return { items, next_after: items.length > 0 ? items[items.length - 1].seq : f.after };
   }
   const head = await selectLastSeq(db);
   if (head <= f.after) return { items: [], next_after: f.after };
   let items: LifelineEvent[];
-  if (types.length > 1 && !f.deploymentId && !f.attemptId) {
+  if (types.length > 1 && !scoped) {
     // One ordered range of the (type, seq) index per type, merged: an IN list would make the planner
     // sort every match after `after` (or walk the whole table) to find the first `limit`.
     const parts = await Promise.all(types.map((t) => selectEvents(db, { ...f, types: [t], upTo: head })));

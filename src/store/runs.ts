@@ -4,7 +4,6 @@ import type { Kysely, Transaction } from 'kysely';
 import type { RunChange } from '../domain/stack-run.ts';
 import type { NewEvent } from '../domain/types.ts';
 import { insertRows } from './compiled.ts';
-import { dialectOf } from './instances.ts';
 import { LostRace } from './lost-race.ts';
 import type { Database, RunsTable } from './schema.ts';
 
@@ -157,17 +156,4 @@ export async function selectDeploymentNames(db: Db, ids: string[]): Promise<Map<
   if (ids.length === 0) return new Map();
   const rows = await db.selectFrom('deployments').select(['id', 'name']).where('id', 'in', ids).execute();
   return new Map(rows.map((r) => [r.id, r.name] as const));
-}
-
-/**
- * The stack's name and active run, its row locked on Postgres until the transaction ends: a unit write
- * and a run's start on one stack then happen one after the other, never both on a stale view.
- */
-export async function lockStackRun(
-  trx: Transaction<Database>,
-  stackId: string,
-): Promise<{ name: string; active_run_id: string | null } | undefined> {
-  let q = trx.selectFrom('stacks').select(['name', 'active_run_id']).where('id', '=', stackId);
-  if (dialectOf(trx) === 'postgres') q = q.forUpdate();
-  return q.executeTakeFirst();
 }

@@ -201,3 +201,44 @@ export async function selectUnitGuard(
     .where('id', '=', stackId)
     .executeTakeFirst();
 }
+
+/** Unit deployment rows and their label rows, many to a statement (one of each for a small stack). */
+export async function insertUnitDeployments(
+  trx: Transaction<Database>,
+  rows: DeploymentsTable[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += 50) await insertRows(trx, 'deployments', rows.slice(i, i + 50));
+  const labels = rows.flatMap((r) =>
+    Object.entries(JSON.parse(r.labels) as Record<string, string>).map(([key, value]) => ({
+      key,
+      value,
+      deployment_id: r.id,
+    })),
+  );
+  for (let i = 0; i < labels.length; i += 200)
+    await insertRows(trx, 'deployment_labels', labels.slice(i, i + 200));
+}
+
+/** Which of these names live deployments hold. */
+export async function selectTakenNames(db: Db, names: string[]): Promise<string[]> {
+  const taken: string[] = [];
+  for (let i = 0; i < names.length; i += 500) {
+    const rows = await db
+      .selectFrom('deployments')
+      .select('name')
+      .where('name', 'in', names.slice(i, i + 500))
+      .where('deleted_at', 'is', null)
+      .execute();
+    taken.push(...rows.map((r) => r.name));
+  }
+  return taken;
+}
+
+/** id, kind and state of these runs. */
+export async function selectRunSummaries(
+  db: Db,
+  ids: string[],
+): Promise<{ id: string; kind: string; state: string }[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('runs').select(['id', 'kind', 'state']).where('id', 'in', ids).execute();
+}

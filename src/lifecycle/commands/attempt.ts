@@ -25,8 +25,8 @@ export interface AttemptRequest {
   actor: Actor;
   w: WriteOptions | undefined;
   force: boolean;
-  /** The stack run launching it: only that run may start a unit's attempt while it is active. */
-  run?: string;
+  /** The stack run launching this unit (SPEC §12.4): its own run does not block it. */
+  runId?: string;
   /** Told once the accept committed, before the launch (tests: a crash point). */
   onCommitted?: () => void;
 }
@@ -67,7 +67,7 @@ export async function startAttempt(
     const { row, dep, plan, stack } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
       const dep = await deploymentByRef(trx, req.ref);
       checkVersion(dep, req.w);
-      if (dep.stack_id) await guardUnitWrite(trx, dep.stack_id, req.run);
+      await guardUnitWrite(trx, dep, req.runId);
       const plan = findPlan(ctx.config, dep.plan);
       if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
       const { decision, params, rollbackOf, retry, reason, eventsAfter } = await decide(dep, plan, trx, id);

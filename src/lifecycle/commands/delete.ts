@@ -9,7 +9,7 @@ import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { deploymentByRef } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
-import { allowed, callerOf, checkVersion } from './guards.ts';
+import { allowed, callerOf, checkVersion, guardUnitWrite } from './guards.ts';
 
 export async function deleteDeployment(
   ctx: Ctx,
@@ -21,6 +21,15 @@ export async function deleteDeployment(
   await transactCommand(ctx.store, ctx.bus, w, async (trx) => {
     const dep = await deploymentByRef(trx, ref);
     checkVersion(dep, w);
+    await guardUnitWrite(trx, dep);
+    // A unit is deleted with its stack, or by removing it from the spec (PUT): never on its own, so a
+    // stack's spec and its units always agree.
+    if (dep.stack_id) {
+      throw new LifelineError(
+        'INVALID_TRANSITION',
+        `deployment ${dep.name} is a unit of a stack: remove it from the stack's spec or delete the stack`,
+      );
+    }
     allowed(decideDelete(dep.state as DeploymentState, opts.force === true, callerOf(actor)));
     const at = nowIso();
     if (!(await markDeploymentDeleted(trx, dep.id, Number(dep.version), at))) {

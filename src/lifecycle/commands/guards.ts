@@ -2,10 +2,10 @@
 import { LifelineError } from '../../domain/errors.ts';
 import type { Decision } from '../../domain/transitions.ts';
 import type { Actor } from '../../domain/types.ts';
-import type { Transaction } from 'kysely';
 import { decideUnitWrite } from '../../domain/stack-state.ts';
+import type { Kysely } from 'kysely';
 import type { Database, DeploymentsTable } from '../../store/schema.ts';
-import { lockStackRun } from '../../store/runs.ts';
+import { selectUnitGuard } from '../../store/stacks.ts';
 import type { WriteOptions } from '../api.ts';
 
 /** Throws the domain's refusal; past it the decision's writes are known. */
@@ -32,17 +32,18 @@ export function asRead(dep: DeploymentsTable): { id: string; expectState: string
 }
 
 /**
- * SPEC §12.4: while its stack's run is active, a unit is written only by that run (`run`); a direct
- * deploy, teardown, rollback, resolve or delete is 409 STACK_RUN_IN_PROGRESS. Read in the write's own
- * transaction, so a run that starts after this read makes the write lose its race instead.
+ * A direct write on a unit (deploy, teardown, rollback, resolve, delete) while its stack's run is active
+ * is 409 STACK_RUN_IN_PROGRESS (SPEC §12.4), except from that run itself (`runId`). A standalone
+ * deployment reads nothing more.
  */
 export async function guardUnitWrite(
-  trx: Transaction<Database>,
-  stackId: string,
-  run?: string,
+  db: Kysely<Database>,
+  dep: DeploymentsTable,
+  runId?: string,
 ): Promise<void> {
-  const stack = await lockStackRun(trx, stackId);
-  if (!stack || (run !== undefined && stack.active_run_id === run)) return;
-  const decision = decideUnitWrite(stack.name, stack.active_run_id);
-  if (!decision.ok) throw new LifelineError(decision.refusal.code, decision.refusal.detail);
+  if (!dep.stack_id) return;
+  const stack = await selectUnitGuard(db, dep.stack_id);
+  if (!stack || (runId !== undefined && stack.active_run_id === runId)) return;
+  const d = decideUnitWrite(stack.name, stack.active_run_id);
+  if (!d.ok) throw new LifelineError(d.refusal.code, d.refusal.detail);
 }

@@ -10,7 +10,7 @@ import { presentDeployments } from '../present.ts';
 import { deploymentByRef } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
 import { checkReason } from '../validate.ts';
-import { allowed, asRead, callerOf, checkVersion } from './guards.ts';
+import { allowed, asRead, callerOf, checkVersion, guardUnitWrite } from './guards.ts';
 
 export async function resolve(
   ctx: Ctx,
@@ -23,6 +23,7 @@ export async function resolve(
   return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
     const dep = await deploymentByRef(trx, ref);
     checkVersion(dep, w);
+    await guardUnitWrite(trx, dep);
     const decision = decideResolve(dep.state as DeploymentState, input.state, input.reason, callerOf(actor));
     allowed(decision);
     const events = await applyTransition(trx, {

@@ -231,7 +231,7 @@ export class RunAdvancer {
           actor,
           w: undefined,
           force: l.force,
-          run: runId,
+          runId,
           onCommitted: () => runCrashPoint('run_launch_after_commit'),
         },
         async (dep, plan, trx, attemptId) => {

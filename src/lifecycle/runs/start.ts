@@ -78,8 +78,8 @@ export async function startRun(
     if (!started.ok) throw new LifelineError(started.refusal.code, started.refusal.detail);
     const id = newRunId();
     const at = nowIso();
-    // Claimed first: on Postgres that locks the stack row, so a unit write waits for this run (and is
-    // then refused) or went before it, and the units below are read after it.
+    // Claimed first: on Postgres that locks the stack row, so unit transitions (whose stack-state write
+    // locks it too) wait for this run, and the units below are read after them.
     await claimStackRun(trx, stack.id, id, at);
     const spec = JSON.parse(stack.spec) as StackSpec;
     const rows = await selectUnitRows(trx, stack.id);
