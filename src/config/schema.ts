@@ -28,6 +28,10 @@ export const RUNNER_ENV_NAMES: readonly string[] = [
   'LIFELINE_KIND',
   'LIFELINE_WORKSPACE',
   'LIFELINE_EVENTS_FILE',
+  'LIFELINE_STACK',
+  'LIFELINE_UNIT',
+  'LIFELINE_UNIT_INDEX',
+  'LIFELINE_INPUTS',
 ];
 
 // Built once (zod compiles each schema on first use, which costs milliseconds); everything that

@@ -30,6 +30,7 @@ import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { countStreams, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plans.ts';
+import { runRoutes } from './routes/runs.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { streamRoutes } from './stream.ts';
 import { dashboardRoutes } from './dashboard.ts';
@@ -282,6 +283,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(stackRoutes, { api });
   await app.register(attemptRoutes, { api });
   await app.register(eventRoutes, { api });
+  await app.register(runRoutes, { api });
   await app.register(instanceRoutes, { api });
   await app.register(streamRoutes, { api });
   await app.register(dashboardRoutes); // web/ at `/`, and the Lifeline-Role header

@@ -15,6 +15,7 @@ import type {
 } from '../domain/types.ts';
 import type { Phase } from '../domain/phases.ts';
 import type { Stack } from '../domain/stack-types.ts';
+import type { Run, RunKind } from '../domain/stack-run.ts';
 import { isStoreClosed, isStoreUnavailable } from '../store/errors.ts';
 
 export interface PlanInfo {
@@ -119,6 +120,20 @@ export interface LifelineApi {
   listStacks(query: { limit?: number; cursor?: string }): Promise<Page<Stack>>;
   /** A stack filter as an id; deleted stacks stay addressable by id. */
   stackIdFor(ref: string): Promise<string>;
+
+  /** SPEC §12.4: a deploy (`{units?, all?, force?}`) or teardown (`{confirm, force?}`) run; 202 Run. */
+  startStackRun(
+    name: string,
+    kind: RunKind,
+    input: Record<string, unknown>,
+    actor: Actor,
+    w?: WriteOptions,
+  ): Promise<Run>;
+  /** Cancels the stack's active run (NO_ACTIVE_RUN when none). */
+  cancelStackRun(name: string, actor: Actor, w?: WriteOptions): Promise<Run>;
+  /** A stack's runs, newest first. */
+  listRuns(name: string, query: { limit?: number; cursor?: string }): Promise<Page<Run>>;
+  getRun(id: string): Promise<Run>;
 
   startDeploy(
     ref: string,

@@ -29,6 +29,8 @@ import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile, ReconcileCursor } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
+import { RunAdvancer } from './runs/advance.ts';
+import { cancelStackRun, getRun, listRuns, startStackRun } from './runs/commands.ts';
 import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
@@ -62,6 +64,8 @@ export class Lifeline implements LifelineApi {
   readonly metrics: Metrics;
   private readonly webhooks: Webhooks;
   private readonly retries: RetryStarter;
+  /** Stack runs (SPEC §12.4): advanced on this instance's commits and in every reconcile pass. */
+  readonly runs: RunAdvancer;
   /** SPEC §11 pruning; `pass()` runs one now. */
   readonly retention: Retention;
 
@@ -80,9 +84,11 @@ export class Lifeline implements LifelineApi {
     this.keys = new IdempotencyKeys(ctx.store.db);
     this.metrics = new Metrics(ctx);
     this.retries = new RetryStarter(ctx, watcher);
+    this.runs = new RunAdvancer(ctx, watcher);
     ctx.bus.onCommit = (events) => {
       logTransitions(ctx.log, events);
       this.retries.noteEvents(events);
+      this.runs.noteEvents(events);
     };
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
@@ -133,6 +139,12 @@ export class Lifeline implements LifelineApi {
   getStack: LifelineApi['getStack'] = (ref) => stacks.getStack(this.ctx, ref);
   listStacks: LifelineApi['listStacks'] = (q) => stacks.listStacks(this.ctx, q);
   stackIdFor: LifelineApi['stackIdFor'] = (ref) => stacks.stackIdFor(this.ctx, ref);
+  startStackRun: LifelineApi['startStackRun'] = (name, kind, input, actor, w) =>
+    startStackRun(this.ctx, this.runs, name, kind, input, actor, w);
+  cancelStackRun: LifelineApi['cancelStackRun'] = (name, actor, w) =>
+    cancelStackRun(this.ctx, this.runs, name, actor, w);
+  listRuns: LifelineApi['listRuns'] = (name, q) => listRuns(this.ctx, name, q);
+  getRun: LifelineApi['getRun'] = (id) => getRun(this.ctx, id);
   deleteDeployment: LifelineApi['deleteDeployment'] = (ref, opts, actor, w) =>
     deleteDeployment(this.ctx, ref, opts, actor, w);
   startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>
@@ -183,6 +195,8 @@ export class Lifeline implements LifelineApi {
     await this.webhooks.start();
     // Retries that fell due while no instance ran (or were scheduled by one that is gone).
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
+    // Runs that moved (or lost their instance) while no instance ran.
+    await this.runs.pass().catch((err) => this.ctx.outage.failed('stack run', err));
     this.retention.start();
     const { reapIntervalMs } = this.ctx.config;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -198,6 +212,7 @@ export class Lifeline implements LifelineApi {
     every(reapIntervalMs, 'reconcile', async () => {
       await this.reconcileNow();
       await this.retries.runDue();
+      await this.runs.pass();
     });
   }
 
@@ -232,6 +247,7 @@ export class Lifeline implements LifelineApi {
     void this.ctx.lease.stopHeartbeat();
     this.metrics.close();
     await this.retries.close();
+    await this.runs.close();
     await this.webhooks.close();
     await this.retention.close();
     await this.listener?.stop();

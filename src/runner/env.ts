@@ -36,6 +36,18 @@ export interface RunnerVars {
   attemptId?: string;
   attemptNumber?: number;
   eventsFile?: string;
+  /** A stack unit's attempt (SPEC §12.2): its stack, key, index and the inputs file. */
+  stack?: { stack: string; unit: string; index: number; inputsFile: string };
+}
+
+/** What a stack unit's attempt is told about its stack (SPEC §12.2). */
+export interface StackVars {
+  stack: string;
+  unit: string;
+  /** 1…count (1 for a single unit). */
+  index: number;
+  /** `{"<key>": {"<deployment name>": {outputs}}}` of every unit it comes after. */
+  inputs: Record<string, Record<string, unknown>>;
 }
 
 /**
@@ -63,6 +75,10 @@ export function buildPlanEnv(
     LIFELINE_KIND: vars.kind,
     LIFELINE_WORKSPACE: vars.workspace,
     LIFELINE_EVENTS_FILE: vars.eventsFile,
+    LIFELINE_STACK: vars.stack?.stack,
+    LIFELINE_UNIT: vars.stack?.unit,
+    LIFELINE_UNIT_INDEX: vars.stack === undefined ? undefined : String(vars.stack.index),
+    LIFELINE_INPUTS: vars.stack?.inputsFile,
   };
   for (const [k, v] of Object.entries(runner)) if (v !== undefined) env[k] = v;
   return env;

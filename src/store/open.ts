@@ -29,6 +29,7 @@ import * as m012 from './migrations/012_log_archive.ts';
 import * as m013 from './migrations/013_runner_event_cap.ts';
 import * as m014 from './migrations/014_outputs.ts';
 import * as m015 from './migrations/015_stacks.ts';
+import * as m015b from './migrations/015b_run_cancel.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -72,6 +73,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '013_runner_event_cap': m013,
   '014_outputs': m014,
   '015_stacks': m015,
+  '015b_run_cancel': m015b,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

@@ -56,6 +56,9 @@ export interface RunsTable {
   created_at: string;
   updated_at: string;
   ended_at: string | null;
+  /** When a cancel was asked and by whom (015b); null until then. */
+  cancel_requested_at?: string | null;
+  cancel_requested_by?: string | null;
 }
 
 export interface AttemptsTable {

@@ -52,6 +52,12 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'get /v1/stacks/{name}',
     'put /v1/stacks/{name}',
     'delete /v1/stacks/{name}',
+    // SPEC §12.5: stack runs.
+    'post /v1/stacks/{name}/deploy',
+    'post /v1/stacks/{name}/teardown',
+    'post /v1/stacks/{name}/cancel',
+    'get /v1/stacks/{name}/runs',
+    'get /v1/runs/{id}',
   ];
 
   const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];

@@ -6,7 +6,7 @@ import { findPlan } from '../../config/load.ts';
 import type { PlanConfig } from '../../config/types.ts';
 import { LifelineError } from '../../domain/errors.ts';
 import type { Decision } from '../../domain/transitions.ts';
-import type { Actor, Attempt, AttemptKind } from '../../domain/types.ts';
+import type { Actor, Attempt, AttemptKind, NewEvent } from '../../domain/types.ts';
 import { selectLastAttemptNumber } from '../../store/attempts.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition, NO_RETRY } from '../../store/transition.ts';
@@ -17,6 +17,7 @@ import { newAttemptId, nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
+import { unitLaunchVars } from '../runs/inputs.ts';
 import { allowed, asRead, checkVersion, guardUnitWrite } from './guards.ts';
 
 export interface AttemptRequest {
@@ -26,6 +27,8 @@ export interface AttemptRequest {
   force: boolean;
   /** The stack run launching this unit (SPEC §12.4): its own run does not block it. */
   runId?: string;
+  /** Told once the accept committed, before the launch (tests: a crash point). */
+  onCommitted?: () => void;
 }
 
 /** What an attempt is accepted as: the domain's verdict, its params, and what it rolls back to. */
@@ -35,6 +38,10 @@ export interface AttemptPlan {
   rollbackOf?: number;
   /** An automatic retry (SPEC §9.1): which one, and the failed attempt whose schedule it consumes. */
   retry?: { number: number; of: number; failedId: string };
+  /** The deployment transition's reason instead of the domain's (a stack run's `stack run <id>`). */
+  reason?: string;
+  /** Appended in the same transaction after the transitions (a stack run's own events). */
+  eventsAfter?: NewEvent[];
 }
 
 /** Decided on the fresh deployment row, inside the accepting transaction (so it may read more). */
@@ -42,6 +49,7 @@ export type DecideAttempt = (
   dep: DeploymentsTable,
   plan: PlanConfig,
   trx: Transaction<Database>,
+  attemptId: string,
 ) => AttemptPlan | Promise<AttemptPlan>;
 
 export async function startAttempt(
@@ -56,13 +64,13 @@ export async function startAttempt(
   // Registered before the commit: a cancel that races the launch must ask, not cancel outright.
   watcher.expect(id);
   try {
-    const { row, dep, plan } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
+    const { row, dep, plan, stack } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
       const dep = await deploymentByRef(trx, req.ref);
       checkVersion(dep, req.w);
       await guardUnitWrite(trx, dep, req.runId);
       const plan = findPlan(ctx.config, dep.plan);
       if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
-      const { decision, params, rollbackOf, retry } = await decide(dep, plan, trx);
+      const { decision, params, rollbackOf, retry, reason, eventsAfter } = await decide(dep, plan, trx, id);
       allowed(decision);
       const at = nowIso();
       const row: AttemptsTable = {
@@ -100,21 +108,25 @@ export async function startAttempt(
         retry_number: retry?.number ?? null,
       };
       const change = decision.writes.deployment;
+      const why = reason ?? (retry ? retryReason(retry.number, retry.of) : undefined);
+      const stack = dep.stack_id ? await unitLaunchVars(ctx, trx, dep) : undefined;
       const events = await applyTransition(trx, {
         at,
         actor: actor.name,
+        ...(eventsAfter ? { eventsAfter } : {}),
         deployment: {
           ...asRead(dep),
-          change: retry && change ? { ...change, reason: retryReason(retry.number, retry.of) } : change,
+          change: why !== undefined && change ? { ...change, reason: why } : change,
           // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
           set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}), ...NO_RETRY },
           ...(retry ? { expectRetryOf: retry.failedId } : {}),
         },
         attempt: { id, change: decision.writes.attempt!, insert: row },
       });
-      return { result: { row, dep, plan }, events };
+      return { result: { row, dep, plan, stack }, events };
     });
-    await watcher.launch({ attempt: row, deploymentName: dep.name, plan });
+    req.onCommitted?.();
+    await watcher.launch({ attempt: row, deploymentName: dep.name, plan, ...(stack ? { stack } : {}) });
     return getAttempt(ctx, id);
   } finally {
     watcher.forget(id);

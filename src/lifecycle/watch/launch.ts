@@ -1,6 +1,7 @@
 // Starts the supervisor of a freshly accepted attempt (the process outlives this server), and records
 // the end at once when it cannot be started.
 import type { PlanConfig } from '../../config/types.ts';
+import type { StackVars } from '../../runner/env.ts';
 import { launchAttempt } from '../../runner/launch.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import { endAttempt } from '../attempt-writes.ts';
@@ -10,6 +11,8 @@ export interface LaunchSpec {
   attempt: AttemptsTable;
   deploymentName: string;
   plan: PlanConfig;
+  /** A stack unit's attempt: what its plan is told about its stack (SPEC §12.2). */
+  stack?: StackVars;
 }
 
 export async function launch(host: Host, spec: LaunchSpec): Promise<void> {
@@ -29,6 +32,7 @@ export async function launch(host: Host, spec: LaunchSpec): Promise<void> {
       plan,
       dataDir: ctx.config.dataDir,
       launcher: host.launcher,
+      ...(spec.stack ? { stack: spec.stack } : {}),
     });
     if (res.kind === 'not_found') {
       ctx.log.warn({ attempt: attempt.id, program: res.program }, 'plan program not found or not executable');
