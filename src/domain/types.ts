@@ -77,6 +77,8 @@ export const EVENT_TYPES = [
   'retry_scheduled',
   'retry_cancelled',
   'retry_exhausted',
+  'drift_detected',
+  'drift_cleared',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -118,6 +120,11 @@ export interface Deployment {
   current_attempt: AttemptSummary | null;
   /** The automatic retry waiting (SPEC §9.1): retry `number` of `of`, due `at`; null when none. */
   retry: ScheduledRetry | null;
+  /**
+   * A ready deployment a check found drifted (SPEC §14.2): since when, the verdict, and when a
+   * self-heal deploy starts (null when none waits); null when not drifted.
+   */
+  drift: { since: string; verdict: 'absent' | 'failed'; heal_at: string | null } | null;
   created_at: string;
   updated_at: string;
 }

@@ -27,6 +27,7 @@ import * as queries from './queries.ts';
 import { readiness } from './readiness.ts';
 import { reconcile, ReconcileCursor } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
+import { DriftScheduler } from './drift.ts';
 import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
@@ -60,6 +61,8 @@ export class Lifeline implements LifelineApi {
   readonly metrics: Metrics;
   private readonly webhooks: Webhooks;
   private readonly retries: RetryStarter;
+  /** Scheduled checks and self-heals (SPEC §14.2). */
+  readonly drift: DriftScheduler;
   /** SPEC §11 pruning; `pass()` runs one now. */
   readonly retention: Retention;
 
@@ -78,9 +81,11 @@ export class Lifeline implements LifelineApi {
     this.keys = new IdempotencyKeys(ctx.store.db);
     this.metrics = new Metrics(ctx);
     this.retries = new RetryStarter(ctx, watcher);
+    this.drift = new DriftScheduler(ctx, watcher);
     ctx.bus.onCommit = (events) => {
       logTransitions(ctx.log, events);
       this.retries.noteEvents(events);
+      this.drift.noteEvents(events);
     };
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
@@ -173,6 +178,7 @@ export class Lifeline implements LifelineApi {
     await this.webhooks.start();
     // Retries that fell due while no instance ran (or were scheduled by one that is gone).
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
+    await this.drift.runDue().catch((err) => this.ctx.outage.failed('drift', err));
     this.retention.start();
     const { reapIntervalMs } = this.ctx.config;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -188,6 +194,7 @@ export class Lifeline implements LifelineApi {
     every(reapIntervalMs, 'reconcile', async () => {
       await this.reconcileNow();
       await this.retries.runDue();
+      await this.drift.runDue();
     });
   }
 
@@ -222,6 +229,7 @@ export class Lifeline implements LifelineApi {
     void this.ctx.lease.stopHeartbeat();
     this.metrics.close();
     await this.retries.close();
+    await this.drift.close();
     await this.webhooks.close();
     await this.retention.close();
     await this.listener?.stop();

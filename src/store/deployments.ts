@@ -114,6 +114,11 @@ export async function markDeploymentDeleted(
       retry_of: null,
       retry_at: null,
       retry_attempt_id: null,
+      // Drift and its schedule too (SPEC §14.2): a deleted deployment is looked at no more.
+      drift_since: null,
+      drift_verdict: null,
+      next_check_at: null,
+      heal_at: null,
     })
     .where('id', '=', id)
     .where('version', '=', version)

@@ -28,6 +28,9 @@ export const NO_RETRY: Pick<DeploymentsTable, RetryColumn> = {
   retry_attempt_id: null,
 };
 
+/** The columns of a deployment's drift and check schedule (migration 017, store/drift.ts). */
+export type DriftColumn = 'drift_since' | 'drift_verdict' | 'next_check_at' | 'heal_at';
+
 export interface Fence {
   owner: string | null;
   epoch: number;
@@ -44,7 +47,7 @@ export interface TransitionWrite {
     change?: DeploymentChange;
     /** The full row when the change creates the deployment (trigger `created`). */
     insert?: DeploymentsTable;
-    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params' | RetryColumn>>;
+    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params' | RetryColumn | DriftColumn>>;
     /** Compare-and-set on the scheduled retry (SPEC §9.1): the failed attempt it reruns, or null for none. */
     expectRetryOf?: string | null;
   };

@@ -11,6 +11,8 @@ import { selectLastAttemptNumber } from '../../store/attempts.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition, NO_RETRY } from '../../store/transition.ts';
 import { retryReason } from '../../domain/retry.ts';
+import { clearedEvent, driftOf } from '../../domain/drift.ts';
+import { NO_DRIFT } from '../../store/drift.ts';
 import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newAttemptId, nowIso } from '../ids.ts';
@@ -33,6 +35,8 @@ export interface AttemptPlan {
   rollbackOf?: number;
   /** An automatic retry (SPEC §9.1): which one, and the failed attempt whose schedule it consumes. */
   retry?: { number: number; of: number; failedId: string };
+  /** The deployment transition's reason when the starter names it (a self-heal: `self_heal 1/3`). */
+  reason?: string;
 }
 
 /** Decided on the fresh deployment row, inside the accepting transaction (so it may read more). */
@@ -59,7 +63,7 @@ export async function startAttempt(
       checkVersion(dep, req.w);
       const plan = findPlan(ctx.config, dep.plan);
       if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
-      const { decision, params, rollbackOf, retry } = await decide(dep, plan, trx);
+      const { decision, params, rollbackOf, retry, reason } = await decide(dep, plan, trx);
       allowed(decision);
       const at = nowIso();
       const row: AttemptsTable = {
@@ -97,17 +101,26 @@ export async function startAttempt(
         retry_number: retry?.number ?? null,
       };
       const change = decision.writes.deployment;
+      const named = reason ?? (retry ? retryReason(retry.number, retry.of) : undefined);
+      // An attempt changes the world on purpose: drift ends with it (SPEC §14.2), and a waiting heal.
+      const drift = driftOf(dep.drift_since, dep.drift_verdict);
       const events = await applyTransition(trx, {
         at,
         actor: actor.name,
         deployment: {
           ...asRead(dep),
-          change: retry && change ? { ...change, reason: retryReason(retry.number, retry.of) } : change,
+          change: named && change ? { ...change, reason: named } : change,
           // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
-          set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}), ...NO_RETRY },
+          set: {
+            current_attempt_id: id,
+            ...(kind === 'deploy' ? { params: row.params } : {}),
+            ...NO_RETRY,
+            ...NO_DRIFT,
+          },
           ...(retry ? { expectRetryOf: retry.failedId } : {}),
         },
         attempt: { id, change: decision.writes.attempt!, insert: row },
+        eventsAfter: drift ? [clearedEvent(dep.id, drift, kind, actor.name)] : [],
       });
       return { result: { row, dep, plan }, events };
     });
