@@ -198,6 +198,24 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
           continue;
         }
         const p = r.data;
+        if (p.check_every !== undefined && !p.check) {
+          add(
+            ['plans', name, 'check_every'],
+            'needs a check: give the plan a `check` to run, or remove check_every',
+          );
+          continue;
+        }
+        if (p.check_every !== undefined && p.check_every < 1000) {
+          add(['plans', name, 'check_every'], 'must be at least 1s');
+          continue;
+        }
+        if (p.self_heal && !p.retry) {
+          add(
+            ['plans', name, 'self_heal'],
+            'needs retry: {max, backoff}: self-heals use its backoff and at most retry.max run a day',
+          );
+          continue;
+        }
         const params: CompiledParams = p.params ?? compileParamsSchema(undefined);
         plans[name] = {
           name,
@@ -220,6 +238,8 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
                   p.retry.max_backoff ?? Math.max(p.retry.backoff, Math.min(10 * p.retry.backoff, 3_600_000)),
               }
             : null,
+          checkEveryMs: p.check_every ?? null,
+          selfHeal: p.self_heal ?? false,
           env: p.env ?? {},
           envPassthrough: p.env_passthrough ?? [],
           paramsSchema: params.paramsSchema,

@@ -193,6 +193,8 @@ function planSchema() {
       verify: z.strictObject({ deploy: z.boolean().optional(), teardown: z.boolean().optional() }).optional(),
       cancel_grace: durationSchema(0).optional(),
       retry: retrySchema().optional(),
+      check_every: durationSchema(1).optional(),
+      self_heal: z.boolean({ error: 'expected true or false' }).optional(),
       env: z.unknown().transform(planEnv).optional(),
       env_passthrough: envPassthroughSchema().optional(),
       params: z

@@ -17,6 +17,10 @@ export interface PlanConfig {
   cancelGraceMs: number; // default 10 s
   /** Automatic retry of failed deploys (SPEC §9.1); null = none. */
   retry: RetryConfig | null;
+  /** Scheduled checks of the plan's ready deployments (SPEC §14.2, `check_every`); null = none. */
+  checkEveryMs: number | null;
+  /** Redeploy a drifted deployment (`self_heal`), with the retry backoff, at most retry.max a day. */
+  selfHeal: boolean;
   env: Record<string, string>;
   /** Server environment variables passed to the plan as they are (`env_passthrough`); none by default. */
   envPassthrough: string[];

@@ -86,6 +86,8 @@ export const EVENT_TYPES = [
   'retry_cancelled',
   'retry_exhausted',
   'outputs_changed',
+  'drift_detected',
+  'drift_cleared',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -134,6 +136,11 @@ export interface Deployment {
   retry: ScheduledRetry | null;
   /** What its last succeeded deploy published (SPEC §12.1), secrets masked; `{}` when none or torn down. */
   outputs: Record<string, unknown>;
+  /**
+   * A ready deployment a check found drifted (SPEC §14.2): since when, the verdict, and when a
+   * self-heal deploy starts (null when none waits); null when not drifted.
+   */
+  drift: { since: string; verdict: 'absent' | 'failed'; heal_at: string | null } | null;
   created_at: string;
   updated_at: string;
 }

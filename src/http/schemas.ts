@@ -48,6 +48,14 @@ export const ScheduledRetrySchema = z
   })
   .meta({ id: 'ScheduledRetry' });
 
+export const DriftSchema = z
+  .object({
+    since: z.string().describe('when a check first found it drifted (this stay in ready)'),
+    verdict: z.enum(['absent', 'failed']).describe("the last check's verdict"),
+    heal_at: z.string().nullable().describe('when a self-heal deploy starts, if one waits'),
+  })
+  .meta({ id: 'Drift' });
+
 export const DeploymentSchema = z
   .object({
     id: z.string().describe('dep_…'),
@@ -64,6 +72,9 @@ export const DeploymentSchema = z
     ),
     outputs: JsonObject.describe(
       'what its last succeeded deploy published (`{"output": {…}}` runner events), secret param values masked; {} when none or after a teardown',
+    ),
+    drift: DriftSchema.nullable().describe(
+      'a ready deployment whose check says it no longer matches; null otherwise',
     ),
     created_at: z.string(),
     updated_at: z.string(),

@@ -105,6 +105,8 @@ export interface LifelineApi {
     state?: DeploymentState;
     plan?: string;
     labels?: Record<string, string>;
+    /** Only drifted deployments (true) or only the others (false); SPEC §14.2. */
+    drift?: boolean;
     limit?: number;
     cursor?: string;
   }): Promise<Page<Deployment>>;

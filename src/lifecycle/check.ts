@@ -4,7 +4,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
 import { checkVerdict, decideCheckResult } from '../domain/transitions.ts';
-import type { Actor, DeploymentState } from '../domain/types.ts';
+import type { Actor, DeploymentState, NewEvent } from '../domain/types.ts';
+import { findPlan } from '../config/load.ts';
+import { releaseClaim } from '../store/drift.ts';
+import { recordReadyVerdict } from './drift-verdict.ts';
+import { mayAct } from './watch/may-act.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import type { DeploymentsTable } from '../store/schema.ts';
 import { applyTransition } from '../store/transition.ts';
@@ -74,25 +78,27 @@ function runArgv(
   env: NodeJS.ProcessEnv,
   cwd: string,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<number | null> {
   return new Promise((resolve) => {
     const [cmd, ...args] = withDeadline(argv, timeoutMs);
     const child = spawn(cmd, args, { env, cwd, stdio: 'ignore', detached: true });
-    const timer = setTimeout(() => {
+    const kill = () => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
         // already gone
       }
-    }, timeoutMs);
-    child.on('error', () => {
+    };
+    const timer = setTimeout(kill, timeoutMs);
+    signal?.addEventListener('abort', kill, { once: true });
+    const done = (code: number | null) => {
       clearTimeout(timer);
-      resolve(null);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
+      signal?.removeEventListener('abort', kill);
       resolve(code);
-    });
+    };
+    child.on('error', () => done(null));
+    child.on('exit', (code) => done(code));
   });
 }
 
@@ -151,12 +157,29 @@ export function runArgvCaptured(
   return { done, stop: kill };
 }
 
+export interface CheckRun {
+  /** The deadline (a scheduled check: the plan's check_timeout). Default: the plan's timeout. */
+  timeoutMs?: number;
+  /** Kills the check (the engine is closing); nothing is recorded then. */
+  signal?: AbortSignal;
+  /** A scheduled check's claim (SPEC §14.2): its verdict is recorded only while the claim holds. */
+  claim?: { owner: string; epoch: number; version: number; due: string };
+}
+
+/**
+ * Runs the plan's check on `dep` and records its verdict: on an `unknown` deployment it resolves the
+ * state; on a `ready` one it says whether the deployment drifted (drift-verdict.ts). Either only while
+ * the deployment is still at the version the check began on: a verdict that raced an attempt (or any
+ * other write) is appended as a check_result with `stale: true` and changes nothing.
+ */
 export async function runCheck(
   ctx: Ctx,
   dep: DeploymentsTable,
   plan: PlanConfig,
   actor: Actor,
+  opts: CheckRun = {},
 ): Promise<void> {
+  const began = { state: dep.state, version: opts.claim?.version ?? Number(dep.version) };
   const workspace = ensureWorkspace(ctx.config.dataDir, dep.id);
   const env = buildPlanEnv(plan, {
     kind: 'check',
@@ -165,15 +188,35 @@ export async function runCheck(
     deploymentName: dep.name,
     workspace,
   });
-  const rc = await runArgv(plan.check!, env, workspace, plan.timeoutMs);
+  const rc = await runArgv(plan.check!, env, workspace, opts.timeoutMs ?? plan.timeoutMs, opts.signal);
+  if (opts.signal?.aborted) return;
   const verdict = checkVerdict(rc);
+  const claim = opts.claim;
   await transact(ctx.store, ctx.bus, async (trx) => {
+    const nothing = { result: undefined, events: [] };
     const fresh = await selectDeploymentById(trx, dep.id);
-    if (!fresh || fresh.deleted_at) return { result: undefined, events: [] };
-    const writes = decideCheckResult(fresh.state as DeploymentState, verdict);
+    if (!fresh || fresh.deleted_at) return nothing;
+    // A scheduled check speaks only under its claim and its lease (the fence of docs/scaling.md).
+    if (claim && (fresh.check_owner !== ctx.instanceId || Number(fresh.check_epoch) !== claim.epoch))
+      return nothing;
+    if (claim && !mayAct(ctx)) return nothing;
+    const at = nowIso();
+    const stale = fresh.state !== began.state || Number(fresh.version) !== began.version;
+    const data: Record<string, unknown> = { rc, verdict, actor: actor.name };
+    if (claim) data.due = claim.due; // the slot it was for: each is checked once
+    if (stale) data.stale = true;
+    const result: NewEvent = { type: 'check_result', deployment_id: fresh.id, attempt_id: null, data };
+    if (!stale && fresh.state === 'ready') {
+      const f = findPlan(ctx.config, fresh.plan);
+      const v = { rc, verdict, actor: actor.name, result };
+      const events = await recordReadyVerdict(ctx, trx, fresh, f, v, at, claim);
+      return { result: undefined, events };
+    }
+    if (claim) await releaseClaim(trx, fresh.id, claim.owner, claim.epoch);
+    const writes = stale ? {} : decideCheckResult(fresh.state as DeploymentState, verdict);
     const outputs = outputsOnMove(fresh, writes.deployment?.to);
     const events = await applyTransition(trx, {
-      at: nowIso(),
+      at,
       actor: actor.name,
       deployment: {
         id: fresh.id,
@@ -183,14 +226,7 @@ export async function runCheck(
         ...(outputs.set ? { set: outputs.set } : {}),
       },
       eventsAfter: outputs.events,
-      eventsBefore: [
-        {
-          type: 'check_result',
-          deployment_id: fresh.id,
-          attempt_id: null,
-          data: { rc, verdict, actor: actor.name },
-        },
-      ],
+      eventsBefore: [result],
     });
     return { result: undefined, events };
   });

@@ -31,6 +31,7 @@ import { reconcile, ReconcileCursor } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
 import { RunAdvancer } from './runs/advance.ts';
 import { cancelStackRun, getRun, listRuns, startStackRun } from './runs/commands.ts';
+import { DriftScheduler } from './drift.ts';
 import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
@@ -66,6 +67,8 @@ export class Lifeline implements LifelineApi {
   private readonly retries: RetryStarter;
   /** Stack runs (SPEC §12.4): advanced on this instance's commits and in every reconcile pass. */
   readonly runs: RunAdvancer;
+  /** Scheduled checks and self-heals (SPEC §14.2). */
+  readonly drift: DriftScheduler;
   /** SPEC §11 pruning; `pass()` runs one now. */
   readonly retention: Retention;
 
@@ -85,10 +88,12 @@ export class Lifeline implements LifelineApi {
     this.metrics = new Metrics(ctx);
     this.retries = new RetryStarter(ctx, watcher);
     this.runs = new RunAdvancer(ctx, watcher);
+    this.drift = new DriftScheduler(ctx, watcher);
     ctx.bus.onCommit = (events) => {
       logTransitions(ctx.log, events);
       this.retries.noteEvents(events);
       this.runs.noteEvents(events);
+      this.drift.noteEvents(events);
     };
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
@@ -197,6 +202,7 @@ export class Lifeline implements LifelineApi {
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
     // Runs that moved (or lost their instance) while no instance ran.
     await this.runs.pass().catch((err) => this.ctx.outage.failed('stack run', err));
+    await this.drift.runDue().catch((err) => this.ctx.outage.failed('drift', err));
     this.retention.start();
     const { reapIntervalMs } = this.ctx.config;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -213,6 +219,7 @@ export class Lifeline implements LifelineApi {
       await this.reconcileNow();
       await this.retries.runDue();
       await this.runs.pass();
+      await this.drift.runDue();
     });
   }
 
@@ -248,6 +255,7 @@ export class Lifeline implements LifelineApi {
     this.metrics.close();
     await this.retries.close();
     await this.runs.close();
+    await this.drift.close();
     await this.webhooks.close();
     await this.retention.close();
     await this.listener?.stop();

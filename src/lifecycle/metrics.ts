@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { DEPLOYMENT_STATES, type AttemptKind } from '../domain/types.ts';
 import { countAttempts, countDeploymentsByState, lastSeq, selectEndedAttempts } from '../store/stats.ts';
 import type { Ctx } from './context.ts';
+import { registerDriftMetrics } from './drift-metrics.ts';
 
 const KINDS: AttemptKind[] = ['deploy', 'teardown'];
 const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
@@ -47,6 +48,7 @@ export class Metrics {
         this.set((await countDeploymentsByState(db)).get('unknown') ?? 0);
       },
     });
+    registerDriftMetrics(registers, ctx);
     new Gauge({
       name: 'lifeline_attempts',
       help: 'Attempts in the database by plan, kind, state and reason (reason "" while not ended)',

@@ -63,6 +63,8 @@ export async function listDeployments(
     state?: DeploymentState;
     plan?: string;
     labels?: Record<string, string>;
+    /** Only drifted deployments (true) or only the others (false); SPEC §14.2. */
+    drift?: boolean;
     limit?: number;
     cursor?: string;
   },
@@ -74,6 +76,7 @@ export async function listDeployments(
     state: query.state,
     plan: query.plan,
     labels: query.labels,
+    drift: query.drift,
     limit: limit + 1,
     before: query.cursor,
   });

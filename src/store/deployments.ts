@@ -55,6 +55,7 @@ export interface DeploymentListQuery {
   state?: string;
   plan?: string;
   labels?: Record<string, string>;
+  drift?: boolean;
   limit: number;
   /** id of the last item of the previous page; ids sort by creation time. */
   before?: string;
@@ -70,6 +71,7 @@ export async function selectDeploymentPage(db: Db, q: DeploymentListQuery): Prom
     let query = db.selectFrom('deployments').selectAll().where('deleted_at', 'is', null);
     if (q.state) query = query.where('state', '=', q.state);
     if (q.plan) query = query.where('plan', '=', q.plan);
+    if (q.drift !== undefined) query = query.where('drift_since', q.drift ? 'is not' : 'is', null);
     if (q.before) query = query.where('id', '<', q.before);
     return query.orderBy('id', 'desc').limit(q.limit).execute();
   }
@@ -83,6 +85,7 @@ export async function selectDeploymentPage(db: Db, q: DeploymentListQuery): Prom
     .where('d.deleted_at', 'is', null);
   if (q.state) query = query.where('d.state', '=', q.state);
   if (q.plan) query = query.where('d.plan', '=', q.plan);
+  if (q.drift !== undefined) query = query.where('d.drift_since', q.drift ? 'is not' : 'is', null);
   if (q.before) query = query.where('l.deployment_id', '<', q.before);
   for (const [k, v] of more) {
     query = query.where(({ exists, selectFrom }) =>
@@ -114,6 +117,11 @@ export async function markDeploymentDeleted(
       retry_of: null,
       retry_at: null,
       retry_attempt_id: null,
+      // Drift and its schedule too (SPEC §14.2): a deleted deployment is looked at no more.
+      drift_since: null,
+      drift_verdict: null,
+      next_check_at: null,
+      heal_at: null,
     })
     .where('id', '=', id)
     .where('version', '=', version)

@@ -30,6 +30,7 @@ import * as m013 from './migrations/013_runner_event_cap.ts';
 import * as m014 from './migrations/014_outputs.ts';
 import * as m015 from './migrations/015_stacks.ts';
 import * as m015b from './migrations/015b_run_cancel.ts';
+import * as m017 from './migrations/017_drift.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -74,6 +75,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '014_outputs': m014,
   '015_stacks': m015,
   '015b_run_cancel': m015b,
+  '017_drift': m017,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

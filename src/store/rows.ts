@@ -1,4 +1,5 @@
 // Row <-> domain mapping. The only place that knows JSON is text and booleans are 0/1.
+import { driftOf } from '../domain/drift.ts';
 import type { Attempt, AttemptSummary, Deployment, LifelineEvent } from '../domain/types.ts';
 import { parseOutputs } from '../domain/outputs.ts';
 import type { AttemptsTable, DeploymentsTable, EventsTable } from './schema.ts';
@@ -19,6 +20,11 @@ export function toDeployment(row: DeploymentsTable, current: AttemptSummary | nu
         ? { number: Number(row.retry_number), of: Number(row.retry_of), at: row.retry_at }
         : null,
     outputs: parseOutputs(row.outputs),
+    drift: driftOf(row.drift_since, row.drift_verdict) && {
+      since: row.drift_since!,
+      verdict: row.drift_verdict as 'absent' | 'failed',
+      heal_at: row.heal_at ?? null,
+    },
     created_at: row.created_at,
     updated_at: row.updated_at,
   };

@@ -26,6 +26,19 @@ export interface DeploymentsTable {
   stack_id?: string | null;
   unit_key?: string | null;
   unit_index?: number | null;
+  /** Drift (017, SPEC §14.2): since when and which verdict; null when not drifted. */
+  drift_since?: string | null;
+  drift_verdict?: string | null;
+  /** When the next scheduled check is due (database clock); null until the scheduler slots it. */
+  next_check_at?: string | null;
+  /** The claim of the scheduled check running now: instance, lease epoch, and the version it checks. */
+  check_owner?: string | null;
+  check_epoch?: number | null;
+  check_version?: number | null;
+  /** When the claim expires (the check's deadline and a margin): a dead claimer's claim is taken again. */
+  check_until?: string | null;
+  /** When a self-heal deploy starts (SPEC §14.2); null when none waits. */
+  heal_at?: string | null;
 }
 
 /** A stack (015): its spec as JSON text, its derived state (SPEC §12.3) and the run active on it. */

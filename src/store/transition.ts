@@ -24,6 +24,9 @@ export const NO_RETRY: Pick<DeploymentsTable, RetryColumn> = {
   retry_attempt_id: null,
 };
 
+/** The columns of a deployment's drift and check schedule (migration 017, store/drift.ts). */
+export type DriftColumn = 'drift_since' | 'drift_verdict' | 'next_check_at' | 'heal_at';
+
 export interface Fence {
   owner: string | null;
   epoch: number;
@@ -40,7 +43,9 @@ export interface TransitionWrite {
     change?: DeploymentChange;
     /** The full row when the change creates the deployment (trigger `created`). */
     insert?: DeploymentsTable;
-    set?: Partial<Pick<DeploymentsTable, 'current_attempt_id' | 'params' | 'outputs' | RetryColumn>>;
+    set?: Partial<
+      Pick<DeploymentsTable, 'current_attempt_id' | 'params' | 'outputs' | RetryColumn | DriftColumn>
+    >;
     /** Compare-and-set on the scheduled retry (SPEC §9.1): the failed attempt it reruns, or null for none. */
     expectRetryOf?: string | null;
   };

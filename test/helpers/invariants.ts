@@ -6,6 +6,7 @@
 // (§9.3); and §12.1, outputs = fold of outputs_changed.
 import { foldMarks } from '../../src/domain/marks.ts';
 import { foldOutputs, parseOutputs } from '../../src/domain/outputs.ts';
+import { driftOf, foldDrift } from '../../src/domain/drift.ts';
 import { gunzipSync } from 'node:zlib';
 import SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
@@ -135,6 +136,12 @@ export function expectStoreInvariants(s: StoreSnapshot): void {
       .filter((e) => e.deployment_id === d.id && e.type === 'outputs_changed')
       .map((e) => ({ type: e.type, data: JSON.parse(e.data) }));
     expect(foldOutputs(changes), `outputs of deployment ${d.id}`).toEqual(parseOutputs(d.outputs));
+    // SPEC §14.2: drift is a fold of the deployment's events too
+    const all = s.events
+      .filter((e) => e.deployment_id === d.id)
+      .map((e) => ({ type: e.type, data: JSON.parse(e.data) as Record<string, unknown> }));
+    expect(foldDrift(all), `drift of deployment ${d.id}`).toEqual(driftOf(d.drift_since, d.drift_verdict));
+    if (d.drift_since != null) expect(d.state, `drifted deployment ${d.id}`).toBe('ready');
     // §8.2: at most one active attempt, and busy exactly when the current attempt is active
     const act = s.attempts.filter((a) => a.deployment_id === d.id && isActive(a.state));
     expect(act.length, `active attempts of ${d.id}`).toBeLessThanOrEqual(1);

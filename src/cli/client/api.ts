@@ -190,6 +190,7 @@ export class ApiClient {
     state?: string;
     plan?: string;
     label?: string[];
+    drift?: 'true';
     limit?: number;
     cursor?: string;
   }): Promise<Page<Deployment>> {
@@ -197,7 +198,12 @@ export class ApiClient {
   }
 
   /** Every page, newest first. */
-  async allDeployments(query: { state?: string; plan?: string; label?: string[] }): Promise<Deployment[]> {
+  async allDeployments(query: {
+    state?: string;
+    plan?: string;
+    label?: string[];
+    drift?: 'true';
+  }): Promise<Deployment[]> {
     const out: Deployment[] = [];
     let cursor: string | undefined;
     do {

@@ -193,3 +193,21 @@ export function retryText(retry: { number: number; of: number; at: string }, now
   const when = Number.isNaN(left) ? '' : left > 0 ? ` (in ${countdown(left)})` : ' (due now)';
   return `retry ${retry.number}/${retry.of} at ${timeOfDay(retry.at)}${when}`;
 }
+
+/** A drifted deployment's mark in `ls` (SPEC §14.2): `drift:absent`, in yellow. */
+export function driftMark(drift: { verdict: string } | null, c: Colors): string {
+  return drift ? c.yellow(`drift:${drift.verdict}`) : '';
+}
+
+/** `show`'s drift line: `absent since 12:34:56 (3m ago), self-heal at 12:40:00 (in 2m 10s)`. */
+export function driftText(
+  drift: { since: string; verdict: string; heal_at: string | null },
+  now = Date.now(),
+): string {
+  let text = `${drift.verdict} since ${timeOfDay(drift.since)} (${relativeTime(drift.since, now)})`;
+  if (drift.heal_at) {
+    const left = Date.parse(drift.heal_at) - now;
+    text += `, self-heal at ${timeOfDay(drift.heal_at)}${left > 0 ? ` (in ${countdown(left)})` : ' (due now)'}`;
+  }
+  return text;
+}

@@ -11,6 +11,7 @@ import {
   labelsText,
   relativeTime,
   retryText,
+  driftText,
   stateWord,
   table,
   timestamp,
@@ -58,6 +59,7 @@ export function register(program: Command): void {
           facts.push(['attempt', `#${a.number} ${a.kind} ${stateWord(a.state, c)} ${c.dim(a.id)}`]);
         }
         if (dep.retry) facts.push(['retry', retryText(dep.retry, now).replace(/^retry /, '')]);
+        if (dep.drift) facts.push(['drift', c.yellow(driftText(dep.drift, now))]);
         const w = Math.max(...facts.map(([k]) => k.length));
         for (const [k, v] of facts) o.print(`  ${c.dim(k.padEnd(w))}  ${v}`);
 

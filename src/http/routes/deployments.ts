@@ -120,6 +120,7 @@ export const deploymentRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = asy
           state: z.enum(DEPLOYMENT_STATES).optional(),
           plan: z.string().max(200).optional(),
           label: labelQuery.optional(),
+          drift: queryBool.optional().describe('true: only drifted deployments; false: only the others'),
           limit: queryInt(1, 500).optional().describe('1-500, default 50'),
           cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
         }),
@@ -127,8 +128,8 @@ export const deploymentRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = asy
       },
     },
     async (req) => {
-      const { state, plan, label, limit, cursor } = req.query;
-      return api.listDeployments({ state, plan, labels: label, limit, cursor });
+      const { state, plan, label, drift, limit, cursor } = req.query;
+      return api.listDeployments({ state, plan, labels: label, drift, limit, cursor });
     },
   );
 

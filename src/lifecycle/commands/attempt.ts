@@ -11,6 +11,8 @@ import { selectLastAttemptNumber } from '../../store/attempts.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition, NO_RETRY } from '../../store/transition.ts';
 import { retryReason } from '../../domain/retry.ts';
+import { clearedEvent, driftOf } from '../../domain/drift.ts';
+import { NO_DRIFT } from '../../store/drift.ts';
 import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
 import { newAttemptId, nowIso } from '../ids.ts';
@@ -38,7 +40,7 @@ export interface AttemptPlan {
   rollbackOf?: number;
   /** An automatic retry (SPEC §9.1): which one, and the failed attempt whose schedule it consumes. */
   retry?: { number: number; of: number; failedId: string };
-  /** The deployment transition's reason instead of the domain's (a stack run's `stack run <id>`). */
+  /** The deployment transition's reason instead of the domain's (a stack run's `stack run <id>`, a self-heal's `self_heal 1/3`). */
   reason?: string;
   /** Appended in the same transaction after the transitions (a stack run's own events). */
   eventsAfter?: NewEvent[];
@@ -110,18 +112,28 @@ export async function startAttempt(
       const change = decision.writes.deployment;
       const why = reason ?? (retry ? retryReason(retry.number, retry.of) : undefined);
       const stack = dep.stack_id ? await unitLaunchVars(ctx, trx, dep) : undefined;
+      // An attempt changes the world on purpose: drift ends with it (SPEC §14.2), and a waiting heal.
+      const drift = driftOf(dep.drift_since, dep.drift_verdict);
       const events = await applyTransition(trx, {
         at,
         actor: actor.name,
-        ...(eventsAfter ? { eventsAfter } : {}),
         deployment: {
           ...asRead(dep),
           change: why !== undefined && change ? { ...change, reason: why } : change,
           // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
-          set: { current_attempt_id: id, ...(kind === 'deploy' ? { params: row.params } : {}), ...NO_RETRY },
+          set: {
+            current_attempt_id: id,
+            ...(kind === 'deploy' ? { params: row.params } : {}),
+            ...NO_RETRY,
+            ...NO_DRIFT,
+          },
           ...(retry ? { expectRetryOf: retry.failedId } : {}),
         },
         attempt: { id, change: decision.writes.attempt!, insert: row },
+        eventsAfter: [
+          ...(eventsAfter ?? []),
+          ...(drift ? [clearedEvent(dep.id, drift, kind, actor.name)] : []),
+        ],
       });
       return { result: { row, dep, plan, stack }, events };
     });
