@@ -18,6 +18,7 @@ const STATUS: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   PAYLOAD_TOO_LARGE: 413,
   NO_ROLLBACK_TARGET: 409,
+  CONCURRENCY_LIMIT: 409,
 };
 
 export function statusOf(code: ErrorCode): number {
