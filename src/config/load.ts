@@ -240,6 +240,15 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
             : null,
           checkEveryMs: p.check_every ?? null,
           selfHeal: p.self_heal ?? false,
+          concurrency: p.concurrency
+            ? {
+                key: p.concurrency.key.template,
+                keyParts: p.concurrency.key.parts,
+                limit: p.concurrency.limit,
+                whenBusy: p.concurrency.when_busy ?? 'queue',
+                queueTimeoutMs: p.concurrency.queue_timeout ?? null,
+              }
+            : null,
           env: p.env ?? {},
           envPassthrough: p.env_passthrough ?? [],
           paramsSchema: params.paramsSchema,

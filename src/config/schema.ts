@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { webhooksSchema } from './webhooks.ts';
+import { LIMIT_MAX, LIMIT_MIN, parseKeyTemplate } from '../domain/gates.ts';
 import { ROLES } from '../domain/types.ts';
 import { checkDuration, MAX_AGE_MS } from './duration.ts';
 import { kindOf, NO_SHELL } from './messages.ts';
@@ -195,6 +196,7 @@ function planSchema() {
       retry: retrySchema().optional(),
       check_every: durationSchema(1).optional(),
       self_heal: z.boolean({ error: 'expected true or false' }).optional(),
+      concurrency: concurrencySchema().optional(),
       env: z.unknown().transform(planEnv).optional(),
       env_passthrough: envPassthroughSchema().optional(),
       params: z
@@ -212,6 +214,35 @@ function planSchema() {
     {
       error: (iss) =>
         iss.code === 'invalid_type' ? `expected a plan (a mapping), got ${kindOf(iss.input)}` : undefined,
+    },
+  );
+}
+
+/** SPEC §13.1: `{key, limit, when_busy?, queue_timeout?}`; the key template is parsed here. */
+function concurrencySchema() {
+  return z.strictObject(
+    {
+      key: z.string({ error: 'expected a string such as "proxmox-${params.node}"' }).transform((t, zc) => {
+        const r = parseKeyTemplate(t);
+        if (!r.ok) {
+          zc.addIssue({ code: 'custom', message: r.reason });
+          return z.NEVER;
+        }
+        return { template: t, parts: r.parts };
+      }),
+      limit: z
+        .number({ error: `expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}` })
+        .int(`expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}`)
+        .min(LIMIT_MIN, `expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}`)
+        .max(LIMIT_MAX, `expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}`),
+      when_busy: z.enum(['queue', 'reject'], { error: 'expected queue or reject' }).optional(),
+      queue_timeout: durationSchema(1).optional(),
+    },
+    {
+      error: (iss) =>
+        iss.code === 'invalid_type'
+          ? `expected a mapping like {key: "proxmox-\${params.node}", limit: 2, when_busy: queue}, got ${kindOf(iss.input)}`
+          : undefined,
     },
   );
 }

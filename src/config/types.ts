@@ -1,4 +1,5 @@
 // The validated, resolved configuration (SPEC §4). Produced by loadConfig() in load.ts.
+import type { KeyPart } from '../domain/gates.ts';
 import type { Role } from '../domain/types.ts';
 import type { WebhookConfig } from './webhooks.ts';
 
@@ -21,6 +22,8 @@ export interface PlanConfig {
   checkEveryMs: number | null;
   /** Redeploy a drifted deployment (`self_heal`), with the retry backoff, at most retry.max a day. */
   selfHeal: boolean;
+  /** Concurrency limit (SPEC §13.1); null = none. */
+  concurrency: ConcurrencyConfig | null;
   env: Record<string, string>;
   /** Server environment variables passed to the plan as they are (`env_passthrough`); none by default. */
   envPassthrough: string[];
@@ -30,6 +33,17 @@ export interface PlanConfig {
   validateParams(params: unknown): { field: string; reason: string }[];
   /** Top-level param names whose schema says `writeOnly: true`. */
   secretParams: string[];
+}
+
+/** `concurrency: {key, limit, when_busy, queue_timeout}` of a plan. */
+export interface ConcurrencyConfig {
+  /** The key template as written, and parsed: text and `${params.NAME}` parts. */
+  key: string;
+  keyParts: KeyPart[];
+  limit: number;
+  whenBusy: 'queue' | 'reject';
+  /** A waiting attempt is cancelled (reason queue_timeout) after this long; null = never. */
+  queueTimeoutMs: number | null;
 }
 
 /** `retry: {max, backoff, max_backoff}` of a plan, in ms. */

@@ -23,6 +23,7 @@ const STATUS: Record<ErrorCode, number> = {
   STACK_RUN_IN_PROGRESS: 409,
   STACK_UNKNOWN_STATE: 409,
   NO_ACTIVE_RUN: 409,
+  CONCURRENCY_LIMIT: 409,
 };
 
 export function statusOf(code: ErrorCode): number {

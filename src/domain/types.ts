@@ -30,6 +30,9 @@ export const ATTEMPT_REASONS = [
   'start_interrupted',
   'late_result',
   'unverified',
+  'rejected',
+  'approval_expired',
+  'queue_timeout',
 ] as const;
 export type AttemptReason = (typeof ATTEMPT_REASONS)[number];
 
@@ -68,6 +71,7 @@ export const ERROR_CODES = [
   'STACK_RUN_IN_PROGRESS',
   'STACK_UNKNOWN_STATE',
   'NO_ACTIVE_RUN',
+  'CONCURRENCY_LIMIT',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -88,6 +92,9 @@ export const EVENT_TYPES = [
   'outputs_changed',
   'drift_detected',
   'drift_cleared',
+  'gate_waiting',
+  'gate_opened',
+  'approval_granted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -168,6 +175,19 @@ export interface Attempt {
   rollback_of: number | null;
   /** What the plan published so far (SPEC §12.1), merged, secrets masked. */
   outputs: Record<string, unknown>;
+  /** The gates holding it (SPEC §13): empty unless it is queued behind one. */
+  waiting: WaitingGate[];
+}
+
+/** The gates that may hold an accepted attempt (SPEC §13; the decisions are in gates.ts). */
+export const GATE_NAMES = ['concurrency', 'freeze', 'approval'] as const;
+export type GateName = (typeof GATE_NAMES)[number];
+
+/** One gate holding an attempt, as the API shows it. */
+export interface WaitingGate {
+  gate: GateName;
+  detail: Record<string, unknown>;
+  since: string;
 }
 
 export interface Page<T> {

@@ -43,6 +43,7 @@ const TITLES: Record<ProblemCode, string> = {
   STACK_RUN_IN_PROGRESS: 'Stack run in progress',
   STACK_UNKNOWN_STATE: 'Stack state unknown',
   NO_ACTIVE_RUN: 'No active run',
+  CONCURRENCY_LIMIT: 'Concurrency limit reached',
   INTERNAL: 'Internal server error',
 };
 

@@ -6,6 +6,7 @@ import {
   ATTEMPT_STATES,
   DEPLOYMENT_STATES,
   ERROR_CODES,
+  GATE_NAMES,
   EVENT_TYPES,
 } from '../domain/types.ts';
 import { STACK_STATES } from '../domain/stack-state.ts';
@@ -81,6 +82,14 @@ export const DeploymentSchema = z
   })
   .meta({ id: 'Deployment' });
 
+export const WaitingGateSchema = z
+  .object({
+    gate: z.enum(GATE_NAMES),
+    detail: JsonObject.describe('what the gate waits for, e.g. {key, position} of a concurrency queue'),
+    since: z.string(),
+  })
+  .meta({ id: 'WaitingGate' });
+
 export const AttemptSchema = z
   .object({
     id: z.string().describe('att_…'),
@@ -111,6 +120,11 @@ export const AttemptSchema = z
     outputs: JsonObject.describe(
       'what its plan published so far, merged (later keys win), secret param values masked; at most 64 KiB of JSON',
     ),
+    waiting: z
+      .array(WaitingGateSchema)
+      .describe(
+        'the gates holding this queued attempt (a concurrency limit, a freeze, an approval); empty when none holds it',
+      ),
   })
   .meta({ id: 'Attempt' });
 

@@ -18,6 +18,7 @@ import { findPerl } from '../runner/runner-client.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
+import { releaseResolved } from './gates/release.ts';
 
 /** coreutils `timeout`, where it is (Linux: always; elsewhere the in-memory timer alone). */
 const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((f) => fs.existsSync(f));
@@ -215,6 +216,7 @@ export async function runCheck(
     if (claim) await releaseClaim(trx, fresh.id, claim.owner, claim.epoch);
     const writes = stale ? {} : decideCheckResult(fresh.state as DeploymentState, verdict);
     const outputs = outputsOnMove(fresh, writes.deployment?.to);
+    if (writes.deployment) await releaseResolved(trx, fresh);
     const events = await applyTransition(trx, {
       at,
       actor: actor.name,

@@ -31,6 +31,7 @@ import * as m014 from './migrations/014_outputs.ts';
 import * as m015 from './migrations/015_stacks.ts';
 import * as m015b from './migrations/015b_run_cancel.ts';
 import * as m017 from './migrations/017_drift.ts';
+import * as m016 from './migrations/016_gates.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -76,6 +77,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '015_stacks': m015,
   '015b_run_cancel': m015b,
   '017_drift': m017,
+  '016_gates': m016,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

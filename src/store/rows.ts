@@ -51,6 +51,8 @@ export function toAttempt(row: AttemptsTable): Attempt {
     detail: row.detail ?? null,
     rollback_of: row.rollback_of == null ? null : Number(row.rollback_of),
     outputs: parseOutputs(row.outputs),
+    // Filled in by the lifecycle from the gate records (present.ts).
+    waiting: [],
   };
 }
 

@@ -116,6 +116,10 @@ export interface AttemptsTable {
   retry_number?: number | null;
   /** JSON object: what the plan published so far, merged (014, SPEC §12.1). */
   outputs?: string;
+  /** 1 while a gate holds the attempt (016, SPEC §13): not launched, left alone by recovery. */
+  waiting?: number;
+  /** When its last gate opened (016): the start deadline counts from here; null when none held it. */
+  opened_at?: string | null;
 }
 
 export interface EventsTable {
@@ -222,6 +226,30 @@ export interface RetentionTable {
   updated_at: string;
 }
 
+/** One gate holding (or having held) an attempt (016, SPEC §13): the generic waiting record. */
+export interface AttemptGatesTable {
+  attempt_id: string;
+  gate: string;
+  /** The queue it is in (a concurrency key); null for gates without one. */
+  key: string | null;
+  /** JSON: what the gate says (the API computes live parts, such as a queue position, on read). */
+  detail: string;
+  since: string;
+  /** The seq of its gate_waiting event: queue order is commit order. */
+  queue_seq: number;
+  opened_at: string | null;
+  /** When the wait ends in a cancel (queue_timeout, approval_expired), on the database's clock. */
+  expires_at: string | null;
+}
+
+/** One concurrency slot held (016): (key, slot) unique, slot in 1..limit. */
+export interface GateSlotsTable {
+  key: string;
+  slot: number;
+  attempt_id: string;
+  since: string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   attempts: AttemptsTable;
@@ -236,4 +264,7 @@ export interface Database {
   retention: RetentionTable;
   stacks: StacksTable;
   runs: RunsTable;
+  attempt_gates: AttemptGatesTable;
+  gate_slots: GateSlotsTable;
+  gate_keys: { key: string };
 }

@@ -1010,6 +1010,7 @@ describe('statusOf (SPEC §6)', () => {
     STACK_RUN_IN_PROGRESS: [409],
     STACK_UNKNOWN_STATE: [409],
     NO_ACTIVE_RUN: [409],
+    CONCURRENCY_LIMIT: [409],
   };
 
   it('the error codes are exactly the stable codes of SPEC §6', () => {

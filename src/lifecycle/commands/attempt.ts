@@ -18,6 +18,7 @@ import type { Ctx } from '../context.ts';
 import { newAttemptId, nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
+import { runGates } from '../gates/admit.ts';
 import type { Watcher } from '../watcher.ts';
 import { unitLaunchVars } from '../runs/inputs.ts';
 import { allowed, asRead, checkVersion, guardUnitWrite } from './guards.ts';
@@ -66,79 +67,91 @@ export async function startAttempt(
   // Registered before the commit: a cancel that races the launch must ask, not cancel outright.
   watcher.expect(id);
   try {
-    const { row, dep, plan, stack } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
-      const dep = await deploymentByRef(trx, req.ref);
-      checkVersion(dep, req.w);
-      await guardUnitWrite(trx, dep, req.runId);
-      const plan = findPlan(ctx.config, dep.plan);
-      if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
-      const { decision, params, rollbackOf, retry, reason, eventsAfter } = await decide(dep, plan, trx, id);
-      allowed(decision);
-      const at = nowIso();
-      const row: AttemptsTable = {
-        id,
-        deployment_id: dep.id,
-        number: (await selectLastAttemptNumber(trx, dep.id)) + 1,
-        kind,
-        state: decision.writes.attempt!.to,
-        reason: null,
-        rc: null,
-        params: JSON.stringify(params),
-        secret_params: JSON.stringify(plan.secretParams),
-        force: force ? 1 : 0,
-        requested_by: actor.name,
-        queued_at: at,
-        started_at: null,
-        ended_at: null,
-        cancel_requested_at: null,
-        timed_out_at: null,
-        recovered: 0,
-        owner: ctx.instanceId,
-        owner_epoch: ctx.lease.epoch,
-        prev_state: dep.state,
-        version: 1,
-        pid: null,
-        process_start: null,
-        boot_id: null,
-        run_dir: path.join(ctx.config.dataDir, 'attempts', id),
-        timeout_ms: plan.timeoutMs,
-        cancel_grace_ms: plan.cancelGraceMs,
-        stdout_offset: 0,
-        stderr_offset: 0,
-        events_offset: 0,
-        rollback_of: rollbackOf ?? null,
-        retry_number: retry?.number ?? null,
-      };
-      const change = decision.writes.deployment;
-      const why = reason ?? (retry ? retryReason(retry.number, retry.of) : undefined);
-      const stack = dep.stack_id ? await unitLaunchVars(ctx, trx, dep) : undefined;
-      // An attempt changes the world on purpose: drift ends with it (SPEC §14.2), and a waiting heal.
-      const drift = driftOf(dep.drift_since, dep.drift_verdict);
-      const events = await applyTransition(trx, {
-        at,
-        actor: actor.name,
-        deployment: {
-          ...asRead(dep),
-          change: why !== undefined && change ? { ...change, reason: why } : change,
-          // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
-          set: {
-            current_attempt_id: id,
-            ...(kind === 'deploy' ? { params: row.params } : {}),
-            ...NO_RETRY,
-            ...NO_DRIFT,
+    const { row, dep, plan, stack, waiting } = await transactCommand(
+      ctx.store,
+      ctx.bus,
+      req.w,
+      async (trx) => {
+        const dep = await deploymentByRef(trx, req.ref);
+        checkVersion(dep, req.w);
+        await guardUnitWrite(trx, dep, req.runId);
+        const plan = findPlan(ctx.config, dep.plan);
+        if (!plan) throw new LifelineError('PLAN_NOT_FOUND', `plan ${dep.plan} is no longer configured`);
+        const { decision, params, rollbackOf, retry, reason, eventsAfter } = await decide(dep, plan, trx, id);
+        allowed(decision);
+        const at = nowIso();
+        const row: AttemptsTable = {
+          id,
+          deployment_id: dep.id,
+          number: (await selectLastAttemptNumber(trx, dep.id)) + 1,
+          kind,
+          state: decision.writes.attempt!.to,
+          reason: null,
+          rc: null,
+          params: JSON.stringify(params),
+          secret_params: JSON.stringify(plan.secretParams),
+          force: force ? 1 : 0,
+          requested_by: actor.name,
+          queued_at: at,
+          started_at: null,
+          ended_at: null,
+          cancel_requested_at: null,
+          timed_out_at: null,
+          recovered: 0,
+          owner: ctx.instanceId,
+          owner_epoch: ctx.lease.epoch,
+          prev_state: dep.state,
+          version: 1,
+          pid: null,
+          process_start: null,
+          boot_id: null,
+          run_dir: path.join(ctx.config.dataDir, 'attempts', id),
+          timeout_ms: plan.timeoutMs,
+          cancel_grace_ms: plan.cancelGraceMs,
+          stdout_offset: 0,
+          stderr_offset: 0,
+          events_offset: 0,
+          rollback_of: rollbackOf ?? null,
+          retry_number: retry?.number ?? null,
+        };
+        const change = decision.writes.deployment;
+        const why = reason ?? (retry ? retryReason(retry.number, retry.of) : undefined);
+        const stack = dep.stack_id ? await unitLaunchVars(ctx, trx, dep) : undefined;
+        // An attempt changes the world on purpose: drift ends with it (SPEC §14.2), and a waiting heal.
+        const drift = driftOf(dep.drift_since, dep.drift_verdict);
+        const events = await applyTransition(trx, {
+          at,
+          actor: actor.name,
+          deployment: {
+            ...asRead(dep),
+            change: why !== undefined && change ? { ...change, reason: why } : change,
+            // Every attempt clears a scheduled retry; a retry's own start only while it is still that one.
+            set: {
+              current_attempt_id: id,
+              ...(kind === 'deploy' ? { params: row.params } : {}),
+              ...NO_RETRY,
+              ...NO_DRIFT,
+            },
+            ...(retry ? { expectRetryOf: retry.failedId } : {}),
           },
-          ...(retry ? { expectRetryOf: retry.failedId } : {}),
-        },
-        attempt: { id, change: decision.writes.attempt!, insert: row },
-        eventsAfter: [
-          ...(eventsAfter ?? []),
-          ...(drift ? [clearedEvent(dep.id, drift, kind, actor.name)] : []),
-        ],
-      });
-      return { result: { row, dep, plan, stack }, events };
-    });
+          attempt: { id, change: decision.writes.attempt!, insert: row },
+          eventsAfter: [
+            ...(eventsAfter ?? []),
+            ...(drift ? [clearedEvent(dep.id, drift, kind, actor.name)] : []),
+          ],
+        });
+        // SPEC §13: through its gates in the same transaction; a refusal throws and nothing is written.
+        const gates = await runGates(ctx, trx, { attempt: row, dep, plan, at }, true);
+        return {
+          result: { row, dep, plan, stack, waiting: gates.waiting },
+          events: [...events, ...gates.events],
+        };
+      },
+    );
     req.onCommitted?.();
-    await watcher.launch({ attempt: row, deploymentName: dep.name, plan, ...(stack ? { stack } : {}) });
+    // A waiting attempt is launched by whichever instance opens its last gate (lifecycle/gates/).
+    if (!waiting)
+      await watcher.launch({ attempt: row, deploymentName: dep.name, plan, ...(stack ? { stack } : {}) });
     return getAttempt(ctx, id);
   } finally {
     watcher.forget(id);

@@ -10,6 +10,7 @@ import { outputsOnMove } from '../outputs.ts';
 import { presentDeployments } from '../present.ts';
 import { deploymentByRef } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
+import { releaseResolved } from '../gates/release.ts';
 import { checkReason } from '../validate.ts';
 import { allowed, asRead, callerOf, checkVersion, guardUnitWrite } from './guards.ts';
 
@@ -28,6 +29,7 @@ export async function resolve(
     const decision = decideResolve(dep.state as DeploymentState, input.state, input.reason, callerOf(actor));
     allowed(decision);
     const outputs = outputsOnMove(dep, decision.writes.deployment?.to);
+    await releaseResolved(trx, dep);
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: actor.name,
