@@ -4,6 +4,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { webhooksSchema } from './webhooks.ts';
+import { approvalSchema } from './approval.ts';
+import { freezesSchema } from './freezes.ts';
 import { ROLES } from '../domain/types.ts';
 import { checkDuration, MAX_AGE_MS } from './duration.ts';
 import { kindOf, NO_SHELL } from './messages.ts';
@@ -92,6 +94,8 @@ function topSchema() {
     // Which supervisor starts attempts: the long-lived perl runner (default) or supervisor.sh per attempt.
     supervisor: z.enum(['perl', 'sh']).optional(),
     webhooks: webhooksSchema().optional(),
+    // SPEC §13.2: scheduled freezes.
+    freezes: freezesSchema().optional(),
     // SPEC §11: ages after which an ended attempt's log events are archived and its run dir removed.
     retention: z.strictObject({ logs: ageSchema().optional(), run_dirs: ageSchema().optional() }).optional(),
     log_limit: z
@@ -189,6 +193,7 @@ function planSchema() {
       verify: z.strictObject({ deploy: z.boolean().optional(), teardown: z.boolean().optional() }).optional(),
       cancel_grace: durationSchema(0).optional(),
       retry: retrySchema().optional(),
+      approval: approvalSchema().optional(), // SPEC §13.3
       env: z.unknown().transform(planEnv).optional(),
       env_passthrough: envPassthroughSchema().optional(),
       params: z

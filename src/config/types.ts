@@ -1,4 +1,6 @@
 // The validated, resolved configuration (SPEC §4). Produced by loadConfig() in load.ts.
+import type { ApprovalPolicy } from '../domain/approval.ts';
+import type { Freeze } from '../domain/freeze.ts';
 import type { Role } from '../domain/types.ts';
 import type { WebhookConfig } from './webhooks.ts';
 
@@ -26,6 +28,8 @@ export interface PlanConfig {
   validateParams(params: unknown): { field: string; reason: string }[];
   /** Top-level param names whose schema says `writeOnly: true`. */
   secretParams: string[];
+  /** `approval:` (SPEC §13.3): which kinds wait for a second person; null = none. */
+  approval: ApprovalPolicy | null;
 }
 
 /** `retry: {max, backoff, max_backoff}` of a plan, in ms. */
@@ -84,4 +88,6 @@ export interface LifelineConfig {
   retention?: { logsMs: number | null; runDirsMs: number | null };
   /** SPEC §10; [] when none. */
   webhooks: WebhookConfig[];
+  /** SPEC §13.2 `freezes:` (source `config`); [] when none. */
+  freezes: Freeze[];
 }
