@@ -18,6 +18,8 @@ const STATUS: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   PAYLOAD_TOO_LARGE: 413,
   NO_ROLLBACK_TARGET: 409,
+  FROZEN: 409,
+  FREEZE_EXISTS: 409,
 };
 
 export function statusOf(code: ErrorCode): number {

@@ -60,6 +60,8 @@ export const ERROR_CODES = [
   'STORE_UNAVAILABLE',
   'PAYLOAD_TOO_LARGE',
   'NO_ROLLBACK_TARGET',
+  'FROZEN',
+  'FREEZE_EXISTS',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -30,6 +30,7 @@ import { instanceRoutes } from './routes/instances.ts';
 import { countStreams, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plans.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { freezeRoutes } from './routes/freezes.ts';
 import { streamRoutes } from './stream.ts';
 import { dashboardRoutes } from './dashboard.ts';
 
@@ -276,6 +277,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(healthRoutes, { api });
   await app.register(metricsRoutes, { api });
   await app.register(webhookRoutes, { api });
+  await app.register(freezeRoutes, { api });
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
   await app.register(attemptRoutes, { api });

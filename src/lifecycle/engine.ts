@@ -24,6 +24,7 @@ import { loadInstanceId } from './instance.ts';
 import { OutageLog } from './outage.ts';
 import { lockDataDir, lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
+import * as freezes from './freezes.ts';
 import { readiness } from './readiness.ts';
 import { reconcile, ReconcileCursor } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
@@ -118,6 +119,9 @@ export class Lifeline implements LifelineApi {
   listWebhooks: LifelineApi['listWebhooks'] = () => this.webhooks.list();
   redeliverWebhook: LifelineApi['redeliverWebhook'] = (name, fromSeq) =>
     this.webhooks.redeliver(name, fromSeq);
+  listFreezes: LifelineApi['listFreezes'] = () => freezes.listFreezes(this.ctx);
+  createFreeze: LifelineApi['createFreeze'] = (input, actor) => freezes.createFreeze(this.ctx, input, actor);
+  deleteFreeze: LifelineApi['deleteFreeze'] = (name, actor) => freezes.deleteFreeze(this.ctx, name, actor);
 
   // ---- LifelineApi: writes ----------------------------------------------------------------------
 

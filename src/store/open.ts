@@ -27,6 +27,7 @@ import * as m010 from './migrations/010_secret_params.ts';
 import * as m011 from './migrations/011_retry.ts';
 import * as m012 from './migrations/012_log_archive.ts';
 import * as m013 from './migrations/013_runner_event_cap.ts';
+import * as m016b from './migrations/016b_freezes.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -68,6 +69,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '011_retry': m011,
   '012_log_archive': m012,
   '013_runner_event_cap': m013,
+  '016b_freezes': m016b,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

@@ -62,6 +62,9 @@ export interface AttemptsTable {
   rollback_of?: number | null;
   /** Which automatic retry this attempt is (011): n of its chain; null for any other attempt. */
   retry_number?: number | null;
+  /** Who approved it (016b, SPEC §13.3), or whose approval an automatic retry inherits; null when none. */
+  approved_by?: string | null;
+  approved_at?: string | null;
 }
 
 export interface EventsTable {
@@ -166,6 +169,23 @@ export interface RetentionTable {
   updated_at: string;
 }
 
+/** A freeze made through the API (016b, SPEC §13.2); it stands until lifted_at. */
+export interface FreezesTable {
+  id: string;
+  name: string;
+  /** JSON of {plans?, labels?, kinds?} */
+  match: string;
+  from_at: string;
+  until_at: string;
+  reason: string;
+  /** `when`: queue or reject */
+  mode: string;
+  created_by: string;
+  created_at: string;
+  lifted_at: string | null;
+  lifted_by: string | null;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   attempts: AttemptsTable;
@@ -178,4 +198,5 @@ export interface Database {
   webhooks: WebhooksTable;
   log_archive: LogArchiveTable;
   retention: RetentionTable;
+  freezes: FreezesTable;
 }

@@ -1005,6 +1005,8 @@ describe('statusOf (SPEC §6)', () => {
     STORE_UNAVAILABLE: [503],
     PAYLOAD_TOO_LARGE: [413],
     NO_ROLLBACK_TARGET: [409],
+    FROZEN: [409],
+    FREEZE_EXISTS: [409],
   };
 
   it('the error codes are exactly the stable codes of SPEC §6', () => {

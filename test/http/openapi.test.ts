@@ -46,6 +46,9 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'get /v1/instances',
     'get /v1/webhooks',
     'post /v1/webhooks/{name}/redeliver',
+    'get /v1/freezes',
+    'post /v1/freezes',
+    'delete /v1/freezes/{name}',
   ];
 
   const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
