@@ -121,6 +121,14 @@ describe.each(DIALECTS)('freezes API on %s', (dialect) => {
     await h.app.inject({ method: 'DELETE', url: '/v1/freezes/twice', headers: admin });
   });
 
+  it('two admins racing on one name: one 201, one 409, one row', async () => {
+    const body = { name: 'race', until: inAnHour(), reason: 'x' };
+    const codes = (await Promise.all([post(body), post(body), post(body)])).map((r) => r.statusCode).sort();
+    expect(codes).toEqual([201, 409, 409]);
+    expect((await rows()).filter((r) => r.name === 'race' && r.lifted_at === null)).toHaveLength(1);
+    await h.app.inject({ method: 'DELETE', url: '/v1/freezes/race', headers: admin });
+  });
+
   it('bad input: a clear 422 naming the field, nothing written', async () => {
     const before = await rows();
     const cases: [unknown, string][] = [
