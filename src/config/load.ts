@@ -222,6 +222,15 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
                   p.retry.max_backoff ?? Math.max(p.retry.backoff, Math.min(10 * p.retry.backoff, 3_600_000)),
               }
             : null,
+          concurrency: p.concurrency
+            ? {
+                key: p.concurrency.key.template,
+                keyParts: p.concurrency.key.parts,
+                limit: p.concurrency.limit,
+                whenBusy: p.concurrency.when_busy ?? 'queue',
+                queueTimeoutMs: p.concurrency.queue_timeout ?? null,
+              }
+            : null,
           env: p.env ?? {},
           envPassthrough: p.env_passthrough ?? [],
           paramsSchema: params.paramsSchema,

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { webhooksSchema } from './webhooks.ts';
+import { LIMIT_MAX, LIMIT_MIN, parseKeyTemplate } from '../domain/gates.ts';
 import { approvalSchema } from './approval.ts';
 import { freezesSchema } from './freezes.ts';
 import { ROLES } from '../domain/types.ts';
@@ -193,6 +194,7 @@ function planSchema() {
       verify: z.strictObject({ deploy: z.boolean().optional(), teardown: z.boolean().optional() }).optional(),
       cancel_grace: durationSchema(0).optional(),
       retry: retrySchema().optional(),
+      concurrency: concurrencySchema().optional(),
       approval: approvalSchema().optional(), // SPEC §13.3
       env: z.unknown().transform(planEnv).optional(),
       env_passthrough: envPassthroughSchema().optional(),
@@ -211,6 +213,35 @@ function planSchema() {
     {
       error: (iss) =>
         iss.code === 'invalid_type' ? `expected a plan (a mapping), got ${kindOf(iss.input)}` : undefined,
+    },
+  );
+}
+
+/** SPEC §13.1: `{key, limit, when_busy?, queue_timeout?}`; the key template is parsed here. */
+function concurrencySchema() {
+  return z.strictObject(
+    {
+      key: z.string({ error: 'expected a string such as "proxmox-${params.node}"' }).transform((t, zc) => {
+        const r = parseKeyTemplate(t);
+        if (!r.ok) {
+          zc.addIssue({ code: 'custom', message: r.reason });
+          return z.NEVER;
+        }
+        return { template: t, parts: r.parts };
+      }),
+      limit: z
+        .number({ error: `expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}` })
+        .int(`expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}`)
+        .min(LIMIT_MIN, `expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}`)
+        .max(LIMIT_MAX, `expected a whole number from ${LIMIT_MIN} to ${LIMIT_MAX}`),
+      when_busy: z.enum(['queue', 'reject'], { error: 'expected queue or reject' }).optional(),
+      queue_timeout: durationSchema(1).optional(),
+    },
+    {
+      error: (iss) =>
+        iss.code === 'invalid_type'
+          ? `expected a mapping like {key: "proxmox-\${params.node}", limit: 2, when_busy: queue}, got ${kindOf(iss.input)}`
+          : undefined,
     },
   );
 }

@@ -1,4 +1,5 @@
 // The validated, resolved configuration (SPEC §4). Produced by loadConfig() in load.ts.
+import type { KeyPart } from '../domain/gates.ts';
 import type { ApprovalPolicy } from '../domain/approval.ts';
 import type { Freeze } from '../domain/freeze.ts';
 import type { Role } from '../domain/types.ts';
@@ -19,6 +20,8 @@ export interface PlanConfig {
   cancelGraceMs: number; // default 10 s
   /** Automatic retry of failed deploys (SPEC §9.1); null = none. */
   retry: RetryConfig | null;
+  /** Concurrency limit (SPEC §13.1); null = none. */
+  concurrency: ConcurrencyConfig | null;
   env: Record<string, string>;
   /** Server environment variables passed to the plan as they are (`env_passthrough`); none by default. */
   envPassthrough: string[];
@@ -30,6 +33,17 @@ export interface PlanConfig {
   secretParams: string[];
   /** `approval:` (SPEC §13.3): which kinds wait for a second person; null = none. */
   approval: ApprovalPolicy | null;
+}
+
+/** `concurrency: {key, limit, when_busy, queue_timeout}` of a plan. */
+export interface ConcurrencyConfig {
+  /** The key template as written, and parsed: text and `${params.NAME}` parts. */
+  key: string;
+  keyParts: KeyPart[];
+  limit: number;
+  whenBusy: 'queue' | 'reject';
+  /** A waiting attempt is cancelled (reason queue_timeout) after this long; null = never. */
+  queueTimeoutMs: number | null;
 }
 
 /** `retry: {max, backoff, max_backoff}` of a plan, in ms. */

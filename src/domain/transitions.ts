@@ -189,13 +189,17 @@ export function decideStarted(attempt: AttemptState): Decision {
   return allow({ attempt: attemptMove('started', 'queued', 'running', null) });
 }
 
+/** Why a gate cancels a waiting attempt (SPEC §13). */
+export type GateCancelReason = 'queue_timeout' | 'rejected' | 'approval_expired';
+
 /** What the runner observed about an attempt's end. */
 export type Outcome =
   /** rc null: the process is confirmed gone but left no exit code (only meaningful after a cancel). */
   /** `unverified`: exit 0, but the plan's check gave the wrong verdict for the kind (SPEC §9.3). */
   | { kind: 'exit'; rc: number | null; cancelRequested: boolean; timedOut: boolean; unverified?: boolean }
   | { kind: 'start_failed' }
-  | { kind: 'cancelled_before_start' }
+  /** Never started: cancelled by a caller, or by a gate it waited on (SPEC §13: its wait expired or was refused). */
+  | { kind: 'cancelled_before_start'; reason?: GateCancelReason }
   | { kind: 'lost'; reason: 'exit_unobserved' | 'runner_lost' | 'start_interrupted' }
   | { kind: 'late_result'; rc: number; cancelRequested?: boolean; timedOut?: boolean };
 
@@ -220,7 +224,7 @@ function endState(outcome: Outcome): { to: AttemptState; reason: AttemptReason |
     case 'start_failed':
       return { to: 'failed', reason: 'runner_error' };
     case 'cancelled_before_start':
-      return { to: 'cancelled', reason: 'cancelled' };
+      return { to: 'cancelled', reason: outcome.reason ?? 'cancelled' };
     case 'lost':
       return { to: 'unknown', reason: outcome.reason };
     case 'late_result':
@@ -256,7 +260,12 @@ function deploymentAfter(
   const expected: DeploymentState = deploy ? 'deploying' : 'tearing_down';
   if (deployment !== expected) return undefined;
   if (outcome.kind === 'cancelled_before_start') {
-    return deploymentMove('cancelled_before_start', deployment, attempt.prevState, 'cancelled');
+    return deploymentMove(
+      'cancelled_before_start',
+      deployment,
+      attempt.prevState,
+      outcome.reason ?? 'cancelled',
+    );
   }
   if (outcome.kind === 'lost') return deploymentMove('outcome_lost', deployment, 'unknown', outcome.reason);
   const reason = end === 'succeeded' ? null : (endState(outcome).reason as string);

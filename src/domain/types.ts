@@ -27,6 +27,9 @@ export const ATTEMPT_REASONS = [
   'start_interrupted',
   'late_result',
   'unverified',
+  'rejected',
+  'approval_expired',
+  'queue_timeout',
 ] as const;
 export type AttemptReason = (typeof ATTEMPT_REASONS)[number];
 
@@ -60,6 +63,7 @@ export const ERROR_CODES = [
   'STORE_UNAVAILABLE',
   'PAYLOAD_TOO_LARGE',
   'NO_ROLLBACK_TARGET',
+  'CONCURRENCY_LIMIT',
   'FROZEN',
   'FREEZE_EXISTS',
 ] as const;
@@ -79,6 +83,9 @@ export const EVENT_TYPES = [
   'retry_scheduled',
   'retry_cancelled',
   'retry_exhausted',
+  'gate_waiting',
+  'gate_opened',
+  'approval_granted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -145,6 +152,19 @@ export interface Attempt {
   detail: string | null;
   /** For a rollback (SPEC §9.2): the number of the succeeded deploy attempt whose params it runs. */
   rollback_of: number | null;
+  /** The gates holding it (SPEC §13): empty unless it is queued behind one. */
+  waiting: WaitingGate[];
+}
+
+/** The gates that may hold an accepted attempt (SPEC §13; the decisions are in gates.ts). */
+export const GATE_NAMES = ['concurrency', 'freeze', 'approval'] as const;
+export type GateName = (typeof GATE_NAMES)[number];
+
+/** One gate holding an attempt, as the API shows it. */
+export interface WaitingGate {
+  gate: GateName;
+  detail: Record<string, unknown>;
+  since: string;
 }
 
 export interface Page<T> {

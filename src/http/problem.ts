@@ -38,6 +38,7 @@ const TITLES: Record<ProblemCode, string> = {
   STORE_UNAVAILABLE: 'Store unavailable',
   PAYLOAD_TOO_LARGE: 'Payload too large',
   NO_ROLLBACK_TARGET: 'No rollback target',
+  CONCURRENCY_LIMIT: 'Concurrency limit reached',
   FROZEN: 'Frozen',
   FREEZE_EXISTS: 'Freeze exists',
   INTERNAL: 'Internal server error',

@@ -6,6 +6,7 @@ import {
   ATTEMPT_STATES,
   DEPLOYMENT_STATES,
   ERROR_CODES,
+  GATE_NAMES,
   EVENT_TYPES,
 } from '../domain/types.ts';
 
@@ -66,6 +67,14 @@ export const DeploymentSchema = z
   })
   .meta({ id: 'Deployment' });
 
+export const WaitingGateSchema = z
+  .object({
+    gate: z.enum(GATE_NAMES),
+    detail: JsonObject.describe('what the gate waits for, e.g. {key, position} of a concurrency queue'),
+    since: z.string(),
+  })
+  .meta({ id: 'WaitingGate' });
+
 export const AttemptSchema = z
   .object({
     id: z.string().describe('att_…'),
@@ -93,6 +102,11 @@ export const AttemptSchema = z
       .int()
       .nullable()
       .describe('for a rollback: the number of the succeeded deploy attempt whose params it runs'),
+    waiting: z
+      .array(WaitingGateSchema)
+      .describe(
+        'the gates holding this queued attempt (a concurrency limit, a freeze, an approval); empty when none holds it',
+      ),
   })
   .meta({ id: 'Attempt' });
 

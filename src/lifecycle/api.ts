@@ -163,6 +163,8 @@ export interface LifelineApi {
 
   listAttempts(ref: string, query: { limit?: number; cursor?: string }): Promise<Page<Attempt>>;
   getAttempt(id: string): Promise<Attempt>;
+  /** Every attempt a gate holds (SPEC §13.4), oldest wait first; `gate` keeps those held by that gate. */
+  listWaitingAttempts(query: { gate?: string }): Promise<{ items: Attempt[] }>;
   /** The attempt's phases from its runner events (SPEC §9.4). */
   listPhases(id: string): Promise<{ items: Phase[] }>;
   /** Output of an attempt as written (stdout and stderr interleaved): `limit` bytes from byte `offset`, or the last `tail` lines. */

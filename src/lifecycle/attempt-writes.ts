@@ -19,6 +19,7 @@ import { cutLine, makeRedactor, MASK, type Redactor } from '../runner/redact.ts'
 import { readExit, runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
 import { saveAttemptLog, selectAttemptLog } from '../store/logs.ts';
+import { deleteGateRows, notifyGate, releaseSlot } from '../store/gates.ts';
 import { secretValues, type Ctx } from './context.ts';
 import { clockNow, nowIso } from './ids.ts';
 import { transact } from './tx.ts';
@@ -409,6 +410,8 @@ export interface EndDetails {
   check?: { rc: number | null; verdict: string; lines: string[] };
   /** The retry policy of a plan (SPEC §9.1), by name; without it a failed deploy schedules nothing. */
   retryPolicy?: (plan: string) => RetryPolicy | null;
+  /** Whether a gate must still hold it (1) or not (0), as the caller decided on (SPEC §13): else a LostRace. */
+  expectWaiting?: 0 | 1;
 }
 
 export type EndResult =
@@ -491,8 +494,14 @@ export async function writeEnd(
     outcome,
   );
   if (!decision.ok) return decision;
+  const waiting = Number(row.waiting ?? 0) as 0 | 1;
+  if (details.expectWaiting !== undefined && waiting !== details.expectWaiting)
+    throw new LostRace(`gates of ${row.id}`);
   const at = nowIso();
   const change = decision.writes.attempt!;
+  // SPEC §13: an end frees the attempt's concurrency slot (an unknown one keeps it until it is settled
+  // or resolved: its process may still run), and its waiting record goes (its events keep the history).
+  const releasedSlot = await releaseGates(trx, row.id, change.to === 'unknown');
   const recovered = details.recovered || Boolean(row.recovered);
   // The plan never ran, so nothing else will say why in `lifeline logs`: one line of our own, appended
   // to the attempt's log text like any other.
@@ -573,8 +582,10 @@ export async function writeEnd(
         recovered: recovered ? 1 : 0,
         ...(details.detail ? { detail: details.detail } : {}),
         ...(cancelNow ? { cancel_requested_at: at } : {}),
+        ...(waiting === 1 ? { waiting: 0 } : {}),
       },
       fence,
+      ...(details.expectWaiting !== undefined ? { expectWaiting: details.expectWaiting } : {}),
     },
     // What led to the end comes before it: the runner's own line, the check's lines and verdict.
     eventsBefore: [
@@ -613,6 +624,7 @@ export async function writeEnd(
           reason: change.reason,
           rc: details.rc,
           recovered,
+          ...(releasedSlot !== null ? { released_slot: releasedSlot } : {}),
         },
       },
       ...retryEvents(retry, retryAt, dep.id, row.id),
@@ -620,6 +632,23 @@ export async function writeEnd(
   });
   const given = details.endedAt ?? at;
   return { ok: true, events, ...(endedAt !== given ? { clamped: { given, to: endedAt } } : {}) };
+}
+
+/**
+ * The gates' part of an end (SPEC §13): the waiting record goes and, unless the attempt stays unknown,
+ * its slot is freed and every instance's gate keeper told (Postgres; here the commit's attempt_end says
+ * it). Returns the key freed.
+ */
+async function releaseGates(
+  trx: Transaction<Database>,
+  attemptId: string,
+  keepSlot: boolean,
+): Promise<string | null> {
+  await deleteGateRows(trx, attemptId);
+  if (keepSlot) return null;
+  const key = await releaseSlot(trx, attemptId);
+  if (key !== null) await notifyGate(trx, key);
+  return key;
 }
 
 /** An `unknown` attempt whose exit record turned up: correct it (and the deployment while current). */

@@ -13,6 +13,7 @@ import { findPerl } from '../runner/runner-client.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
+import { releaseResolved } from './gates/release.ts';
 
 /** coreutils `timeout`, where it is (Linux: always; elsewhere the in-memory timer alone). */
 const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((f) => fs.existsSync(f));
@@ -170,6 +171,7 @@ export async function runCheck(
     const fresh = await selectDeploymentById(trx, dep.id);
     if (!fresh || fresh.deleted_at) return { result: undefined, events: [] };
     const writes = decideCheckResult(fresh.state as DeploymentState, verdict);
+    if (writes.deployment) await releaseResolved(trx, fresh);
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: actor.name,

@@ -31,6 +31,7 @@ import { RetryStarter } from './retry.ts';
 import { EventBus } from './event-bus.ts';
 import { logTransitions } from './trace.ts';
 import { Watcher } from './watcher.ts';
+import { GateKeeper } from './gates/keeper.ts';
 import { createLauncher, type Launcher } from '../runner/launcher.ts';
 import { ensurePrivateDir } from '../runner/owned.ts';
 import { Webhooks } from './webhooks/service.ts';
@@ -73,6 +74,8 @@ export class Lifeline implements LifelineApi {
     private listener: EventListener | null = null,
     retentionHooks: RetentionHooks = {},
     onReconcileLook?: (attemptId: string) => void,
+    /** SPEC §13: opens waiting attempts and launches them. */
+    readonly gates: GateKeeper = new GateKeeper(ctx, watcher),
   ) {
     this.reconcileCursor = new ReconcileCursor(onReconcileLook);
     this.checks = new Checks(ctx);
@@ -82,6 +85,7 @@ export class Lifeline implements LifelineApi {
     ctx.bus.onCommit = (events) => {
       logTransitions(ctx.log, events);
       this.retries.noteEvents(events);
+      this.gates.noteEvents(events);
     };
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
@@ -103,6 +107,7 @@ export class Lifeline implements LifelineApi {
   listDeployments: LifelineApi['listDeployments'] = (q) => queries.listDeployments(this.ctx, q);
   listAttempts: LifelineApi['listAttempts'] = (ref, q) => queries.listAttempts(this.ctx, ref, q);
   getAttempt: LifelineApi['getAttempt'] = (id) => queries.getAttempt(this.ctx, id);
+  listWaitingAttempts: LifelineApi['listWaitingAttempts'] = (q) => queries.listWaitingAttempts(this.ctx, q);
   readAttemptLog: LifelineApi['readAttemptLog'] = (id, offset, opts) =>
     queries.readAttemptLog(this.ctx, id, offset, opts);
   listTransitions: LifelineApi['listTransitions'] = (ref) => queries.listTransitions(this.ctx, ref);
@@ -177,6 +182,8 @@ export class Lifeline implements LifelineApi {
     await this.webhooks.start();
     // Retries that fell due while no instance ran (or were scheduled by one that is gone).
     await this.retries.runDue().catch((err) => this.ctx.outage.failed('retry', err));
+    // Slots freed and waits expired while no instance ran.
+    await this.gates.pass();
     this.retention.start();
     const { reapIntervalMs } = this.ctx.config;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -192,6 +199,7 @@ export class Lifeline implements LifelineApi {
     every(reapIntervalMs, 'reconcile', async () => {
       await this.reconcileNow();
       await this.retries.runDue();
+      await this.gates.pass();
     });
   }
 
@@ -226,6 +234,7 @@ export class Lifeline implements LifelineApi {
     void this.ctx.lease.stopHeartbeat();
     this.metrics.close();
     await this.retries.close();
+    await this.gates.close();
     await this.webhooks.close();
     await this.retention.close();
     await this.listener?.stop();
@@ -304,16 +313,30 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
   const configured = createLauncher(config.supervisor, config.dataDir, (msg) => log.warn(msg));
   const launcher = opts.wrapLauncher ? opts.wrapLauncher(configured) : configured;
   const watcher = new Watcher(ctx, launcher);
+  const gates = new GateKeeper(ctx, watcher);
   const listener =
     store.dialect === 'postgres'
       ? new EventListener(config.db, {
           onWake: (lastSeq) => ctx.bus.emit(lastSeq),
           onAttempt: (id) => watcher.wake(id),
+          onGate: (key) => gates.wake(key || undefined),
           // Requests announced while the connection was down are gone: look at every attempt once.
-          onConnect: () => watcher.wake(),
+          onConnect: () => {
+            watcher.wake();
+            gates.wake();
+          },
           onError: (err) => outage.failed('event listener', err),
           connectTimeoutMs: config.database.connectTimeoutMs,
         })
       : null;
-  return new Lifeline(ctx, watcher, launcher, locks, listener, opts.retentionHooks, opts.onReconcileLook);
+  return new Lifeline(
+    ctx,
+    watcher,
+    launcher,
+    locks,
+    listener,
+    opts.retentionHooks,
+    opts.onReconcileLook,
+    gates,
+  );
 }

@@ -12,6 +12,8 @@ import type {
 } from '../domain/types.ts';
 import { maskParams } from '../runner/redact.ts';
 import { selectAttemptsByIds } from '../store/attempts.ts';
+import type { GateName, WaitingGate } from '../domain/gates.ts';
+import { selectWaiting, type WaitingRow } from '../store/gates.ts';
 import { toAttempt, toDeployment, toSummary } from '../store/rows.ts';
 import type { AttemptsTable, Database, DeploymentsTable, InstancesTable } from '../store/schema.ts';
 import type { PlanInfo } from './api.ts';
@@ -40,9 +42,35 @@ export async function presentDeployments(
   });
 }
 
-export function presentAttempt(ctx: Ctx, row: AttemptsTable, planName: string): Attempt {
+export function presentAttempt(
+  ctx: Ctx,
+  row: AttemptsTable,
+  planName: string,
+  waiting: WaitingGate[] = [],
+): Attempt {
   const a = toAttempt(row);
-  return { ...a, params: mask(ctx, planName, a.params, row.secret_params) };
+  return { ...a, params: mask(ctx, planName, a.params, row.secret_params), waiting };
+}
+
+/** The gates holding each of these attempts (SPEC §13), a queue's position as it is now. */
+export async function waitingOf(
+  db: Kysely<Database>,
+  rows: readonly AttemptsTable[],
+): Promise<Map<string, WaitingGate[]>> {
+  const ids = rows.filter((r) => Number(r.waiting ?? 0) === 1).map((r) => r.id);
+  return groupWaiting(await selectWaiting(db, ids));
+}
+
+export function groupWaiting(rows: readonly WaitingRow[]): Map<string, WaitingGate[]> {
+  const out = new Map<string, WaitingGate[]>();
+  for (const r of rows) {
+    const detail = JSON.parse(r.detail) as Record<string, unknown>;
+    if (r.key !== null) detail.position = r.position;
+    const list = out.get(r.attempt_id) ?? [];
+    list.push({ gate: r.gate as GateName, detail, since: r.since });
+    out.set(r.attempt_id, list);
+  }
+  return out;
 }
 
 export function presentTransition(e: LifelineEvent): Transition {

@@ -14,7 +14,8 @@ import type {
   Page,
   Transition,
 } from '../domain/types.ts';
-import { selectAttemptById, selectAttemptPage } from '../store/attempts.ts';
+import { selectAttemptById, selectAttemptPage, selectAttemptsByIds } from '../store/attempts.ts';
+import { selectWaiting } from '../store/gates.ts';
 import { selectDeploymentById, selectDeploymentByRef, selectDeploymentPage } from '../store/deployments.ts';
 import { selectDeploymentTransitions, selectEventPage } from '../store/events.ts';
 import { readLog } from './logs.ts';
@@ -24,6 +25,8 @@ import type { Database, DeploymentsTable } from '../store/schema.ts';
 import type { EventQuery, PlanInfo } from './api.ts';
 import type { Ctx } from './context.ts';
 import {
+  groupWaiting,
+  waitingOf,
   presentAttempt,
   presentDeployments,
   presentInstance,
@@ -93,8 +96,9 @@ export async function listAttempts(
   const dep = await deploymentByRef(ctx.store.db, ref);
   const rows = await selectAttemptPage(ctx.store.db, dep.id, limit + 1, before);
   const page = rows.slice(0, limit);
+  const waiting = await waitingOf(ctx.store.db, page);
   return {
-    items: page.map((r) => presentAttempt(ctx, r, dep.plan)),
+    items: page.map((r) => presentAttempt(ctx, r, dep.plan, waiting.get(r.id))),
     next_cursor: rows.length > limit ? String(page[page.length - 1].number) : null,
   };
 }
@@ -103,7 +107,30 @@ export async function getAttempt(ctx: Ctx, id: string): Promise<Attempt> {
   const row = await selectAttemptById(ctx.store.db, id);
   if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
   const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
-  return presentAttempt(ctx, row, dep?.plan ?? '');
+  const waiting = await waitingOf(ctx.store.db, [row]);
+  return presentAttempt(ctx, row, dep?.plan ?? '', waiting.get(row.id));
+}
+
+/** `GET /v1/attempts?waiting=true` (SPEC §13.4): every attempt a gate holds, oldest wait first. */
+export async function listWaitingAttempts(ctx: Ctx, query: { gate?: string }): Promise<{ items: Attempt[] }> {
+  const rows = await selectWaiting(ctx.store.db, 'all');
+  const byAttempt = groupWaiting(rows);
+  const ids = [...byAttempt.keys()];
+  const attempts = await selectAttemptsByIds(ctx.store.db, ids);
+  const planOf = new Map<string, string>();
+  for (const depId of new Set(attempts.map((a) => a.deployment_id))) {
+    const d = await selectDeploymentById(ctx.store.db, depId);
+    if (d) planOf.set(d.id, d.plan);
+  }
+  const byId = new Map(attempts.map((a) => [a.id, a]));
+  const items: Attempt[] = [];
+  for (const id of ids) {
+    const row = byId.get(id);
+    const waiting = byAttempt.get(id)!;
+    if (!row || (query.gate && !waiting.some((w) => w.gate === query.gate))) continue;
+    items.push(presentAttempt(ctx, row, planOf.get(row.deployment_id) ?? '', waiting));
+  }
+  return { items };
 }
 
 /** The attempt's phases (SPEC §9.4), folded from its runner events; the last ends with the attempt. */

@@ -86,6 +86,8 @@ async function reconcileActive(
   lastSeen: Map<string, number>,
   now: number,
 ): Promise<void> {
+  // A gate holds it (SPEC §13): nobody is starting it, so nothing is lost; whoever opens it launches it.
+  if (Number(row.waiting ?? 0) === 1) return;
   const held = { owner: row.owner, epoch: Number(row.owner_epoch ?? 0) };
   if (row.owner === ctx.instanceId) {
     // Ours from before a restart or a lapsed lease: re-claimed under the current epoch (which fences
@@ -109,7 +111,8 @@ async function reconcileActive(
     // heartbeat (on the database's clock), by the same rule the watcher applies to its own.
     const evidence = {
       now,
-      queuedAt: Date.parse(row.queued_at),
+      // The start deadline counts from the moment every gate opened (SPEC §13).
+      queuedAt: Date.parse(row.opened_at ?? row.queued_at),
       progress: [ownerSeen ?? 0],
       starting: false,
     };

@@ -13,6 +13,8 @@ import type { Database } from './schema.ts';
 export const EVENTS_CHANNEL = 'lifeline_events';
 /** A change to one attempt that writes no event (a cancel request): its owner should look at it now. */
 export const ATTEMPTS_CHANNEL = 'lifeline_attempts';
+/** A concurrency slot was freed (payload: its key, '' for any): gate keepers look at its queue now. */
+export const GATES_CHANNEL = 'lifeline_gates';
 
 /** Asks the attempt's owner, wherever it runs, to look at it once this transaction commits. */
 export async function notifyAttempt(
@@ -27,6 +29,8 @@ export interface ListenerOptions {
   onWake: (lastSeq?: number) => void;
   /** An attempt was changed without an event (its id): its owner, if listening here, looks now. */
   onAttempt?: (id: string) => void;
+  /** A slot of this key was freed ('' = some key): the gate keeper opens what waits on it. */
+  onGate?: (key: string) => void;
   /** The connection failed or could not be opened (an outage, not a crash). */
   onError?: (err: Error) => void;
   /** Told when the connection is (re)established. */
@@ -90,13 +94,14 @@ export class EventListener {
     client.on('end', () => drop());
     client.on('notification', (msg) => {
       if (msg.channel === ATTEMPTS_CHANNEL && msg.payload) this.opts.onAttempt?.(msg.payload);
+      if (msg.channel === GATES_CHANNEL) this.opts.onGate?.(msg.payload ?? '');
       if (msg.channel !== EVENTS_CHANNEL) return;
       const seq = Number(msg.payload);
       this.opts.onWake(Number.isSafeInteger(seq) && seq > 0 ? seq : undefined);
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${ATTEMPTS_CHANNEL}`);
+      await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${ATTEMPTS_CHANNEL}; LISTEN ${GATES_CHANNEL}`);
     } catch (err) {
       drop(err as Error);
       return;

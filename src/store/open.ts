@@ -27,6 +27,7 @@ import * as m010 from './migrations/010_secret_params.ts';
 import * as m011 from './migrations/011_retry.ts';
 import * as m012 from './migrations/012_log_archive.ts';
 import * as m013 from './migrations/013_runner_event_cap.ts';
+import * as m016 from './migrations/016_gates.ts';
 import * as m016b from './migrations/016b_freezes.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -69,6 +70,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '011_retry': m011,
   '012_log_archive': m012,
   '013_runner_event_cap': m013,
+  '016_gates': m016,
   '016b_freezes': m016b,
 };
 

@@ -42,6 +42,8 @@ export function toAttempt(row: AttemptsTable): Attempt {
     owner: row.owner,
     detail: row.detail ?? null,
     rollback_of: row.rollback_of == null ? null : Number(row.rollback_of),
+    // Filled in by the lifecycle from the gate records (present.ts).
+    waiting: [],
   };
 }
 

@@ -62,6 +62,10 @@ export interface AttemptsTable {
   rollback_of?: number | null;
   /** Which automatic retry this attempt is (011): n of its chain; null for any other attempt. */
   retry_number?: number | null;
+  /** 1 while a gate holds the attempt (016, SPEC §13): not launched, left alone by recovery. */
+  waiting?: number;
+  /** When its last gate opened (016): the start deadline counts from here; null when none held it. */
+  opened_at?: string | null;
   /** Who approved it (016b, SPEC §13.3), or whose approval an automatic retry inherits; null when none. */
   approved_by?: string | null;
   approved_at?: string | null;
@@ -169,6 +173,30 @@ export interface RetentionTable {
   updated_at: string;
 }
 
+/** One gate holding (or having held) an attempt (016, SPEC §13): the generic waiting record. */
+export interface AttemptGatesTable {
+  attempt_id: string;
+  gate: string;
+  /** The queue it is in (a concurrency key); null for gates without one. */
+  key: string | null;
+  /** JSON: what the gate says (the API computes live parts, such as a queue position, on read). */
+  detail: string;
+  since: string;
+  /** The seq of its gate_waiting event: queue order is commit order. */
+  queue_seq: number;
+  opened_at: string | null;
+  /** When the wait ends in a cancel (queue_timeout, approval_expired), on the database's clock. */
+  expires_at: string | null;
+}
+
+/** One concurrency slot held (016): (key, slot) unique, slot in 1..limit. */
+export interface GateSlotsTable {
+  key: string;
+  slot: number;
+  attempt_id: string;
+  since: string;
+}
+
 /** A freeze made through the API (016b, SPEC §13.2); it stands until lifted_at. */
 export interface FreezesTable {
   id: string;
@@ -198,5 +226,8 @@ export interface Database {
   webhooks: WebhooksTable;
   log_archive: LogArchiveTable;
   retention: RetentionTable;
+  attempt_gates: AttemptGatesTable;
+  gate_slots: GateSlotsTable;
+  gate_keys: { key: string };
   freezes: FreezesTable;
 }

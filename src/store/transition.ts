@@ -56,6 +56,8 @@ export interface TransitionWrite {
     set?: Partial<AttemptsTable>;
     /** Fencing: the row must still name this owner and lease epoch (docs/scaling.md). */
     fence?: Fence;
+    /** Compare-and-set on whether a gate holds it (SPEC §13): a waiting attempt opened meanwhile is not cancelled as unstarted. */
+    expectWaiting?: 0 | 1;
   };
   /** Appended before the state transitions (what led to them: a verifying check's lines and result). */
   eventsBefore?: LoggedEvent[];
@@ -113,6 +115,7 @@ export async function applyTransition(
         q = q.where((eb) => (owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner)));
         q = q.where('owner_epoch', '=', epoch);
       }
+      if (a.expectWaiting !== undefined) q = q.where('waiting', '=', a.expectWaiting);
       const row = await q.returning('version').executeTakeFirst();
       if (!row) throw new LostRace(`attempt ${a.id}`);
       attemptVersion = Number(row.version);

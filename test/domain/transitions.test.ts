@@ -1005,6 +1005,7 @@ describe('statusOf (SPEC §6)', () => {
     STORE_UNAVAILABLE: [503],
     PAYLOAD_TOO_LARGE: [413],
     NO_ROLLBACK_TARGET: [409],
+    CONCURRENCY_LIMIT: [409],
     FROZEN: [409],
     FREEZE_EXISTS: [409],
   };

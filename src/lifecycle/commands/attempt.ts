@@ -16,6 +16,7 @@ import type { Ctx } from '../context.ts';
 import { newAttemptId, nowIso } from '../ids.ts';
 import { deploymentByRef, getAttempt } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
+import { runGates } from '../gates/admit.ts';
 import type { Watcher } from '../watcher.ts';
 import { allowed, asRead, checkVersion } from './guards.ts';
 
@@ -54,7 +55,7 @@ export async function startAttempt(
   // Registered before the commit: a cancel that races the launch must ask, not cancel outright.
   watcher.expect(id);
   try {
-    const { row, dep, plan } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
+    const { row, dep, plan, waiting } = await transactCommand(ctx.store, ctx.bus, req.w, async (trx) => {
       const dep = await deploymentByRef(trx, req.ref);
       checkVersion(dep, req.w);
       const plan = findPlan(ctx.config, dep.plan);
@@ -109,9 +110,12 @@ export async function startAttempt(
         },
         attempt: { id, change: decision.writes.attempt!, insert: row },
       });
-      return { result: { row, dep, plan }, events };
+      // SPEC §13: through its gates in the same transaction; a refusal throws and nothing is written.
+      const gates = await runGates(ctx, trx, { attempt: row, dep, plan, at }, true);
+      return { result: { row, dep, plan, waiting: gates.waiting }, events: [...events, ...gates.events] };
     });
-    await watcher.launch({ attempt: row, deploymentName: dep.name, plan });
+    // A waiting attempt is launched by whichever instance opens its last gate (lifecycle/gates/).
+    if (!waiting) await watcher.launch({ attempt: row, deploymentName: dep.name, plan });
     return getAttempt(ctx, id);
   } finally {
     watcher.forget(id);

@@ -28,7 +28,12 @@ export async function cancel(
     const dep = await deploymentByRef(trx, ref);
     checkVersion(dep, w);
     const att = dep.current_attempt_id ? await selectAttemptById(trx, dep.current_attempt_id) : undefined;
-    const started = att ? att.state === 'running' || (await someoneStarts(ctx, watcher, trx, att)) : false;
+    // A gate holds it (SPEC §13): nobody starts it until the gate opens, so it is cancelled at once;
+    // the end's compare-and-set on the flag makes an opening that commits first win.
+    const waiting = att?.state === 'queued' && Number(att.waiting ?? 0) === 1;
+    const started = att
+      ? att.state === 'running' || (!waiting && (await someoneStarts(ctx, watcher, trx, att)))
+      : false;
     const supervised = att?.state === 'unknown' && (await supervisedByLive(ctx, watcher, trx, att));
     const d = decideCancel(
       att
@@ -66,7 +71,13 @@ export async function cancel(
         trx,
         att!.id,
         { kind: 'cancelled_before_start' },
-        { rc: null, recovered: false, actor: actor.name, cancelRequestedAt: at },
+        {
+          rc: null,
+          recovered: false,
+          actor: actor.name,
+          cancelRequestedAt: at,
+          expectWaiting: waiting ? 1 : 0,
+        },
       );
       if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
       return { result: att!.id, events: end.events };

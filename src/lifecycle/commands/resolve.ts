@@ -9,6 +9,7 @@ import { nowIso } from '../ids.ts';
 import { presentDeployments } from '../present.ts';
 import { deploymentByRef } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
+import { releaseResolved } from '../gates/release.ts';
 import { checkReason } from '../validate.ts';
 import { allowed, asRead, callerOf, checkVersion } from './guards.ts';
 
@@ -25,6 +26,7 @@ export async function resolve(
     checkVersion(dep, w);
     const decision = decideResolve(dep.state as DeploymentState, input.state, input.reason, callerOf(actor));
     allowed(decision);
+    await releaseResolved(trx, dep);
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: actor.name,

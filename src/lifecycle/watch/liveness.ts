@@ -33,8 +33,9 @@ export function attemptStartingUntil(host: Host, row: AttemptsTable, w: Watch, a
   return startingUntil(
     {
       now,
-      // queued_at is on this instance's clock (nowIso); timers run on the process's.
-      queuedAt: Date.parse(row.queued_at) - (clockNow() - now),
+      // queued_at (or opened_at, when gates held it: SPEC §13) is on this instance's clock (nowIso);
+      // timers run on the process's.
+      queuedAt: Date.parse(row.opened_at ?? row.queued_at) - (clockNow() - now),
       progress: w.launchedAt > 0 ? [w.launchedAt, host.launcher.lastProgressAt()] : [],
       starting: alive || (w.launchedPid > 0 && readStat(w.launchedPid) !== null),
     },
