@@ -31,6 +31,7 @@ import { countStreams, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plans.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { freezeRoutes } from './routes/freezes.ts';
+import { approvalRoutes } from './routes/approvals.ts';
 import { streamRoutes } from './stream.ts';
 import { dashboardRoutes } from './dashboard.ts';
 
@@ -278,6 +279,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(metricsRoutes, { api });
   await app.register(webhookRoutes, { api });
   await app.register(freezeRoutes, { api });
+  await app.register(approvalRoutes, { api });
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
   await app.register(attemptRoutes, { api });

@@ -200,6 +200,11 @@ export interface LifelineApi {
   /** Moves a webhook's cursor back so that delivery restarts at `fromSeq`. */
   redeliverWebhook(name: string, fromSeq: number): Promise<WebhookStatus>;
 
+  /** SPEC §13.3: approve an attempt waiting for approval (not its requester; at least the plan's role). */
+  approveAttempt(id: string, input: { reason: string }, actor: Actor): Promise<Attempt>;
+  /** SPEC §13.3: reject it: cancelled, reason `rejected`. */
+  rejectAttempt(id: string, input: { reason: string }, actor: Actor): Promise<Attempt>;
+
   /** SPEC §13.2: the file's freezes and the API's standing ones, each with whether it is in force. */
   listFreezes(): Promise<{ items: FreezeInfo[] }>;
   /** A freeze in force from now until `until` (admin). */

@@ -2,7 +2,7 @@
 // database's clock, like every time a gate compares (store/instances.ts).
 import type { Kysely, Transaction } from 'kysely';
 import type { Freeze, FreezeMatch, FreezeWhen } from '../domain/freeze.ts';
-import type { Database, FreezesTable } from './schema.ts';
+import type { AttemptGatesTable, Database, FreezesTable } from './schema.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -56,4 +56,15 @@ export function toFreeze(row: FreezesTable): Freeze {
     source: 'api',
     liftedMs: row.lifted_at === null ? null : Date.parse(row.lifted_at),
   };
+}
+
+/** Attempts waiting on a gate, in queue order (commit order of their gate_waiting events). */
+export async function selectWaitingOn(db: Db, gate: string): Promise<AttemptGatesTable[]> {
+  return db
+    .selectFrom('attempt_gates')
+    .selectAll()
+    .where('gate', '=', gate)
+    .where('opened_at', 'is', null)
+    .orderBy('queue_seq')
+    .execute();
 }

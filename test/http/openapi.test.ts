@@ -46,6 +46,8 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'get /v1/instances',
     'get /v1/webhooks',
     'post /v1/webhooks/{name}/redeliver',
+    'post /v1/attempts/{id}/approve',
+    'post /v1/attempts/{id}/reject',
     'get /v1/freezes',
     'post /v1/freezes',
     'delete /v1/freezes/{name}',
