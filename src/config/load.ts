@@ -16,6 +16,8 @@ import { allowedKeys, PLAN_NAME_RE, resolveDb, schemas } from './schema.ts';
 import { resolveTokens } from './tokens.ts';
 import type { LifelineConfig, PlanConfig } from './types.ts';
 import { resolveWebhooks } from './webhooks.ts';
+import { resolveApproval } from './approval.ts';
+import { resolveFreezes } from './freezes.ts';
 
 export { ConfigError, type ConfigIssue } from './errors.ts';
 export { parseDuration, MAX_DURATION_MS } from './duration.ts';
@@ -254,7 +256,14 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
           paramsSchema: params.paramsSchema,
           validateParams: params.validateParams,
           secretParams: params.secretParams,
+          approval: resolveApproval(p.approval),
         };
+        if (p.approval && !isPlainObject(obj.auth)) {
+          add(
+            ['plans', name, 'approval'],
+            'needs auth: an approval must come from another token than the one that asked, so configure auth.tokens',
+          );
+        }
       }
     }
   }
@@ -263,6 +272,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
   const tokens = top.success && top.data.auth ? resolveTokens(top.data.auth, env, add) : [];
 
   const webhooks = top.success ? resolveWebhooks(top.data.webhooks ?? [], env, add) : [];
+  const freezes = top.success ? resolveFreezes(top.data.freezes ?? [], add) : [];
   const fromEnv = readEnvOverrides(env, issues);
   const fromFlags = readFlagOverrides(ctx.overrides, issues);
 
@@ -291,6 +301,7 @@ function build(obj: unknown, ctx: BuildContext): LifelineConfig {
     durableCommits: f.durable_commits ?? DEFAULTS.durableCommits,
     supervisor: f.supervisor ?? DEFAULTS.supervisor,
     webhooks,
+    freezes,
     database: {
       poolMax: f.database?.pool_max ?? DEFAULTS.database.poolMax,
       connectTimeoutMs: f.database?.connect_timeout ?? DEFAULTS.database.connectTimeoutMs,

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { webhooksSchema } from './webhooks.ts';
 import { LIMIT_MAX, LIMIT_MIN, parseKeyTemplate } from '../domain/gates.ts';
+import { approvalSchema } from './approval.ts';
+import { freezesSchema } from './freezes.ts';
 import { ROLES } from '../domain/types.ts';
 import { checkDuration, MAX_AGE_MS } from './duration.ts';
 import { kindOf, NO_SHELL } from './messages.ts';
@@ -97,6 +99,8 @@ function topSchema() {
     // Which supervisor starts attempts: the long-lived perl runner (default) or supervisor.sh per attempt.
     supervisor: z.enum(['perl', 'sh']).optional(),
     webhooks: webhooksSchema().optional(),
+    // SPEC §13.2: scheduled freezes.
+    freezes: freezesSchema().optional(),
     // SPEC §11: ages after which an ended attempt's log events are archived and its run dir removed.
     retention: z.strictObject({ logs: ageSchema().optional(), run_dirs: ageSchema().optional() }).optional(),
     log_limit: z
@@ -197,6 +201,7 @@ function planSchema() {
       check_every: durationSchema(1).optional(),
       self_heal: z.boolean({ error: 'expected true or false' }).optional(),
       concurrency: concurrencySchema().optional(),
+      approval: approvalSchema().optional(), // SPEC §13.3
       env: z.unknown().transform(planEnv).optional(),
       env_passthrough: envPassthroughSchema().optional(),
       params: z

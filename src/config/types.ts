@@ -1,5 +1,7 @@
 // The validated, resolved configuration (SPEC §4). Produced by loadConfig() in load.ts.
 import type { KeyPart } from '../domain/gates.ts';
+import type { ApprovalPolicy } from '../domain/approval.ts';
+import type { Freeze } from '../domain/freeze.ts';
 import type { Role } from '../domain/types.ts';
 import type { WebhookConfig } from './webhooks.ts';
 
@@ -33,6 +35,8 @@ export interface PlanConfig {
   validateParams(params: unknown): { field: string; reason: string }[];
   /** Top-level param names whose schema says `writeOnly: true`. */
   secretParams: string[];
+  /** `approval:` (SPEC §13.3): which kinds wait for a second person; null = none. */
+  approval: ApprovalPolicy | null;
 }
 
 /** `concurrency: {key, limit, when_busy, queue_timeout}` of a plan. */
@@ -102,4 +106,6 @@ export interface LifelineConfig {
   retention?: { logsMs: number | null; runDirsMs: number | null };
   /** SPEC §10; [] when none. */
   webhooks: WebhookConfig[];
+  /** SPEC §13.2 `freezes:` (source `config`); [] when none. */
+  freezes: Freeze[];
 }

@@ -24,6 +24,8 @@ const STATUS: Record<ErrorCode, number> = {
   STACK_UNKNOWN_STATE: 409,
   NO_ACTIVE_RUN: 409,
   CONCURRENCY_LIMIT: 409,
+  FROZEN: 409,
+  FREEZE_EXISTS: 409,
 };
 
 export function statusOf(code: ErrorCode): number {

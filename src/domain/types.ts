@@ -72,6 +72,8 @@ export const ERROR_CODES = [
   'STACK_UNKNOWN_STATE',
   'NO_ACTIVE_RUN',
   'CONCURRENCY_LIMIT',
+  'FROZEN',
+  'FREEZE_EXISTS',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

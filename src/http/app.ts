@@ -32,6 +32,8 @@ import { countStreams, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plans.ts';
 import { runRoutes } from './routes/runs.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { freezeRoutes } from './routes/freezes.ts';
+import { approvalRoutes } from './routes/approvals.ts';
 import { streamRoutes } from './stream.ts';
 import { dashboardRoutes } from './dashboard.ts';
 
@@ -278,6 +280,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(healthRoutes, { api });
   await app.register(metricsRoutes, { api });
   await app.register(webhookRoutes, { api });
+  await app.register(freezeRoutes, { api });
+  await app.register(approvalRoutes, { api });
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
   await app.register(stackRoutes, { api });

@@ -44,6 +44,8 @@ const TITLES: Record<ProblemCode, string> = {
   STACK_UNKNOWN_STATE: 'Stack state unknown',
   NO_ACTIVE_RUN: 'No active run',
   CONCURRENCY_LIMIT: 'Concurrency limit reached',
+  FROZEN: 'Frozen',
+  FREEZE_EXISTS: 'Freeze exists',
   INTERNAL: 'Internal server error',
 };
 

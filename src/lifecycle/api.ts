@@ -83,6 +83,31 @@ export interface WebhookStatus {
   next_attempt_at: string | null;
 }
 
+/** SPEC §13.2: a freeze, from the config file or the API, and whether it is in force now. */
+export interface FreezeInfo {
+  name: string;
+  source: 'config' | 'api';
+  match: { plans?: string[]; labels?: Record<string, string>; kinds?: ('deploy' | 'teardown')[] };
+  /** null: in force from the moment it was written (a config freeze without `from`) */
+  from: string | null;
+  until: string;
+  when: 'queue' | 'reject';
+  in_force: boolean;
+  /** API freezes: why, who made it and when; null for the file's */
+  reason: string | null;
+  created_by: string | null;
+  created_at: string | null;
+}
+
+/** The body of POST /v1/freezes, as sent (the lifecycle checks it). */
+export interface NewFreeze {
+  name: string;
+  match?: unknown;
+  until: string;
+  reason: string;
+  when?: 'queue' | 'reject';
+}
+
 /** Thrown by a keyed write when another request with the same key and body committed first. */
 export class IdempotentReplay extends Error {
   constructor(readonly stored: StoredResponse) {
@@ -203,6 +228,18 @@ export interface LifelineApi {
   listWebhooks(): Promise<{ items: WebhookStatus[] }>;
   /** Moves a webhook's cursor back so that delivery restarts at `fromSeq`. */
   redeliverWebhook(name: string, fromSeq: number): Promise<WebhookStatus>;
+
+  /** SPEC §13.3: approve an attempt waiting for approval (not its requester; at least the plan's role). */
+  approveAttempt(id: string, input: { reason: string }, actor: Actor): Promise<Attempt>;
+  /** SPEC §13.3: reject it: cancelled, reason `rejected`. */
+  rejectAttempt(id: string, input: { reason: string }, actor: Actor): Promise<Attempt>;
+
+  /** SPEC §13.2: the file's freezes and the API's standing ones, each with whether it is in force. */
+  listFreezes(): Promise<{ items: FreezeInfo[] }>;
+  /** A freeze in force from now until `until` (admin). */
+  createFreeze(input: NewFreeze, actor: Actor): Promise<FreezeInfo>;
+  /** Lifts an API freeze (admin); the attempts it held go on in queue order. */
+  deleteFreeze(name: string, actor: Actor): Promise<void>;
 
   /**
    * The stored response of an Idempotency-Key, null when none was stored; VALIDATION (422) when the key

@@ -17,6 +17,8 @@ export interface Ctx {
   outage: OutageLog;
   /** This instance's lease: whether it may act on its attempts, and the epoch that fences its writes. */
   lease: Lease;
+  /** Told after a freeze was made or lifted through the API: the freeze gate looks again (SPEC §13.2). */
+  freezesChanged?: () => void;
 }
 
 /**

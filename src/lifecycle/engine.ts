@@ -26,6 +26,9 @@ import { loadInstanceId } from './instance.ts';
 import { OutageLog } from './outage.ts';
 import { lockDataDir, lockSqlite, type DbLock } from './lock.ts';
 import * as queries from './queries.ts';
+import * as freezes from './freezes.ts';
+import * as approval from './commands/approval.ts';
+import { FreezeWatch } from './freezes-watch.ts';
 import { readiness } from './readiness.ts';
 import { reconcile, ReconcileCursor } from './recovery.ts';
 import { RetryStarter } from './retry.ts';
@@ -72,6 +75,8 @@ export class Lifeline implements LifelineApi {
   readonly drift: DriftScheduler;
   /** SPEC §11 pruning; `pass()` runs one now. */
   readonly retention: Retention;
+  /** SPEC §13.2/§13.3: opens what a lifted or ended freeze, or an answered approval, let through. */
+  readonly freezeWatch: FreezeWatch;
 
   constructor(
     private readonly ctx: Ctx,
@@ -102,6 +107,8 @@ export class Lifeline implements LifelineApi {
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);
     this.retention = new Retention(ctx, retentionHooks);
+    this.freezeWatch = new FreezeWatch(ctx, watcher);
+    ctx.freezesChanged = () => this.freezeWatch.wake();
   }
 
   get store(): Store {
@@ -136,6 +143,13 @@ export class Lifeline implements LifelineApi {
   listWebhooks: LifelineApi['listWebhooks'] = () => this.webhooks.list();
   redeliverWebhook: LifelineApi['redeliverWebhook'] = (name, fromSeq) =>
     this.webhooks.redeliver(name, fromSeq);
+  approveAttempt: LifelineApi['approveAttempt'] = (id, input, actor) =>
+    approval.approve(this.ctx, this.watcher, id, input, actor);
+  rejectAttempt: LifelineApi['rejectAttempt'] = (id, input, actor) =>
+    approval.reject(this.ctx, id, input, actor);
+  listFreezes: LifelineApi['listFreezes'] = () => freezes.listFreezes(this.ctx);
+  createFreeze: LifelineApi['createFreeze'] = (input, actor) => freezes.createFreeze(this.ctx, input, actor);
+  deleteFreeze: LifelineApi['deleteFreeze'] = (name, actor) => freezes.deleteFreeze(this.ctx, name, actor);
 
   // ---- LifelineApi: writes ----------------------------------------------------------------------
 
@@ -210,6 +224,7 @@ export class Lifeline implements LifelineApi {
     await this.drift.runDue().catch((err) => this.ctx.outage.failed('drift', err));
     // Slots freed and waits expired while no instance ran.
     await this.gates.pass();
+    await this.freezeWatch.pass();
     this.retention.start();
     const { reapIntervalMs } = this.ctx.config;
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
@@ -228,6 +243,7 @@ export class Lifeline implements LifelineApi {
       await this.runs.pass();
       await this.drift.runDue();
       await this.gates.pass();
+      await this.freezeWatch.pass();
     });
   }
 
@@ -265,6 +281,7 @@ export class Lifeline implements LifelineApi {
     await this.runs.close();
     await this.drift.close();
     await this.gates.close();
+    await this.freezeWatch.close();
     await this.webhooks.close();
     await this.retention.close();
     await this.listener?.stop();

@@ -7,6 +7,7 @@ const ulid = monotonicFactory();
 export const newDeploymentId = () => `dep_${ulid()}`;
 export const newAttemptId = () => `att_${ulid()}`;
 export const newInstanceId = () => `ins_${ulid()}`;
+export const newFreezeId = () => `frz_${ulid()}`;
 /**
  * This instance's wall clock. LIFELINE_CLOCK_OFFSET_MS shifts it, so tests can run an instance whose
  * clock is off (docs/scaling.md, "Clock skew"); leases never read it, they use the database's clock.

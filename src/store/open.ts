@@ -32,6 +32,7 @@ import * as m015 from './migrations/015_stacks.ts';
 import * as m015b from './migrations/015b_run_cancel.ts';
 import * as m017 from './migrations/017_drift.ts';
 import * as m016 from './migrations/016_gates.ts';
+import * as m016b from './migrations/016b_freezes.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -78,6 +79,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '015b_run_cancel': m015b,
   '017_drift': m017,
   '016_gates': m016,
+  '016b_freezes': m016b,
 };
 
 // int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.

@@ -120,6 +120,9 @@ export interface AttemptsTable {
   waiting?: number;
   /** When its last gate opened (016): the start deadline counts from here; null when none held it. */
   opened_at?: string | null;
+  /** Who approved it (016b, SPEC §13.3), or whose approval an automatic retry inherits; null when none. */
+  approved_by?: string | null;
+  approved_at?: string | null;
 }
 
 export interface EventsTable {
@@ -250,6 +253,23 @@ export interface GateSlotsTable {
   since: string;
 }
 
+/** A freeze made through the API (016b, SPEC §13.2); it stands until lifted_at. */
+export interface FreezesTable {
+  id: string;
+  name: string;
+  /** JSON of {plans?, labels?, kinds?} */
+  match: string;
+  from_at: string;
+  until_at: string;
+  reason: string;
+  /** `when`: queue or reject */
+  mode: string;
+  created_by: string;
+  created_at: string;
+  lifted_at: string | null;
+  lifted_by: string | null;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   attempts: AttemptsTable;
@@ -267,4 +287,5 @@ export interface Database {
   attempt_gates: AttemptGatesTable;
   gate_slots: GateSlotsTable;
   gate_keys: { key: string };
+  freezes: FreezesTable;
 }

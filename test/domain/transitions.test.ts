@@ -1011,6 +1011,8 @@ describe('statusOf (SPEC §6)', () => {
     STACK_UNKNOWN_STATE: [409],
     NO_ACTIVE_RUN: [409],
     CONCURRENCY_LIMIT: [409],
+    FROZEN: [409],
+    FREEZE_EXISTS: [409],
   };
 
   it('the error codes are exactly the stable codes of SPEC §6', () => {

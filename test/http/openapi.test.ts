@@ -58,6 +58,11 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'post /v1/stacks/{name}/cancel',
     'get /v1/stacks/{name}/runs',
     'get /v1/runs/{id}',
+    'post /v1/attempts/{id}/approve',
+    'post /v1/attempts/{id}/reject',
+    'get /v1/freezes',
+    'post /v1/freezes',
+    'delete /v1/freezes/{name}',
   ];
 
   const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];

@@ -4,7 +4,7 @@
 // exit code 2: ApiError (the server answered with a problem), ConnectionError (it could not be reached)
 // and UsageError (the command line or environment is wrong).
 import type { FieldError } from '../../domain/errors.ts';
-import type { PlanInfo } from '../../lifecycle/api.ts';
+import type { FreezeInfo, NewFreeze, PlanInfo } from '../../lifecycle/api.ts';
 import type { Attempt, Deployment, EventType, LifelineEvent, Page, Transition } from '../../domain/types.ts';
 import type { Phase } from '../../domain/phases.ts';
 
@@ -242,6 +242,23 @@ export class ApiClient {
 
   resolve(ref: string, body: { state: string; reason: string }): Promise<Deployment> {
     return this.json('POST', `/v1/deployments/${enc(ref)}/resolve`, { body });
+  }
+
+  /** SPEC §13.3: answers an attempt waiting for approval. */
+  answerApproval(id: string, answer: 'approve' | 'reject', reason: string): Promise<Attempt> {
+    return this.json('POST', `/v1/attempts/${enc(id)}/${answer}`, { body: { reason } });
+  }
+
+  async freezes(): Promise<FreezeInfo[]> {
+    return (await this.json<{ items: FreezeInfo[] }>('GET', '/v1/freezes')).items;
+  }
+
+  createFreeze(body: NewFreeze): Promise<FreezeInfo> {
+    return this.json('POST', '/v1/freezes', { body });
+  }
+
+  liftFreeze(name: string): Promise<void> {
+    return this.json('DELETE', `/v1/freezes/${enc(name)}`);
   }
 
   check(ref: string): Promise<{ deployment_id: string; status: string }> {

@@ -14,6 +14,8 @@ import { register as show } from './show.ts';
 import { register as logs } from './logs.ts';
 import { register as events } from './events.ts';
 import { register as del } from './delete.ts';
+import { register as approve } from './approve.ts';
+import { register as freeze } from './freeze.ts';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -31,4 +33,6 @@ export const COMMANDS: RegisterCommand[] = [
   logs,
   events,
   del,
+  approve,
+  freeze,
 ];

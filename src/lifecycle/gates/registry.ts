@@ -10,6 +10,8 @@ import { countAhead, grantSlot, lockKey, selectSlots } from '../../store/gates.t
 import { LostRace } from '../../store/transition.ts';
 import type { AttemptGatesTable, AttemptsTable, Database, DeploymentsTable } from '../../store/schema.ts';
 import type { Ctx } from '../context.ts';
+import { approvalGate } from '../approval-gate.ts';
+import { freezeGate } from '../freezes-gate.ts';
 
 export interface GateInput {
   ctx: Ctx;
@@ -87,4 +89,4 @@ export const concurrencyGate: Gate = {
 };
 
 /** Every gate, in the order they are looked at. Freezes and approvals (§13.2, §13.3) go before concurrency. */
-export const GATES: Gate[] = [concurrencyGate];
+export const GATES: Gate[] = [freezeGate, approvalGate, concurrencyGate];
