@@ -90,3 +90,11 @@ describe('foldOutputs', () => {
     expect(foldOutputs([...events, ev('outputs_changed', { outputs: {} })])).toEqual({});
   });
 });
+
+describe('webhooks', () => {
+  it('deliver outputs_changed by default, like every type but log_line (SPEC §10)', async () => {
+    const { DEFAULT_WEBHOOK_EVENTS } = await import('../../src/config/webhooks.ts');
+    expect(DEFAULT_WEBHOOK_EVENTS).toContain('outputs_changed');
+    expect(DEFAULT_WEBHOOK_EVENTS).not.toContain('log_line');
+  });
+});
