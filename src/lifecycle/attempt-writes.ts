@@ -549,16 +549,15 @@ export async function writeEnd(
   );
   const retryAt = retry.kind === 'schedule' ? await retryDueAt(trx, endedAt, retry.delayMs) : null;
   // SPEC §12.1: a succeeded deploy's outputs become the deployment's, a succeeded teardown clears them.
-  const outputs = outputsWrite(
-    dep,
-    outputsAfterEnd(
-      row.kind as AttemptKind,
-      change.to,
-      decision.writes.deployment !== undefined,
-      parseOutputs(row.outputs),
-    ),
-    row.id,
-  );
+  // (Parsed only then: most ends are not succeeded ones of the current attempt.)
+  const moved = decision.writes.deployment !== undefined && change.to === 'succeeded';
+  const outputs = moved
+    ? outputsWrite(
+        dep,
+        outputsAfterEnd(row.kind as AttemptKind, change.to, moved, parseOutputs(row.outputs)),
+        row.id,
+      )
+    : { events: [] };
   const events = await applyTransition(trx, {
     at,
     actor: details.actor,
@@ -568,18 +567,21 @@ export async function writeEnd(
       expectVersion: Number(dep.version),
       change: decision.writes.deployment,
       // The schedule is written with the failure itself: a crash cannot leave one without the other.
-      ...(retry.kind === 'schedule'
+      ...(retry.kind === 'schedule' || outputs.set
         ? {
             set: {
-              retry_number: retry.number,
-              retry_of: retry.of,
-              retry_at: retryAt,
-              retry_attempt_id: row.id,
+              ...(retry.kind === 'schedule'
+                ? {
+                    retry_number: retry.number,
+                    retry_of: retry.of,
+                    retry_at: retryAt,
+                    retry_attempt_id: row.id,
+                  }
+                : {}),
+              ...outputs.set,
             },
           }
-        : outputs.set
-          ? { set: outputs.set }
-          : {}),
+        : {}),
     },
     attempt: {
       id: row.id,

@@ -5,12 +5,14 @@ import type { NewEvent } from '../domain/types.ts';
 import type { DeploymentsTable } from '../store/schema.ts';
 
 export interface PublishedOutputs {
-  outputs: Outputs;
+  /** The stored column, parsed on the first `output` (most ingestions have none). */
+  stored: string | null | undefined;
+  outputs: Outputs | null;
   changed: boolean;
 }
 
 export function startOutputs(stored: string | null | undefined): PublishedOutputs {
-  return { outputs: parseOutputs(stored), changed: false };
+  return { stored, outputs: null, changed: false };
 }
 
 /**
@@ -23,6 +25,7 @@ export function takeOutput(
   data: Record<string, unknown>,
 ): Record<string, unknown> | null {
   if (!Object.hasOwn(data, 'output')) return null;
+  state.outputs ??= parseOutputs(state.stored);
   const merged = mergeOutputs(state.outputs, data.output);
   if (merged.ok) {
     state.outputs = merged.outputs;

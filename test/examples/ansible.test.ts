@@ -32,6 +32,7 @@ const TASKS = [
   'Render the home page',
   'Write the release marker',
   'Verify the page is served from disk',
+  "Publish the site's outputs",
 ];
 
 describe('examples/ansible', () => {
@@ -50,6 +51,9 @@ describe('examples/ansible', () => {
       deployment: 'site-1',
     });
 
+    // The playbook published where the site is (SPEC §12.1): the deployment's outputs, and in `show`.
+    expect(dep.outputs).toEqual({ site_dir: site, url: `file://${site}/index.html`, release: '7' });
+
     const { items } = await server.api<{ items: any[] }>(
       'GET',
       `/v1/attempts/${dep.current_attempt.id}/phases`,
@@ -65,6 +69,8 @@ describe('examples/ansible', () => {
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(/^Phases of attempt #1$/m);
     for (const t of TASKS) expect(show.stdout).toMatch(new RegExp(`^ {2}${t} +\\S+ \\S+ +\\d+\\.\\ds$`, 'm'));
+    expect(show.stdout).toMatch(/^Outputs$/m);
+    expect(show.stdout).toContain(`url       "file://${site}/index.html"`);
 
     // The log keeps Ansible's colours as written.
     const log = await fetch(`${server.url}/v1/attempts/${dep.current_attempt.id}/log`).then((r) => r.text());
@@ -77,8 +83,8 @@ describe('examples/ansible', () => {
     const t = await cli(server, ['teardown', 'site-1', '--confirm', 'site-1', '--follow']);
     expect(t.code, t.stdout + t.stderr).toBe(0);
     expect(fs.existsSync(site)).toBe(false);
-    expect((await server.api<any>('GET', '/v1/deployments/site-1')).state).toBe('torn_down');
     const after = await server.api<any>('GET', '/v1/deployments/site-1');
+    expect([after.state, after.outputs]).toEqual(['torn_down', {}]);
     const tPhases = await server.api<{ items: any[] }>(
       'GET',
       `/v1/attempts/${after.current_attempt.id}/phases`,

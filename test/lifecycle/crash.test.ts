@@ -28,6 +28,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LifelineError } from '../../src/domain/errors.ts';
+import { parseOutputs } from '../../src/domain/outputs.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { isAlive, type ProcessIdentity } from '../../src/runner/identity.ts';
 import { readExit, readProcess, readSupervisor, runDirPaths } from '../../src/runner/rundir.ts';
@@ -35,6 +36,7 @@ import type { AttemptsTable, EventsTable } from '../../src/store/schema.ts';
 import {
   crashChildCommand,
   crashConfig,
+  crashPlans,
   expectedOutput,
   LONG_SLEEP,
   RETRY_MAX,
@@ -302,6 +304,23 @@ class Checker {
         checks += 1;
         if (Number(a.recovered) === 1) checksAfterRestart += 1;
       }
+    }
+    // 9. outputs (SPEC §12.1): a succeeded attempt of a crash plan holds what it published, and a
+    //    deployment whose current attempt succeeded holds that deploy's outputs, or none after a teardown
+    //    (written in the end's transaction, whatever crashed around it; the fold is checked above)
+    const crashPlanNames = new Set(Object.keys(crashPlans()));
+    const published = (plan: string | undefined) => plan !== undefined && crashPlanNames.has(plan);
+    for (const a of snap.attempts) {
+      if (a.state !== 'succeeded' || !published(planOf.get(a.deployment_id))) continue;
+      expect(parseOutputs(a.outputs), ctx(a, 'outputs')).toEqual({ attempt: a.id });
+    }
+    for (const d of snap.deployments) {
+      const cur = snap.attempts.find((a) => a.id === d.current_attempt_id);
+      if (!cur || cur.state !== 'succeeded' || !published(d.plan)) continue;
+      if (d.state !== (cur.kind === 'deploy' ? 'ready' : 'torn_down')) continue;
+      expect(parseOutputs(d.outputs), `${label}: outputs of deployment ${d.id}`).toEqual(
+        cur.kind === 'deploy' ? { attempt: cur.id } : {},
+      );
     }
     this.stats.checks = checks;
     this.stats.checksAfterRestart = checksAfterRestart;

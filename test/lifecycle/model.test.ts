@@ -75,7 +75,8 @@ type PlanName = keyof typeof PLANS;
 const PLAN_NAMES = Object.keys(PLANS) as PlanName[];
 
 function planConfigs(): Record<string, unknown> {
-  const ctl = [path.join(FIXTURES, 'ctl.sh')];
+  // ctl.sh, after publishing an output that names its attempt (SPEC §12.1).
+  const ctl = [path.join(FIXTURES, 'ctl-out.sh')];
   const check = [path.join(FIXTURES, 'hold-check.sh')];
   return Object.fromEntries(
     Object.entries(PLANS).map(([name, spec]) => [
@@ -152,6 +153,8 @@ interface MDeployment {
   retry: { number: number; of: number; failedId: string } | null;
   /** Its retry_scheduled, retry_cancelled and retry_exhausted events so far. */
   retryEvents: { scheduled: number; cancelled: number; exhausted: number };
+  /** SPEC §12.1: the deploy attempt whose outputs are the deployment's; null: none (`{}`). */
+  outputsOf: string | null;
 }
 interface Model {
   deps: Map<string, MDeployment>;
@@ -191,7 +194,13 @@ function finish(d: MDeployment, a: MAttempt, end: Ending): void {
   a.ends = 1;
   a.verifying = false;
   d.state = afterEnd(a.kind, end);
+  afterOutputs(d, a);
   afterFailure(d, a, end);
+}
+
+/** SPEC §12.1: the current attempt ended; a succeeded deploy's outputs become the deployment's, a teardown's clear them. */
+function afterOutputs(d: MDeployment, a: MAttempt): void {
+  if (a.state === 'succeeded') d.outputsOf = a.kind === 'deploy' ? a.id : null;
 }
 
 /**
@@ -359,6 +368,10 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     const d = deps.find((x) => x.name === name && x.deleted_at === null);
     expect(d?.state, `state of ${name}`).toBe(md.state);
     expect(checkRuns(r, md.id), `check runs of ${name}`).toBe(md.checkRuns);
+    // §12.1: the outputs of the last succeeded deploy (the store's fold is checked above), as the API shows them
+    expect((await r.engine.getDeployment(name)).outputs, `outputs of ${name}`).toEqual(
+      md.outputsOf ? { attempt: md.outputsOf, kind: 'deploy' } : {},
+    );
     // §9.1: the waiting retry as the API shows it, and the deployment's retry events
     const shown = (await r.engine.getDeployment(name)).retry;
     expect(shown && { number: shown.number, of: shown.of }, `retry of ${name}`).toEqual(
@@ -432,6 +445,7 @@ class Create implements Cmd {
         checkRuns: 0,
         retry: null,
         retryEvents: { scheduled: 0, cancelled: 0, exhausted: 0 },
+        outputsOf: null,
       });
     }
     await checkInvariants(m, r);
@@ -703,7 +717,10 @@ class LateResult implements Cmd {
     a.reason = 'late_result';
     a.rc = this.rc;
     a.ends = 2;
-    if (owner && owner.state === 'unknown') owner.state = afterEnd(a.kind, a as Ending);
+    if (owner && owner.state === 'unknown') {
+      owner.state = afterEnd(a.kind, a as Ending);
+      afterOutputs(owner, a);
+    }
     await checkInvariants(m, r);
   }
   toString = () => `late(${this.rc})`;
@@ -725,6 +742,7 @@ class Resolve implements Cmd {
     else {
       await call();
       d.state = this.to;
+      if (this.to === 'torn_down') d.outputsOf = null;
     }
     await checkInvariants(m, r);
   }

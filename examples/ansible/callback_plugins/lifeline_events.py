@@ -2,6 +2,8 @@
 # every task becomes a Lifeline phase (SPEC §9.4) with its timing. A start line carries "phase" (the
 # task name); an end line carries "phase_end" (the same name) and the task's status. Each line is
 # stamped with its own "at", so durations do not depend on when Lifeline reads the file.
+# A task that sets the fact `lifeline_outputs` (a mapping, e.g. with set_fact) publishes it as the
+# attempt's outputs (SPEC §12.1): one {"output": {...}} line, which Lifeline merges into them.
 from __future__ import annotations
 
 import json
@@ -57,6 +59,9 @@ class CallbackModule(CallbackBase):
         self._start(task)
 
     def v2_runner_on_ok(self, result):
+        outputs = (result._result.get("ansible_facts") or {}).get("lifeline_outputs")
+        if isinstance(outputs, dict):
+            self._write({"output": outputs})
         self._end("changed" if result._result.get("changed") else "ok")
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
