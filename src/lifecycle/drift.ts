@@ -3,6 +3,7 @@
 // timer waits for the earliest. A due check is claimed by a compare-and-set on its due time that moves
 // it to the next slot, so among instances each due check runs once; the claim names the instance and
 // its lease epoch, which fences the verdict. Due is judged on the database's clock, as for retries.
+import { setMaxListeners } from 'node:events';
 import type { PlanConfig } from '../config/types.ts';
 import {
   healMayStart,
@@ -78,7 +79,10 @@ export class DriftScheduler {
   constructor(
     private readonly ctx: Ctx,
     private readonly watcher: Watcher,
-  ) {}
+  ) {
+    // Each running check listens on the one abort signal.
+    setMaxListeners(MAX_RUNNING_CHECKS + 8, this.abort.signal);
+  }
 
   private get plans(): PlanConfig[] {
     return Object.values(this.ctx.config.plans).filter((p) => p.checkEveryMs !== null && p.check !== null);
@@ -162,6 +166,9 @@ export class DriftScheduler {
           until: new Date(nowMs + plan.checkTimeoutMs + CLAIM_MARGIN_MS).toISOString(),
         });
         if (claimed) this.launch(r.id, plan, Number(r.version), r.next_check_at!);
+        // SQLite answers synchronously and a spawn forks this process: yield between checks so the
+        // lease's heartbeat and the API are never held up behind a burst of due checks.
+        await new Promise((r) => setImmediate(r));
       }
       if (due.length === Math.min(BATCH, room)) this.again = true;
     }

@@ -56,3 +56,19 @@ export function attemptSummary(a) {
     attemptBadge(a.state),
   );
 }
+
+/** A drifted deployment's mark (SPEC §14.2): "drift: absent", beside its state badge; null when none. */
+export function driftBadge(drift) {
+  if (!drift) return null;
+  return h(
+    'span',
+    {
+      class: ['badge', 'badge-drift'],
+      dataset: { verdict: drift.verdict },
+      'data-testid': 'drift-badge',
+      title: `A check found it ${drift.verdict} since ${new Date(drift.since).toLocaleString()}`,
+    },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    `drift: ${drift.verdict}`,
+  );
+}

@@ -31,7 +31,7 @@ import {
 } from './deployment/reducer.js';
 
 const STREAM_TYPES =
-  'state_transition,log_line,runner_event,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted,outputs_changed';
+  'state_transition,log_line,runner_event,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted,outputs_changed,drift_detected,drift_cleared';
 
 export function mountDeployment(root, { ref }) {
   let model = { dep: null, transitions: [], attempts: [], lastSeq: 0, deleted: false };

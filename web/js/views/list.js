@@ -2,7 +2,7 @@
 // live from the global event stream, paging, and the button that opens the create form for operators.
 // The rules (filters, order, what an event does to a row) are in list/model.js.
 import { api, can, explain, headSeq } from '../api.js';
-import { attemptSummary, stateBadge, updateBadge } from '../badges.js';
+import { attemptSummary, driftBadge, stateBadge, updateBadge } from '../badges.js';
 import { announce, h, setChildren } from '../dom.js';
 import { relTime } from '../format.js';
 import { retryCountdown } from '../retry.js';
@@ -127,6 +127,7 @@ export function mountList(root, { params }) {
         'td',
         { class: 'cell-state', dataset: { label: 'State' } },
         stateBadge(d.state),
+        h('span', { class: 'cell-drift' }, driftBadge(d.drift)),
         h('span', { class: 'cell-retry' }, retryCell(d)),
       ),
       h('td', { class: 'cell-attempt', dataset: { label: 'Attempt' } }, attemptCell(d)),
@@ -139,6 +140,7 @@ export function mountList(root, { params }) {
     if (!tr) return;
     updateBadge(tr.querySelector('.cell-state .badge'), d.state);
     setChildren(tr.querySelector('.cell-retry'), retryCell(d));
+    setChildren(tr.querySelector('.cell-drift'), driftBadge(d.drift));
     setChildren(tr.querySelector('.cell-attempt'), attemptCell(d));
     setChildren(tr.querySelector('.cell-updated'), relTime(d.updated_at));
     tr.hidden = !shown(d);
@@ -249,7 +251,7 @@ export function mountList(root, { params }) {
       path: '/v1/events/stream',
       params: {
         after,
-        type: 'state_transition,deployment_created,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted',
+        type: 'state_transition,deployment_created,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted,drift_detected,drift_cleared',
       },
       onEvent,
       onStatus: (s) => !destroyed && setConn(s),

@@ -1,7 +1,7 @@
 // The deployment page's header card: name, state badge, the facts (plan, current attempt, times, id), and
 // the callouts that explain a deleted or unknown deployment. The actions row is given to it to hold.
 import { can } from '../../api.js';
-import { attemptSummary, stateBadge, updateBadge } from '../../badges.js';
+import { attemptSummary, driftBadge, stateBadge, updateBadge } from '../../badges.js';
 import { h, setChildren } from '../../dom.js';
 import { relTime } from '../../format.js';
 import { retryCountdown } from '../../retry.js';
@@ -21,6 +21,7 @@ const REASON_TEXT = {
 export function deploymentHead({ ref, titleId, actionsRow }) {
   const nameEl = h('h1', { id: titleId, class: 'dep-name' }, ref);
   const badgeBox = h('span', { class: 'dep-badge' });
+  const driftBox = h('span', { class: 'dep-drift' });
   const meta = h('dl', { class: 'meta' });
   const callouts = h('div', { class: 'callouts' });
   // The waiting retry's countdown: re-rendered with the callouts, its text ticked every second.
@@ -29,7 +30,7 @@ export function deploymentHead({ ref, titleId, actionsRow }) {
   const el = h(
     'header',
     { class: 'dep-head card' },
-    h('div', { class: 'dep-title-row' }, nameEl, badgeBox),
+    h('div', { class: 'dep-title-row' }, nameEl, badgeBox, driftBox),
     meta,
     callouts,
     actionsRow,
@@ -41,6 +42,7 @@ export function deploymentHead({ ref, titleId, actionsRow }) {
     const badge = badgeBox.querySelector('.badge');
     if (badge) updateBadge(badge, dep.state);
     else setChildren(badgeBox, stateBadge(dep.state, { large: true }));
+    setChildren(driftBox, model.deleted ? null : driftBadge(dep.drift));
     const cur = currentAttempt(model);
     const item = (term, ...desc) =>
       h('div', { class: 'meta-item' }, h('dt', null, term), h('dd', null, ...desc));
@@ -84,6 +86,20 @@ export function deploymentHead({ ref, titleId, actionsRow }) {
           can('admin') ? 'resolve it' : 'an admin resolves it',
           plan?.has_check ? ', or run the plan’s check' : '',
           '.',
+        ),
+      );
+    }
+    const drift = model.deleted ? null : model.dep.drift;
+    if (drift) {
+      items.push(
+        h(
+          'div',
+          { class: 'callout callout-warn', 'data-testid': 'drift-callout' },
+          h('strong', null, 'Drifted. '),
+          `The plan’s check says ${drift.verdict} since ${new Date(drift.since).toLocaleString()}, though the deploy succeeded. `,
+          drift.heal_at
+            ? `A self-heal deploy starts at ${new Date(drift.heal_at).toLocaleTimeString()}.`
+            : 'Deploy again to fix it, or wait for a check to say up.',
         ),
       );
     }

@@ -88,6 +88,9 @@ export function applyEvent(model, ev) {
     // An automatic retry was scheduled, cancelled or ran out (SPEC §9.1): the deployment says which.
     case 'retry_scheduled':
     case 'retry_cancelled':
+    // Drift found or ended (SPEC §14.2): the deployment's `drift` says since when and why.
+    case 'drift_detected':
+    case 'drift_cleared':
       return { model, changes: { refresh: true } };
     // Nobody here asked for it: said to screen readers, and the page shows the state it left.
     case 'retry_exhausted':

@@ -60,6 +60,15 @@ export function listEvent(have, filters, ev) {
   if (ev.type === 'deployment_deleted') return { remove: Boolean(have) };
   // A retry scheduled, cancelled or run out (SPEC §9.1): the deployment's `retry` says which, if any.
   if (ev.type.startsWith('retry_')) return { fetch: Boolean(have) };
+  // Drift found or ended on a ready deployment (SPEC §14.2): the event says it all.
+  if (ev.type === 'drift_detected' || ev.type === 'drift_cleared') {
+    if (!have) return {};
+    const drift =
+      ev.type === 'drift_detected'
+        ? { since: data.since, verdict: data.verdict, heal_at: data.heal_at ?? null }
+        : null;
+    return { row: { ...have, drift } };
+  }
   if (ev.type !== 'state_transition') return {};
   if (data.entity === 'attempt') {
     if (have?.current_attempt?.id !== ev.attempt_id) return {};
