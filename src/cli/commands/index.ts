@@ -16,6 +16,7 @@ import { register as events } from './events.ts';
 import { register as del } from './delete.ts';
 import { register as approve } from './approve.ts';
 import { register as freeze } from './freeze.ts';
+import { register as stack } from './stack.ts';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -35,4 +36,5 @@ export const COMMANDS: RegisterCommand[] = [
   del,
   approve,
   freeze,
+  stack,
 ];
