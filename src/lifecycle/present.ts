@@ -32,7 +32,7 @@ function mask(
  * Outputs are masked when they are taken (ingestion); masked again here with the params the row holds
  * now, so a value that became a secret param's since is not shown either.
  */
-function maskOutputs(
+export function maskOutputs(
   ctx: Ctx,
   planName: string,
   params: Record<string, unknown>,
