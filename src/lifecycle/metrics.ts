@@ -2,7 +2,8 @@
 // attempt durations observed as `attempt_end` events commit, and the process defaults. Labels are
 // bounded sets only (state, plan, kind, reason, webhook name): never a deployment name or id.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DEPLOYMENT_STATES, type AttemptKind } from '../domain/types.ts';
+import { DEPLOYMENT_STATES, GATE_NAMES, type AttemptKind } from '../domain/types.ts';
+import { countWaitingByGate } from '../store/gates.ts';
 import { countAttempts, countDeploymentsByState, lastSeq, selectEndedAttempts } from '../store/stats.ts';
 import type { Ctx } from './context.ts';
 
@@ -57,6 +58,16 @@ export class Metrics {
         for (const r of await countAttempts(db)) {
           this.set({ plan: r.plan, kind: r.kind, state: r.state, reason: r.reason ?? '' }, r.n);
         }
+      },
+    });
+    new Gauge({
+      name: 'lifeline_attempts_waiting',
+      help: 'Attempts a gate holds now (queued, not launched), by gate: concurrency, freeze, approval',
+      labelNames: ['gate'],
+      registers: [registers],
+      async collect() {
+        const counts = await countWaitingByGate(db);
+        for (const gate of GATE_NAMES) this.set({ gate }, counts[gate] ?? 0);
       },
     });
     new Gauge({

@@ -9,7 +9,8 @@
 // The follow ends on the attempt's `attempt_end` event (exactly one per attempt, SPEC §3), whether it is
 // live or replayed, so an attempt that is already over when the follow starts still ends with its exit
 // code. A server restart or a broken connection resumes with Last-Event-ID: no line is lost or repeated.
-import type { Attempt, AttemptState, LifelineEvent } from '../../domain/types.ts';
+import type { Attempt, AttemptState, LifelineEvent, WaitingGate } from '../../domain/types.ts';
+import { waitingText } from './gates.ts';
 import type { ApiClient, Transition } from './api.ts';
 import { EXIT, type Out } from './action.ts';
 import { badge, between, clock, duration, retryText, stateWord, truncate } from './format.ts';
@@ -127,6 +128,8 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
   let deploymentState: string = attempt.kind === 'deploy' ? 'deploying' : 'tearing_down';
   let end: { state: string; reason: string | null; rc: number | null; at: string; seq: number } | null = null;
   let connection: 'ok' | 'lost' = 'ok';
+  // The gates holding it (SPEC §13), kept live from gate_waiting / gate_opened.
+  let waiting: { gate: string; detail: Record<string, unknown> }[] = [...(attempt.waiting ?? [])];
   const startedAt = Date.parse(attempt.queued_at) || Date.now();
   const t0 = Math.min(startedAt, Date.now());
 
@@ -138,6 +141,9 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
       const parts = [
         `${attempt.kind} ${c.bold(deployment.name)}`,
         `attempt #${attempt.number} ${stateWord(attemptState, c)}`,
+        ...(waiting.length > 0 && attemptState === 'queued'
+          ? [c.yellow(`waiting for ${waiting.map((w) => waitingText(w as WaitingGate)).join(' and ')}`)]
+          : []),
         `deployment ${stateWord(deploymentState, c)}`,
         c.dim(clock(Date.now() - t0)),
       ];
@@ -197,6 +203,19 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
       case 'attempt_start':
         if (!json && !logsOnly) say(e.at, `process started (pid ${String(d.pid ?? '?')})`);
         break;
+      case 'gate_waiting': {
+        const w = { gate: String(d.gate), detail: (d.detail ?? {}) as Record<string, unknown> };
+        waiting = [...waiting.filter((x) => x.gate !== w.gate), w];
+        if (!json && !logsOnly) say(e.at, c.yellow(`waiting for ${waitingText(w as WaitingGate)}`));
+        break;
+      }
+      case 'gate_opened': {
+        const had = waiting.some((x) => x.gate === d.gate);
+        waiting = waiting.filter((x) => x.gate !== d.gate);
+        const waited = typeof d.waited_ms === 'number' ? d.waited_ms : 0;
+        if (!json && !logsOnly && had) say(e.at, `${String(d.gate)} gate opened after ${duration(waited)}`);
+        break;
+      }
       case 'runner_event':
         if (!json && !logsOnly) say(e.at, `${c.blue('event')} ${JSON.stringify(d)}`);
         break;

@@ -2,6 +2,7 @@
 // the attempts, and the phases of one attempt (the current one by default).
 import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../client/action.ts';
+import { waitingText } from '../client/gates.ts';
 import { UsageError } from '../client/api.ts';
 import {
   badge,
@@ -56,6 +57,11 @@ export function register(program: Command): void {
         if (dep.current_attempt) {
           const a = dep.current_attempt;
           facts.push(['attempt', `#${a.number} ${a.kind} ${stateWord(a.state, c)} ${c.dim(a.id)}`]);
+          // A gate holds it (SPEC §13): say what it waits for, and since when.
+          const full = attempts.find((x) => x.id === a.id);
+          for (const w of full?.waiting ?? []) {
+            facts.push(['waiting', `${waitingText(w)} ${c.dim(`since ${relativeTime(w.since, now)}`)}`]);
+          }
         }
         if (dep.retry) facts.push(['retry', retryText(dep.retry, now).replace(/^retry /, '')]);
         const w = Math.max(...facts.map(([k]) => k.length));

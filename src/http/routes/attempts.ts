@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LOG_PAGE_DEFAULT, LOG_PAGE_MAX, LOG_TAIL_MAX, type LifelineApi } from '../../lifecycle/api.ts';
+import { GATE_NAMES } from '../../domain/types.ts';
 import { actorOf } from '../auth.ts';
 import { writeOptions } from '../conditions.ts';
 import {
@@ -87,6 +88,32 @@ export const attemptRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async 
       },
     },
     async (req) => api.listAttempts(req.params.ref, req.query),
+  );
+
+  app.get(
+    '/v1/attempts',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        operationId: 'listWaitingAttempts',
+        tags: ['attempts'],
+        summary:
+          'The attempts a gate holds (a concurrency limit, a freeze, an approval), oldest wait first, each with its gates',
+        querystring: z.object({
+          waiting: z
+            .literal('true', {
+              error: 'must be true: the attempts of a deployment are at /v1/deployments/{ref}/attempts',
+            })
+            .describe('must be true: lists the waiting attempts'),
+          gate: z.enum(GATE_NAMES).optional().describe('only those held by this gate'),
+        }),
+        response: {
+          200: z.object({ items: z.array(AttemptSchema) }),
+          ...problems(...COMMON_READ_PROBLEMS),
+        },
+      },
+    },
+    async (req) => api.listWaitingAttempts({ gate: req.query.gate }),
   );
 
   app.get(

@@ -56,14 +56,16 @@ export class GateKeeper {
   /** This instance's commits: a freed slot, a resolved unknown deployment, a new wait with an expiry. */
   noteEvents(events: LifelineEvent[]): void {
     for (const e of events) {
-      if (e.type === 'attempt_end' && typeof e.data.released_slot === 'string') this.wake(e.data.released_slot);
+      if (e.type === 'attempt_end' && typeof e.data.released_slot === 'string')
+        this.wake(e.data.released_slot);
       else if (
         e.type === 'state_transition' &&
         e.data.entity === 'deployment' &&
         (e.data.trigger === 'resolved' || e.data.trigger === 'check_result')
       )
         this.wake();
-      else if (e.type === 'gate_waiting' && typeof e.data.expires_at === 'string') this.arm(Date.parse(e.data.expires_at));
+      else if (e.type === 'gate_waiting' && typeof e.data.expires_at === 'string')
+        this.arm(Date.parse(e.data.expires_at));
     }
   }
 
@@ -264,7 +266,8 @@ async function expireWait(ctx: Ctx, attemptId: string, gate: GateName): Promise<
   if (!reason) return;
   await transact(ctx.store, ctx.bus, async (trx) => {
     const row = await selectAttemptById(trx, attemptId);
-    if (!row || row.state !== 'queued' || Number(row.waiting ?? 0) !== 1) return { result: undefined, events: [] };
+    if (!row || row.state !== 'queued' || Number(row.waiting ?? 0) !== 1)
+      return { result: undefined, events: [] };
     const end = await writeEnd(
       trx,
       attemptId,
