@@ -37,9 +37,10 @@ export function foldSlots(events: readonly Ev[], limitOf: (key: string) => numbe
       expect(set?.has(e.attempt_id!), `${e.attempt_id} released a slot it did not hold`).toBe(true);
       set!.delete(e.attempt_id!);
     } else if (
-      e.type === 'state_transition' &&
-      d.entity === 'deployment' &&
-      (d.trigger === 'resolved' || d.trigger === 'check_result')
+      (e.type === 'state_transition' &&
+        d.entity === 'deployment' &&
+        (d.trigger === 'resolved' || d.trigger === 'check_result')) ||
+      e.type === 'deployment_deleted'
     ) {
       for (const [att, key] of keyOf) {
         if (depOf.get(att) === e.deployment_id) held.get(key)?.delete(att);

@@ -260,32 +260,36 @@ describe.each(DIALECTS)('gates on %s', (dialect) => {
     await expectInvariants(engine, { patient: 1 });
   });
 
-  it('an unknown holder keeps its slot until an operator resolves it', async () => {
-    const { engine, dir } = await boot(dialect);
-    const a = await deployOn(engine, 'a', 'vm', 'u');
-    await running(engine, a.id);
-    const b = await deployOn(engine, 'b', 'vm', 'u');
-    // a's supervisor and plan die without an exit record: its outcome is lost.
-    const runDir = path.join(dir, 'attempts', a.id);
-    for (const id of [readSupervisor(runDir), readProcess(runDir)]) {
-      try {
-        if (id) process.kill(-id.pid, 'SIGKILL');
-      } catch {
-        // gone already
+  it.each(['resolve', 'delete'])(
+    'an unknown holder keeps its slot until an operator acts (%s)',
+    async (how) => {
+      const { engine, dir } = await boot(dialect);
+      const a = await deployOn(engine, 'a', 'vm', 'u');
+      await running(engine, a.id);
+      const b = await deployOn(engine, 'b', 'vm', 'u');
+      // a's supervisor and plan die without an exit record: its outcome is lost.
+      const runDir = path.join(dir, 'attempts', a.id);
+      for (const id of [readSupervisor(runDir), readProcess(runDir)]) {
+        try {
+          if (id) process.kill(-id.pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
       }
-    }
-    await waitFor(async () => {
-      await engine.reconcileNow();
-      return (await engine.getAttempt(a.id)).state === 'unknown';
-    }, 'a unknown');
-    await engine.gates.pass();
-    expect((await engine.getAttempt(b.id)).waiting).toHaveLength(1);
-    await engine.resolve('a', { state: 'failed', reason: 'checked by hand' }, ADMIN);
-    await running(engine, b.id);
-    await tellExit(dir, (await engine.getDeployment('b')).id, 0);
-    await ended(engine, b.id);
-    await expectInvariants(engine, { 'proxmox-u': 1 });
-  });
+      await waitFor(async () => {
+        await engine.reconcileNow();
+        return (await engine.getAttempt(a.id)).state === 'unknown';
+      }, 'a unknown');
+      await engine.gates.pass();
+      expect((await engine.getAttempt(b.id)).waiting).toHaveLength(1);
+      if (how === 'resolve') await engine.resolve('a', { state: 'failed', reason: 'checked by hand' }, ADMIN);
+      else await engine.deleteDeployment('a', { force: true }, ADMIN);
+      await running(engine, b.id);
+      await tellExit(dir, (await engine.getDeployment('b')).id, 0);
+      await ended(engine, b.id);
+      await expectInvariants(engine, { 'proxmox-u': 1 });
+    },
+  );
 
   it('a scheduled retry goes through the gate like any attempt', async () => {
     const { engine, dir } = await boot(dialect);

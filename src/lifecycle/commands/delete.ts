@@ -9,6 +9,7 @@ import type { Ctx } from '../context.ts';
 import { nowIso } from '../ids.ts';
 import { deploymentByRef } from '../queries.ts';
 import { transactCommand } from '../tx.ts';
+import { releaseResolved } from '../gates/release.ts';
 import { allowed, callerOf, checkVersion } from './guards.ts';
 
 export async function deleteDeployment(
@@ -23,6 +24,8 @@ export async function deleteDeployment(
     checkVersion(dep, w);
     allowed(decideDelete(dep.state as DeploymentState, opts.force === true, callerOf(actor)));
     const at = nowIso();
+    // A forced delete of an unknown deployment settles it too: its attempt's slot frees (SPEC §13.1).
+    await releaseResolved(trx, dep);
     if (!(await markDeploymentDeleted(trx, dep.id, Number(dep.version), at))) {
       throw new LifelineError('INVALID_TRANSITION', 'the deployment changed while it was being deleted');
     }

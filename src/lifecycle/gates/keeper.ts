@@ -64,6 +64,7 @@ export class GateKeeper {
         (e.data.trigger === 'resolved' || e.data.trigger === 'check_result')
       )
         this.wake();
+      else if (e.type === 'deployment_deleted') this.wake();
       else if (e.type === 'gate_waiting' && typeof e.data.expires_at === 'string')
         this.arm(Date.parse(e.data.expires_at));
     }

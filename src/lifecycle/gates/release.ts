@@ -1,5 +1,6 @@
 // An `unknown` attempt keeps its concurrency slot (its process may still run) until it is settled late
-// (the end frees it, attempt-writes.ts) or its deployment is resolved by an operator or a check: then here.
+// (the end frees it, attempt-writes.ts) or its deployment is resolved by an operator or a check, or
+// deleted (force): then here.
 import type { Transaction } from 'kysely';
 import { notifyGate, releaseSlot } from '../../store/gates.ts';
 import type { Database, DeploymentsTable } from '../../store/schema.ts';
