@@ -82,6 +82,8 @@ describe.each(DIALECTS)('approvals on %s', (dialect) => {
       { gate: 'approval', detail: { role: 'operator', requested_by: 'ci' }, since: expect.any(String) },
     ]);
     expect(json(await h.app.inject({ url: '/v1/deployments/a1', headers: op })).state).toBe('deploying');
+    const metrics = (await h.app.inject({ url: '/metrics', headers: op })).body;
+    expect(metrics).toContain('lifeline_attempts_waiting{gate="approval"} 1');
 
     const before = await snapshot(h.engine);
     const self = expectProblem(await answer(att.id, 'approve', op), 403, 'FORBIDDEN');

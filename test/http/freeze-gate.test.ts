@@ -82,6 +82,14 @@ describe.each(DIALECTS)('the freeze gate on %s', (dialect) => {
       'running',
     );
     expect(json(await h.app.inject({ url: `/v1/attempts/${a2.id}`, headers: op })).state).toBe('queued');
+    await waitAttempt(h.app, a2.id, (a) => a.waiting?.length > 0, op);
+    // The surfaces count and list them under their gate.
+    const metrics = (await h.app.inject({ url: '/metrics', headers: op })).body;
+    expect(metrics).toContain('lifeline_attempts_waiting{gate="freeze"} 2');
+    const listed = json(
+      await h.app.inject({ url: '/v1/attempts?waiting=true&gate=freeze', headers: op }),
+    ).items;
+    expect(listed.map((a: { id: string }) => a.id)).toEqual([a1.id, a2.id]);
 
     expect((await lift('exam')).statusCode).toBe(204);
     await waitState(h.app, 'q1', 'ready', op);

@@ -30,6 +30,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'delete /v1/deployments/{ref}',
     'post /v1/deployments/{ref}/attempts',
     'get /v1/deployments/{ref}/attempts',
+    'get /v1/attempts',
     'get /v1/attempts/{id}',
     'get /v1/attempts/{id}/log',
     'get /v1/attempts/{id}/phases',
