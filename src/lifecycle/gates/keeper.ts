@@ -22,6 +22,7 @@ import { transact } from '../tx.ts';
 import type { LaunchSpec, Watcher } from '../watcher.ts';
 import { mayAct } from '../watch/may-act.ts';
 import { runGates } from './admit.ts';
+import { unitLaunchVars } from '../runs/inputs.ts';
 
 /** The actor of what the gates do by themselves (an expiry's cancel). */
 export const GATES_ACTOR = 'gates';
@@ -229,7 +230,10 @@ async function relook(
   const still = run.waiting && run.events.every((e) => e.data.gate !== 'concurrency');
   if (!run.opened) return { waiting: run.waiting, stillOnKey: still, spec: null };
   const fresh = (await selectAttemptById(trx, attemptId))!;
-  return { waiting: false, stillOnKey: false, spec: { attempt: fresh, deploymentName: dep.name, plan } };
+  // A stack unit's plan is told its stack and its dependencies' outputs as they are now, at its launch.
+  const stack = dep.stack_id ? await unitLaunchVars(ctx, trx, dep) : undefined;
+  const spec: LaunchSpec = { attempt: fresh, deploymentName: dep.name, plan, ...(stack ? { stack } : {}) };
+  return { waiting: false, stillOnKey: false, spec };
 }
 
 async function launchAll(watcher: Watcher, specs: LaunchSpec[]): Promise<void> {
