@@ -95,8 +95,8 @@ export interface LifelineEvent {
   at: string;
   deployment_id: string | null;
   attempt_id: string | null;
-  /** The stack of a unit's event or of a stack's own event (SPEC §12); null otherwise. */
-  stack_id?: string | null;
+  /** The stack of a unit's event or of a stack's own event (SPEC §12); absent otherwise. */
+  stack_id?: string;
   data: Record<string, unknown>;
 }
 
@@ -104,7 +104,7 @@ export interface LifelineEvent {
  * An event before it has a seq: what a write appends. `stack_id` left out is looked up from the
  * deployment (store/events.ts); a writer that knows it passes it.
  */
-export type NewEvent = Omit<LifelineEvent, 'seq' | 'at'>;
+export type NewEvent = Omit<LifelineEvent, 'seq' | 'at' | 'stack_id'> & { stack_id?: string | null };
 
 export interface AttemptSummary {
   id: string;

@@ -24,6 +24,7 @@ import { registerOriginChecks } from './origin.ts';
 import { makeProblem, sendProblem, toProblem } from './problem.ts';
 import { attemptRoutes } from './routes/attempts.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
+import { stackRoutes } from './routes/stacks.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
@@ -279,6 +280,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(webhookRoutes, { api });
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
+  await app.register(stackRoutes, { api });
   await app.register(attemptRoutes, { api });
   await app.register(eventRoutes, { api });
   await app.register(runRoutes, { api });

@@ -72,7 +72,8 @@ function requestHash(body: unknown, query: unknown): string {
 }
 
 function scopeOf(req: FastifyRequest): string {
-  const ref = (req.params as { ref?: string } | undefined)?.ref ?? '';
+  const params = req.params as { ref?: string; name?: string } | undefined;
+  const ref = params?.ref ?? params?.name ?? '';
   return `${req.actor?.name ?? 'anonymous'} ${req.method} ${req.routeOptions.url ?? req.url} ${ref}`;
 }
 
@@ -100,6 +101,17 @@ const deployment =
     if (location) headers.location = `/v1/deployments/${dep.id}`;
     return { status, body: dep, headers };
   };
+const stack =
+  (status: number, location: boolean): Rerender =>
+  async (api, id) => {
+    const s = await api.getStack(id!);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json; charset=utf-8',
+      etag: `"${s.version}"`,
+    };
+    if (location) headers.location = `/v1/stacks/${s.name}`;
+    return { status, body: s, headers };
+  };
 const RERENDER: Record<string, Rerender> = {
   'POST /v1/deployments': deployment(201, true),
   'POST /v1/deployments/:ref/attempts': attempt(202, true),
@@ -107,6 +119,9 @@ const RERENDER: Record<string, Rerender> = {
   'POST /v1/deployments/:ref/cancel': attempt(202, false),
   'POST /v1/deployments/:ref/resolve': deployment(200, false),
   'DELETE /v1/deployments/:ref': async () => ({ status: 204, body: null }),
+  'POST /v1/stacks': stack(201, true),
+  'PUT /v1/stacks/:name': stack(200, false),
+  'DELETE /v1/stacks/:name': async () => ({ status: 204, body: null }),
 };
 const rerenderOf = (req: FastifyRequest): Rerender | undefined =>
   RERENDER[`${req.method} ${req.routeOptions.url ?? ''}`];

@@ -29,7 +29,7 @@ export function sseFrame(event: LifelineEvent): string {
   return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
-type Filter = Pick<FanoutSubscriber, 'deploymentId' | 'types'>;
+type Filter = Pick<FanoutSubscriber, 'deploymentId' | 'stackId' | 'types'>;
 
 /**
  * Events read once and sent to many: the frames a filter wants are joined into one Buffer, built on
@@ -45,7 +45,9 @@ export class Batch {
   ) {}
 
   framesFor(sub: Filter): { bytes: Buffer; last: number } | null {
-    const key = this.matched ? '' : `${sub.deploymentId ?? ''}|${sub.types?.join(',') ?? ''}`;
+    const key = this.matched
+      ? ''
+      : `${sub.deploymentId ?? ''}|${sub.stackId ?? ''}|${sub.types?.join(',') ?? ''}`;
     let out = this.joined.get(key);
     if (out === undefined) {
       const mine = this.matched ? this.items : this.items.filter((f) => wants(sub, f.event));
@@ -63,6 +65,8 @@ export interface FanoutSubscriber {
   /** Highest seq this subscriber has covered: every event it wants up to here has been written. */
   cursor: number;
   readonly deploymentId?: string;
+  /** Events of a stack and its units (SPEC §12.5). */
+  readonly stackId?: string;
   readonly types?: EventType[];
   readonly closed: boolean;
   /** Writes the events it wants after its cursor, moves the cursor to `upTo`; false once its buffer is full. */
@@ -209,7 +213,7 @@ export class EventHub {
       return;
     }
     try {
-      page = await this.readPage(after, sub.deploymentId, sub.types);
+      page = await this.readPage(after, sub.deploymentId, sub.types, sub.stackId);
     } catch (err) {
       if (!isOutage(err)) {
         sub.fail(err as Error);
@@ -242,8 +246,13 @@ export class EventHub {
    * A full page never changes (it ends at its last event, and seqs below the head are all committed);
    * a short one ends at the head and is read afresh.
    */
-  private readPage(after: number, deployment?: string, types?: EventType[]): Promise<FramedPage> {
-    const key = `${after}|${deployment ?? ''}|${types?.join(',') ?? ''}`;
+  private readPage(
+    after: number,
+    deployment?: string,
+    types?: EventType[],
+    stack?: string,
+  ): Promise<FramedPage> {
+    const key = `${after}|${deployment ?? ''}|${stack ?? ''}|${types?.join(',') ?? ''}`;
     const hit = this.pages.get(key);
     if (hit) {
       this.pages.delete(key); // most recently used goes last
@@ -251,7 +260,7 @@ export class EventHub {
       return hit;
     }
     const read = this.api
-      .listEvents({ after, limit: this.opts.batchSize, deployment, types })
+      .listEvents({ after, limit: this.opts.batchSize, deployment, stack, types })
       .then((page) => ({
         items: new Batch(
           page.items.map((event) => ({ event, frame: sseFrame(event) })),
@@ -363,8 +372,12 @@ export class EventHub {
 }
 
 /** Whether a subscriber with these filters wants the event (the in-memory form of listEvents' filter). */
-export function wants(sub: Pick<FanoutSubscriber, 'deploymentId' | 'types'>, e: LifelineEvent): boolean {
+export function wants(
+  sub: Pick<FanoutSubscriber, 'deploymentId' | 'stackId' | 'types'>,
+  e: LifelineEvent,
+): boolean {
   if (sub.deploymentId !== undefined && e.deployment_id !== sub.deploymentId) return false;
+  if (sub.stackId !== undefined && e.stack_id !== sub.stackId) return false;
   if (sub.types !== undefined && sub.types.length > 0 && !sub.types.includes(e.type)) return false;
   return true;
 }

@@ -8,6 +8,7 @@ import {
   ERROR_CODES,
   EVENT_TYPES,
 } from '../domain/types.ts';
+import { STACK_STATES } from '../domain/stack-state.ts';
 
 // ---- responses ---------------------------------------------------------------------------------
 
@@ -112,6 +113,10 @@ export const EventSchema = z
     at: z.string(),
     deployment_id: z.string().nullable(),
     attempt_id: z.string().nullable(),
+    stack_id: z
+      .string()
+      .optional()
+      .describe("the stack (stk_…) of a unit's event or of a stack's own; absent otherwise"),
     data: JsonObject,
   })
   .meta({ id: 'Event' });
@@ -128,6 +133,60 @@ export const TransitionSchema = z
     attempt_id: z.string().nullable(),
   })
   .meta({ id: 'Transition' });
+
+const UnitSpecSchema = z
+  .object({
+    key: z.string().describe('^[a-z0-9][a-z0-9-]{0,19}$'),
+    plan: z.string(),
+    params: JsonObject.describe('writeOnly params are masked'),
+    count: z.number().int().describe('1-100; more than 1 names the units <stack>-<key>-<i>'),
+    after: z.array(z.string()).describe('keys this unit comes after'),
+  })
+  .meta({ id: 'UnitSpec' });
+
+export const StackSpecSchema = z
+  .object({
+    name: z.string(),
+    on_failure: z.enum(['stop', 'continue']),
+    labels: z.record(z.string(), z.string()),
+    units: z.array(UnitSpecSchema),
+  })
+  .meta({ id: 'StackSpec' });
+
+export const StackSchema = z
+  .object({
+    id: z.string().describe('stk_…'),
+    name: z.string(),
+    spec: StackSpecSchema,
+    labels: z.record(z.string(), z.string()),
+    state: z.enum(STACK_STATES),
+    version: z
+      .number()
+      .int()
+      .describe('Incremented by every state change and spec update; the ETag is "<version>"'),
+    units: z
+      .array(
+        z.object({
+          key: z.string(),
+          index: z.number().int().nullable().describe('1…count for a counted unit; null for a single one'),
+          deployment: z.string().describe("the unit deployment's name"),
+          deployment_id: z.string(),
+          state: z.enum(DEPLOYMENT_STATES),
+          current_attempt: AttemptSummarySchema.nullable(),
+          outputs: JsonObject,
+          depth: z
+            .number()
+            .int()
+            .describe('0 for a unit with no after; else one more than the deepest it comes after'),
+          after: z.array(z.string()),
+        }),
+      )
+      .describe('in dependency order: by depth, then spec order, then index'),
+    active_run: z.object({ id: z.string(), kind: z.string(), state: z.string() }).nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'Stack' });
 
 export const PlanSchema = z
   .object({

@@ -23,7 +23,10 @@ import { eventTypesQuery } from './routes/events.ts';
 import { COMMON_READ_PROBLEMS, problems, queryInt, RefParams } from './schemas.ts';
 
 export interface StreamRoutesOptions {
-  api: LifelineApi & { deploymentIdFor(ref: string): Promise<string> };
+  api: LifelineApi & {
+    deploymentIdFor(ref: string): Promise<string>;
+    stackIdFor(ref: string): Promise<string>;
+  };
   /** Interval of `: keepalive` comments; SPEC §3 asks for at least one every 15 s. */
   keepaliveMs?: number;
   /** Safety-net poll of the table, in case a wake is missed or another process writes. */
@@ -61,6 +64,7 @@ const afterParam = queryInt(0, Number.MAX_SAFE_INTEGER)
 const globalQuery = z.object({
   after: afterParam,
   deployment: z.string().min(1).max(200).optional().describe('deployment id or name'),
+  stack: z.string().min(1).max(200).optional().describe("stack id or name: its own events and its units'"),
   type: eventTypesQuery.optional(),
 });
 
@@ -90,6 +94,7 @@ const streamResponse = {
 interface StreamSpec {
   after: number;
   deploymentId?: string;
+  stackId?: string;
   types?: EventType[];
 }
 
@@ -100,6 +105,7 @@ class EventStream implements FanoutSubscriber {
   cursor: number;
   closed = false;
   readonly deploymentId?: string;
+  readonly stackId?: string;
   readonly types?: EventType[];
   /** The last `id:` written; a filtered stream may have covered more (cursor) without an event to send. */
   private sentId: number;
@@ -117,6 +123,7 @@ class EventStream implements FanoutSubscriber {
     this.cursor = spec.after;
     this.sentId = spec.after;
     this.deploymentId = spec.deploymentId;
+    this.stackId = spec.stackId;
     this.types = spec.types;
   }
 
@@ -290,13 +297,20 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
     reply: FastifyReply,
     query: { after?: number; type?: EventType[] },
     deploymentRef: string | undefined,
+    stackRef?: string,
   ): Promise<void> => {
     // Unknown deployment: a 404 problem, before any header of the stream.
     const deploymentId = deploymentRef !== undefined ? await api.deploymentIdFor(deploymentRef) : undefined;
+    const stackId = stackRef !== undefined ? await api.stackIdFor(stackRef) : undefined;
     const lastEventId = request.headers['last-event-id'];
     const fromHeader =
       typeof lastEventId === 'string' && lastEventId !== '' ? Number(lastEventId) : undefined;
-    const spec: StreamSpec = { after: fromHeader ?? query.after ?? 0, deploymentId, types: query.type };
+    const spec: StreamSpec = {
+      after: fromHeader ?? query.after ?? 0,
+      deploymentId,
+      stackId,
+      types: query.type,
+    };
     // Before any header of the stream: a cursor past the end would otherwise wait in silence.
     await api.checkEventCursor(spec.after, fromHeader !== undefined ? 'Last-Event-ID' : 'after');
 
@@ -328,7 +342,8 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (app,
         response: streamResponse,
       },
     },
-    async (request, reply) => serve(request, reply, request.query, request.query.deployment),
+    async (request, reply) =>
+      serve(request, reply, request.query, request.query.deployment, request.query.stack),
   );
 
   r.get(

@@ -7,7 +7,7 @@ import { unitDepths, type StackSpec } from '../domain/stack-spec.ts';
 import type { StackState } from '../domain/stack-state.ts';
 import type { Stack, StackUnit } from '../domain/stack-types.ts';
 import type { Page } from '../domain/types.ts';
-import { maskParams } from '../runner/redact.ts';
+import { makeRedactor, MASK, maskParams } from '../runner/redact.ts';
 import { selectAttemptsByIds } from '../store/attempts.ts';
 import { toSummary } from '../store/rows.ts';
 import type { Database, DeploymentsTable, StacksTable } from '../store/schema.ts';
@@ -18,7 +18,7 @@ import {
   selectStackPage,
   selectUnitRows,
 } from '../store/stacks.ts';
-import { secretNames, type Ctx } from './context.ts';
+import { secretNames, secretValues, type Ctx } from './context.ts';
 import { checkLimit, MAX_PAGE, validation } from './validate.ts';
 
 /** A live stack by id or name, or NOT_FOUND. */
@@ -37,12 +37,30 @@ export async function stackIdFor(ctx: Ctx, ref: string): Promise<string> {
   throw new LifelineError('NOT_FOUND', `stack ${ref} not found`);
 }
 
-/** Outputs (migration 014, SPEC §12.1) when the store has them; `{}` otherwise. */
-function outputsOf(row: DeploymentsTable): Record<string, unknown> {
+/**
+ * Outputs (migration 014, SPEC §12.1) when the store has them, `{}` otherwise; masked with the unit's
+ * secret param values as the deployment's own view masks them (once branch `outputs` is in, its
+ * maskOutputs should serve both).
+ */
+function outputsOf(ctx: Ctx, row: DeploymentsTable): Record<string, unknown> {
   const raw = (row as { outputs?: unknown }).outputs;
-  if (typeof raw === 'string' && raw.length > 0) return JSON.parse(raw) as Record<string, unknown>;
-  if (raw !== null && typeof raw === 'object') return raw as Record<string, unknown>;
-  return {};
+  let outputs: Record<string, unknown> = {};
+  if (typeof raw === 'string' && raw.length > 0) outputs = JSON.parse(raw) as Record<string, unknown>;
+  else if (raw !== null && typeof raw === 'object') outputs = raw as Record<string, unknown>;
+  if (Object.keys(outputs).length === 0) return outputs;
+  const params = JSON.parse(row.params) as Record<string, unknown>;
+  const secrets = secretValues(findPlan(ctx.config, row.plan), params, row.secret_params);
+  if (secrets.length === 0) return outputs;
+  const redact = makeRedactor(secrets);
+  const deep = (v: unknown): unknown => {
+    if (typeof v === 'string') return redact(v);
+    if (redact.isSecretValue(v)) return MASK;
+    if (Array.isArray(v)) return v.map(deep);
+    if (v !== null && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [redact(k), deep(x)]));
+    return v;
+  };
+  return deep(outputs) as Record<string, unknown>;
 }
 
 function maskSpec(ctx: Ctx, spec: StackSpec): Stack['spec'] {
@@ -89,7 +107,7 @@ export async function presentStacks(ctx: Ctx, db: Kysely<Database>, rows: Stacks
         deployment_id: u.id,
         state: u.state as StackUnit['state'],
         current_attempt: cur ? toSummary(cur) : null,
-        outputs: outputsOf(u),
+        outputs: outputsOf(ctx, u),
         depth: depth.get(key) ?? 0,
         after: after.get(key) ?? [],
       };

@@ -56,6 +56,11 @@ const ROUTES: [string, string][] = [
   ['GET', '/v1/events/stream'],
   ['GET', '/v1/deployments/{ref}/events/stream'],
   ['GET', '/openapi.json'],
+  ['POST', '/v1/stacks'],
+  ['GET', '/v1/stacks'],
+  ['GET', '/v1/stacks/{ref}'],
+  ['PUT', '/v1/stacks/{ref}'],
+  ['DELETE', '/v1/stacks/{ref}'],
 ];
 
 // ---- generators ---------------------------------------------------------------------------------
@@ -84,6 +89,7 @@ const oddStrings = fc.constantFrom(
   'constructor',
   'fz-ready',
   'fz-pending',
+  'fz-stack',
   'ok',
   'fail',
   'sleep-not',
@@ -120,6 +126,11 @@ const FIELDS = [
   'reason',
   'replicas',
   '__proto__',
+  'units',
+  'key',
+  'count',
+  'after',
+  'on_failure',
 ];
 
 /** Objects made of the API's own field names with random, often wrong, values. */
@@ -141,6 +152,35 @@ const nearlyValid = fc.oneof(
   fc.record(
     { params: fc.dictionary(junkString, junkValue, { maxKeys: 2 }), force: fc.boolean() },
     { requiredKeys: [] },
+  ),
+  // Stack specs (SPEC §12.2): keys, counts and `after` lists that are often wrong (cycles, unknown keys).
+  fc.record(
+    {
+      name: fc.oneof(
+        fc.constantFrom('fz-stack', 'fz-s2'),
+        fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,44}$/),
+        junkString,
+      ),
+      on_failure: fc.oneof(fc.constantFrom('stop', 'continue'), junkValue),
+      labels: fc.oneof(fc.dictionary(junkString, junkString, { maxKeys: 2 }), junkValue),
+      units: fc.oneof(
+        fc.array(
+          fc.record(
+            {
+              key: fc.oneof(fc.constantFrom('a', 'b', 'c', 'pending'), junkString),
+              plan: fc.constantFrom('ok', 'fail', 'secret', 'nope'),
+              count: fc.oneof(fc.integer({ min: -1, max: 102 }), junkValue),
+              after: fc.oneof(fc.array(fc.constantFrom('a', 'b', 'c', 'zz'), { maxLength: 3 }), junkValue),
+              params: fc.oneof(fc.constant({ replicas: 2 }), junkValue),
+            },
+            { requiredKeys: ['key', 'plan'] },
+          ),
+          { maxLength: 4 },
+        ),
+        junkValue,
+      ),
+    },
+    { requiredKeys: ['name', 'units'] },
   ),
 );
 
@@ -237,6 +277,7 @@ const query = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), junkStr
 
 const ref = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(...names) },
+  { weight: 1, arbitrary: fc.constantFrom('fz-stack', 'fz-stack-a') },
   { weight: 2, arbitrary: fc.constant('@id') },
   { weight: 4, arbitrary: junkString },
 );
@@ -406,6 +447,13 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
     await waitState(h.app, 'fz-torn', 'torn_down', admin);
     await post('/v1/deployments/fz-failed/attempts');
     await waitState(h.app, 'fz-failed', 'failed', admin);
+    await post('/v1/stacks', {
+      name: 'fz-stack',
+      units: [
+        { key: 'a', plan: 'ok' },
+        { key: 'b', plan: 'ok', after: ['a'] },
+      ],
+    });
     await quiesce(h.engine);
   });
   afterAll(async () => {
@@ -465,7 +513,7 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
               expect(res.body, what).not.toMatch(/\bat .*\.ts:\d+/); // no stack traces
             }
             expect(await snapshot(h.engine), what).toEqual(baseline);
-          } else if (req.method === 'POST' || req.method === 'DELETE') {
+          } else if (req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE') {
             // an accepted write: let its background work finish, then it is the new baseline
             stats.writes++;
             await quiesce(h.engine, 60);

@@ -125,7 +125,7 @@ export interface StoreSnapshot {
   attempts: number;
   events: number;
   lastSeq: number;
-  /** id:state:version:deleted for every deployment, id:state:cancel for every attempt. */
+  /** id:state:version:deleted for every deployment, id:state:cancel for every attempt, and every stack. */
   digest: string;
 }
 
@@ -145,8 +145,13 @@ export async function snapshot(engine: Lifeline): Promise<StoreSnapshot> {
       .select(['id', 'state', 'cancel_requested_at'])
       .orderBy('id')
       .execute();
+    const stacks = await db
+      .selectFrom('stacks')
+      .select(['id', 'state', 'version', 'deleted_at', 'spec'])
+      .orderBy('id')
+      .execute();
     const digest = createHash('sha256')
-      .update(JSON.stringify([deps, atts]))
+      .update(JSON.stringify([deps, atts, stacks]))
       .digest('hex');
     return {
       deployments: await count('deployments'),

@@ -46,7 +46,12 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'get /v1/instances',
     'get /v1/webhooks',
     'post /v1/webhooks/{name}/redeliver',
-    // SPEC §12.5: stack runs.
+    // SPEC §12.5
+    'post /v1/stacks',
+    'get /v1/stacks',
+    'get /v1/stacks/{name}',
+    'put /v1/stacks/{name}',
+    'delete /v1/stacks/{name}',
     'post /v1/stacks/{name}/deploy',
     'post /v1/stacks/{name}/teardown',
     'post /v1/stacks/{name}/cancel',

@@ -7,6 +7,7 @@ import type { FieldError } from '../../domain/errors.ts';
 import type { PlanInfo } from '../../lifecycle/api.ts';
 import type { Attempt, Deployment, EventType, LifelineEvent, Page, Transition } from '../../domain/types.ts';
 import type { Phase } from '../../domain/phases.ts';
+import type { Stack } from '../../domain/stack-types.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7400';
 
@@ -175,6 +176,27 @@ export class ApiClient {
 
   async plans(): Promise<PlanInfo[]> {
     return (await this.json<{ items: PlanInfo[] }>('GET', '/v1/plans')).items;
+  }
+
+  /** SPEC §12.5: the spec as parsed from its file. */
+  createStack(spec: unknown): Promise<Stack> {
+    return this.json('POST', '/v1/stacks', { body: spec });
+  }
+
+  getStack(name: string): Promise<Stack> {
+    return this.json('GET', `/v1/stacks/${encodeURIComponent(name)}`);
+  }
+
+  /** Every page, newest first. */
+  async allStacks(): Promise<Stack[]> {
+    const out: Stack[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.json<Page<Stack>>('GET', '/v1/stacks', { query: { limit: 500, cursor } });
+      out.push(...page.items);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return out;
   }
 
   createDeployment(body: {

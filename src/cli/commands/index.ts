@@ -14,6 +14,7 @@ import { register as show } from './show.ts';
 import { register as logs } from './logs.ts';
 import { register as events } from './events.ts';
 import { register as del } from './delete.ts';
+import { register as stack } from './stack.ts';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -31,4 +32,5 @@ export const COMMANDS: RegisterCommand[] = [
   logs,
   events,
   del,
+  stack,
 ];

@@ -53,13 +53,19 @@ export const eventRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (a
         querystring: z.object({
           ...pageQuery,
           deployment: z.string().min(1).max(200).optional().describe('deployment id or name'),
+          stack: z
+            .string()
+            .min(1)
+            .max(200)
+            .optional()
+            .describe("stack id or name: the stack's own events and its units'"),
         }),
         response: { 200: EventPage, ...problems(...COMMON_READ_PROBLEMS, 404) },
       },
     },
     async (req) => {
-      const { after, limit, type, deployment } = req.query;
-      return api.listEvents({ after, limit, types: type, deployment });
+      const { after, limit, type, deployment, stack } = req.query;
+      return api.listEvents({ after, limit, types: type, deployment, stack });
     },
   );
 
