@@ -230,6 +230,8 @@ const GOAL: Record<RunKind, DeploymentState> = { deploy: 'ready', teardown: 'tor
 
 /** A launched step, once its attempt ended (or its unit settled otherwise: a check, a late result). */
 function outcome(kind: RunKind, unit: UnitNow): StepState {
+  // The attempt's end and the unit's move commit together: a unit still busy was read before it.
+  if (unit.state === 'deploying' || unit.state === 'tearing_down') return 'launched';
   switch (unit.attempt) {
     case 'queued':
     case 'running':

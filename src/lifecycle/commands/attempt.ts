@@ -116,7 +116,7 @@ export async function startAttempt(
         };
         const change = decision.writes.deployment;
         const why = reason ?? (retry ? retryReason(retry.number, retry.of) : undefined);
-        const stack = dep.stack_id ? await unitLaunchVars(ctx, trx, dep) : undefined;
+        const stack = dep.stack_id ? await unitLaunchVars(trx, dep) : undefined;
         // An attempt changes the world on purpose: drift ends with it (SPEC §14.2), and a waiting heal.
         const drift = driftOf(dep.drift_since, dep.drift_verdict);
         const events = await applyTransition(trx, {

@@ -231,7 +231,7 @@ async function relook(
   if (!run.opened) return { waiting: run.waiting, stillOnKey: still, spec: null };
   const fresh = (await selectAttemptById(trx, attemptId))!;
   // A stack unit's plan is told its stack and its dependencies' outputs as they are now, at its launch.
-  const stack = dep.stack_id ? await unitLaunchVars(ctx, trx, dep) : undefined;
+  const stack = dep.stack_id ? await unitLaunchVars(trx, dep) : undefined;
   const spec: LaunchSpec = { attempt: fresh, deploymentName: dep.name, plan, ...(stack ? { stack } : {}) };
   return { waiting: false, stillOnKey: false, spec };
 }

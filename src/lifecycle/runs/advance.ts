@@ -29,7 +29,10 @@ class NotLaunchable extends LifelineError {
   }
 }
 
-/** Refusals of a unit's accept that will not pass by themselves: the step fails, saying why. */
+/**
+ * Refusals of a unit's accept that will not pass by themselves: the step fails, saying why. Not
+ * INVALID_TRANSITION: that is also a write that kept losing its race (the next pass tries again).
+ */
 const REFUSED = new Set([
   'VALIDATION',
   'PLAN_NOT_FOUND',
@@ -37,7 +40,6 @@ const REFUSED = new Set([
   'ATTEMPT_IN_PROGRESS',
   'DEPLOYMENT_UNKNOWN_STATE',
   'ALREADY_TORN_DOWN',
-  'INVALID_TRANSITION',
   'FORBIDDEN',
 ]);
 

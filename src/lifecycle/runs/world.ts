@@ -77,9 +77,9 @@ export async function readRunWorld(trx: Transaction<Database>, runId: string): P
   const stack = await selectStackById(trx, run.stack_id);
   if (!stack) throw new LifelineError('NOT_FOUND', `the stack of run ${runId} is gone`);
   const spec = JSON.parse(stack.spec) as StackSpec;
-  const unitRows = await selectUnitRows(trx, stack.id);
-  const rows = new Map(unitRows.map((r) => [r.id, r] as const));
   const steps = JSON.parse(run.steps) as RunStep[];
+  // Attempts before units: on Postgres each statement sees what had committed when it began, so the
+  // units are at least as new as their attempts (an attempt's end and its unit's move commit together).
   const attemptIds = steps.flatMap((s) => (s.attempt_id ? [s.attempt_id] : []));
   const attempts = new Map<string, AttemptState>();
   if (attemptIds.length > 0) {
@@ -90,6 +90,8 @@ export async function readRunWorld(trx: Transaction<Database>, runId: string): P
       .execute();
     for (const a of found) attempts.set(a.id, a.state as AttemptState);
   }
+  const unitRows = await selectUnitRows(trx, stack.id);
+  const rows = new Map(unitRows.map((r) => [r.id, r] as const));
   const after = new Map(unitsInOrder(spec, unitRows).map((u) => [u.row.id, u.after] as const));
   const units = new Map<string, UnitNow>();
   for (const s of steps) {
