@@ -42,7 +42,8 @@ describe.each(DIALECTS)('stack runs on %s', (dialect) => {
   let dir: string;
   beforeAll(async () => {
     dir = tempDir('lifeline-runs-');
-    engine = await startEngine(dir, { plans: { ...fixturePlans(), unit: unitPlan } }, dialect);
+    const gated = { ...unitPlan, concurrency: { key: 'one-host', limit: 1 } };
+    engine = await startEngine(dir, { plans: { ...fixturePlans(), unit: unitPlan, gated } }, dialect);
   });
   afterAll(async () => {
     await engine.close();
@@ -154,7 +155,10 @@ describe.each(DIALECTS)('stack runs on %s', (dialect) => {
     const finAttempt = fin.steps.find((s) => s.deployment === 'ord-fin')!.attempt_id!;
     const log = (await engine.readAttemptLog(finAttempt)).text;
     expect(log).toContain('stack=ord unit=fin index=1 kind=deploy');
-    expect(log).toContain('inputs={"vm":{"ord-vm-1":{},"ord-vm-2":{}}}');
+    // The inputs are the outputs its dependencies published (SPEC §12.1, §12.2).
+    expect(log).toContain(
+      'inputs={"vm":{"ord-vm-1":{"unit":"vm","index":1},"ord-vm-2":{"unit":"vm","index":2}}}',
+    );
     await expectHistory('ord', run.id);
     // Nothing changed since: a second deploy has nothing to do.
     const again = await engine.startStackRun('ord', 'deploy', {}, OPERATOR);
@@ -183,6 +187,37 @@ describe.each(DIALECTS)('stack runs on %s', (dialect) => {
     await expectHistory('ord', down.id);
     const list = await engine.listRuns('ord', {});
     expect(list.items.map((r) => r.id)).toEqual([down.id, again.id, run.id]);
+  });
+
+  it('a unit held by a gate is told its stack and inputs when the gate opens, not only at accept', async () => {
+    await engine.createStack(
+      {
+        name: 'gt',
+        units: [
+          { key: 'base', plan: 'unit' },
+          { key: 'vm', plan: 'gated', count: 2, after: ['base'] },
+        ],
+      },
+      OPERATOR,
+    );
+    const id = await ids('gt');
+    const run = await engine.startStackRun('gt', 'deploy', {}, OPERATOR);
+    await until(run.id, { 'gt-base': 'launched' }, 'base launched');
+    await tell(id['gt-base'], 0);
+    // Both accepted by the run; the limit of 1 holds one of them at its gate.
+    const both = await until(run.id, { 'gt-vm-1': 'launched', 'gt-vm-2': 'launched' }, 'vms accepted');
+    const vms = both.steps.filter((s) => s.key === 'vm');
+    const attempts = await Promise.all(vms.map((s) => engine.getAttempt(s.attempt_id!)));
+    const held = vms[attempts.findIndex((a) => a.waiting.length > 0)];
+    const free = vms[attempts.findIndex((a) => a.waiting.length === 0)];
+    expect(held && free, 'one vm held at its gate, one let through').toBeTruthy();
+    await tell(free.deployment_id, 0);
+    await tell(held.deployment_id, 0);
+    expect((await ended(run.id)).state).toBe('succeeded');
+    const log = (await engine.readAttemptLog(held.attempt_id!)).text;
+    expect(log).toContain(`stack=gt unit=vm index=${held.index} kind=deploy`);
+    expect(log).toContain('inputs={"base":{"gt-base":{"unit":"base","index":1}}}');
+    await expectHistory('gt', run.id);
   });
 
   const failSpec = (name: string, onFailure: 'stop' | 'continue') => ({
