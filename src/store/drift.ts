@@ -172,6 +172,9 @@ export async function writeDrift(trx: Transaction<Database>, w: DriftWrite): Pro
   let q = trx
     .updateTable('deployments')
     .set({
+      // The version as it is: the guard below needs an UPDATE even when nothing else changes (an `up`
+      // on a deployment that was not drifted), and an empty SET is not SQL.
+      version: w.version,
       ...w.set,
       ...(w.claim ? { check_owner: null, check_epoch: null, check_version: null, check_until: null } : {}),
     })

@@ -100,27 +100,33 @@ describe.each(DIALECTS)('gates over HTTP on %s', (dialect) => {
     await post('/v1/deployments', { name: 's2', plan: 'strict', params: { node: 'x' } });
     await post('/v1/deployments', { name: 'nokey', plan: 'vm' });
     const s1 = json(await post('/v1/deployments/s1/attempts', {}));
-    const s2Events = async () =>
+    // Scoped to the refused deployments: s1's own start and output events may land meanwhile.
+    const eventsOf = async (name: string) =>
       json(
         await app.inject({
           method: 'GET',
-          url: '/v1/deployments/s2/events?limit=1000',
+          url: `/v1/deployments/${name}/events?limit=1000`,
           headers: bearer('viewer'),
         }),
       ).items;
-    const before = await s2Events();
-    const seqBefore = json(
-      await app.inject({ method: 'GET', url: '/v1/events?limit=1000', headers: bearer('viewer') }),
-    ).next_after;
+    const attemptsOf = async (name: string) =>
+      json(
+        await app.inject({
+          method: 'GET',
+          url: `/v1/deployments/${name}/attempts`,
+          headers: bearer('viewer'),
+        }),
+      ).items;
+    const before = { s2: await eventsOf('s2'), nokey: await eventsOf('nokey') };
     const p = expectProblem(await post('/v1/deployments/s2/attempts', {}), 409, 'CONCURRENCY_LIMIT');
     expect(p.detail).toContain('strict-x');
     expect(p.detail).toContain(s1.id);
     const q = expectProblem(await post('/v1/deployments/nokey/attempts', {}), 422, 'VALIDATION');
     expect(q.errors).toEqual([{ field: 'params.node', reason: expect.stringContaining('concurrency key') }]);
-    const after = json(
-      await app.inject({ method: 'GET', url: '/v1/events?limit=1000', headers: bearer('viewer') }),
-    );
-    expect(after.next_after).toBe(seqBefore);
+    expect(await eventsOf('s2')).toEqual(before.s2);
+    expect(await eventsOf('nokey')).toEqual(before.nokey);
+    expect(await attemptsOf('s2')).toEqual([]);
+    expect(await attemptsOf('nokey')).toEqual([]);
     await waitFor(
       async () =>
         json(await app.inject({ method: 'GET', url: `/v1/attempts/${s1.id}`, headers: bearer('viewer') }))

@@ -228,7 +228,22 @@ describe.each(DIALECTS)('drift on %s', (dialect) => {
       }
     }, 'a second check accepted');
     await waitFor(async () => (await engine.getDeployment('m1')).drift === null, 'cleared');
+    // An `up` on a deployment that is not drifted changes nothing but is still recorded.
+    await waitFor(async () => {
+      try {
+        await engine.check('m1', OPERATOR);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'a third check accepted');
+    await waitFor(
+      async () => ofType(await allEvents(engine, 'm1'), 'check_result').length === 4,
+      'the third check_result',
+    );
     const events = await allEvents(engine, 'm1');
+    // The deploy's verifying check, then the three manual ones.
+    expect(ofType(events, 'check_result').map((e) => e.data.verdict)).toEqual(['up', 'absent', 'up', 'up']);
     expect(ofType(events, 'drift_detected').map((e) => e.data.actor)).toEqual(['ci']);
     expect(ofType(events, 'drift_cleared').map((e) => e.data.by)).toEqual(['check']);
     expect(scheduled(events)).toEqual([]);
