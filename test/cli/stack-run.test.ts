@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, TestServer, waitFor } from './helpers.ts';
+import { cli, count, spawnCli, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -55,6 +55,9 @@ describe('lifeline stack runs', () => {
     const mismatch = await cli(server, ['stack', 'teardown', 'r1', '--confirm', 'r2']);
     expect(mismatch.code).toBe(2);
     expect(mismatch.stderr).toContain('TEARDOWN_CONFIRM_MISMATCH');
+    const missing = await cli(server, ['stack', 'teardown', 'r1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/required option '--confirm <name>'/);
     expect((await cli(server, ['stack', 'runs', 'r1'])).stdout).not.toMatch(/teardown/);
 
     const td = await cli(server, ['stack', 'teardown', 'r1', '--confirm', 'r1', '--follow']);
@@ -124,5 +127,29 @@ describe('lifeline stack runs', () => {
     expect((await cli(server, ['stack', 'runs', 'r3'])).stdout).toMatch(
       /^run_\S+\s+deploy\s+cancelled\s+0\/2/m,
     );
+  });
+
+  it('--follow survives a server restart: resumes by Last-Event-ID, no change printed twice, exit 0', async () => {
+    await createStack(
+      'r4',
+      `  - key: slow
+    plan: slow_ticker
+  - key: last
+    plan: ok
+    after: [slow]
+`,
+    );
+    const follow = spawnCli(server, ['stack', 'deploy', 'r4', '--follow']);
+    await follow.waitForOutput(/ slow r4-slow deploying launched #1 deploy running\n/);
+    await server.stop('SIGTERM');
+    await server.boot();
+    const r = await follow.done;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/connection to the server lost .*reconnecting/);
+    expect(count(r.stdout, 'slow r4-slow deploying launched #1 deploy running')).toBe(1);
+    expect(r.stdout.match(/^\[\d\d:\d\d\] run run_\S+ deploy succeeded$/gm)).toHaveLength(1);
+    expect(count(r.stdout, 'slow r4-slow ready succeeded #1 deploy succeeded')).toBe(1);
+    expect(r.stdout).toMatch(/^\S+\s+r4-last\s+ready\s+succeeded\s+#1 deploy succeeded$/m);
+    expect(r.stdout).toMatch(/^result: succeeded {2}run=\S+ {2}units: 2 succeeded$/m);
   });
 });

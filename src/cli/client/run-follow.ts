@@ -146,11 +146,14 @@ export async function followRun(opts: RunFollowOptions): Promise<number> {
     })();
   };
 
+  // Both reads before anything is printed: once the table shows, only the stream's reconnect handles
+  // a server that goes away.
   await load();
+  const after = isRunActive(run.state) ? await seqBeforeRun(api, run.stack_id, run.id) : 0;
   render();
 
   if (isRunActive(run.state)) {
-    let ended = false;
+    let ended: string | null = null;
     const onEvent = (e: LifelineEvent): void | 'stop' => {
       const d = e.data as { entity?: string; id?: string; to?: string };
       if (
@@ -159,7 +162,7 @@ export async function followRun(opts: RunFollowOptions): Promise<number> {
         d.id === run.id &&
         !isRunActive(String(d.to))
       ) {
-        ended = true;
+        ended = String(d.to);
         return 'stop';
       }
       if (e.type !== 'log_line') refresh();
@@ -180,7 +183,7 @@ export async function followRun(opts: RunFollowOptions): Promise<number> {
         client: api,
         path: '/v1/events/stream',
         query: { stack: run.stack_id },
-        after: await seqBeforeRun(api, run.stack_id, run.id),
+        after,
         onEvent,
         onStatus,
         signal: ac.signal,
@@ -189,13 +192,17 @@ export async function followRun(opts: RunFollowOptions): Promise<number> {
     } finally {
       process.removeListener('SIGINT', onSigint);
     }
-    if (!ended) {
+    if (ended === null) {
       o.warn(`stopped following; the run goes on. See it with: lifeline stack show ${run.stack}`);
       return EXIT.interrupted;
     }
     while (inflight) await inflight;
     note = '';
-    await load();
+    try {
+      await load();
+    } catch {
+      run = { ...run, state: String(ended) as Run['state'] }; // the event is the run's end; the table is the last one read
+    }
     render();
   }
 
