@@ -7,6 +7,7 @@ import type { FieldError } from '../../domain/errors.ts';
 import type { FreezeInfo, NewFreeze, PlanInfo } from '../../lifecycle/api.ts';
 import type { Attempt, Deployment, EventType, LifelineEvent, Page, Transition } from '../../domain/types.ts';
 import type { Phase } from '../../domain/phases.ts';
+import type { Run } from '../../domain/stack-run.ts';
 import type { Stack } from '../../domain/stack-types.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7400';
@@ -187,6 +188,37 @@ export class ApiClient {
     return this.json('GET', `/v1/stacks/${encodeURIComponent(name)}`);
   }
 
+  /** SPEC §12.5: a deploy run (202). */
+  deployStack(name: string, body: { units?: string[]; all?: boolean; force?: boolean }): Promise<Run> {
+    return this.json('POST', `/v1/stacks/${enc(name)}/deploy`, { body });
+  }
+
+  teardownStack(name: string, body: { confirm: string; force?: boolean }): Promise<Run> {
+    return this.json('POST', `/v1/stacks/${enc(name)}/teardown`, { body });
+  }
+
+  cancelStackRun(name: string): Promise<Run> {
+    return this.json('POST', `/v1/stacks/${enc(name)}/cancel`, { body: {} });
+  }
+
+  getRun(id: string): Promise<Run> {
+    return this.json('GET', `/v1/runs/${enc(id)}`);
+  }
+
+  /** Every run of a stack, newest first. */
+  async allRuns(name: string): Promise<Run[]> {
+    const out: Run[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.json<Page<Run>>('GET', `/v1/stacks/${enc(name)}/runs`, {
+        query: { limit: 500, cursor },
+      });
+      out.push(...page.items);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return out;
+  }
+
   /** Every page, newest first. */
   async allStacks(): Promise<Stack[]> {
     const out: Stack[] = [];
@@ -330,6 +362,7 @@ export class ApiClient {
     after?: number;
     limit?: number;
     deployment?: string;
+    stack?: string;
     type?: EventType[];
   }): Promise<EventPage> {
     return this.json('GET', '/v1/events', {

@@ -1,10 +1,11 @@
-// `lifeline stack create -f FILE`, `stack ls`, `stack show NAME` (SPEC §12.5).
+// `lifeline stack create -f FILE`, `stack ls`, `stack show NAME` (SPEC §12.5); runs in stack-run.ts.
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import type { Stack } from '../../domain/stack-types.ts';
 import { action } from '../client/action.ts';
 import { UsageError } from '../client/api.ts';
+import { registerRuns } from './stack-run.ts';
 import { badge, compactJson, labelsText, relativeTime, stateWord, table } from '../client/format.ts';
 
 /** The spec file: YAML (JSON is YAML too). */
@@ -80,6 +81,9 @@ export function register(program: Command): void {
       action(async ({ api, o }, name: string, opts: { json?: boolean }) => {
         const s = await api.getStack(name);
         if (opts.json) return o.json(s);
+        // The active run's step of each unit (SPEC §12.4).
+        const run = s.active_run ? await api.getRun(s.active_run.id).catch(() => null) : null;
+        const steps = new Map((run?.steps ?? []).map((st) => [st.deployment_id, st.step] as const));
         const { c } = o;
         o.print(`${c.bold(s.name)} ${c.dim(`(${s.id})`)} ${badge(s.state, c)} version ${s.version}`);
         o.print(
@@ -97,11 +101,14 @@ export function register(program: Command): void {
           u.current_attempt
             ? `#${u.current_attempt.number} ${u.current_attempt.kind} ${stateWord(u.current_attempt.state, c)}`
             : c.dim('-'),
+          ...(run ? [stateWord(steps.get(u.deployment_id) ?? '-', c)] : []),
           u.after.length > 0 ? u.after.join(',') : c.dim('-'),
           Object.keys(u.outputs).length > 0 ? compactJson(u.outputs) : c.dim('-'),
         ]);
-        for (const line of table(['DEPTH', 'UNIT', 'STATE', 'ATTEMPT', 'AFTER', 'OUTPUTS'], rows, c))
-          o.print(line);
+        const heads = ['DEPTH', 'UNIT', 'STATE', 'ATTEMPT', ...(run ? ['STEP'] : []), 'AFTER', 'OUTPUTS'];
+        for (const line of table(heads, rows, c)) o.print(line);
       }),
     );
+
+  registerRuns(stack);
 }
