@@ -153,6 +153,16 @@ export const api = {
   cancel: (ref) => request('POST', `/v1/deployments/${enc(ref)}/cancel`),
   check: (ref) => request('POST', `/v1/deployments/${enc(ref)}/check`),
   resolve: (ref, body, version) => request('POST', `/v1/deployments/${enc(ref)}/resolve`, { body, version }),
+  stacks: (params) => request('GET', '/v1/stacks', { params }),
+  stack: (ref) => request('GET', `/v1/stacks/${enc(ref)}`),
+  run: (id) => request('GET', `/v1/runs/${enc(id)}`),
+  stackRuns: (ref, params) => request('GET', `/v1/stacks/${enc(ref)}/runs`, { params }),
+  stackDeploy: (ref, body) => request('POST', `/v1/stacks/${enc(ref)}/deploy`, { body }),
+  stackTeardown: (ref, body) => request('POST', `/v1/stacks/${enc(ref)}/teardown`, { body }),
+  stackCancel: (ref) => request('POST', `/v1/stacks/${enc(ref)}/cancel`),
+  waiting: (params) => request('GET', '/v1/attempts', { params: { waiting: 'true', ...params } }),
+  approve: (id, body) => request('POST', `/v1/attempts/${enc(id)}/approve`, { body }),
+  reject: (id, body) => request('POST', `/v1/attempts/${enc(id)}/reject`, { body }),
   remove: (ref, force, version) =>
     request('DELETE', `/v1/deployments/${enc(ref)}`, {
       params: { force: force ? 'true' : undefined },
