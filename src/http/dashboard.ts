@@ -6,12 +6,15 @@
 // Role discovery: the UI hides actions the token may not take, so it has to know the role. Rather than a
 // new route, every authenticated response carries `Lifeline-Role: viewer|operator|admin` (the role of the
 // token that the auth hook accepted; `admin` when the server runs without auth, as every caller is then).
-// The server still enforces every role; the header only decides what the UI shows.
+// The server still enforces every role; the header only decides what the UI shows. `Lifeline-Actor` (the
+// token's name) lets it leave out Approve on the caller's own attempts (SPEC §13.3: no self-approval).
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 
 export const ROLE_HEADER = 'Lifeline-Role';
+/** The token's name (URI-encoded), so the UI can tell its own attempts: approving those is refused. */
+export const ACTOR_HEADER = 'Lifeline-Actor';
 
 /** web/ at the top of the package. */
 export const WEB_ROOT = path.resolve(import.meta.dirname, '../../web');
@@ -33,7 +36,10 @@ async function dashboard(app: FastifyInstance): Promise<void> {
   // Runs after the auth hook (registered earlier on the same root), so req.actor is the accepted token.
   // onRequest rather than onSend so that hijacked responses (the event streams) carry it as well.
   app.addHook('onRequest', async (req, reply) => {
-    if (req.actor) reply.header(ROLE_HEADER, req.actor.role);
+    if (req.actor) {
+      reply.header(ROLE_HEADER, req.actor.role);
+      reply.header(ACTOR_HEADER, encodeURIComponent(req.actor.name));
+    }
   });
 
   await app.register(async (scope) => {

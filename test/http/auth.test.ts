@@ -101,6 +101,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
             expectProblem(res, 401, 'AUTH_REQUIRED');
             expect(res.headers['www-authenticate']).toBe('Bearer');
             expect(res.headers['lifeline-role']).toBeUndefined();
+            expect(res.headers['lifeline-actor']).toBeUndefined();
           } else if (expected === 403) {
             expectProblem(res, 403, 'FORBIDDEN');
             // every authenticated response names the token's role, refusals included
@@ -189,6 +190,8 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       });
       expect(att.statusCode, att.body).toBe(202);
       expect(json(att).requested_by).toBe(TOKEN_NAMES.operator);
+      // The dashboard tells its own attempts by this header (no Approve on them: SPEC §13.3).
+      expect(att.headers['lifeline-actor']).toBe(encodeURIComponent(json(att).requested_by));
       await waitState(h.app, 'auth-1', 'ready', op);
 
       const forced = await h.app.inject({

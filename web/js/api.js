@@ -24,6 +24,8 @@ export const session = {
   token: readToken(),
   /** viewer | operator | admin, or null until the first answer. */
   role: null,
+  /** The token's name as the server knows it (requested_by of its attempts), or null. */
+  actor: null,
   /** True once the server has asked for a token (401). */
   authRequired: false,
 };
@@ -48,6 +50,7 @@ export function setToken(token) {
 
 export function signOut() {
   setToken(null);
+  session.actor = null;
   setRole(null);
 }
 
@@ -70,6 +73,14 @@ export function authHeaders() {
 
 /** Called with every response: notes the role, and a 401 means the token is missing or refused. */
 export function noteResponse(res) {
+  const actor = res.headers.get('Lifeline-Actor');
+  if (actor) {
+    try {
+      session.actor = decodeURIComponent(actor);
+    } catch {
+      session.actor = null;
+    }
+  }
   const role = res.headers.get(ROLE_HEADER);
   if (role) setRole(role);
   else if (res.ok && session.role === null) setRole('viewer'); // no header: show the least
@@ -130,6 +141,7 @@ export const api = {
   plans: () => request('GET', '/v1/plans'),
   deployments: (params) => request('GET', '/v1/deployments', { params }),
   deployment: (ref) => request('GET', `/v1/deployments/${enc(ref)}`),
+  attempt: (id) => request('GET', `/v1/attempts/${enc(id)}`),
   phases: (id) => request('GET', `/v1/attempts/${enc(id)}/phases`),
   attempts: (ref, params) => request('GET', `/v1/deployments/${enc(ref)}/attempts`, { params }),
   transitions: (ref) => request('GET', `/v1/deployments/${enc(ref)}/transitions`),
@@ -153,6 +165,16 @@ export const api = {
   cancel: (ref) => request('POST', `/v1/deployments/${enc(ref)}/cancel`),
   check: (ref) => request('POST', `/v1/deployments/${enc(ref)}/check`),
   resolve: (ref, body, version) => request('POST', `/v1/deployments/${enc(ref)}/resolve`, { body, version }),
+  stacks: (params) => request('GET', '/v1/stacks', { params }),
+  stack: (ref) => request('GET', `/v1/stacks/${enc(ref)}`),
+  run: (id) => request('GET', `/v1/runs/${enc(id)}`),
+  stackRuns: (ref, params) => request('GET', `/v1/stacks/${enc(ref)}/runs`, { params }),
+  stackDeploy: (ref, body) => request('POST', `/v1/stacks/${enc(ref)}/deploy`, { body }),
+  stackTeardown: (ref, body) => request('POST', `/v1/stacks/${enc(ref)}/teardown`, { body }),
+  stackCancel: (ref) => request('POST', `/v1/stacks/${enc(ref)}/cancel`),
+  waiting: (params) => request('GET', '/v1/attempts', { params: { waiting: 'true', ...params } }),
+  approve: (id, body) => request('POST', `/v1/attempts/${enc(id)}/approve`, { body }),
+  reject: (id, body) => request('POST', `/v1/attempts/${enc(id)}/reject`, { body }),
   remove: (ref, force, version) =>
     request('DELETE', `/v1/deployments/${enc(ref)}`, {
       params: { force: force ? 'true' : undefined },

@@ -72,3 +72,29 @@ export function driftBadge(drift) {
     `drift: ${drift.verdict}`,
   );
 }
+
+/** A run's state, or a unit's step in a run (SPEC §12.4), in the deployment palette. */
+const RUN_TONE = {
+  queued: 'pending',
+  running: 'deploying',
+  succeeded: 'ready',
+  failed: 'failed',
+  cancelled: 'torn_down',
+  unknown: 'unknown',
+  waiting: 'pending',
+  launched: 'deploying',
+  skipped: 'torn_down',
+  not_needed: 'torn_down',
+};
+
+export function runBadge(state) {
+  return h(
+    'span',
+    {
+      class: ['badge', 'badge-sm', `tone-${RUN_TONE[state] ?? 'pending'}`],
+      dataset: { runState: state },
+    },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    stateLabel(state),
+  );
+}

@@ -1,10 +1,12 @@
-// Boot and routing. Routes live in the hash (#/ and #/d/NAME), so moving around never reloads the page.
+// Boot and routing. Routes live in the hash (#/, #/d/NAME, #/stacks, #/s/NAME), so moving around never reloads the page.
 import { ApiError, session, sessionEvents, signOut } from './api.js';
 import { clearToasts } from './dom.js';
 import { refreshRelativeTimes } from './format.js';
 import { getPlans, setConn } from './shell.js';
 import { mountDeployment } from './views/deployment.js';
 import { mountList } from './views/list.js';
+import { mountStack } from './views/stack.js';
+import { mountStacks } from './views/stacks.js';
 import { mountSignIn } from './views/signin.js';
 
 const main = document.getElementById('main');
@@ -20,6 +22,9 @@ function parseRoute() {
   const [path, qs] = hash.slice(1).split('?');
   const m = /^\/d\/([^/]+)\/?$/.exec(path);
   if (m) return { name: 'deployment', ref: decodeURIComponent(m[1]) };
+  const st = /^\/s\/([^/]+)\/?$/.exec(path);
+  if (st) return { name: 'stack', ref: decodeURIComponent(st[1]) };
+  if (/^\/stacks\/?$/.test(path)) return { name: 'stacks' };
   return { name: 'list', params: new URLSearchParams(qs ?? '') };
 }
 
@@ -46,11 +51,18 @@ function render({ focus = false } = {}) {
     return;
   }
   signingIn = false;
-  view = route.name === 'deployment' ? mountDeployment(main, route) : mountList(main, route);
-  document.title = route.name === 'deployment' ? `${route.ref} · Lifeline` : 'Deployments · Lifeline';
-  const nav = document.getElementById('nav-deployments');
-  if (route.name === 'list') nav.setAttribute('aria-current', 'page');
-  else nav.removeAttribute('aria-current');
+  const mount =
+    { deployment: mountDeployment, stack: mountStack, stacks: mountStacks }[route.name] ?? mountList;
+  view = mount(main, route);
+  document.title = route.ref ? `${route.ref} · Lifeline` : `${view.title} · Lifeline`;
+  for (const [id, names] of [
+    ['nav-deployments', ['list']],
+    ['nav-stacks', ['stacks']],
+  ]) {
+    const nav = document.getElementById(id);
+    if (names.includes(route.name)) nav.setAttribute('aria-current', 'page');
+    else nav.removeAttribute('aria-current');
+  }
   // After a route change, start reading at the new content (not at the link that was clicked).
   if (focus) {
     main.focus({ preventScroll: true });

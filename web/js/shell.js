@@ -35,6 +35,10 @@ export function deploymentHref(name) {
   return `#/d/${encodeURIComponent(name)}`;
 }
 
+export function stackHref(name) {
+  return `#/s/${encodeURIComponent(name)}`;
+}
+
 let plans = null;
 /** The configured plans, by name (cached for the page's life; plans change only with a server restart). */
 export async function getPlans({ fresh = false } = {}) {

@@ -26,6 +26,11 @@ const LABEL = {
   running: 'running',
   succeeded: 'succeeded',
   cancelled: 'cancelled',
+  partial: 'partial',
+  waiting: 'waiting',
+  launched: 'launched',
+  skipped: 'skipped',
+  not_needed: 'not needed',
 };
 
 export function stateLabel(state) {

@@ -20,6 +20,7 @@ import {
 import { deploymentHead } from './deployment/head.js';
 import { logPanel } from './deployment/log-panel.js';
 import { outputsPanel } from './deployment/outputs-panel.js';
+import { gatesPanel, waitingAttempt } from './deployment/gates-panel.js';
 import { phasesPanel } from './deployment/phases-panel.js';
 import {
   applyEvent,
@@ -31,7 +32,7 @@ import {
 } from './deployment/reducer.js';
 
 const STREAM_TYPES =
-  'state_transition,log_line,runner_event,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted,outputs_changed,drift_detected,drift_cleared';
+  'state_transition,log_line,runner_event,attempt_start,attempt_end,check_result,deployment_deleted,retry_scheduled,retry_cancelled,retry_exhausted,outputs_changed,drift_detected,drift_cleared,gate_waiting,gate_opened,approval_granted';
 
 export function mountDeployment(root, { ref }) {
   let model = { dep: null, transitions: [], attempts: [], lastSeq: 0, deleted: false };
@@ -58,6 +59,7 @@ export function mountDeployment(root, { ref }) {
   const log = logPanel({ get, onShownChange: () => renderAttempts() });
   const phases = phasesPanel();
   const outputs = outputsPanel();
+  const gates = gatesPanel({ onDecided: () => scheduleRefresh() });
   const timelineBox = h('div', { class: 'timeline-box' });
   const transitionsBox = h('div', { class: 'transitions-box' });
   const configBox = h('div', { class: 'config-box' });
@@ -78,6 +80,7 @@ export function mountDeployment(root, { ref }) {
       ),
       status,
       head.el,
+      gates.el,
       outputs.el,
       h(
         'section',
@@ -106,6 +109,7 @@ export function mountDeployment(root, { ref }) {
   const renderActions = () => actions.render(model, plan);
   const renderAttempts = () => {
     attempts.render(model.attempts, log.shownAttempt());
+    gates.render(model);
     // The phases of the attempt the log shows, read again whenever the attempts change.
     void phases.load(model.attempts.find((a) => a.id === log.shownAttempt()) ?? null);
   };
@@ -209,6 +213,7 @@ export function mountDeployment(root, { ref }) {
     else step(applyEvent(model, ev));
   }
 
+  let tick = 0;
   function startTicker() {
     ticker = setInterval(() => {
       if (document.hidden || !model.dep) return;
@@ -216,6 +221,10 @@ export function mountDeployment(root, { ref }) {
       attempts.tick(model.attempts);
       phases.tick();
       head.tickRetry();
+      // A queue position moves when attempts of other deployments leave: those are not in this stream.
+      tick += 1;
+      if (tick % 3 === 0 && waitingAttempt(model)?.waiting.some((w) => w.gate === 'concurrency'))
+        scheduleRefresh();
     }, 1000);
   }
 
@@ -280,6 +289,7 @@ export function mountDeployment(root, { ref }) {
     onRole() {
       if (!model.dep) return;
       renderActions();
+      renderAttempts();
       head.renderCallouts(model, plan);
     },
     destroy() {

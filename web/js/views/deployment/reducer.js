@@ -91,6 +91,10 @@ export function applyEvent(model, ev) {
     // Drift found or ended (SPEC §14.2): the deployment's `drift` says since when and why.
     case 'drift_detected':
     case 'drift_cleared':
+    // A gate began or stopped holding the current attempt, or an approval was given (SPEC §13).
+    case 'gate_waiting':
+    case 'gate_opened':
+    case 'approval_granted':
       return { model, changes: { refresh: true } };
     // Nobody here asked for it: said to screen readers, and the page shows the state it left.
     case 'retry_exhausted':
