@@ -13,6 +13,8 @@
 //   npm run bench -- scale        1, 2, 3 lifeline serve instances on one Postgres: transitions/s, log lines/s,
 //                                 how long the counters row is held (bench/scale.ts)
 //   npm run bench -- peers-inproc the old way: every peer inside the bench process (not in a full run)
+//   npm run bench -- stacks       a 100-unit stack run vs. a client script waiting per stage; 1,000-unit stack reads
+//                                 (bench/stacks.ts; SQLite and Postgres)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   --quick                       smaller data and fewer rounds
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
@@ -36,6 +38,7 @@ import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 import { benchPeers } from './peers.ts';
 import { benchAttemptCpu } from './attempt-cpu.ts';
 import { benchScale } from './scale.ts';
+import { benchStacks } from './stacks.ts';
 import { benchPeersInProcess } from './peers-inproc.ts';
 import { benchWrites } from './writes.ts';
 import { closePg } from './pg.ts';
@@ -189,6 +192,7 @@ if (!which || ['writes', 'create', 'transition'].includes(which)) await benchWri
 if (!which || which === 'peers') await benchPeers(tmp, quick);
 if (which === 'cpu') await benchAttemptCpu(tmp, quick);
 if (!which || which === 'scale') await benchScale(tmp, quick);
+if (!which || which === 'stacks') await benchStacks(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

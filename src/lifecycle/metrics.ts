@@ -7,6 +7,7 @@ import { countWaitingByGate } from '../store/gates.ts';
 import { countAttempts, countDeploymentsByState, lastSeq, selectEndedAttempts } from '../store/stats.ts';
 import type { Ctx } from './context.ts';
 import { registerDriftMetrics } from './drift-metrics.ts';
+import { registerStackMetrics } from './stack-metrics.ts';
 
 const KINDS: AttemptKind[] = ['deploy', 'teardown'];
 const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
@@ -50,6 +51,7 @@ export class Metrics {
       },
     });
     registerDriftMetrics(registers, ctx);
+    registerStackMetrics(registers, ctx);
     new Gauge({
       name: 'lifeline_attempts',
       help: 'Attempts in the database by plan, kind, state and reason (reason "" while not ended)',

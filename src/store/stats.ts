@@ -81,3 +81,25 @@ export async function selectEndedAttempts(
     .limit(limit)
     .execute();
 }
+
+/** Live (not deleted) stacks by state (SPEC §12.3). */
+export async function countStacksByState(db: Kysely<Database>): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('stacks')
+    .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('deleted_at', 'is', null)
+    .groupBy('state')
+    .execute();
+  return new Map(rows.map((r) => [r.state, Number(r.n)]));
+}
+
+/** Runs not ended (queued or running) by kind (SPEC §12.4). */
+export async function countActiveRunsByKind(db: Kysely<Database>): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('runs')
+    .select(['kind', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('state', 'in', ['queued', 'running'])
+    .groupBy('kind')
+    .execute();
+  return new Map(rows.map((r) => [r.kind, Number(r.n)]));
+}

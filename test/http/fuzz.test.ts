@@ -32,6 +32,7 @@ let h: Harness;
 const names = ['fz-pending', 'fz-ready', 'fz-torn', 'fz-failed'];
 const ids: string[] = [];
 let attemptId = '';
+let runId = '';
 
 const ROUTES: [string, string][] = [
   ['GET', '/v1/health'],
@@ -61,6 +62,11 @@ const ROUTES: [string, string][] = [
   ['GET', '/v1/stacks/{ref}'],
   ['PUT', '/v1/stacks/{ref}'],
   ['DELETE', '/v1/stacks/{ref}'],
+  ['POST', '/v1/stacks/{ref}/deploy'],
+  ['POST', '/v1/stacks/{ref}/teardown'],
+  ['POST', '/v1/stacks/{ref}/cancel'],
+  ['GET', '/v1/stacks/{ref}/runs'],
+  ['GET', '/v1/runs/{run}'],
 ];
 
 // ---- generators ---------------------------------------------------------------------------------
@@ -131,6 +137,7 @@ const FIELDS = [
   'count',
   'after',
   'on_failure',
+  'all',
 ];
 
 /** Objects made of the API's own field names with random, often wrong, values. */
@@ -145,8 +152,17 @@ const nearlyValid = fc.oneof(
     plan: fc.constantFrom('ok', 'fail', 'nope', ''),
   }),
   fc.record(
-    { confirm: fc.constantFrom(...names, 'nope'), force: fc.boolean() },
+    { confirm: fc.constantFrom(...names, 'fz-stack', 'nope'), force: fc.boolean() },
     { requiredKeys: ['confirm'] },
+  ),
+  // Run requests (SPEC §12.4): unit keys that exist or not, `all`, `force`, often of the wrong type.
+  fc.record(
+    {
+      units: fc.oneof(fc.array(fc.constantFrom('a', 'b', 'zz', ''), { maxLength: 3 }), junkValue),
+      all: fc.oneof(fc.boolean(), junkValue),
+      force: fc.oneof(fc.boolean(), junkValue),
+    },
+    { requiredKeys: [] },
   ),
   fc.record({ state: fc.constantFrom('ready', 'failed', 'torn_down', 'unknown'), reason: junkString }),
   fc.record(
@@ -277,7 +293,7 @@ const query = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), junkStr
 
 const ref = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(...names) },
-  { weight: 1, arbitrary: fc.constantFrom('fz-stack', 'fz-stack-a') },
+  { weight: 2, arbitrary: fc.constantFrom('fz-stack', 'fz-stack-a') },
   { weight: 2, arbitrary: fc.constant('@id') },
   { weight: 4, arbitrary: junkString },
 );
@@ -378,7 +394,8 @@ function toInject(r: FuzzRequest) {
   const refValue = r.ref === '@id' ? ids[0] : r.ref;
   let url = template
     .replace('{ref}', enc(refValue))
-    .replace('{id}', r.ref === '@id' ? attemptId : enc(refValue));
+    .replace('{id}', r.ref === '@id' ? attemptId : enc(refValue))
+    .replace('{run}', r.ref === '@id' ? runId : enc(refValue));
   // A stream that validates would stay open, so streams get no suffix (a `#` would hide the query) and
   // an `after` that can never validate.
   if (!template.endsWith('/stream')) url += r.suffix;
@@ -454,6 +471,8 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
         { key: 'b', plan: 'ok', after: ['a'] },
       ],
     });
+    // One run ended, so that GET /v1/runs/{id} has a run to read (and refusals a run to leave alone).
+    runId = json(await post('/v1/stacks/fz-stack/deploy', {})).id;
     await quiesce(h.engine);
   });
   afterAll(async () => {

@@ -150,8 +150,13 @@ export async function snapshot(engine: Lifeline): Promise<StoreSnapshot> {
       .select(['id', 'state', 'version', 'deleted_at', 'spec'])
       .orderBy('id')
       .execute();
+    const runs = await db
+      .selectFrom('runs')
+      .select(['id', 'state', 'version', 'steps'])
+      .orderBy('id')
+      .execute();
     const digest = createHash('sha256')
-      .update(JSON.stringify([deps, atts, stacks]))
+      .update(JSON.stringify([deps, atts, stacks, runs]))
       .digest('hex');
     return {
       deployments: await count('deployments'),
@@ -172,6 +177,12 @@ export async function quiesce(engine: Lifeline, quietMs = 150): Promise<void> {
       .where('state', 'in', ['queued', 'running'])
       .execute();
     if (active.length > 0) return false;
+    const runs = await engine.store.db
+      .selectFrom('runs')
+      .select('id')
+      .where('state', 'in', ['queued', 'running'])
+      .execute();
+    if (runs.length > 0) return false;
     const before = (await snapshot(engine)).lastSeq;
     await new Promise((r) => setTimeout(r, quietMs));
     return (await snapshot(engine)).lastSeq === before;
