@@ -371,3 +371,15 @@ export function computePlan(input: PlanInput): ApplyPlan {
     digest: planDigest(input),
   };
 }
+
+/** What an apply did: the plan it carried out, and what it started after the spec writes. */
+export interface ApplyResult {
+  plan: ApplyPlan;
+  started: {
+    kind: 'stack' | 'deployment';
+    name: string;
+    action: PlanAction;
+    run_id?: string;
+    attempt_id?: string;
+  }[];
+}
