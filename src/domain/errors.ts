@@ -26,6 +26,8 @@ const STATUS: Record<ErrorCode, number> = {
   CONCURRENCY_LIMIT: 409,
   FROZEN: 409,
   FREEZE_EXISTS: 409,
+  PLAN_STALE: 409,
+  PRUNE_LIMIT: 409,
 };
 
 export function statusOf(code: ErrorCode): number {

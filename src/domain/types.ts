@@ -74,6 +74,8 @@ export const ERROR_CODES = [
   'CONCURRENCY_LIMIT',
   'FROZEN',
   'FREEZE_EXISTS',
+  'PLAN_STALE',
+  'PRUNE_LIMIT',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

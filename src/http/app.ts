@@ -25,6 +25,7 @@ import { makeProblem, sendProblem, toProblem } from './problem.ts';
 import { attemptRoutes } from './routes/attempts.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { stackRoutes } from './routes/stacks.ts';
+import { applyRoutes } from './routes/apply.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
@@ -285,6 +286,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(planRoutes, { api });
   await app.register(deploymentRoutes, { api });
   await app.register(stackRoutes, { api });
+  await app.register(applyRoutes, { api });
   await app.register(attemptRoutes, { api });
   await app.register(eventRoutes, { api });
   await app.register(runRoutes, { api });

@@ -46,6 +46,8 @@ const TITLES: Record<ProblemCode, string> = {
   CONCURRENCY_LIMIT: 'Concurrency limit reached',
   FROZEN: 'Frozen',
   FREEZE_EXISTS: 'Freeze exists',
+  PLAN_STALE: 'Plan stale',
+  PRUNE_LIMIT: 'Prune limit exceeded',
   INTERNAL: 'Internal server error',
 };
 

@@ -13,6 +13,7 @@ import type {
   Page,
   Transition,
 } from '../domain/types.ts';
+import type { ApplyPlan, ApplyResult } from '../domain/apply-plan.ts';
 import type { Phase } from '../domain/phases.ts';
 import type { Stack } from '../domain/stack-types.ts';
 import type { Run, RunKind } from '../domain/stack-run.ts';
@@ -161,6 +162,11 @@ export interface LifelineApi {
   /** A stack's runs, newest first. */
   listRuns(name: string, query: { limit?: number; cursor?: string }): Promise<Page<Run>>;
   getRun(id: string): Promise<Run>;
+
+  /** SPEC §14.1: the plan of a file (`{source, documents, prune?, max_delete?}`). */
+  planApply(input: unknown): Promise<ApplyPlan>;
+  /** SPEC §14.1: carries a plan out if its `digest` still holds (else PLAN_STALE, nothing written). */
+  apply(input: unknown, actor: Actor): Promise<ApplyResult>;
 
   startDeploy(
     ref: string,

@@ -10,6 +10,7 @@ import type { LifelineApi } from './api.ts';
 import { cancel } from './commands/cancel.ts';
 import { Checks } from './commands/check.ts';
 import { createDeployment } from './commands/create.ts';
+import { applyFile, planApply } from './apply.ts';
 import { deleteDeployment } from './commands/delete.ts';
 import { createStack, deleteStack, updateStack } from './commands/stacks.ts';
 import * as stacks from './stacks.ts';
@@ -171,6 +172,8 @@ export class Lifeline implements LifelineApi {
   getRun: LifelineApi['getRun'] = (id) => getRun(this.ctx, id);
   deleteDeployment: LifelineApi['deleteDeployment'] = (ref, opts, actor, w) =>
     deleteDeployment(this.ctx, ref, opts, actor, w);
+  planApply: LifelineApi['planApply'] = (input) => planApply(this.ctx, input);
+  apply: LifelineApi['apply'] = (input, actor) => applyFile(this.ctx, this, input, actor);
   startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>
     startDeploy(this.ctx, this.watcher, ref, input, actor, w);
   rollback: LifelineApi['rollback'] = (ref, input, actor, w) =>

@@ -1013,6 +1013,8 @@ describe('statusOf (SPEC §6)', () => {
     CONCURRENCY_LIMIT: [409],
     FROZEN: [409],
     FREEZE_EXISTS: [409],
+    PLAN_STALE: [409],
+    PRUNE_LIMIT: [409],
   };
 
   it('the error codes are exactly the stable codes of SPEC §6', () => {

@@ -59,6 +59,9 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     'post /v1/stacks/{name}/cancel',
     'get /v1/stacks/{name}/runs',
     'get /v1/runs/{id}',
+    // SPEC §14.1: apply.
+    'post /v1/apply/plan',
+    'post /v1/apply',
     'post /v1/attempts/{id}/approve',
     'post /v1/attempts/{id}/reject',
     'get /v1/freezes',

@@ -17,6 +17,7 @@ import { register as del } from './delete.ts';
 import { register as approve } from './approve.ts';
 import { register as freeze } from './freeze.ts';
 import { register as stack } from './stack.ts';
+import { register as apply } from './apply.ts';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -37,4 +38,5 @@ export const COMMANDS: RegisterCommand[] = [
   approve,
   freeze,
   stack,
+  apply,
 ];

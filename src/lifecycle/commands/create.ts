@@ -2,10 +2,12 @@
 import { findPlan } from '../../config/load.ts';
 import { LifelineError } from '../../domain/errors.ts';
 import { decideCreate } from '../../domain/transitions.ts';
-import type { Actor, Deployment } from '../../domain/types.ts';
+import type { Transaction } from 'kysely';
+import type { PlanConfig } from '../../config/types.ts';
+import type { Actor, Deployment, LifelineEvent } from '../../domain/types.ts';
 import { maskParams } from '../../runner/redact.ts';
 import { isNameTaken } from '../../store/deployments.ts';
-import type { DeploymentsTable } from '../../store/schema.ts';
+import type { Database, DeploymentsTable } from '../../store/schema.ts';
 import { applyTransition } from '../../store/transition.ts';
 import type { WriteOptions } from '../api.ts';
 import type { Ctx } from '../context.ts';
@@ -27,13 +29,36 @@ export async function createDeployment(
   const params = asParams(input.params, 'params');
   checkParams(plan, params);
   const labels = checkLabels(input.labels);
-  const decision = decideCreate();
-  allowed(decision);
+  allowed(decideCreate());
   // The name is checked by the insert itself (the unique index deployments_name_live), not by a read
   // before it. A keyed request that loses the name once is re-run instead: if the winner was the same
   // request under the same Idempotency-Key, the re-run replays its answer (lifecycle/tx.ts).
   let lostName = false;
   return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
+    try {
+      const { row, events } = await createDeploymentIn(trx, { name, plan, params, labels }, actor);
+      return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
+    } catch (err) {
+      if (!isNameTaken(err)) throw err;
+      if (w?.idempotency && !lostName) {
+        lostName = true;
+        throw err; // a conflict: transact re-runs the unit
+      }
+      throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
+    }
+  });
+}
+
+/** The writes of a create inside the caller's transaction (create, and apply's one transaction). */
+export async function createDeploymentIn(
+  trx: Transaction<Database>,
+  input: { name: string; plan: PlanConfig; params: Record<string, unknown>; labels: Record<string, string> },
+  actor: Actor,
+): Promise<{ row: DeploymentsTable; events: LifelineEvent[] }> {
+  const { name, plan, params, labels } = input;
+  const decision = decideCreate();
+  allowed(decision);
+  {
     const at = nowIso();
     const row: DeploymentsTable = {
       id: newDeploymentId(),
@@ -50,29 +75,19 @@ export async function createDeployment(
       updated_at: at,
       deleted_at: null,
     };
-    let events;
-    try {
-      events = await applyTransition(trx, {
-        at,
-        actor: actor.name,
-        deployment: { id: row.id, change: decision.writes.deployment, insert: row },
-        eventsBefore: [
-          {
-            type: 'deployment_created',
-            deployment_id: row.id,
-            attempt_id: null,
-            data: { name: row.name, plan: plan.name, params: maskParams(params, plan.secretParams), labels },
-          },
-        ],
-      });
-    } catch (err) {
-      if (!isNameTaken(err)) throw err;
-      if (w?.idempotency && !lostName) {
-        lostName = true;
-        throw err; // a conflict: transact re-runs the unit
-      }
-      throw new LifelineError('DEPLOYMENT_EXISTS', `deployment ${name} already exists`);
-    }
-    return { result: (await presentDeployments(ctx, trx, [row]))[0], events };
-  });
+    const events = await applyTransition(trx, {
+      at,
+      actor: actor.name,
+      deployment: { id: row.id, change: decision.writes.deployment, insert: row },
+      eventsBefore: [
+        {
+          type: 'deployment_created',
+          deployment_id: row.id,
+          attempt_id: null,
+          data: { name: row.name, plan: plan.name, params: maskParams(params, plan.secretParams), labels },
+        },
+      ],
+    });
+    return { row, events };
+  }
 }

@@ -8,7 +8,7 @@ import { expandSpec, parseStackSpec, type ExpandedUnit, type StackSpec } from '.
 import { decideStackDelete, decideStackUpdate, stackStateOf } from '../../domain/stack-state.ts';
 import type { Stack } from '../../domain/stack-types.ts';
 import { decideCreate } from '../../domain/transitions.ts';
-import type { Actor, DeploymentState, NewEvent } from '../../domain/types.ts';
+import type { Actor, DeploymentState, LifelineEvent, NewEvent } from '../../domain/types.ts';
 import { maskParams } from '../../runner/redact.ts';
 import { isNameTaken, markDeploymentDeleted } from '../../store/deployments.ts';
 import { insertEvents } from '../../store/events.ts';
@@ -131,9 +131,27 @@ async function refuseTaken(trx: Transaction<Database>, names: string[]): Promise
 
 export async function createStack(ctx: Ctx, input: unknown, actor: Actor, w?: WriteOptions): Promise<Stack> {
   const { spec, plans } = checkStackSpec(ctx, input);
-  const expanded = expandSpec(spec);
-  let lostName = false;
+  const race = { lostName: false };
   return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
+    const { row, events } = await createStackIn(trx, spec, plans, actor, spec.labels, race);
+    return { result: (await presentStacks(ctx, trx, [row]))[0], events };
+  });
+}
+
+/**
+ * The writes of a stack create inside the caller's transaction (create, and apply's one transaction);
+ * `labels` are the stack's as stored (apply adds lifeline.source).
+ */
+export async function createStackIn(
+  trx: Transaction<Database>,
+  spec: StackSpec,
+  plans: Map<string, PlanConfig>,
+  actor: Actor,
+  labels: Record<string, string>,
+  race: { lostName: boolean },
+): Promise<{ row: StacksTable; events: LifelineEvent[] }> {
+  const expanded = expandSpec(spec);
+  {
     // Ids are made inside the unit: a re-run after a lost race never reuses one (store/events.ts caches
     // a deployment's stack by id).
     const at = nowIso();
@@ -154,7 +172,7 @@ export async function createStack(ctx: Ctx, input: unknown, actor: Actor, w?: Wr
       id,
       name: spec.name,
       spec: JSON.stringify(spec),
-      labels: JSON.stringify(spec.labels),
+      labels: JSON.stringify(labels),
       state,
       version: 1,
       active_run_id: null,
@@ -172,8 +190,8 @@ export async function createStack(ctx: Ctx, input: unknown, actor: Actor, w?: Wr
       const stackTaken = isStackNameTaken(err);
       if (!stackTaken && !isNameTaken(err)) throw err;
       // A concurrent create won a name: re-run once, which refuses it by name (or replays a keyed twin).
-      if (!lostName) {
-        lostName = true;
+      if (!race.lostName) {
+        race.lostName = true;
         throw new LostRace(`name ${spec.name}`);
       }
       if (stackTaken) throw new LifelineError('STACK_EXISTS', `stack ${spec.name} already exists`);
@@ -183,9 +201,8 @@ export async function createStack(ctx: Ctx, input: unknown, actor: Actor, w?: Wr
     events.push(
       stackTransitionEvent(id, spec.name, null, state, { at, actor: actor.name, trigger: 'created' }, 1),
     );
-    const appended = await insertEvents(trx, events, at);
-    return { result: (await presentStacks(ctx, trx, [row]))[0], events: appended };
-  });
+    return { row, events: await insertEvents(trx, events, at) };
+  }
 }
 
 /** Checks If-Match against the stack's version. */
@@ -226,11 +243,27 @@ export async function updateStack(
   if (spec.name !== name) {
     throw invalid([{ field: 'name', reason: `must be the stack's name ${name}; a stack cannot be renamed` }]);
   }
-  const expanded = expandSpec(spec);
   return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
-    const at = nowIso();
     const stack = await stackByRef(trx, name);
     checkStackVersion(stack, w);
+    const events = await updateStackIn(trx, stack, spec, plans, actor, spec.labels);
+    const fresh = (await trx.selectFrom('stacks').selectAll().where('id', '=', stack.id).executeTakeFirst())!;
+    return { result: (await presentStacks(ctx, trx, [fresh]))[0], events };
+  });
+}
+
+/** The writes of a stack update inside the caller's transaction; `labels` as stored. */
+export async function updateStackIn(
+  trx: Transaction<Database>,
+  stack: StacksTable,
+  spec: StackSpec,
+  plans: Map<string, PlanConfig>,
+  actor: Actor,
+  labels: Record<string, string>,
+): Promise<LifelineEvent[]> {
+  const expanded = expandSpec(spec);
+  {
+    const at = nowIso();
     const existing = await selectUnitRows(trx, stack.id);
     const wanted = new Map(expanded.map((u) => [u.name, u]));
     const removed = existing.filter((d) => !wanted.has(d.name));
@@ -282,22 +315,18 @@ export async function updateStack(
       );
       for (const u of units) events.push(...u.events);
     }
-    const version = await updateStackSpec(
+    await updateStackSpec(
       trx,
       stack.id,
       Number(stack.version),
-      { spec: JSON.stringify(spec), labels: JSON.stringify(spec.labels) },
+      { spec: JSON.stringify(spec), labels: JSON.stringify(labels) },
       at,
     );
     events.push(
       ...(await stackStateEvents(trx, stack.id, { at, actor: actor.name, trigger: 'units_changed' })),
     );
-    const appended = await insertEvents(trx, events, at);
-    const row = { ...stack, spec: JSON.stringify(spec), labels: JSON.stringify(spec.labels), version };
-    const fresh =
-      (await trx.selectFrom('stacks').selectAll().where('id', '=', stack.id).executeTakeFirst()) ?? row;
-    return { result: (await presentStacks(ctx, trx, [fresh]))[0], events: appended };
-  });
+    return insertEvents(trx, events, at);
+  }
 }
 
 /** DELETE: the stack and its unit deployments (history stays readable by id). */
