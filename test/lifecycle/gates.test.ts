@@ -202,15 +202,20 @@ describe.each(DIALECTS)('gates on %s', (dialect) => {
   it('reject answers 409 CONCURRENCY_LIMIT naming the key and holders, and writes nothing', async () => {
     const { engine, dir } = await boot(dialect);
     const a = await deployOn(engine, 'a', 'strict', 'n');
-    await engine.createDeployment({ name: 'b', plan: 'strict', params: { node: 'n' } }, OPERATOR);
-    const before = await events(engine);
+    const created = await engine.createDeployment(
+      { name: 'b', plan: 'strict', params: { node: 'n' } },
+      OPERATOR,
+    );
+    // b's events only: a's own start and output may land meanwhile.
+    const ofB = async () => (await events(engine)).filter((e) => e.deployment_id === created.id);
+    const before = await ofB();
     const err = await engine.startDeploy('b', {}, OPERATOR).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LifelineError);
     expect((err as LifelineError).code).toBe('CONCURRENCY_LIMIT');
     expect((err as LifelineError).status).toBe(409);
     expect((err as LifelineError).message).toContain('strict-n');
     expect((err as LifelineError).message).toContain(a.id);
-    expect(await events(engine)).toEqual(before);
+    expect(await ofB()).toEqual(before);
     const b = await engine.getDeployment('b');
     expect([b.state, b.version, b.current_attempt]).toEqual(['pending', 1, null]);
     await tellExit(dir, (await engine.getDeployment('a')).id, 0);
