@@ -272,6 +272,23 @@ export class Lifeline implements LifelineApi {
     return this.retries.runDue();
   }
 
+  /** What a close in progress waits on: a shutdown that hangs names its step (logs, test harnesses). */
+  closingStep: string | null = null;
+
+  private async closeStep(step: string, run: () => unknown): Promise<void> {
+    this.closingStep = step;
+    const began = Date.now();
+    const slow = setInterval(
+      () => this.ctx.log.warn({ step, waited_ms: Date.now() - began }, 'shutdown still waiting'),
+      10_000,
+    );
+    try {
+      await run();
+    } finally {
+      clearInterval(slow);
+    }
+  }
+
   /** Stops watching and closes the store. Running attempts keep running; the next start recovers them. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -280,18 +297,19 @@ export class Lifeline implements LifelineApi {
     // Not awaited: a heartbeat stuck on an unreachable database must not hold the close up.
     void this.ctx.lease.stopHeartbeat();
     this.metrics.close();
-    await this.retries.close();
-    await this.runs.close();
-    await this.drift.close();
-    await this.gates.close();
-    await this.freezeWatch.close();
-    await this.webhooks.close();
-    await this.retention.close();
-    await this.listener?.stop();
-    await this.watcher.close();
+    await this.closeStep('retries', () => this.retries.close());
+    await this.closeStep('runs', () => this.runs.close());
+    await this.closeStep('drift', () => this.drift.close());
+    await this.closeStep('gates', () => this.gates.close());
+    await this.closeStep('freezes', () => this.freezeWatch.close());
+    await this.closeStep('webhooks', () => this.webhooks.close());
+    await this.closeStep('retention', () => this.retention.close());
+    await this.closeStep('listener', () => this.listener?.stop());
+    await this.closeStep('watcher', () => this.watcher.close());
     this.launcher.close();
-    await this.reconciling?.catch(() => undefined);
-    await this.ctx.store.close();
+    await this.closeStep('reconcile', () => this.reconciling?.catch(() => undefined));
+    await this.closeStep('store', () => this.ctx.store.close());
+    this.closingStep = null;
     for (const l of this.locks) l.release();
   }
 }

@@ -91,8 +91,18 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     logs,
     logText: () => raw,
     async close() {
-      await app.close();
-      await engine.close();
+      // A close that hangs fails the hook after a minute; say where it hangs (app or engine step).
+      const began = Date.now();
+      const slow = setInterval(() => {
+        const where = engine.closingStep ? `engine ${engine.closingStep}` : 'app.close';
+        console.error(`harness close still waiting on ${where} after ${Date.now() - began} ms`);
+      }, 15_000);
+      try {
+        await app.close();
+        await engine.close();
+      } finally {
+        clearInterval(slow);
+      }
     },
   };
 }
