@@ -1,7 +1,7 @@
 // The stack as the API serves it (SPEC §12.5).
 import type { OnFailure, UnitSpec } from './stack-spec.ts';
 import type { StackState } from './stack-state.ts';
-import type { AttemptSummary, DeploymentState } from './types.ts';
+import type { AttemptSummary, Deployment, DeploymentState } from './types.ts';
 
 export interface StackUnit {
   key: string;
@@ -14,6 +14,8 @@ export interface StackUnit {
   current_attempt: AttemptSummary | null;
   /** The deployment's outputs (SPEC §12.1), `{}` until a deploy published some. */
   outputs: Record<string, unknown>;
+  /** The unit deployment's drift (SPEC §14.2), as on the deployment; null when not drifted. */
+  drift: Deployment['drift'];
   /** Depth in the dependency graph: 0 for a unit with no `after` (the dashboard's column). */
   depth: number;
   /** The keys it comes after. */

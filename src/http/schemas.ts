@@ -205,6 +205,9 @@ export const StackSchema = z
           state: z.enum(DEPLOYMENT_STATES),
           current_attempt: AttemptSummarySchema.nullable(),
           outputs: JsonObject,
+          drift: DriftSchema.nullable().describe(
+            "the unit deployment's drift, as on the deployment: a ready unit its check found no longer matching; null otherwise",
+          ),
           depth: z
             .number()
             .int()

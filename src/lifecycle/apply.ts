@@ -54,12 +54,24 @@ function invalid(errors: FieldError[]): LifelineError {
   return new LifelineError('VALIDATION', `${errors[0].field}: ${errors[0].reason}${more}`, errors);
 }
 
-function unknownKeys(o: Record<string, unknown>, allowed: string[], at: string, errors: FieldError[]): void {
+/** `hints`: further keys to suggest (a deployment document's misspelt `units` is a stack's). */
+function unknownKeys(
+  o: Record<string, unknown>,
+  allowed: string[],
+  at: string,
+  errors: FieldError[],
+  hints: string[] = [],
+): void {
   for (const k of Object.keys(o)) {
     if (allowed.includes(k)) continue;
-    const near = nearest(k, allowed);
+    const field = at ? `${at}.${k}` : k;
+    if (hints.includes(k)) {
+      errors.push({ field, reason: 'is a stack field, and this document has no units' });
+      continue;
+    }
+    const near = nearest(k, [...allowed, ...hints]);
     errors.push({
-      field: at ? `${at}.${k}` : k,
+      field,
       reason: near
         ? `unknown key (did you mean ${near}?)`
         : `unknown key (expected one of: ${allowed.join(', ')})`,
@@ -122,7 +134,13 @@ export function checkApplyBody(ctx: Ctx, input: unknown, needDigest: boolean): C
         return;
       }
       const before = errors.length;
-      unknownKeys(d, DEPLOYMENT_KEYS, at, errors);
+      unknownKeys(
+        d,
+        DEPLOYMENT_KEYS,
+        at,
+        errors,
+        STACK_KEYS.filter((k) => !DEPLOYMENT_KEYS.includes(k)),
+      );
       if (errors.length > before) return;
       within(
         at,

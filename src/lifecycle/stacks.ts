@@ -11,7 +11,7 @@ import { maskParams } from '../runner/redact.ts';
 import { parseOutputs } from '../domain/outputs.ts';
 import { maskOutputs } from './present.ts';
 import { selectAttemptsByIds } from '../store/attempts.ts';
-import { toSummary } from '../store/rows.ts';
+import { driftOfRow, toSummary } from '../store/rows.ts';
 import type { Database, DeploymentsTable, StacksTable } from '../store/schema.ts';
 import {
   selectRunSummaries,
@@ -90,6 +90,7 @@ export async function presentStacks(ctx: Ctx, db: Kysely<Database>, rows: Stacks
         state: u.state as StackUnit['state'],
         current_attempt: cur ? toSummary(cur) : null,
         outputs: outputsOf(ctx, u),
+        drift: driftOfRow(u),
         depth: depth.get(key) ?? 0,
         after: after.get(key) ?? [],
       };

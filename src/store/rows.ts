@@ -4,6 +4,19 @@ import type { Attempt, AttemptSummary, Deployment, LifelineEvent } from '../doma
 import { parseOutputs } from '../domain/outputs.ts';
 import type { AttemptsTable, DeploymentsTable, EventsTable } from './schema.ts';
 
+/** A deployment row's drift as the API shows it (the deployment's and its stack unit's `drift`). */
+export function driftOfRow(
+  row: Pick<DeploymentsTable, 'drift_since' | 'drift_verdict' | 'heal_at'>,
+): Deployment['drift'] {
+  return (
+    driftOf(row.drift_since, row.drift_verdict) && {
+      since: row.drift_since!,
+      verdict: row.drift_verdict as 'absent' | 'failed',
+      heal_at: row.heal_at ?? null,
+    }
+  );
+}
+
 export function toDeployment(row: DeploymentsTable, current: AttemptSummary | null): Deployment {
   return {
     id: row.id,
@@ -20,11 +33,7 @@ export function toDeployment(row: DeploymentsTable, current: AttemptSummary | nu
         ? { number: Number(row.retry_number), of: Number(row.retry_of), at: row.retry_at }
         : null,
     outputs: parseOutputs(row.outputs),
-    drift: driftOf(row.drift_since, row.drift_verdict) && {
-      since: row.drift_since!,
-      verdict: row.drift_verdict as 'absent' | 'failed',
-      heal_at: row.heal_at ?? null,
-    },
+    drift: driftOfRow(row),
     created_at: row.created_at,
     updated_at: row.updated_at,
   };

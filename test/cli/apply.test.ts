@@ -69,6 +69,12 @@ describe('lifeline diff / apply', () => {
     const res = await cli(server, ['diff', '-f', bad]);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/bad\.yaml:2: .*line 2/);
+    // In a later document or a list, the line is the file's; the parser's excerpt is left out.
+    const later = path.join(server.dir, 'later.yaml');
+    fs.writeFileSync(later, 'name: a\nplan: ok\n---\n- name: b\n  plan: ok\n  labels: [x\n');
+    const l = await cli(server, ['diff', '-f', later]);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toMatch(/later\.yaml:7: .*at line 7, column 1\n/);
     const typo = path.join(server.dir, 'typo.yaml');
     fs.writeFileSync(typo, 'name: a\nplan: ok\nparms: {}\n');
     const t = await cli(server, ['diff', '-f', typo]);

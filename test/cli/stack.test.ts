@@ -67,6 +67,22 @@ describe('lifeline stack', () => {
     ]);
   });
 
+  it('show marks a drifted unit beside its state (SPEC §14.2)', async () => {
+    const file = path.join(server.dir, 'lab-2.yaml');
+    fs.writeFileSync(file, 'name: lab-2\nunits:\n  - key: net\n    plan: ok\n  - key: vm\n    plan: ok\n');
+    expect((await cli(server, ['stack', 'create', '-f', file])).code).toBe(0);
+    for (const unit of ['lab-2-net', 'lab-2-vm'])
+      expect((await cli(server, ['deploy', unit, '--follow'])).code).toBe(0);
+    const net = JSON.parse((await cli(server, ['show', 'lab-2-net', '--json'])).stdout);
+    fs.writeFileSync(path.join(server.dataDir, 'workspaces', net.id, 'check_rc'), '3\n');
+    expect((await cli(server, ['check', 'lab-2-net'])).stdout).toContain('absent');
+    const show = await cli(server, ['stack', 'show', 'lab-2']);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/lab-2-net\s+ready drift:absent\s+#1 deploy succeeded/);
+    expect(show.stdout).toMatch(/lab-2-vm\s+ready\s+#1 deploy succeeded/);
+    expect(show.stdout).not.toMatch(/lab-2-vm\s+.*drift/);
+  });
+
   it('a bad spec exits 2 naming the field; an unreadable file is a usage error', async () => {
     const file = path.join(server.dir, 'bad.yaml');
     fs.writeFileSync(file, 'name: bad\nunits:\n  - key: a\n    plan: ok\n    after: [a]\n');

@@ -187,6 +187,25 @@ describe.each(DIALECTS)('apply on %s', (dialect) => {
       field: 'documents[0].units[0].plann',
       reason: 'unknown key (did you mean plan?)',
     });
+    // A stack whose `units` is misspelt reads as a deployment: the suggestion still points at units.
+    p = expectProblem(
+      await post('/v1/apply/plan', {
+        source: 'x',
+        documents: [
+          { name: 'f5', unit: [{ key: 'a', plan: 'ok' }] },
+          { name: 'f6', on_failure: 'stop' },
+        ],
+      }),
+      422,
+    );
+    expect(p.errors).toContainEqual({
+      field: 'documents[0].unit',
+      reason: 'unknown key (did you mean units?)',
+    });
+    expect(p.errors).toContainEqual({
+      field: 'documents[1].on_failure',
+      reason: 'is a stack field, and this document has no units',
+    });
     p = expectProblem(
       await post('/v1/apply/plan', { source: 'x', documents: [{ name: 'f3', plan: 'nope' }] }),
       422,

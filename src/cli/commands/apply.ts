@@ -17,7 +17,10 @@ export function readDocuments(file: string, text: string): unknown[] {
     const err = d.errors[0];
     if (err) {
       const line = err.linePos?.[0]?.line;
-      throw new UsageError(`${file}${line ? `:${line}` : ''}: ${err.message.split('\n')[0]}`);
+      // The parser's first line ends with a colon before the excerpt it quotes.
+      throw new UsageError(
+        `${file}${line ? `:${line}` : ''}: ${err.message.split('\n')[0].replace(/:$/, '')}`,
+      );
     }
     const v: unknown = d.toJS({ maxAliasCount: 100 });
     if (v === null || v === undefined) continue;

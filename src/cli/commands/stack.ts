@@ -6,7 +6,15 @@ import type { Stack } from '../../domain/stack-types.ts';
 import { action } from '../client/action.ts';
 import { UsageError } from '../client/api.ts';
 import { registerRuns } from './stack-run.ts';
-import { badge, compactJson, labelsText, relativeTime, stateWord, table } from '../client/format.ts';
+import {
+  badge,
+  compactJson,
+  driftMark,
+  labelsText,
+  relativeTime,
+  stateWord,
+  table,
+} from '../client/format.ts';
 
 /** The spec file: YAML (JSON is YAML too). */
 function readSpec(file: string): unknown {
@@ -97,7 +105,7 @@ export function register(program: Command): void {
         const rows = s.units.map((u) => [
           String(u.depth),
           c.bold(u.deployment),
-          badge(u.state, c),
+          u.drift ? `${badge(u.state, c)} ${driftMark(u.drift, c)}` : badge(u.state, c),
           u.current_attempt
             ? `#${u.current_attempt.number} ${u.current_attempt.kind} ${stateWord(u.current_attempt.state, c)}`
             : c.dim('-'),

@@ -14,7 +14,7 @@ import type { Ctx } from '../context.ts';
 import { newDeploymentId, nowIso } from '../ids.ts';
 import { presentDeployments } from '../present.ts';
 import { transactCommand } from '../tx.ts';
-import { asParams, checkLabels, checkName, checkParams } from '../validate.ts';
+import { asParams, checkLabels, checkName, checkParams, validation } from '../validate.ts';
 import { allowed } from './guards.ts';
 
 export async function createDeployment(
@@ -29,6 +29,10 @@ export async function createDeployment(
   const params = asParams(input.params, 'params');
   checkParams(plan, params);
   const labels = checkLabels(input.labels);
+  // Only apply (and stacks) set lifeline.* labels: a hand-set lifeline.source would hand the deployment
+  // to that source's prune.
+  const reserved = Object.keys(labels).find((k) => k.startsWith('lifeline.'));
+  if (reserved) throw validation(`labels.${reserved}`, 'lifeline.* labels are set by Lifeline');
   allowed(decideCreate());
   // The name is checked by the insert itself (the unique index deployments_name_live), not by a read
   // before it. A keyed request that loses the name once is re-run instead: if the winner was the same

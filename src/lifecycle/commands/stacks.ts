@@ -246,10 +246,23 @@ export async function updateStack(
   return transactCommand(ctx.store, ctx.bus, w, async (trx) => {
     const stack = await stackByRef(trx, name);
     checkStackVersion(stack, w);
-    const events = await updateStackIn(trx, stack, spec, plans, actor, spec.labels);
+    const events = await updateStackIn(trx, stack, spec, plans, actor, {
+      ...spec.labels,
+      ...lifelineLabels(stack),
+    });
     const fresh = (await trx.selectFrom('stacks').selectAll().where('id', '=', stack.id).executeTakeFirst())!;
     return { result: (await presentStacks(ctx, trx, [fresh]))[0], events };
   });
+}
+
+/**
+ * The `lifeline.*` labels a stack carries (`lifeline.source` of the apply that made it). A spec cannot
+ * name them, so a hand PUT keeps them: dropping the source would hide the stack from its file's prune
+ * and let another source adopt it.
+ */
+function lifelineLabels(stack: StacksTable): Record<string, string> {
+  const labels = JSON.parse(stack.labels) as Record<string, string>;
+  return Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith('lifeline.')));
 }
 
 /** The writes of a stack update inside the caller's transaction; `labels` as stored. */

@@ -3,14 +3,14 @@
 // Live: the stack's event stream (`stack=`) from where the reads ended; each event re-reads the stack and
 // its run (debounced), so what is drawn is always what the API says.
 import { api, ApiError, can, explain, headSeq } from '../api.js';
-import { attemptSummary, runBadge, stateBadge, updateBadge } from '../badges.js';
+import { attemptSummary, driftBadge, runBadge, stateBadge, updateBadge } from '../badges.js';
 import { openDialog } from '../dialog.js';
 import { announce, h, nextId, setChildren, toast } from '../dom.js';
 import { duration, relTime } from '../format.js';
 import { openStream } from '../sse.js';
 import { deploymentHref, setConn } from '../shell.js';
 import { stateLabel } from '../states.js';
-import { runProgress, unitColumns, unitLabel } from './stack/model.js';
+import { driftedUnits, runProgress, unitColumns, unitLabel } from './stack/model.js';
 
 export function mountStack(root, { ref }) {
   let stack = null;
@@ -86,9 +86,13 @@ export function mountStack(root, { ref }) {
     else setChildren(badgeBox, stateBadge(stack.state, { large: true }));
     const item = (term, ...desc) =>
       h('div', { class: 'meta-item' }, h('dt', null, term), h('dd', null, ...desc));
+    const drifted = driftedUnits(stack.units);
     setChildren(
       meta,
       item('Units', String(stack.units.length)),
+      drifted.length
+        ? item('Drifted', h('span', { 'data-testid': 'drifted-units' }, drifted.map(unitLabel).join(', ')))
+        : null,
       item('On failure', stack.spec.on_failure ?? 'stop'),
       item('Updated', relTime(stack.updated_at)),
       item('Id', h('code', { class: 'id' }, stack.id)),
@@ -203,12 +207,16 @@ export function mountStack(root, { ref }) {
               const step = steps.get(u.deployment_id);
               return h(
                 'li',
-                { class: 'unit-card', 'data-testid': `unit-${u.deployment}`, dataset: { state: u.state } },
+                {
+                  class: 'unit-card',
+                  'data-testid': `unit-${u.deployment}`,
+                  dataset: u.drift ? { state: u.state, drift: u.drift.verdict } : { state: u.state },
+                },
                 h(
                   'div',
                   { class: 'unit-top' },
                   h('a', { href: deploymentHref(u.deployment), class: 'name-link' }, unitLabel(u)),
-                  stateBadge(u.state),
+                  h('span', { class: 'unit-badges' }, stateBadge(u.state), driftBadge(u.drift)),
                 ),
                 h(
                   'div',
@@ -358,7 +366,7 @@ export function mountStack(root, { ref }) {
         params: {
           after,
           stack: s.id,
-          type: 'state_transition,attempt_start,attempt_end,outputs_changed,deployment_deleted,cancel_requested',
+          type: 'state_transition,attempt_start,attempt_end,outputs_changed,deployment_deleted,cancel_requested,drift_detected,drift_cleared',
         },
         onEvent: () => !destroyed && schedule(),
         onStatus: (st) => !destroyed && setConn(st),

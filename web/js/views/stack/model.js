@@ -1,4 +1,4 @@
-// The stack page's rules, pure (no DOM): columns by depth, a unit's label, a run's progress.
+// The stack page's rules, pure (no DOM): columns by depth, a unit's label, a run's progress, drift.
 
 /** Units grouped by depth (the API gives each unit's depth and sorts them in dependency order). */
 export function unitColumns(units) {
@@ -22,4 +22,9 @@ const SETTLED = new Set(['succeeded', 'failed', 'skipped', 'unknown']);
 export function runProgress(run) {
   const targets = (run?.steps ?? []).filter((s) => s.step !== 'not_needed');
   return { done: targets.filter((s) => SETTLED.has(s.step)).length, total: targets.length };
+}
+
+/** The units a check found drifted (SPEC §14.2), in the API's order. */
+export function driftedUnits(units) {
+  return units.filter((u) => u.drift);
 }
