@@ -48,14 +48,14 @@ interface Sample {
   db: Map<number, number>;
 }
 
-async function dbCpu(url: string | null): Promise<Map<number, number>> {
+export async function dbCpu(url: string | null): Promise<Map<number, number>> {
   const m = new Map<number, number>();
   for (const pid of await backends(url)) m.set(pid, total(cpuOf(pid)));
   return m;
 }
 
 /** A backend that ended between the samples is left out; one that started counts from zero. */
-function dbDelta(a: Map<number, number>, b: Map<number, number>): number {
+export function dbDelta(a: Map<number, number>, b: Map<number, number>): number {
   let d = 0;
   for (const [pid, ms] of b) d += ms - (a.get(pid) ?? 0);
   return d;

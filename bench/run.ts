@@ -16,6 +16,8 @@
 //   npm run bench -- stacks       a 100-unit stack run vs. a client script waiting per stage; 1,000-unit stack reads
 //                                 (bench/stacks.ts; SQLite and Postgres)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
+//   npm run bench -- gates        500 attempts queued on one key of limit 1: slot hand-over latency; serve CPU
+//                                 with 1,000 waiting (bench/gates.ts; lifeline serve, SQLite and Postgres)
 //   --quick                       smaller data and fewer rounds
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
@@ -39,6 +41,7 @@ import { benchPeers } from './peers.ts';
 import { benchAttemptCpu } from './attempt-cpu.ts';
 import { benchScale } from './scale.ts';
 import { benchStacks } from './stacks.ts';
+import { benchGates } from './gates.ts';
 import { benchPeersInProcess } from './peers-inproc.ts';
 import { benchWrites } from './writes.ts';
 import { closePg } from './pg.ts';
@@ -193,6 +196,7 @@ if (!which || which === 'peers') await benchPeers(tmp, quick);
 if (which === 'cpu') await benchAttemptCpu(tmp, quick);
 if (!which || which === 'scale') await benchScale(tmp, quick);
 if (!which || which === 'stacks') await benchStacks(tmp, quick);
+if (!which || which === 'gates') await benchGates(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

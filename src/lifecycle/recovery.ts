@@ -5,8 +5,8 @@
 import { startingUntil } from '../domain/start-deadline.ts';
 import {
   claimAttempt,
-  selectAttemptsInStates,
   selectCurrentUnknown,
+  selectUnheldInStates,
   selectUnknownPage,
 } from '../store/attempts.ts';
 import { selectInstancesAt } from '../store/instances.ts';
@@ -64,7 +64,7 @@ export async function reconcile(
   const { rows: instances, nowMs: now } = await selectInstancesAt(ctx.store.db, ctx.store.dialect);
   const lastSeen = new Map(instances.map((i) => [i.id, Date.parse(i.last_seen_at)] as const));
   const rows = [
-    ...(await selectAttemptsInStates(ctx.store.db, ['queued', 'running'])),
+    ...(await selectUnheldInStates(ctx.store.db, ['queued', 'running'])),
     ...(await unknownToLook(ctx, cursor)),
   ];
   for (const row of rows) {

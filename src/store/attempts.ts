@@ -33,9 +33,18 @@ export async function selectAttemptPage(
   return q.orderBy('number', 'desc').limit(limit).execute();
 }
 
-/** Attempts recovery must look at every pass: the active ones (queued, running). */
-export async function selectAttemptsInStates(db: Db, states: string[]): Promise<AttemptsTable[]> {
-  return db.selectFrom('attempts').selectAll().where('state', 'in', states).orderBy('id').execute();
+/**
+ * Attempts in these states that no gate holds (SPEC §13): a waiting attempt is nobody's to watch or
+ * recover, so the reconcile pass does not read it (its work does not grow with the queues).
+ */
+export async function selectUnheldInStates(db: Db, states: string[]): Promise<AttemptsTable[]> {
+  return db
+    .selectFrom('attempts')
+    .selectAll()
+    .where('state', 'in', states)
+    .where('waiting', '=', 0)
+    .orderBy('id')
+    .execute();
 }
 
 /** `unknown` attempts still current on an `unknown` deployment: the ones an operator waits on. */

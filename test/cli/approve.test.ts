@@ -1,7 +1,7 @@
 // `lifeline approve|reject ATTEMPT --reason` against a real server with two tokens (SPEC §13.3).
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, cliPlans, TestServer, waitFor } from './helpers.ts';
+import { cli, cliPlans, spawnCli, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -57,6 +57,28 @@ describe('lifeline approve / reject', () => {
     const again = await as(BEN, ['approve', id, '--reason', 'x']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/^error: ATTEMPT_TERMINAL: /);
+  });
+
+  it('deploy --follow says live that it waits for an approval, who may give it, and who gave it', async () => {
+    expect((await as(ANN, ['create', 'web-f', '--plan', 'gated'])).code).toBe(0);
+    const follow = spawnCli(server, ['deploy', 'web-f', '--follow'], { LIFELINE_TOKEN: ANN });
+    await follow.waitForOutput(/waiting for approval by an operator or admin other than ann\n/);
+    const id = /approve with: lifeline approve (att_\S+) --reason/.exec(follow.stdout)?.[1];
+    expect(id, follow.stdout).toBeDefined();
+    expect((await as(BEN, ['approve', id!, '--reason', 'ticket 9'])).code).toBe(0);
+    const r = await follow.done;
+    expect(r.code, r.stderr).toBe(0);
+    const lines = [
+      'waiting for approval by an operator or admin other than ann',
+      'approved by ben: ticket 9',
+      'approval gate opened after',
+      'queued → running',
+    ].map((l) => r.stdout.indexOf(l));
+    expect(
+      lines.every((i) => i >= 0),
+      r.stdout,
+    ).toBe(true);
+    expect([...lines].sort((a, b) => a - b)).toEqual(lines);
   });
 
   it('reject cancels it; --json prints the attempt; --reason is required', async () => {

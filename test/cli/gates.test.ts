@@ -1,51 +1,64 @@
 // `lifeline show` and `--follow` on a waiting attempt (SPEC §13.4): they say what it waits for, and
-// --follow says it live: the wait, the gate opening when the slot frees, then the run to its end.
+// --follow says it live: its place in the queue as it moves up, the gate opening when the slot frees, then
+// the run to its end. On SQLite and on a Postgres cluster of this file's own (the CLI harness has none).
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ensureDatabase, PgCluster } from '../helpers/pg.ts';
 import { cli, cliPlans, spawnCli, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/plans');
-let server: TestServer;
+const gated = {
+  deploy: [path.join(FIXTURES, 'ctl.sh')],
+  teardown: [path.join(FIXTURES, 'ctl.sh')],
+  concurrency: { key: 'lab', limit: 1 },
+};
 
-beforeAll(async () => {
-  server = await TestServer.start({
-    ...cliPlans(),
-    gated: {
-      deploy: [path.join(FIXTURES, 'ctl.sh')],
-      teardown: [path.join(FIXTURES, 'ctl.sh')],
-      concurrency: { key: 'lab', limit: 1 },
-    },
-  });
-});
-
+let cluster: PgCluster | null = null;
 afterAll(async () => {
-  await server?.stop();
+  await cluster?.destroy();
 });
 
-interface Dep {
-  id: string;
-  current_attempt: { id: string; state: string } | null;
-}
-const dep = (name: string) => server.api<Dep>('GET', `/v1/deployments/${name}`);
+describe.each(['sqlite', 'postgres'] as const)('waiting attempts in the CLI (%s)', (store) => {
+  let server: TestServer;
 
-async function tellExit(depId: string, rc: number): Promise<void> {
-  const fifo = path.join(server.dataDir, 'workspaces', depId, 'ctl');
-  await waitFor(() => {
-    try {
-      const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.writeSync(fd, `${rc}\n`);
-      fs.closeSync(fd);
-      return true;
-    } catch {
-      return false;
+  beforeAll(async () => {
+    let config = {};
+    if (store === 'postgres') {
+      cluster ??= await PgCluster.create();
+      config = { db: await ensureDatabase(cluster.url, 'cli_gates') };
     }
-  }, `the control FIFO of ${depId}`);
-}
+    server = await TestServer.start({ ...cliPlans(), gated }, config);
+  });
 
-describe('waiting attempts in the CLI', () => {
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  interface Dep {
+    id: string;
+    current_attempt: { id: string; state: string } | null;
+  }
+  const dep = (name: string) => server.api<Dep>('GET', `/v1/deployments/${name}`);
+
+  /** Ends the running `ctl` attempt of `name` with `rc`. */
+  async function tellExit(name: string, rc: number): Promise<void> {
+    await waitFor(async () => (await dep(name)).current_attempt?.state === 'running', `${name} running`);
+    const fifo = path.join(server.dataDir, 'workspaces', (await dep(name)).id, 'ctl');
+    await waitFor(() => {
+      try {
+        const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+        fs.writeSync(fd, `${rc}\n`);
+        fs.closeSync(fd);
+        return true;
+      } catch {
+        return false;
+      }
+    }, `the control FIFO of ${name}`);
+  }
+
   it('show says what the attempt waits for; --follow says it live and when the gate opens', async () => {
     for (const n of ['g1', 'g2']) expect((await cli(server, ['create', n, '--plan', 'gated'])).code).toBe(0);
     expect((await cli(server, ['deploy', 'g1'])).code).toBe(0);
@@ -57,10 +70,10 @@ describe('waiting attempts in the CLI', () => {
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/waiting\s+concurrency key lab, position 1 in its queue since/);
 
-    await tellExit((await dep('g1')).id, 0);
+    await tellExit('g1', 0);
     await follow.waitForOutput(/concurrency gate opened after \d+\.\ds/);
     await follow.waitForOutput(/attempt #1 queued → running/);
-    await tellExit((await dep('g2')).id, 0);
+    await tellExit('g2', 0);
     const r = await follow.done;
     expect(r.code).toBe(0);
     const out = r.stdout;
@@ -69,5 +82,42 @@ describe('waiting attempts in the CLI', () => {
     );
     expect(out.indexOf('concurrency gate opened')).toBeLessThan(out.indexOf('queued → running'));
     expect((await cli(server, ['show', 'g2'])).stdout).not.toMatch(/waiting\s+concurrency/);
+  });
+
+  it('--follow says the queue position as it moves up: 3, 2, 1, then the start (plain when piped)', async () => {
+    const names = ['h', 'p1', 'p2', 'p3'];
+    for (const n of names) expect((await cli(server, ['create', n, '--plan', 'gated'])).code).toBe(0);
+    for (const n of ['h', 'p1', 'p2']) expect((await cli(server, ['deploy', n])).code).toBe(0);
+
+    const follow = spawnCli(server, ['deploy', 'p3', '--follow']);
+    await follow.waitForOutput(/waiting for concurrency key lab, position 3 in its queue/);
+    // Each end frees the slot: the head of the queue starts and p3 moves up one place.
+    await tellExit('h', 0);
+    await follow.waitForOutput(/waiting for concurrency key lab, position 2 in its queue/);
+    await tellExit('p1', 0);
+    await follow.waitForOutput(/waiting for concurrency key lab, position 1 in its queue/);
+    await tellExit('p2', 0);
+    await follow.waitForOutput(/attempt #1 queued → running/);
+    await tellExit('p3', 0);
+    const r = await follow.done;
+    expect(r.code, r.stderr).toBe(0);
+
+    const out = r.stdout;
+    const at = (s: string) => {
+      const i = out.indexOf(s);
+      expect(i, `${s} in:\n${out}`).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    const order = [
+      at('position 3 in its queue'),
+      at('position 2 in its queue'),
+      at('position 1 in its queue'),
+      at('concurrency gate opened'),
+      at('queued → running'),
+    ];
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    // Each place is said once, and piped output is plain text (no colour, no status line).
+    for (const p of [3, 2, 1]) expect(out.split(`position ${p} in its queue`).length - 1).toBe(1);
+    expect(out).not.toMatch(/\x1b\[|\r/);
   });
 });

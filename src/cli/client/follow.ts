@@ -14,6 +14,7 @@ import { waitingText } from './gates.ts';
 import type { ApiClient, Transition } from './api.ts';
 import { EXIT, type Out } from './action.ts';
 import { badge, between, clock, duration, retryText, stateWord, truncate } from './format.ts';
+import { QueueWatch } from './queue-watch.ts';
 import { followEvents, type StreamStatus } from './sse.ts';
 
 export function exitCodeFor(state: AttemptState | string): number {
@@ -130,6 +131,8 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
   let connection: 'ok' | 'lost' = 'ok';
   // The gates holding it (SPEC §13), kept live from gate_waiting / gate_opened.
   let waiting: { gate: string; detail: Record<string, unknown> }[] = [...(attempt.waiting ?? [])];
+  // Its place in a concurrency queue, which moves without an event of its own (queue-watch.ts).
+  let queue: QueueWatch | null = null;
   const startedAt = Date.parse(attempt.queued_at) || Date.now();
   const t0 = Math.min(startedAt, Date.now());
 
@@ -206,12 +209,32 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
       case 'gate_waiting': {
         const w = { gate: String(d.gate), detail: (d.detail ?? {}) as Record<string, unknown> };
         waiting = [...waiting.filter((x) => x.gate !== w.gate), w];
-        if (!json && !logsOnly) say(e.at, c.yellow(`waiting for ${waitingText(w as WaitingGate)}`));
+        if (json || logsOnly) break;
+        say(e.at, c.yellow(`waiting for ${waitingText(w as WaitingGate)}`));
+        if (w.gate === 'approval') {
+          say(e.at, c.dim(`approve with: lifeline approve ${attempt.id} --reason …`));
+        }
+        if (w.gate === 'concurrency' && typeof w.detail.key === 'string' && !queue) {
+          queue = new QueueWatch({
+            api,
+            attemptId: attempt.id,
+            key: w.detail.key,
+            after: e.seq,
+            onWaiting: movedUp,
+          });
+        }
         break;
       }
+      case 'approval_granted':
+        if (!json && !logsOnly) {
+          const why = d.reason ? `: ${String(d.reason)}` : '';
+          say(e.at, `approved by ${String(d.approver)}${why}`);
+        }
+        break;
       case 'gate_opened': {
         const had = waiting.some((x) => x.gate === d.gate);
         waiting = waiting.filter((x) => x.gate !== d.gate);
+        if (d.gate === 'concurrency') void stopQueue();
         const waited = typeof d.waited_ms === 'number' ? d.waited_ms : 0;
         if (!json && !logsOnly && had) say(e.at, `${String(d.gate)} gate opened after ${duration(waited)}`);
         break;
@@ -236,6 +259,21 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
         break;
     }
   };
+
+  /** The queue's answer: say the new place when it moved (the gate may have opened meanwhile). */
+  function movedUp(now: WaitingGate[]): void {
+    const mine = waiting.find((x) => x.gate === 'concurrency');
+    const seen = now.find((x) => x.gate === 'concurrency');
+    if (!mine || !seen || seen.detail.position === mine.detail.position) return;
+    mine.detail = { ...mine.detail, position: seen.detail.position };
+    say(new Date().toISOString(), c.yellow(`waiting for ${waitingText(seen)}`));
+  }
+
+  async function stopQueue(): Promise<void> {
+    const q = queue;
+    queue = null;
+    await q?.stop();
+  }
 
   // Ctrl-C stops following; the attempt itself goes on on the server.
   const ac = new AbortController();
@@ -262,6 +300,7 @@ export async function followAttempt(opts: FollowOptions): Promise<FollowResult> 
       reconnectTimeoutMs: opts.reconnectTimeoutMs,
     });
   } finally {
+    await stopQueue();
     status.stop();
     process.removeListener('SIGINT', onSigint);
   }

@@ -13,6 +13,7 @@ import {
   selectExpiredWaits,
   selectNextExpiry,
   selectQueueHead,
+  selectSlots,
   selectWaitingKeys,
 } from '../../store/gates.ts';
 import { writeEnd } from '../attempt-writes.ts';
@@ -180,6 +181,11 @@ async function openHead(
           watcher.expect(run.spec.attempt.id);
           expected.push(run.spec.attempt.id);
           specs.push(run.spec);
+          // Every slot any plan may hold taken: nobody behind can pass, so the hand-over commits now
+          // instead of looking at the next head too (the safety pass tidies what is left there).
+          if ((await selectSlots(trx, key)).length >= maxLimit(ctx)) {
+            return { result: { specs, more: false }, events };
+          }
         }
       }
       return { result: { specs, more: true }, events };
@@ -190,6 +196,13 @@ async function openHead(
     // Those of a rolled-back run; the launched ones are forgotten by their launch.
     for (const id of expected) if (!kept.has(id)) watcher.forget(id);
   }
+}
+
+/** The largest `limit` of any plan: a key holding that many slots lets nobody else through. */
+function maxLimit(ctx: Ctx): number {
+  let max = 0;
+  for (const p of Object.values(ctx.config.plans)) max = Math.max(max, p.concurrency?.limit ?? 0);
+  return max;
 }
 
 type Relook = 'gone' | { waiting: boolean; stillOnKey: boolean; spec: LaunchSpec | null };
