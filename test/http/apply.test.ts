@@ -9,6 +9,7 @@ import {
   harness,
   json,
   makeUnknown,
+  quiesce,
   snapshot,
   waitState,
   type Harness,
@@ -95,6 +96,8 @@ describe.each(DIALECTS)('apply on %s', (dialect) => {
     const p = await plan(body);
     // Someone else creates b-solo by hand after the plan was made.
     expect((await post('/v1/deployments', { name: 'b-solo', plan: 'ok' })).statusCode).toBe(201);
+    // The last test's redeploy may still be writing: "nothing written" is measured on a still store.
+    await quiesce(h.engine);
     const before = await snapshot(h.engine);
     expectProblem(await post('/v1/apply', { ...body, digest: p.digest }), 409, 'PLAN_STALE');
     expect(await snapshot(h.engine)).toEqual(before);
@@ -120,6 +123,7 @@ describe.each(DIALECTS)('apply on %s', (dialect) => {
     for (const n of ['c1', 'c2', 'c3', 'd1']) await waitState(h.app, n, 'ready', op);
     const keep = { source: 'lab-c', documents: [{ name: 'c1', plan: 'ok' }] };
     expect((await plan(keep)).items).toHaveLength(1); // no prune: nothing removed
+    await quiesce(h.engine);
     const before = await snapshot(h.engine);
     expectProblem(await post('/v1/apply/plan', { ...keep, prune: true, max_delete: 1 }), 409, 'PRUNE_LIMIT');
     expectProblem(
@@ -167,6 +171,7 @@ describe.each(DIALECTS)('apply on %s', (dialect) => {
   });
 
   it('bad documents: a 422 naming the field, with a suggestion; the same object twice; another source', async () => {
+    await quiesce(h.engine);
     const before = await snapshot(h.engine);
     let p = expectProblem(
       await post('/v1/apply/plan', { source: 'x', documents: [{ name: 'f1', plan: 'ok', param: {} }] }),
