@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 
@@ -40,6 +41,54 @@ const PURE = [
   'test/store/errors.test.ts',
 ];
 
+/**
+ * The files that take longest (a CI-mode run on the 2-core machine, slowest first). They start first, so
+ * the run does not end waiting on one that began last; the short ones fill in around them. A file not
+ * listed keeps vitest's own order (its last duration when cached, else its size) after these.
+ */
+const SLOWEST = [
+  'test/lifecycle/model-gates.test.ts',
+  'test/lifecycle/retention.test.ts',
+  'test/lifecycle/run-crash.test.ts',
+  'test/http/fuzz.test.ts',
+  'test/http/stream.test.ts',
+  'test/lifecycle/model.test.ts',
+  'test/lifecycle/crash.test.ts',
+  'test/scale/outage.test.ts',
+  'test/lifecycle/drift.test.ts',
+  'test/cli/restart.test.ts',
+  'test/cli/rollback.test.ts',
+  'test/lifecycle/outputs.test.ts',
+  'test/lifecycle/attempts.test.ts',
+  'test/cli/stop.test.ts',
+  'test/lifecycle/runs.test.ts',
+  'test/http/webhooks.test.ts',
+  'test/lifecycle/clock-skew.test.ts',
+  'test/e2e/dashboard.test.ts',
+  'test/cli/commands.test.ts',
+  'test/lifecycle/retry.test.ts',
+];
+
+/**
+ * Slowest first across the three projects (vitest would run them project by project: every CLI file
+ * first, the long lifecycle ones last); the pure files stay next to each other, so they keep sharing
+ * their one worker.
+ */
+class SlowestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rel = (f: TestSpecification) => path.relative(ROOT, f.moduleId).split(path.sep).join('/');
+    const rank = (f: TestSpecification) => {
+      const i = SLOWEST.indexOf(rel(f));
+      return i < 0 ? SLOWEST.length : i;
+    };
+    const slow = sorted.filter((f) => rank(f) < SLOWEST.length).sort((a, b) => rank(a) - rank(b));
+    const pure = sorted.filter((f) => rank(f) === SLOWEST.length && f.project.name === 'pure');
+    const rest = sorted.filter((f) => rank(f) === SLOWEST.length && f.project.name !== 'pure');
+    return [...slow, ...pure, ...rest];
+  }
+}
+
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -48,6 +97,7 @@ export default defineConfig({
     // Real processes and real databases: most test time is spent waiting on them (plans, timers, the
     // database), so three workers keep the two cores busy where two left one idle half of the time.
     maxWorkers: 3,
+    sequence: { sequencer: SlowestFirst },
     // CI also writes a JSON report, which .ci/run turns into one plain closing line.
     // The full mode (LIFELINE_TEST_FULL=1, run after the suite) reports beside it, not over it.
     reporters: process.env.CI
