@@ -8,8 +8,10 @@ const ROOT = path.dirname(fileURLToPath(import.meta.url));
 
 /**
  * Tests that run the compiled `lifeline` (dist/), built once per run by test/helpers/build.ts: the
- * package test and every file that imports test/cli/helpers.ts (whose BIN is dist/cli/main.js). Found
- * by reading the files, so a new one cannot be left out and run a missing or stale dist/.
+ * package test, every file that imports test/cli/helpers.ts (whose BIN is dist/cli/main.js), and every
+ * file that starts `lifeline` through test/helpers/lifeline-bin.ts, directly or through
+ * test/helpers/servers.ts or test/e2e/server.ts (dist/ when LIFELINE_TEST_DIST=1, as it is there). Found by reading the files, so a new one cannot
+ * be left out and run a missing or stale dist/.
  */
 function builtTests(): string[] {
   const files = fs.readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' });
@@ -21,7 +23,10 @@ function builtTests(): string[] {
       const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
       return (
         /from '\.\.\/cli\/helpers\.ts'/.test(text) ||
-        (f.startsWith('test/cli/') && /from '\.\/helpers\.ts'/.test(text))
+        (f.startsWith('test/cli/') && /from '\.\/helpers\.ts'/.test(text)) ||
+        /from '\.\.\/helpers\/(servers|lifeline-bin)\.ts'/.test(text) ||
+        /from '\.\.\/e2e\/server\.ts'/.test(text) ||
+        (f.startsWith('test/e2e/') && /from '\.\/server\.ts'/.test(text))
       );
     })
     .sort();
@@ -124,7 +129,16 @@ export default defineConfig({
         },
       },
       { extends: true, test: { name: 'pure', include: PURE, isolate: false } },
-      { extends: true, test: { name: 'build', include: BUILT, globalSetup: ['test/helpers/build.ts'] } },
+      {
+        extends: true,
+        // Multi-instance tests here use PostgreSQL too: this project starts its own cluster after the build.
+        test: {
+          name: 'build',
+          include: BUILT,
+          globalSetup: ['test/helpers/build.ts', 'test/setup/postgres.ts'],
+          env: { LIFELINE_TEST_DIST: '1' },
+        },
+      },
     ],
   },
 });
