@@ -33,10 +33,13 @@ async function waitingAttempt(name: string): Promise<string> {
   const started = await as(ANN, ['deploy', name, '--json']);
   expect(started.code, started.stderr).toBe(0);
   const id = JSON.parse(started.stdout).id as string;
+  // Waited for through the API (a `lifeline` process per poll cost a second of CPU each), then shown once.
   await waitFor(async () => {
-    const r = await as(ANN, ['show', name, '--json']);
-    return JSON.parse(r.stdout).attempts?.[0]?.waiting?.length > 0;
+    const a = await server.api<{ waiting: unknown[] }>('GET', `/v1/attempts/${id}`, undefined, ANN);
+    return a.waiting.length > 0;
   }, 'the attempt to wait for approval');
+  const shown = await as(ANN, ['show', name, '--json']);
+  expect(JSON.parse(shown.stdout).attempts?.[0]?.waiting?.length).toBeGreaterThan(0);
   return id;
 }
 
@@ -50,10 +53,13 @@ describe('lifeline approve / reject', () => {
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(new RegExp(`^approved deploy attempt #1 \\(${id}\\)`));
-    await waitFor(async () => {
-      const r = await as(ANN, ['show', 'web-a', '--json']);
-      return JSON.parse(r.stdout).state === 'ready';
-    }, 'web-a to be ready');
+    await waitFor(
+      async () =>
+        (await server.api<{ state: string }>('GET', '/v1/deployments/web-a', undefined, ANN)).state ===
+        'ready',
+      'web-a to be ready',
+    );
+    expect(JSON.parse((await as(ANN, ['show', 'web-a', '--json'])).stdout).state).toBe('ready');
     const again = await as(BEN, ['approve', id, '--reason', 'x']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/^error: ATTEMPT_TERMINAL: /);

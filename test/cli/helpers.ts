@@ -227,10 +227,14 @@ export class TestServer {
     this.logFd = null;
   }
 
-  async api<T = unknown>(method: string, p: string, body?: unknown): Promise<T> {
+  /** A request to the server; `token` is sent as a bearer token (servers with auth). */
+  async api<T = unknown>(method: string, p: string, body?: unknown, token?: string): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
     const res = await fetch(`${this.url}${p}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

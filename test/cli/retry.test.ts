@@ -83,8 +83,12 @@ describe('the last retry', () => {
   it('following it ends saying that no retry is left', async () => {
     expect((await cli(server, ['create', 'rt-4', '--plan', 'soon'])).code).toBe(0);
     expect((await cli(server, ['deploy', 'rt-4', '--follow'])).stdout).toMatch(/^retry 1\/1 scheduled at /m);
+    // Waited for through the API: a `lifeline` process per poll cost a second of CPU each.
     await waitFor(async () => {
-      const dep = JSON.parse((await cli(server, ['show', 'rt-4', '--json'])).stdout);
+      const dep = await server.api<{ state: string; current_attempt?: { number: number } }>(
+        'GET',
+        '/v1/deployments/rt-4',
+      );
       return dep.state === 'failed' && dep.current_attempt?.number === 2;
     }, 'the retry to fail');
     const r = await cli(server, ['logs', 'rt-4', '--follow']);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
 import { tempConfig, tempDir, writeConfigFile } from '../helpers/config.ts';
+import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/plans');
@@ -90,7 +91,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   }
   const file = writeConfigFile(dir, config);
 
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], {
+  const proc = spawn(process.execPath, [...lifelineArgv(), 'serve', '--config', file], {
     cwd: ROOT,
     env: { ...process.env, LIFELINE_LOG_LEVEL: 'info', NO_COLOR: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { fixturePlans } from './engine.ts';
+import { lifelineArgv } from './lifeline-bin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -49,7 +50,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
       ...o.extra,
     }),
   );
-  const argv = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file];
+  const argv = [process.execPath, ...lifelineArgv(), 'serve', '--config', file];
   const [cmd, ...args] = [...(o.wrap ?? []), ...argv];
   const proc = spawn(cmd, args, {
     cwd: ROOT,

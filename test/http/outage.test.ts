@@ -14,6 +14,7 @@ import { openStore } from '../../src/store/open.ts';
 import { FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
 import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 import { ensureDatabase, PgCluster } from '../helpers/pg.ts';
+import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -61,7 +62,7 @@ describe('a database restart under load (postgres)', () => {
     const db = await ensureDatabase(cluster.url, 'lifeline');
     const dir = tempDir('lifeline-outage-');
     const cfg = writeConfig(dir, db);
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', cfg], {
+    const proc = spawn(process.execPath, [...lifelineArgv(), 'serve', '--config', cfg], {
       cwd: ROOT,
       env: { ...process.env, LIFELINE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readProcess } from '../../src/runner/rundir.ts';
 import { isLoopbackHost, serve, StartupError } from '../../src/server.ts';
 import { dbUrlFor, DIALECTS, FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO = path.join(ROOT, 'examples/plans/demo');
@@ -46,7 +47,7 @@ const children: Child[] = [];
 const strays: number[] = [];
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const proc = spawn(process.execPath, [...lifelineArgv(), ...args], {
     cwd: ROOT,
     env: { ...process.env, LIFELINE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

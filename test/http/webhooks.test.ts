@@ -12,6 +12,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
 import { bearer, expectProblem, harness, type Harness } from './helpers.ts';
+import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const secret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
@@ -85,21 +86,17 @@ const children: Child[] = [];
 let configFile = '';
 
 function startServer(): Child {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configFile],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        LIFELINE_LOG_LEVEL: 'info',
-        LIFELINE_WH_MAIN: SECRETS.main,
-        LIFELINE_WH_GONE: SECRETS.gone,
-        LIFELINE_WH_LOGS: SECRETS.logs,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const proc = spawn(process.execPath, [...lifelineArgv(), 'serve', '--config', configFile], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      LIFELINE_LOG_LEVEL: 'info',
+      LIFELINE_WH_MAIN: SECRETS.main,
+      LIFELINE_WH_GONE: SECRETS.gone,
+      LIFELINE_WH_LOGS: SECRETS.logs,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (b) => (out += b));
   proc.stderr!.on('data', (b) => (out += b));

@@ -475,7 +475,9 @@ class SCancel implements Cmd {
 }
 
 async function open(dir: string, dialect: TestDialect): Promise<Lifeline> {
-  const config = await dialectConfig(dialect, dir, { plans: PLANS, auth: AUTH });
+  // No start(), so no heartbeat: a lease that lapsed mid-run (15 s, soon reached on a loaded machine)
+  // would stop the watcher and hang settle(). The model has one instance and tests no lease.
+  const config = await dialectConfig(dialect, dir, { plans: PLANS, auth: AUTH, lease_ttl: '1h' });
   const engine = await openLifeline({ config, logger: quietLogger() });
   await engine.reconcileNow();
   return engine;

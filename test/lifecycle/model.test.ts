@@ -222,7 +222,9 @@ function afterFailure(d: MDeployment, a: MAttempt, end: Ending): void {
 }
 
 async function open(dir: string, dialect: TestDialect): Promise<Lifeline> {
-  const config = await dialectConfig(dialect, dir, { plans: planConfigs() });
+  // No start(), so no heartbeat: a lease that lapsed mid-run (15 s, soon reached on a loaded machine)
+  // would stop the watcher and hang settle(). The model has one instance and tests no lease.
+  const config = await dialectConfig(dialect, dir, { plans: planConfigs(), lease_ttl: '1h' });
   const engine = await openLifeline({ config, logger: quietLogger() });
   await engine.reconcileNow();
   return engine;

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/load.ts';
 import { buildPlanEnv } from '../../src/runner/env.ts';
 import { FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TOKEN = 'tok-0123456789-operator-secret';
@@ -140,7 +141,7 @@ plans:
 `,
     );
     const { LIFELINE_TEST_PG_URL: _pg, ...inherited } = process.env;
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', cfg], {
+    child = spawn(process.execPath, [...lifelineArgv(), 'serve', '--config', cfg], {
       cwd: ROOT,
       env: {
         ...inherited,

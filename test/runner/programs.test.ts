@@ -11,6 +11,7 @@ import { configFromObject } from '../../src/config/load.ts';
 import { missingPrograms } from '../../src/runner/programs.ts';
 import { serve, type Server } from '../../src/server.ts';
 import { FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const OK = path.join(FIXTURES, 'ok.sh');
@@ -96,7 +97,7 @@ plans:
 
     // Async: the server runs in this process, so a blocking spawn would starve it.
     const cli = (...args: string[]) =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      promisify(execFile)(process.execPath, [...lifelineArgv(), ...args], {
         cwd: ROOT,
         env: { ...process.env, LIFELINE_URL: server!.url, NO_COLOR: '1' },
         encoding: 'utf8',
