@@ -1,10 +1,22 @@
-// The chaos run's mixed HTTP load: workers that create, deploy, tear down, cancel, check, resolve (as
-// admin: the servers run without tokens on loopback) and read, each on a seeded instance and a seeded
-// deployment. Every answer is counted by operation and by class; a 5xx other than a 503
+// The chaos run's mixed HTTP load: workers that create, deploy, tear down, cancel, check, resolve (with
+// the admin token) and read, each on a seeded instance and a seeded deployment; and (chaos/gated.ts)
+// run stacks, make and lift a freeze, and approve or reject as a second token. Every answer is counted by operation and by class; a 5xx other than a 503
 // STORE_UNAVAILABLE is kept with its details, and no answer may carry the secret param's value.
+import { GatedOps, type Send, type Tokens } from './gated.ts';
 import type { Random } from './random.ts';
 
-export const OPS = ['create', 'deploy', 'teardown', 'cancel', 'check', 'resolve', 'read'] as const;
+export const OPS = [
+  'create',
+  'deploy',
+  'teardown',
+  'cancel',
+  'check',
+  'resolve',
+  'read',
+  'stack',
+  'freeze',
+  'approve',
+] as const;
 export type Op = (typeof OPS)[number];
 export type Outcome = '2xx' | '4xx' | '503' | '5xx' | 'unreachable' | 'timeout';
 
@@ -31,7 +43,12 @@ const WEIGHTS: Record<Op, number> = {
   check: 1,
   resolve: 1,
   read: 3,
+  stack: 3,
+  freeze: 0, // its own loop: a freeze made and lifted every few seconds
+  approve: 2,
 };
+/** The plan of a new deployment: plain, behind the shared slot of limit 1, or needing an approval. */
+const PLAN_WEIGHTS = { work: 5, slot: 3, appr: 2 };
 const MAX_DEPLOYMENTS = 24;
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -48,16 +65,21 @@ export class Load {
   private names: string[] = [];
   private created = 0;
   private stopped = false;
+  readonly gated: GatedOps;
 
   constructor(
     private target: LoadTarget,
     private secret: string,
     private prefix: string,
-  ) {}
+    private tokens: Tokens,
+  ) {
+    this.gated = new GatedOps(prefix, secret);
+  }
 
   /** Runs `workers` loops until stop(); resolves when every request in flight has answered. */
   run(workers: number, rng: Random): Promise<void> {
-    return Promise.all(Array.from({ length: workers }, () => this.worker(rng.fork()))).then(() => undefined);
+    const loops = Array.from({ length: workers }, () => this.worker(rng.fork()));
+    return Promise.all([...loops, this.freezer(rng.fork())]).then(() => undefined);
   }
 
   stop(): void {
@@ -83,6 +105,14 @@ export class Load {
     }
   }
 
+  /** Every 2–5 s, makes the freeze when none is in force, else lifts it. */
+  private async freezer(rng: Random): Promise<void> {
+    while (!this.stopped) {
+      await new Promise((r) => setTimeout(r, rng.int(2000, 5000)));
+      if (!this.stopped && this.anyUp()) await this.one('freeze', rng);
+    }
+  }
+
   private async one(op: Op, rng: Random): Promise<void> {
     const at = this.route(rng.int(0, this.target.size - 1));
     const name = rng.pick(this.names.length ? this.names : ['none']);
@@ -91,7 +121,7 @@ export class Load {
         const fresh = `${this.prefix}-${this.created++}`;
         const r = await this.send(op, at, 'POST', '/v1/deployments', {
           name: fresh,
-          plan: 'work',
+          plan: rng.weighted(PLAN_WEIGHTS),
           params: { token: this.secret },
           labels: { chaos: 'yes' },
         });
@@ -141,6 +171,13 @@ export class Load {
         }
         return;
       }
+      case 'stack':
+      case 'freeze':
+      case 'approve': {
+        const send: Send = (token, method, path, body) => this.send(op, at, method, path, body, token);
+        await this.gated[op](send, rng);
+        return;
+      }
     }
   }
 
@@ -180,6 +217,7 @@ export class Load {
     method: string,
     path: string,
     body?: unknown,
+    token: keyof Tokens = 'admin',
   ): Promise<{ status: number; body: unknown }> {
     const c = this.counts[op];
     let res: Response;
@@ -187,7 +225,10 @@ export class Load {
     try {
       res = await fetch(this.target.url(instance) + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${this.tokens[token]}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });

@@ -19,17 +19,20 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/config/duration.ts';
 import { openStore } from '../src/store/open.ts';
-import { snapshotOf, snapshotOfFile, type StoreSnapshot } from '../test/helpers/invariants.ts';
+import { snapshotOf } from '../test/helpers/invariants.ts';
+import { gateSnapshotOf, type GateSnapshot } from '../test/helpers/stack-invariants.ts';
 import { adminQuery, ensureDatabase, PgCluster } from '../test/helpers/pg.ts';
 import { killAllServers } from '../test/helpers/servers.ts';
 import { Faults, killLeftovers, type Database } from './faults.ts';
 import { Fleet } from './fleet.ts';
+import { authConfig, gatedPlans, newTokens, type Tokens } from './gated.ts';
 import { isStopped, leftoversOf, runDirOf } from './leftovers.ts';
 import { Load, OPS } from './load.ts';
 import { Random } from './random.ts';
 import { HOOK_EVENTS, Receiver, type HookEvent } from './receiver.ts';
 import { printSummary, type Summary } from './summary.ts';
 import { outcomes, verify, verifyExtras } from './verify.ts';
+import { verifyGates } from './verify-gates.ts';
 
 const PLANS = path.resolve(import.meta.dirname, 'plans');
 
@@ -72,32 +75,32 @@ const t0 = Date.now();
 const log = (line: string) => console.log(`[chaos +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const plans = {
-  work: {
-    description: 'chaos: sleeps a little, prints, fails when asked',
-    deploy: [path.join(PLANS, 'work.sh')],
-    teardown: [path.join(PLANS, 'work.sh')],
-    check: [path.join(PLANS, 'check.sh')],
-    timeout: '5s',
-    cancel_grace: '1s',
-    check_timeout: '10s',
-    retry: { max: 2, backoff: '1s', max_backoff: '2s' },
-    params: {
-      type: 'object',
-      properties: {
-        sleep: { type: 'number', minimum: 0, maximum: 30 },
-        lines: { type: 'integer', minimum: 0, maximum: 100 },
-        fail: { type: 'boolean' },
-        token: { type: 'string', writeOnly: true },
-        stubborn: { type: 'boolean' },
-      },
-      additionalProperties: false,
+const work = {
+  description: 'chaos: sleeps a little, prints, fails when asked',
+  deploy: [path.join(PLANS, 'work.sh')],
+  teardown: [path.join(PLANS, 'work.sh')],
+  check: [path.join(PLANS, 'check.sh')],
+  timeout: '5s',
+  cancel_grace: '1s',
+  check_timeout: '10s',
+  retry: { max: 2, backoff: '1s', max_backoff: '2s' },
+  params: {
+    type: 'object',
+    properties: {
+      sleep: { type: 'number', minimum: 0, maximum: 30 },
+      lines: { type: 'integer', minimum: 0, maximum: 100 },
+      fail: { type: 'boolean' },
+      token: { type: 'string', writeOnly: true },
+      stubborn: { type: 'boolean' },
     },
+    additionalProperties: false,
   },
 };
+const plans = { work, ...gatedPlans(work) };
 const HOOK_SECRET_ENV = 'LIFELINE_CHAOS_HOOK_SECRET';
 // Short leases and reconciles so that a crash is noticed within the run.
-const extra = (hookUrl: string) => ({
+const extra = (hookUrl: string, tokens: Tokens) => ({
+  auth: authConfig(tokens),
   webhooks: [
     { name: 'chaos', url: hookUrl, secret_env: HOOK_SECRET_ENV, events: HOOK_EVENTS, timeout: '5s' },
   ],
@@ -114,6 +117,8 @@ const SKEWED = store === 'sqlite' ? 0 : 1;
 async function main(): Promise<number> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeline-chaos-'));
   const secret = `chaos-secret-${randomBytes(6).toString('hex')}`;
+  const tokens = newTokens();
+  const auth = { authorization: `Bearer ${tokens.admin}` };
   log(
     `store ${store}, ${instances} instance(s), duration ${args.duration}, seed ${seed}, dir ${root}` +
       (skewMs ? `, instance ${SKEWED}'s clock ${args.skew} ${store === 'sqlite' ? 'slow' : 'fast'}` : ''),
@@ -158,7 +163,7 @@ async function main(): Promise<number> {
     root,
     count: instances,
     plans,
-    extra: extra(receiver.url),
+    extra: extra(receiver.url, tokens),
     env: (i) => ({ [HOOK_SECRET_ENV]: receiver.secret, LIFELINE_CLOCK_OFFSET_MS: String(offsetOf(i)) }),
     log,
   });
@@ -183,7 +188,7 @@ async function main(): Promise<number> {
     await fleet.start();
     log(`instances listening: ${Array.from({ length: fleet.size }, (_, i) => fleet.url(i)).join(' ')}`);
 
-    const load = new Load(fleet, secret, `c${seed.toString(36)}`);
+    const load = new Load(fleet, secret, `c${seed.toString(36)}`, tokens);
     const faults = new Faults(fleet, database, log);
     const running = Promise.all([load.run(workers, rng.fork()), faults.run(rng.fork())]);
     await sleep(durationMs);
@@ -203,10 +208,11 @@ async function main(): Promise<number> {
     // loaded machine took 40-70 s an instance), not the product's settling.
     const settleStart = Date.now();
     log(`instances restarted in ${((settleStart - restartStart) / 1000).toFixed(1)} s`);
-    let settled = await waitSettled(fleet, settleStart + settleMs);
+    const unstuck = { resolved: 0 };
+    let settled = await waitSettled(fleet, auth, settleStart + settleMs, unstuck);
     // A few more reconciles, for late results of exit records that appeared at the very end.
     await sleep(3000);
-    const hooked = settled && (await waitDelivered(fleet, settleStart + settleMs));
+    const hooked = settled && (await waitDelivered(fleet, auth, settleStart + settleMs));
     if (settled && !hooked) log('the webhook did not catch up');
     settled = hooked;
     const settleSeconds = (Date.now() - settleStart) / 1000;
@@ -225,6 +231,7 @@ async function main(): Promise<number> {
       },
       verdict.violations,
     );
+    const gates = verifyGates(snap, verdict.violations);
     const summary: Summary = {
       store,
       seed,
@@ -249,7 +256,11 @@ async function main(): Promise<number> {
         instances_died_on_their_own: fleet.unexpected.length,
       },
       unexpected_exits: fleet.unexpected.slice(0, 3),
-      settle: { settled, seconds: Math.round(settleSeconds * 10) / 10 },
+      settle: {
+        settled,
+        seconds: Math.round(settleSeconds * 10) / 10,
+        slot_holders_resolved: unstuck.resolved,
+      },
       invariants: {
         checked: verdict.checked,
         violations: verdict.violations.length,
@@ -259,6 +270,7 @@ async function main(): Promise<number> {
       outcomes: outcomes(snap),
       skew: { instance: SKEWED, offset_ms: offsetOf(SKEWED) },
       checks,
+      gates,
       ok: false,
     };
     summary.ok =
@@ -283,16 +295,40 @@ async function main(): Promise<number> {
 }
 
 /**
- * Until no deployment is deploying or tearing down, nor failed with a retry waiting (asked of the
- * first instance), or the deadline.
+ * Until no deployment is deploying or tearing down, nor failed with a retry waiting, nor a stack run
+ * active (asked of the first instance), or the deadline. An `unknown` attempt keeps its slot until it is
+ * resolved: while attempts wait for the slot, the `unknown` deployments of its plan are resolved, as an
+ * operator would (counted in `unstuck`).
  */
-async function waitSettled(fleet: Fleet, deadline: number): Promise<boolean> {
+async function waitSettled(
+  fleet: Fleet,
+  headers: HeadersInit,
+  deadline: number,
+  unstuck: { resolved: number },
+): Promise<boolean> {
+  const get = async <T>(p: string): Promise<T[]> =>
+    ((await (await fetch(`${fleet.url(0)}${p}`, { headers })).json()) as { items: T[] }).items;
   while (Date.now() < deadline) {
+    try {
+      if ((await get('/v1/attempts?waiting=true&gate=concurrency')).length > 0) {
+        const stuck = await get<{ name: string; plan: string }>('/v1/deployments?state=unknown&limit=100');
+        for (const d of stuck.filter((x) => x.plan === 'slot')) {
+          const res = await fetch(`${fleet.url(0)}/v1/deployments/${d.name}/resolve`, {
+            method: 'POST',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ state: 'failed', reason: 'chaos settle: frees the slot it holds' }),
+          });
+          if (res.ok) unstuck.resolved++;
+        }
+      }
+    } catch {
+      // not answering yet
+    }
     let busy = 0;
     let answered = false;
     for (const state of ['deploying', 'tearing_down', 'failed']) {
       try {
-        const res = await fetch(`${fleet.url(0)}/v1/deployments?state=${state}&limit=100`);
+        const res = await fetch(`${fleet.url(0)}/v1/deployments?state=${state}&limit=100`, { headers });
         if (res.ok) {
           answered = true;
           const items = ((await res.json()) as { items: { retry: unknown }[] }).items;
@@ -301,6 +337,14 @@ async function waitSettled(fleet: Fleet, deadline: number): Promise<boolean> {
       } catch {
         // not answering yet
       }
+    }
+    try {
+      // and no stack run active
+      const res = await fetch(`${fleet.url(0)}/v1/stacks?limit=500`, { headers });
+      const items = ((await res.json()) as { items: { active_run: unknown }[] }).items;
+      busy += items.filter((s) => s.active_run !== null).length;
+    } catch {
+      answered = false;
     }
     if (answered && busy === 0) return true;
     await sleep(500);
@@ -329,10 +373,10 @@ function firstOfEachKind(violations: string[], n: number): string[] {
 }
 
 /** Until the webhook has nothing pending (every selected event answered 2xx), or the deadline. */
-async function waitDelivered(fleet: Fleet, deadline: number): Promise<boolean> {
+async function waitDelivered(fleet: Fleet, headers: HeadersInit, deadline: number): Promise<boolean> {
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${fleet.url(0)}/v1/webhooks`);
+      const res = await fetch(`${fleet.url(0)}/v1/webhooks`, { headers });
       const hook = ((await res.json()) as { items: { name: string; pending: number }[] }).items.find(
         (h) => h.name === 'chaos',
       );
@@ -345,11 +389,11 @@ async function waitDelivered(fleet: Fleet, deadline: number): Promise<boolean> {
   return false;
 }
 
-async function snapshot(url: string): Promise<StoreSnapshot> {
-  if (url.startsWith('sqlite:')) return snapshotOfFile(url.slice('sqlite:'.length));
+/** Every instance has stopped: nothing writes while the tables are read. */
+async function snapshot(url: string): Promise<GateSnapshot> {
   const s = await openStore(url);
   try {
-    return await snapshotOf(s.db);
+    return await gateSnapshotOf(s.db, await snapshotOf(s.db));
   } finally {
     await s.close();
   }

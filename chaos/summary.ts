@@ -3,6 +3,7 @@
 import type { UnexpectedExit } from './fleet.ts';
 import type { BadAnswer, Op, Outcome } from './load.ts';
 import type { Extras, outcomes } from './verify.ts';
+import type { GateChecks } from './verify-gates.ts';
 
 export interface Summary {
   store: string;
@@ -29,7 +30,8 @@ export interface Summary {
     instances_died_on_their_own: number;
   };
   unexpected_exits: UnexpectedExit[];
-  settle: { settled: boolean; seconds: number };
+  /** slot_holders_resolved: `unknown` holders of the shared slot the settle resolved, as an operator. */
+  settle: { settled: boolean; seconds: number; slot_holders_resolved: number };
   invariants: {
     checked: { deployments: number; attempts: number; events: number };
     violations: number;
@@ -40,6 +42,8 @@ export interface Summary {
   outcomes: ReturnType<typeof outcomes>;
   skew: { instance: number; offset_ms: number };
   checks: Extras;
+  /** Stacks, runs and gates (issues 19, 20): what was checked and what the gates did. */
+  gates: GateChecks;
   ok: boolean;
 }
 
@@ -72,7 +76,10 @@ export function printSummary(s: Summary): void {
   );
   out.push(`instances that died on their own: ${c.instances_died_on_their_own}`);
   for (const u of s.unexpected_exits) out.push(`  instance ${u.instance} exit ${u.code}:\n${u.tail}`);
-  out.push(`settle: ${s.settle.settled ? 'settled' : 'DID NOT SETTLE'} in ${s.settle.seconds} s`);
+  out.push(
+    `settle: ${s.settle.settled ? 'settled' : 'DID NOT SETTLE'} in ${s.settle.seconds} s` +
+      ` (${s.settle.slot_holders_resolved} unknown holders of the slot resolved)`,
+  );
   out.push('');
   const k = s.invariants.checked;
   out.push(
@@ -99,6 +106,16 @@ export function printSummary(s: Summary): void {
   out.push(
     `webhook: ${h.deliveries} deliveries, ${h.delivered} events in order, ${h.redelivered} redelivered ` +
       `after a lost cursor write, ${h.refused_by_receiver} refused by the receiver (503)`,
+  );
+  const g = s.gates;
+  out.push(
+    `stacks: ${g.stacks.checked} (${fmt(g.stacks.by_state) || 'none'}); runs: ${g.runs.checked} ` +
+      `(${fmt(g.runs.by_kind_and_state) || 'none'}), ${g.runs.units_launched} unit launches`,
+  );
+  out.push(
+    `gates: ${g.slots.grants} slot grants on a key of limit ${g.slots.limit} (at most ${g.slots.most_held} held), ` +
+      `${g.slots.waited} waited for the slot, ${g.freezes.attempts_held} held by a freeze, ` +
+      `${g.approvals.granted} approved, ${g.approvals.rejected} rejected, ${g.approvals.expired} approvals expired`,
   );
   out.push('');
   out.push(s.ok ? 'result: OK' : 'result: FAILED');

@@ -1,6 +1,7 @@
 // The checks of invariants 10, 11 and 12 (test/helpers/stack-invariants.ts) fail when their rule is
 // broken: each is fed a small hand-built snapshot that keeps the rule, then one that breaks it.
 import { describe, expect, it } from 'vitest';
+import { foldSlots } from '../helpers/gates.ts';
 import {
   expectRunFolds,
   expectRunLaunches,
@@ -143,5 +144,19 @@ describe('checks of invariants 10, 11, 12', () => {
       },
     ];
     expect(() => expectSlots(behind, limit1)).toThrow(/x2 waits for k while a slot is free/);
+  });
+
+  it("a resolve frees only the slot of the deployment's current attempt: an older unknown one keeps its own", () => {
+    seq = 0;
+    const created = (att: string) =>
+      ev('state_transition', { entity: 'attempt', from: null, to: 'queued' }, { dep: 'd', att });
+    const events = [
+      created('old'),
+      ev('gate_opened', { gate: 'concurrency', detail: { key: 'k' } }, { dep: 'd', att: 'old' }),
+      created('new'), // an admin forced a new attempt over the unknown one
+      ev('gate_opened', { gate: 'concurrency', detail: { key: 'k' } }, { dep: 'd', att: 'new' }),
+      ev('state_transition', { entity: 'deployment', trigger: 'resolved' }, { dep: 'd' }),
+    ];
+    expect([...foldSlots(events, () => 2).get('k')!]).toEqual(['old']);
   });
 });

@@ -1,7 +1,9 @@
 // Invariant 12 (SPEC §13.4) from the events alone: fold every slot grant (`gate_opened` of the
 // concurrency gate) and release (`attempt_end` with `released_slot`; a resolve or check of an unknown
 // deployment frees its current attempt's) in seq order, and check after each event that no key has more
-// than its limit of holders. Returns who holds what at the end.
+// than its limit of holders. Returns who holds what at the end. A resolve frees only the slot of the
+// deployment's current attempt (the last one created): an older `unknown` one keeps its slot until it is
+// settled late (docs/reference/gates.md).
 import { expect } from 'vitest';
 
 interface Ev {
@@ -18,11 +20,12 @@ const dataOf = (e: Ev) =>
 export function foldSlots(events: readonly Ev[], limitOf: (key: string) => number): Map<string, Set<string>> {
   const held = new Map<string, Set<string>>();
   const keyOf = new Map<string, string>();
-  const depOf = new Map<string, string>();
+  const currentOf = new Map<string, string>();
   let maxSeen = 0;
   for (const e of [...events].sort((a, b) => Number(a.seq) - Number(b.seq))) {
     const d = dataOf(e);
-    if (e.attempt_id && e.deployment_id) depOf.set(e.attempt_id, e.deployment_id);
+    if (e.type === 'state_transition' && d.entity === 'attempt' && d.from === null && e.deployment_id)
+      currentOf.set(e.deployment_id, e.attempt_id!);
     if (e.type === 'gate_opened' && d.gate === 'concurrency') {
       const key = (d.detail as { key: string }).key;
       const set = held.get(key) ?? new Set<string>();
@@ -42,9 +45,9 @@ export function foldSlots(events: readonly Ev[], limitOf: (key: string) => numbe
         (d.trigger === 'resolved' || d.trigger === 'check_result')) ||
       e.type === 'deployment_deleted'
     ) {
-      for (const [att, key] of keyOf) {
-        if (depOf.get(att) === e.deployment_id) held.get(key)?.delete(att);
-      }
+      const att = currentOf.get(e.deployment_id!);
+      const key = att && keyOf.get(att);
+      if (key) held.get(key)?.delete(att);
     }
   }
   return held;
