@@ -17,6 +17,7 @@ interface Side {
   serve: Serve;
   rates: number[];
   serveMs: number;
+  sysMs: number;
   runnerMs: number;
   n: number;
 }
@@ -40,7 +41,7 @@ export async function benchAttemptCpu(tmp: string, quick: boolean): Promise<void
         const serve = await Serve.start({ dir, db, root });
         for (const x of names) await serve.create(x);
         await serve.run(names, 2 * CONC);
-        sides.push({ name: `${store}, ${label}`, serve, rates: [], serveMs: 0, runnerMs: 0, n: 0 });
+        sides.push({ name: `${store}, ${label}`, serve, rates: [], serveMs: 0, sysMs: 0, runnerMs: 0, n: 0 });
       }
     }
     for (let r = 0; r < rounds; r++) {
@@ -51,22 +52,24 @@ export async function benchAttemptCpu(tmp: string, quick: boolean): Promise<void
         s.rates.push(n / ((performance.now() - t) / 1000));
         const c1 = s.serve.cpu();
         s.serveMs += c1.serve.self - c0.serve.self;
+        s.sysMs += (c1.serve.sys ?? 0) - (c0.serve.sys ?? 0);
         s.runnerMs += c1.runner.self + c1.runner.children - (c0.runner.self + c0.runner.children);
         s.n += n;
         console.log(
-          `  round ${r + 1}: ${s.name} ${s.rates.at(-1)!.toFixed(1)}/s, serve ${((c1.serve.self - c0.serve.self) / n).toFixed(2)} ms/attempt`,
+          `  round ${r + 1}: ${s.name} ${s.rates.at(-1)!.toFixed(1)}/s, serve ${((c1.serve.self - c0.serve.self) / n).toFixed(2)} ms/attempt (sys ${(((c1.serve.sys ?? 0) - (c0.serve.sys ?? 0)) / n).toFixed(2)})`,
         );
       }
     }
     const sec = section(`Server CPU per no-op attempt (lifeline serve over HTTP, ${CONC} at a time)`, [
       'store, tree',
       'serve CPU ms/attempt',
+      'of which kernel (stime)',
       'runner + supervisors + plans ms/attempt',
       'attempts/s (median)',
       'attempts',
     ]);
     for (const s of sides)
-      addRow(sec, [s.name, s.serveMs / s.n, s.runnerMs / s.n, median(s.rates), String(s.n)]);
+      addRow(sec, [s.name, s.serveMs / s.n, s.sysMs / s.n, s.runnerMs / s.n, median(s.rates), String(s.n)]);
   } finally {
     for (const s of sides) await s.serve.stop().catch(() => undefined);
   }

@@ -13,6 +13,8 @@ const TICK_MS = 1000 / 100; // CLK_TCK is 100 on Linux
 export interface Cpu {
   /** utime + stime of the process itself, ms */
   self: number;
+  /** stime alone (the kernel's share of self), ms */
+  sys?: number;
   /** cutime + cstime: the children it has reaped (for the runner: supervisors and their plans), ms */
   children: number;
 }
@@ -23,7 +25,7 @@ export function cpuOf(pid: number): Cpu {
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields 14..17 of proc(5), counted from 1 with pid and comm as 1 and 2
     const [ut, st, cut, cst] = [f[11], f[12], f[13], f[14]].map(Number);
-    return { self: (ut + st) * TICK_MS, children: (cut + cst) * TICK_MS };
+    return { self: (ut + st) * TICK_MS, sys: st * TICK_MS, children: (cut + cst) * TICK_MS };
   } catch {
     return { self: 0, children: 0 };
   }

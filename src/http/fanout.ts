@@ -260,7 +260,7 @@ export class EventHub {
       return hit;
     }
     const read = this.api
-      .listEvents({ after, limit: this.opts.batchSize, deployment, stack, types })
+      .listEvents({ after, limit: this.opts.batchSize, deployment, stack, types, noPrunedMark: true })
       .then((page) => ({
         items: new Batch(
           page.items.map((event) => ({ event, frame: sseFrame(event) })),
@@ -342,7 +342,11 @@ export class EventHub {
     for (;;) {
       if (this.live.size === 0 || this.head === null) return;
       const generation = this.generation;
-      const page = await this.api.listEvents({ after: this.head, limit: this.opts.batchSize });
+      const page = await this.api.listEvents({
+        after: this.head,
+        limit: this.opts.batchSize,
+        noPrunedMark: true,
+      });
       if (generation !== this.generation) {
         this.again = true; // head was reset while reading: read again from the new one
         return;

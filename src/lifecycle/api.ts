@@ -52,6 +52,8 @@ export interface EventQuery {
   deployment?: string; // id or name
   stack?: string; // id or name
   types?: EventType[];
+  /** The caller does not read `logs_pruned_before` (an event stream): it is not looked up and comes back null. */
+  noPrunedMark?: boolean;
 }
 
 export interface CheckAccepted {

@@ -92,37 +92,47 @@ export async function writeCancelRequest(
   return events;
 }
 
+/**
+ * queued → running with the plan's identity. Returns the attempt as it stands after the transaction
+ * (null: no such attempt): the row read in it, with this write's changes when it made them, so the
+ * caller need not read it again. `plan`: the deployment's plan when the caller knows it (else read).
+ */
 export async function recordStarted(
   ctx: Ctx,
   attemptId: string,
   proc: ProcessIdentity,
   startedAt: string,
-): Promise<boolean> {
+  plan?: string,
+): Promise<AttemptsTable | null> {
   return transact(ctx.store, ctx.bus, async (trx) => {
     const row = await selectAttemptById(trx, attemptId);
-    if (!row || !ownedHere(ctx, row)) return { result: false, events: [] };
+    if (!row || !ownedHere(ctx, row)) return { result: row ?? null, events: [] };
     const decision = decideStarted(row.state as AttemptState);
-    if (!decision.ok) return { result: false, events: [] };
+    if (!decision.ok) return { result: row, events: [] };
+    const change = decision.writes.attempt!;
+    const set = { started_at: startedAt, pid: proc.pid, process_start: proc.start, boot_id: proc.boot };
     const events = await applyTransition(trx, {
       at: nowIso(),
       actor: 'runner',
       deployment: { id: row.deployment_id },
-      attempt: {
-        id: row.id,
-        change: decision.writes.attempt!,
-        set: { started_at: startedAt, pid: proc.pid, process_start: proc.start, boot_id: proc.boot },
-        fence: ctx.lease.fence(),
-      },
+      attempt: { id: row.id, change, set, fence: ctx.lease.fence() },
       eventsAfter: [
         {
           type: 'attempt_start',
           deployment_id: row.deployment_id,
           attempt_id: row.id,
-          data: { number: Number(row.number), kind: row.kind, plan: await planName(trx, row), pid: proc.pid },
+          data: {
+            number: Number(row.number),
+            kind: row.kind,
+            plan: plan ?? (await planName(trx, row)),
+            pid: proc.pid,
+          },
         },
       ],
     });
-    return { result: true, events };
+    // The attempt's own transition event carries the version its compare-and-set returned.
+    const version = Number(events.find((e) => e.type === 'state_transition')!.data.version);
+    return { result: { ...row, ...set, state: change.to, reason: change.reason, version }, events };
   });
 }
 

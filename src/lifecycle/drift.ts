@@ -90,8 +90,15 @@ export class DriftScheduler {
 
   /** Commits of this instance that may need a pass: a deployment became ready, or drift began. */
   noteEvents(events: LifelineEvent[]): void {
+    // A deployment that became ready needs a slot only if some plan has scheduled checks; without one a
+    // pass finds nothing to slot, and asking for it cost three statements per attempt (issue 18).
+    let slots: boolean | undefined;
     for (const e of events) {
-      const ready = e.type === 'state_transition' && e.data.entity === 'deployment' && e.data.to === 'ready';
+      const ready =
+        e.type === 'state_transition' &&
+        e.data.entity === 'deployment' &&
+        e.data.to === 'ready' &&
+        (slots ??= this.plans.length > 0);
       if (ready || (e.type === 'drift_detected' && e.data.heal_at !== undefined)) {
         void this.runDue().catch((err) => this.ctx.outage.failed('drift', err));
         return;

@@ -107,12 +107,13 @@ export async function listAttempts(
   };
 }
 
-export async function getAttempt(ctx: Ctx, id: string): Promise<Attempt> {
+/** `plan`: its deployment's plan, when the caller has that row in hand (a deployment's plan never changes). */
+export async function getAttempt(ctx: Ctx, id: string, plan?: string): Promise<Attempt> {
   const row = await selectAttemptById(ctx.store.db, id);
   if (!row) throw new LifelineError('NOT_FOUND', `attempt ${id} not found`);
-  const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
+  plan ??= (await selectDeploymentById(ctx.store.db, row.deployment_id))?.plan ?? '';
   const waiting = await waitingOf(ctx.store.db, [row]);
-  return presentAttempt(ctx, row, dep?.plan ?? '', waiting.get(row.id));
+  return presentAttempt(ctx, row, plan, waiting.get(row.id));
 }
 
 /** `GET /v1/attempts?waiting=true` (SPEC §13.4): every attempt a gate holds, oldest wait first. */
@@ -196,6 +197,8 @@ export async function listEvents(
     types: query.types,
   });
   // Read after the page: whatever a concurrent prune took out of the page lies below what this says.
+  // A stream does not send it: one statement less per commit it follows (issue 18).
+  if (query.noPrunedMark) return { ...page, logs_pruned_before: null };
   return { ...page, logs_pruned_before: await selectPrunedBefore(ctx.store.db) };
 }
 

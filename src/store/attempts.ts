@@ -1,11 +1,16 @@
 import type { Kysely, Transaction } from 'kysely';
+import { runCompiled } from './compiled.ts';
 import type { AttemptsTable, Database } from './schema.ts';
 import type { Fence } from './transition.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+// The reads of every attempt's path run as statements compiled once (store/compiled.ts, issue 18).
 export async function selectAttemptById(db: Db, id: string): Promise<AttemptsTable | undefined> {
-  return db.selectFrom('attempts').selectAll().where('id', '=', id).executeTakeFirst();
+  const r = await runCompiled(db, 'attemptById', [id], () =>
+    db.selectFrom('attempts').selectAll().where('id', '=', id),
+  );
+  return r.rows[0];
 }
 
 export async function selectAttemptsByIds(db: Db, ids: string[]): Promise<AttemptsTable[]> {
@@ -14,12 +19,13 @@ export async function selectAttemptsByIds(db: Db, ids: string[]): Promise<Attemp
 }
 
 export async function selectLastAttemptNumber(db: Db, deploymentId: string): Promise<number> {
-  const row = await db
-    .selectFrom('attempts')
-    .select((eb) => eb.fn.max('number').as('n'))
-    .where('deployment_id', '=', deploymentId)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+  const r = await runCompiled(db, 'lastAttemptNumber', [deploymentId], () =>
+    db
+      .selectFrom('attempts')
+      .select((eb) => eb.fn.max('number').as('n'))
+      .where('deployment_id', '=', deploymentId),
+  );
+  return Number(r.rows[0]?.n ?? 0);
 }
 
 export async function selectAttemptPage(

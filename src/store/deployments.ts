@@ -2,7 +2,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, DeploymentsTable } from './schema.ts';
 import { dbNowIso, dialectOf } from './instances.ts';
-import { insertRows } from './compiled.ts';
+import { insertRows, runCompiled } from './compiled.ts';
 import { constraintOf } from './errors.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -11,16 +11,21 @@ type Db = Kysely<Database> | Transaction<Database>;
 export async function selectDeploymentByRef(db: Db, ref: string): Promise<DeploymentsTable | undefined> {
   // Two indexed lookups: `id = ? OR name = ?` makes SQLite walk the whole name index. Names cannot
   // contain `_`, so an id and a name never collide.
-  const live = db.selectFrom('deployments').selectAll().where('deleted_at', 'is', null);
+  // Both compiled once (store/compiled.ts): every write command starts here (issue 18).
+  const live = () => db.selectFrom('deployments').selectAll().where('deleted_at', 'is', null);
   if (ref.startsWith('dep_')) {
-    const byId = await live.where('id', '=', ref).executeTakeFirst();
-    if (byId) return byId;
+    const byId = await runCompiled(db, 'liveDeploymentById', [ref], () => live().where('id', '=', ref));
+    if (byId.rows[0]) return byId.rows[0];
   }
-  return live.where('name', '=', ref).executeTakeFirst();
+  const byName = await runCompiled(db, 'liveDeploymentByName', [ref], () => live().where('name', '=', ref));
+  return byName.rows[0];
 }
 
 export async function selectDeploymentById(db: Db, id: string): Promise<DeploymentsTable | undefined> {
-  return db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
+  const r = await runCompiled(db, 'deploymentById', [id], () =>
+    db.selectFrom('deployments').selectAll().where('id', '=', id),
+  );
+  return r.rows[0];
 }
 
 /**

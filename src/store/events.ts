@@ -190,6 +190,13 @@ export interface EventFilter {
 }
 
 export async function selectEvents(db: Db, f: EventFilter & { upTo?: number }): Promise<LifelineEvent[]> {
+  if (f.upTo === undefined && !f.deploymentId && !f.attemptId && !f.stackId && !f.types?.length) {
+    // The live streams' read after every commit: compiled once (store/compiled.ts, issue 18).
+    const r = await runCompiled(db, 'eventsAfter', [f.after, f.limit], () =>
+      db.selectFrom('events').selectAll().where('seq', '>', f.after).orderBy('seq', 'asc').limit(f.limit),
+    );
+    return r.rows.map(toEvent);
+  }
   let q = db.selectFrom('events').selectAll().where('seq', '>', f.after);
   if (f.upTo !== undefined) q = q.where('seq', '<=', f.upTo);
   if (f.deploymentId) q = q.where('deployment_id', '=', f.deploymentId);

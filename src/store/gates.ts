@@ -1,5 +1,6 @@
 // Gates (SPEC §13): the waiting records of attempts and the concurrency slots. One query per function;
 // the decisions are in domain/gates.ts, the transactions in lifecycle/gates/.
+import { runCompiled } from './compiled.ts';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { AttemptGatesTable, Database, GateSlotsTable } from './schema.ts';
 import { dialectOf, dbNowIso } from './instances.ts';
@@ -48,12 +49,11 @@ export async function grantSlot(
 
 /** Frees the attempt's slot, if it holds one; returns its key. */
 export async function releaseSlot(trx: Transaction<Database>, attemptId: string): Promise<string | null> {
-  const row = await trx
-    .deleteFrom('gate_slots')
-    .where('attempt_id', '=', attemptId)
-    .returning('key')
-    .executeTakeFirst();
-  return row?.key ?? null;
+  // Compiled once (store/compiled.ts): every attempt's end runs it (issue 18).
+  const r = await runCompiled(trx, 'releaseSlot', [attemptId], () =>
+    trx.deleteFrom('gate_slots').where('attempt_id', '=', attemptId).returning('key'),
+  );
+  return r.rows[0]?.key ?? null;
 }
 
 export async function insertGateRow(trx: Transaction<Database>, row: AttemptGatesTable): Promise<void> {
@@ -84,8 +84,10 @@ export async function markGateOpened(
 
 /** The waiting record is history once the attempt ends (its events keep it): the rows go. */
 export async function deleteGateRows(trx: Transaction<Database>, attemptId: string): Promise<number> {
-  const res = await trx.deleteFrom('attempt_gates').where('attempt_id', '=', attemptId).executeTakeFirst();
-  return Number(res.numDeletedRows);
+  const res = await runCompiled(trx, 'deleteGateRows', [attemptId], () =>
+    trx.deleteFrom('attempt_gates').where('attempt_id', '=', attemptId),
+  );
+  return Number(res.numAffectedRows ?? 0);
 }
 
 /** Sets whether a queued attempt waits; a compare-and-set on the flag. */

@@ -7,7 +7,7 @@ import type { LifelineEvent, NewEvent } from '../domain/types.ts';
 import type { AttemptsTable, Database, DeploymentsTable } from './schema.ts';
 import { insertEvents, rememberStackOf } from './events.ts';
 import { insertDeployment } from './deployments.ts';
-import { insertRows } from './compiled.ts';
+import { insertRows, runCompiled } from './compiled.ts';
 import { LostRace } from './lost-race.ts';
 import { stackStateEvents } from './stacks.ts';
 
@@ -81,6 +81,25 @@ function withKeys<T extends object>(...parts: (object | undefined)[]): T {
   return out as T;
 }
 
+/** The columns a compare-and-set writes itself, after the caller's `set`. */
+const ATTEMPT_CAS_KEYS = new Set(['state', 'reason', 'version']);
+const DEPLOYMENT_CAS_KEYS = new Set(['state', 'state_changed_at', 'version', 'updated_at']);
+
+/**
+ * The keys of `set` the builder binds (defined values), in its order; null when one is a column the
+ * compare-and-set writes itself (the builder then keeps the key's place with the later value, so the
+ * statement is built as is rather than compiled once).
+ */
+function definedKeys(set: object | undefined, own: Set<string>): string[] | null {
+  const keys: string[] = [];
+  if (!set) return keys;
+  for (const [k, v] of Object.entries(set)) {
+    if (own.has(k)) return null;
+    if (v !== undefined) keys.push(k);
+  }
+  return keys;
+}
+
 export async function applyTransition(
   trx: Transaction<Database>,
   w: TransitionWrite,
@@ -100,24 +119,40 @@ export async function applyTransition(
       await insertRows(trx, 'attempts', [a.insert]);
       attemptVersion = a.insert.version;
     } else {
-      let q = trx
-        .updateTable('attempts')
-        .set((eb) =>
-          withKeys(a.set, {
-            state: a.change.to,
-            reason: a.change.reason,
-            version: eb('version', '+', 1),
-          }),
-        )
-        .where('id', '=', a.id)
-        .where('state', '=', a.change.from as string);
+      const build = () => {
+        let q = trx
+          .updateTable('attempts')
+          .set((eb) =>
+            withKeys(a.set, {
+              state: a.change.to,
+              reason: a.change.reason,
+              version: eb('version', '+', 1),
+            }),
+          )
+          .where('id', '=', a.id)
+          .where('state', '=', a.change.from as string);
+        if (a.fence) {
+          const { owner, epoch } = a.fence;
+          q = q.where((eb) => (owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner)));
+          q = q.where('owner_epoch', '=', epoch);
+        }
+        if (a.expectWaiting !== undefined) q = q.where('waiting', '=', a.expectWaiting);
+        return q.returning('version');
+      };
+      // Compiled once per shape (store/compiled.ts): the parameters in the order the builder lays them.
+      const setKeys = definedKeys(a.set, ATTEMPT_CAS_KEYS);
+      const params: unknown[] = setKeys?.map((k) => (a.set as Record<string, unknown>)[k]) ?? [];
+      params.push(a.change.to, a.change.reason, 1, a.id, a.change.from);
       if (a.fence) {
-        const { owner, epoch } = a.fence;
-        q = q.where((eb) => (owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner)));
-        q = q.where('owner_epoch', '=', epoch);
+        if (a.fence.owner !== null) params.push(a.fence.owner);
+        params.push(a.fence.epoch);
       }
-      if (a.expectWaiting !== undefined) q = q.where('waiting', '=', a.expectWaiting);
-      const row = await q.returning('version').executeTakeFirst();
+      if (a.expectWaiting !== undefined) params.push(a.expectWaiting);
+      const shape = `attemptCas ${setKeys?.join(',')}|${a.fence ? (a.fence.owner === null ? 'fence0' : 'fence') : ''}|${a.expectWaiting !== undefined ? 'w' : ''}`;
+      const row =
+        setKeys && a.change.reason !== undefined
+          ? (await runCompiled(trx, shape, params, build)).rows[0]
+          : await build().executeTakeFirst();
       if (!row) throw new LostRace(`attempt ${a.id}`);
       attemptVersion = Number(row.version);
     }
@@ -148,26 +183,40 @@ export async function applyTransition(
       throw new Error('applyTransition: a deployment update needs its expected state and version');
     }
     const bump = dep.change ? 1 : 0;
-    let q = trx
-      .updateTable('deployments')
-      .set((eb) =>
-        withKeys(dep.set, dep.change ? { state: dep.change.to, state_changed_at: w.at } : undefined, {
-          version: eb('version', '+', bump),
-          updated_at: w.at,
-        }),
-      )
-      .where('id', '=', dep.id)
-      .where('state', '=', dep.expectState)
-      .where('version', '=', dep.expectVersion)
-      .where('deleted_at', 'is', null);
-    if (dep.expectRetryOf !== undefined) {
-      const of = dep.expectRetryOf;
-      q = q.where((eb) =>
-        of === null ? eb('retry_attempt_id', 'is', null) : eb('retry_attempt_id', '=', of),
-      );
-    }
-    // The stack comes back with the row: a standalone deployment costs no statement more.
-    const row = await q.returning('stack_id').executeTakeFirst();
+    const { expectState, expectVersion } = dep;
+    const build = () => {
+      let q = trx
+        .updateTable('deployments')
+        .set((eb) =>
+          withKeys(dep.set, dep.change ? { state: dep.change.to, state_changed_at: w.at } : undefined, {
+            version: eb('version', '+', bump),
+            updated_at: w.at,
+          }),
+        )
+        .where('id', '=', dep.id)
+        .where('state', '=', expectState)
+        .where('version', '=', expectVersion)
+        .where('deleted_at', 'is', null);
+      if (dep.expectRetryOf !== undefined) {
+        const of = dep.expectRetryOf;
+        q = q.where((eb) =>
+          of === null ? eb('retry_attempt_id', 'is', null) : eb('retry_attempt_id', '=', of),
+        );
+      }
+      // The stack comes back with the row: a standalone deployment costs no statement more.
+      return q.returning('stack_id');
+    };
+    // Compiled once per shape (store/compiled.ts): the parameters in the order the builder lays them.
+    const setKeys = definedKeys(dep.set, DEPLOYMENT_CAS_KEYS);
+    const params: unknown[] = setKeys?.map((k) => (dep.set as Record<string, unknown>)[k]) ?? [];
+    if (dep.change) params.push(dep.change.to, w.at);
+    params.push(bump, w.at, dep.id, expectState, expectVersion);
+    if (dep.expectRetryOf != null) params.push(dep.expectRetryOf);
+    const retryShape = dep.expectRetryOf === undefined ? '' : dep.expectRetryOf === null ? 'retry0' : 'retry';
+    const shape = `deploymentCas ${setKeys?.join(',')}|${dep.change ? 'change' : ''}|${retryShape}`;
+    const row = setKeys
+      ? (await runCompiled(trx, shape, params, build)).rows[0]
+      : await build().executeTakeFirst();
     if (!row) throw new LostRace(`deployment ${dep.id}`);
     stackId = row.stack_id ?? null;
     rememberStackOf(dep.id, stackId);

@@ -152,7 +152,7 @@ export async function startAttempt(
     // A waiting attempt is launched by whichever instance opens its last gate (lifecycle/gates/).
     if (!waiting)
       await watcher.launch({ attempt: row, deploymentName: dep.name, plan, ...(stack ? { stack } : {}) });
-    return getAttempt(ctx, id);
+    return getAttempt(ctx, id, dep.plan);
   } finally {
     watcher.forget(id);
   }

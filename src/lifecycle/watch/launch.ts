@@ -40,6 +40,7 @@ export async function launch(host: Host, spec: LaunchSpec): Promise<void> {
       return;
     }
     const w = host.watches.add(attempt.id, false, attempt.run_dir!);
+    w.plan = plan.name;
     w.launchedAt = Date.now();
     // The runner forks the supervisor a moment after we ask (longer when it must start first).
     const child = res.child;

@@ -49,8 +49,17 @@ export async function step(host: Host, id: string, row: AttemptsTable | undefine
       if (watches.has(id)) watches.wakeAt(id, w, attemptStartingUntil(host, row, w, alive));
       return;
     }
-    await recordStarted(ctx, id, proc, startedAt(dir));
-    row = (await selectAttemptById(ctx.store.db, id))!;
+    const after = await recordStarted(ctx, id, proc, startedAt(dir), w.plan ?? undefined);
+    if (!after) {
+      watches.remove(id);
+      return;
+    }
+    row = after;
+    // Moved on meanwhile (ended, taken over): the next look decides, on the row as it is then.
+    if (row.state !== 'running' || row.owner !== ctx.instanceId) {
+      host.again(id);
+      return;
+    }
   }
   if (!proc) {
     await lose(host, row, w, 'running');

@@ -26,6 +26,11 @@ export async function verify(
   if (!w.check) {
     // A check is an action on the deployment: only while this instance holds its lease.
     if (!mayAct(ctx)) return 'pending';
+    // The plan is known when this instance launched it: no check to run means no read (issue 18).
+    if (w.plan !== null) {
+      const known = findPlan(ctx.config, w.plan);
+      if (!known?.check || !known.verify[row.kind as AttemptKind]) return null;
+    }
     const dep = await selectDeploymentById(ctx.store.db, row.deployment_id);
     const plan = dep ? findPlan(ctx.config, dep.plan) : undefined;
     if (!dep || !plan?.check || !plan.verify[row.kind as AttemptKind]) return null;

@@ -12,6 +12,8 @@ const RECORDS = new Set(['supervisor', 'process', 'exit']);
 export interface Watch {
   /** Taken over after a restart or from a dead owner: its outcome is reported `recovered`. */
   recovered: boolean;
+  /** Its deployment's plan, when this instance launched it (else read where needed). */
+  plan: string | null;
   termSentAt: number | null;
   killSent: boolean;
   fsw: fs.FSWatcher | null;
@@ -65,6 +67,7 @@ export class Watches {
   add(id: string, recovered: boolean, dir: string | null): Watch {
     const w: Watch = {
       recovered,
+      plan: null,
       termSentAt: null,
       killSent: false,
       fsw: null,
