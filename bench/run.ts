@@ -16,6 +16,8 @@
 //   npm run bench -- stacks       a 100-unit stack run vs. a client script waiting per stage; 1,000-unit stack reads
 //                                 (bench/stacks.ts; SQLite and Postgres)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
+//   npm run bench -- drift        server CPU of scheduled checks, 1,000 deployments every minute (bench/drift.ts;
+//                                 SQLite and Postgres)
 //   --quick                       smaller data and fewer rounds
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
@@ -37,6 +39,7 @@ import { benchStream } from './stream.ts';
 import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 import { benchPeers } from './peers.ts';
 import { benchAttemptCpu } from './attempt-cpu.ts';
+import { benchDrift } from './drift.ts';
 import { benchScale } from './scale.ts';
 import { benchStacks } from './stacks.ts';
 import { benchPeersInProcess } from './peers-inproc.ts';
@@ -193,6 +196,7 @@ if (!which || which === 'peers') await benchPeers(tmp, quick);
 if (which === 'cpu') await benchAttemptCpu(tmp, quick);
 if (!which || which === 'scale') await benchScale(tmp, quick);
 if (!which || which === 'stacks') await benchStacks(tmp, quick);
+if (!which || which === 'drift') await benchDrift(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

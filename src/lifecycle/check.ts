@@ -15,7 +15,7 @@ import { applyTransition } from '../store/transition.ts';
 import { outputsOnMove } from './outputs.ts';
 import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
 import { withDeadline } from '../runner/check-process.ts';
-import type { CheckRequest } from '../runner/launcher-api.ts';
+import { CheckStopped, type CheckRequest } from '../runner/launcher-api.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
@@ -121,7 +121,10 @@ export async function runCheck(
   if (ended) await recordCheck(ctx, ended);
 }
 
-/** Runs the plan's check process on `dep`; null when it was killed by `opts.signal` (nothing to record). */
+/**
+ * Runs the plan's check process on `dep`; null when it was killed by `opts.signal` or stopped with the
+ * engine (nothing to record).
+ */
 export async function runCheckProcess(
   ctx: Ctx,
   dep: DeploymentsTable,
@@ -139,7 +142,13 @@ export async function runCheckProcess(
     workspace,
   });
   const req = { argv: plan.check!, env, cwd: workspace, timeoutMs: opts.timeoutMs ?? plan.timeoutMs };
-  const rc = await runArgv(ctx, req, opts.signal);
+  let rc: number | null;
+  try {
+    rc = await runArgv(ctx, req, opts.signal);
+  } catch (err) {
+    if (err instanceof CheckStopped) return null; // the engine is stopping: nothing to record
+    throw err;
+  }
   if (opts.signal?.aborted) return null;
   return { dep, began, rc, actor, ...(opts.claim ? { claim: opts.claim } : {}) };
 }

@@ -18,6 +18,11 @@ import { transact } from './tx.ts';
 
 /** Verdicts one transaction writes at most: on SQLite a transaction is one synchronous step. */
 const MAX_BATCH = 64;
+/**
+ * How long the first verdict waits for others: the checks a pass started together end over some tens
+ * of milliseconds, and each transaction saved is a commit and a handful of statements.
+ */
+const GATHER_MS = 100;
 
 export class VerdictWriter {
   private queue: { ended: CheckEnded; done: () => void; failed: (err: unknown) => void }[] = [];
@@ -31,8 +36,7 @@ export class VerdictWriter {
       this.queue.push({ ended, done, failed });
       if (!this.flushing) {
         this.flushing = true;
-        // After the replies already read: checks that ended together are written together.
-        setImmediate(() => void this.flush());
+        setTimeout(() => void this.flush(), GATHER_MS);
       }
     });
   }

@@ -35,7 +35,17 @@ export interface CheckRequest {
   timeoutMs: number;
 }
 
-/** A running check: `done` resolves to its exit code, or null when a signal (or a failed start) ended it. */
+/** The server stopped while the check ran: the check was killed and has no outcome to record. */
+export class CheckStopped extends Error {
+  constructor() {
+    super('the check was stopped with the server');
+  }
+}
+
+/**
+ * A running check: `done` resolves to its exit code, or null when a signal (or a failed start) ended
+ * it; it rejects with CheckStopped when the server stopped under it.
+ */
 export interface RunningCheck {
   done: Promise<number | null>;
   /** Kills the check's whole group (harmless once it has ended). */

@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CheckRequest, CheckStarter, Launcher, RunningCheck, SupervisorHandle } from './launcher-api.ts';
+import {
+  CheckStopped,
+  type CheckRequest,
+  type CheckStarter,
+  type Launcher,
+  type RunningCheck,
+  type SupervisorHandle,
+} from './launcher-api.ts';
 import { untrustedSocket } from './owned.ts';
 import type { SpawnSupervisorOptions } from './spawn.ts';
 
@@ -75,10 +82,13 @@ function encodeCheck(id: string, req: CheckRequest): Buffer {
   return encode(['C', id, req.cwd, secs, ...argv, ...envFields(req.env)]);
 }
 
-/** A check sent to the runner: settled once, by its end, a kill before it was sent, or the fallback's end. */
+/**
+ * A check sent to the runner: settled once, by its end, a kill before it was sent, the fallback's end,
+ * or (a CheckStopped) this client closing under it.
+ */
 interface CheckWaiter {
   req: CheckRequest;
-  settle: (rc: number | null) => void;
+  settle: (rc: number | null | CheckStopped) => void;
   settled: boolean;
   /** Set once it was handed to the fallback (the runner could not be used): kills go there. */
   fallback?: RunningCheck;
@@ -162,7 +172,11 @@ export class RunnerClient implements Launcher, CheckStarter {
     const id = `${this.idPrefix}-${this.nextId++}`;
     const request = encodeCheck(id, req);
     let resolveDone!: (rc: number | null) => void;
-    const done = new Promise<number | null>((r) => (resolveDone = r));
+    let rejectDone!: (err: CheckStopped) => void;
+    const done = new Promise<number | null>((resolve, reject) => {
+      resolveDone = resolve;
+      rejectDone = reject;
+    });
     const w: CheckWaiter = { req, settled: false, settle: () => {} };
     // The runner's guard kills at whole seconds past the deadline; this times it exactly.
     const timer = setTimeout(() => kill(), req.timeoutMs);
@@ -172,7 +186,8 @@ export class RunnerClient implements Launcher, CheckStarter {
       clearTimeout(timer);
       this.checks.delete(id);
       this.queue = this.queue.filter((q) => q.id !== id);
-      resolveDone(rc);
+      if (rc instanceof CheckStopped) rejectDone(rc);
+      else resolveDone(rc);
     };
     const kill = () => {
       if (w.settled) return;
@@ -192,7 +207,8 @@ export class RunnerClient implements Launcher, CheckStarter {
   /** Runs a check the runner could not (or can no longer) run: spawned by this process. */
   private checkFallback(w: CheckWaiter): void {
     if (w.settled) return;
-    if (this.closed) return w.settle(null); // this server is stopping: nothing is recorded
+    // This server is stopping (the runner killed the check as its connection closed): no outcome.
+    if (this.closed) return w.settle(new CheckStopped());
     try {
       w.fallback = this.fallback.startCheck(w.req);
       void w.fallback.done.then((rc) => w.settle(rc));

@@ -17,7 +17,7 @@
 #            L id dir cwd argc argv... envc env...      launch an attempt
 #            C id cwd secs argc argv... envc env...     run a check (no run dir, no records)
 #            K id                                       kill a check's group
-#   replies  "S id pid\n"     the supervisor (or the check's guard) was forked
+#   replies  "S id pid\n"     the supervisor was forked (pid is the supervisor's)
 #            "F id reason\n"  it could not be forked
 #            "E id status\n"  the supervisor exited (0: exit record durable; 125: could not record)
 #            "X id rc\n"      the check ended: its exit code, or "-" when a signal ended it
@@ -234,8 +234,7 @@ sub run_check {
     guard_check($cwd, $secs, \@argv, \@env);
   }
   $check_of{$pid} = [ $fh, $id ];
-  $check_pid{$id} = $pid;
-  reply($fh, "S $id $pid\n");
+  $check_pid{$id} = $pid;    # no "S" reply: the server waits only for the end
 }
 
 # Kills a running check's group; only the client that asked for the check may.
