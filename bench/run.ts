@@ -18,6 +18,8 @@
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   npm run bench -- gates        500 attempts queued on one key of limit 1: slot hand-over latency; serve CPU
 //                                 with 1,000 waiting (bench/gates.ts; lifeline serve, SQLite and Postgres)
+//   npm run bench -- drift        server CPU of scheduled checks, 1,000 deployments every minute (bench/drift.ts;
+//                                 SQLite and Postgres)
 //   --quick                       smaller data and fewer rounds
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
 // Each row: ours vs. the raw limit on this machine (spawning a process and waiting for it).
@@ -39,6 +41,7 @@ import { benchStream } from './stream.ts';
 import { benchFlood, benchIdle, benchLogRead, benchRate } from './runner.ts';
 import { benchPeers } from './peers.ts';
 import { benchAttemptCpu } from './attempt-cpu.ts';
+import { benchDrift } from './drift.ts';
 import { benchScale } from './scale.ts';
 import { benchStacks } from './stacks.ts';
 import { benchGates } from './gates.ts';
@@ -197,6 +200,7 @@ if (which === 'cpu') await benchAttemptCpu(tmp, quick);
 if (!which || which === 'scale') await benchScale(tmp, quick);
 if (!which || which === 'stacks') await benchStacks(tmp, quick);
 if (!which || which === 'gates') await benchGates(tmp, quick);
+if (!which || which === 'drift') await benchDrift(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

@@ -1,7 +1,6 @@
 // Runs a plan's check (no shell) and records its verdict; on an `unknown` deployment the verdict
 // resolves the state in the same transaction as the check_result event.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import type { PlanConfig } from '../config/types.ts';
 import { checkVerdict, decideCheckResult } from '../domain/transitions.ts';
 import type { Actor, DeploymentState, NewEvent } from '../domain/types.ts';
@@ -11,96 +10,23 @@ import { recordReadyVerdict } from './drift-verdict.ts';
 import { mayAct } from './watch/may-act.ts';
 import { selectDeploymentById } from '../store/deployments.ts';
 import type { DeploymentsTable } from '../store/schema.ts';
+import { insertEvents } from '../store/events.ts';
 import { applyTransition } from '../store/transition.ts';
 import { outputsOnMove } from './outputs.ts';
 import { buildPlanEnv, ensureWorkspace } from '../runner/env.ts';
-import { findPerl } from '../runner/runner-client.ts';
+import { withDeadline } from '../runner/check-process.ts';
+import { CheckStopped, type CheckRequest } from '../runner/launcher-api.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
 import { releaseResolved } from './gates/release.ts';
 
-/** coreutils `timeout`, where it is (Linux: always; elsewhere the in-memory timer alone). */
-const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((f) => fs.existsSync(f));
-/** util-linux `setpriv` (Essential on Debian) sets the parent-death signal that perl cannot. */
-const SETPRIV_BIN = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => fs.existsSync(f));
-const PERL_BIN = findPerl();
-
-/**
- * Leads the check's process group and dies with the engine: the parent-death signal (TERM, set by
- * setpriv before this exec) or a parent already gone kills the whole group, so a check orphaned by a
- * SIGKILLed engine does not run on beside the re-check the next engine starts. Its deadline (whole
- * seconds, rounded up) kills the group too. Otherwise it waits for the check and ends as the check
- * did (its exit code, or the same signal).
- */
-const GUARD = `
-use POSIX qw(_exit);
-my ($owner, $secs) = splice(@ARGV, 0, 2);
-my $kill = sub { $SIG{TERM} = 'IGNORE'; kill 'KILL', -$$; _exit(137) };
-$SIG{TERM} = $kill;
-$SIG{ALRM} = $kill;
-$kill->() if getppid() != $owner;
-alarm($secs);
-my $pid = fork() // _exit(125);
-if ($pid == 0) { $SIG{TERM} = 'DEFAULT'; exec { $ARGV[0] } @ARGV; _exit(127) }
-while (waitpid($pid, 0) == -1) { $kill->() unless $!{EINTR} }
-my $st = $?;
-if ($st & 127) { $SIG{TERM} = 'DEFAULT'; kill $st & 127, $$; }
-_exit($st >> 8);
-`;
-
-/**
- * The check's argv with its deadline inside its own process tree, so a check the engine lost still
- * ends (SPEC §4: every operation has a deadline): the guard above (at once when the engine dies), or
- * where setpriv or perl is missing, `timeout`, which leads the group and SIGKILLs it at the deadline.
- */
-function withDeadline(argv: string[], timeoutMs: number): string[] {
-  if (SETPRIV_BIN && PERL_BIN) {
-    const secs = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-    return [
-      SETPRIV_BIN,
-      '--pdeathsig',
-      'TERM',
-      '--',
-      PERL_BIN,
-      '-e',
-      GUARD,
-      String(process.pid),
-      secs,
-      ...argv,
-    ];
-  }
-  if (!TIMEOUT_BIN) return argv;
-  return [TIMEOUT_BIN, '-s', 'KILL', `${Math.max(1, timeoutMs) / 1000}s`, ...argv];
-}
-
-function runArgv(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<number | null> {
-  return new Promise((resolve) => {
-    const [cmd, ...args] = withDeadline(argv, timeoutMs);
-    const child = spawn(cmd, args, { env, cwd, stdio: 'ignore', detached: true });
-    const kill = () => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    const timer = setTimeout(kill, timeoutMs);
-    signal?.addEventListener('abort', kill, { once: true });
-    const done = (code: number | null) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', kill);
-      resolve(code);
-    };
-    child.on('error', () => done(null));
-    child.on('exit', (code) => done(code));
-  });
+/** Runs a check through the instance's check starter (the runner: no fork of this process). */
+function runArgv(ctx: Ctx, req: CheckRequest, signal?: AbortSignal): Promise<number | null> {
+  if (signal?.aborted) return Promise.resolve(null);
+  const check = ctx.checks.startCheck(req);
+  signal?.addEventListener('abort', check.kill, { once: true });
+  return check.done.finally(() => signal?.removeEventListener('abort', check.kill));
 }
 
 /** Lines kept from a verifying check's output: enough to say why, bounded so a flood costs nothing. */
@@ -167,6 +93,17 @@ export interface CheckRun {
   claim?: { owner: string; epoch: number; version: number; due: string };
 }
 
+/** A check that ran, and what its verdict is recorded against. */
+export interface CheckEnded {
+  /** The deployment as read when the check began. */
+  dep: DeploymentsTable;
+  /** Its state and version then: a verdict counts only for that stay. */
+  began: { state: string; version: number };
+  rc: number | null;
+  actor: Actor;
+  claim?: CheckRun['claim'];
+}
+
 /**
  * Runs the plan's check on `dep` and records its verdict: on an `unknown` deployment it resolves the
  * state; on a `ready` one it says whether the deployment drifted (drift-verdict.ts). Either only while
@@ -180,6 +117,21 @@ export async function runCheck(
   actor: Actor,
   opts: CheckRun = {},
 ): Promise<void> {
+  const ended = await runCheckProcess(ctx, dep, plan, actor, opts);
+  if (ended) await recordCheck(ctx, ended);
+}
+
+/**
+ * Runs the plan's check process on `dep`; null when it was killed by `opts.signal` or stopped with the
+ * engine (nothing to record).
+ */
+export async function runCheckProcess(
+  ctx: Ctx,
+  dep: DeploymentsTable,
+  plan: PlanConfig,
+  actor: Actor,
+  opts: CheckRun = {},
+): Promise<CheckEnded | null> {
   const began = { state: dep.state, version: opts.claim?.version ?? Number(dep.version) };
   const workspace = ensureWorkspace(ctx.config.dataDir, dep.id);
   const env = buildPlanEnv(plan, {
@@ -189,30 +141,58 @@ export async function runCheck(
     deploymentName: dep.name,
     workspace,
   });
-  const rc = await runArgv(plan.check!, env, workspace, opts.timeoutMs ?? plan.timeoutMs, opts.signal);
-  if (opts.signal?.aborted) return;
+  const req = { argv: plan.check!, env, cwd: workspace, timeoutMs: opts.timeoutMs ?? plan.timeoutMs };
+  let rc: number | null;
+  try {
+    rc = await runArgv(ctx, req, opts.signal);
+  } catch (err) {
+    if (err instanceof CheckStopped) return null; // the engine is stopping: nothing to record
+    throw err;
+  }
+  if (opts.signal?.aborted) return null;
+  return { dep, began, rc, actor, ...(opts.claim ? { claim: opts.claim } : {}) };
+}
+
+/**
+ * The check_result a verdict appends on the deployment as it is now, and whether the verdict counts
+ * on a `ready` deployment (not stale); null when nothing is to be recorded (the deployment is gone, or
+ * a scheduled check no longer holds its claim or this instance its lease: the fence of docs/scaling.md).
+ */
+export function checkResultOf(
+  ctx: Ctx,
+  ended: CheckEnded,
+  fresh: DeploymentsTable | undefined,
+): { result: NewEvent; ready: boolean } | null {
+  const { claim, began, rc, actor } = ended;
+  if (!fresh || fresh.deleted_at) return null;
+  if (claim && (fresh.check_owner !== ctx.instanceId || Number(fresh.check_epoch) !== claim.epoch))
+    return null;
+  if (claim && !mayAct(ctx)) return null;
+  const stale = fresh.state !== began.state || Number(fresh.version) !== began.version;
+  const data: Record<string, unknown> = { rc, verdict: checkVerdict(rc), actor: actor.name };
+  if (claim) data.due = claim.due; // the slot it was for: each is checked once
+  if (stale) data.stale = true;
+  const result: NewEvent = { type: 'check_result', deployment_id: fresh.id, attempt_id: null, data };
+  return { result, ready: !stale && fresh.state === 'ready' };
+}
+
+/** Records one check's verdict in a transaction of its own. */
+export async function recordCheck(ctx: Ctx, ended: CheckEnded): Promise<void> {
+  const { claim, rc, actor } = ended;
   const verdict = checkVerdict(rc);
-  const claim = opts.claim;
   await transact(ctx.store, ctx.bus, async (trx) => {
     const nothing = { result: undefined, events: [] };
-    const fresh = await selectDeploymentById(trx, dep.id);
-    if (!fresh || fresh.deleted_at) return nothing;
-    // A scheduled check speaks only under its claim and its lease (the fence of docs/scaling.md).
-    if (claim && (fresh.check_owner !== ctx.instanceId || Number(fresh.check_epoch) !== claim.epoch))
-      return nothing;
-    if (claim && !mayAct(ctx)) return nothing;
+    const fresh = await selectDeploymentById(trx, ended.dep.id);
+    const r = checkResultOf(ctx, ended, fresh);
+    if (!r || !fresh) return nothing;
     const at = nowIso();
-    const stale = fresh.state !== began.state || Number(fresh.version) !== began.version;
-    const data: Record<string, unknown> = { rc, verdict, actor: actor.name };
-    if (claim) data.due = claim.due; // the slot it was for: each is checked once
-    if (stale) data.stale = true;
-    const result: NewEvent = { type: 'check_result', deployment_id: fresh.id, attempt_id: null, data };
-    if (!stale && fresh.state === 'ready') {
+    if (r.ready) {
       const f = findPlan(ctx.config, fresh.plan);
-      const v = { rc, verdict, actor: actor.name, result };
+      const v = { rc, verdict, actor: actor.name, result: r.result };
       const events = await recordReadyVerdict(ctx, trx, fresh, f, v, at, claim);
-      return { result: undefined, events };
+      return { result: undefined, events: await insertEvents(trx, events, at) };
     }
+    const stale = r.result.data.stale === true;
     if (claim) await releaseClaim(trx, fresh.id, claim.owner, claim.epoch);
     const writes = stale ? {} : decideCheckResult(fresh.state as DeploymentState, verdict);
     const outputs = outputsOnMove(fresh, writes.deployment?.to);
@@ -228,7 +208,7 @@ export async function runCheck(
         ...(outputs.set ? { set: outputs.set } : {}),
       },
       eventsAfter: outputs.events,
-      eventsBefore: [result],
+      eventsBefore: [r.result],
     });
     return { result: undefined, events };
   });

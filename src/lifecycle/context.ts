@@ -1,6 +1,7 @@
 // What the lifecycle modules share (the store, the event bus, the config, who we are) and secret values.
 import type pino from 'pino';
 import type { LifelineConfig, PlanConfig } from '../config/types.ts';
+import type { CheckStarter } from '../runner/launcher-api.ts';
 import type { Store } from '../store/open.ts';
 import type { Lease } from './lease.ts';
 import type { OutageLog } from './outage.ts';
@@ -17,6 +18,8 @@ export interface Ctx {
   outage: OutageLog;
   /** This instance's lease: whether it may act on its attempts, and the epoch that fences its writes. */
   lease: Lease;
+  /** Runs plans' checks (through the runner, so this process does not fork for each). */
+  checks: CheckStarter;
   /** Told after a freeze was made or lifted through the API: the freeze gate looks again (SPEC §13.2). */
   freezesChanged?: () => void;
 }

@@ -5,7 +5,7 @@ import type { Transaction } from 'kysely';
 import type { PlanConfig } from '../config/types.ts';
 import { decideDrift, decideHeal, driftOf, HEAL_WINDOW_MS, SELF_HEAL_ACTOR_NAME } from '../domain/drift.ts';
 import type { CheckVerdict } from '../domain/transitions.ts';
-import type { LifelineEvent, NewEvent } from '../domain/types.ts';
+import type { NewEvent } from '../domain/types.ts';
 import { countHeals, writeDrift } from '../store/drift.ts';
 import { selectDbNow } from '../store/instances.ts';
 import type { Database, DeploymentsTable } from '../store/schema.ts';
@@ -21,7 +21,8 @@ export interface Verdict {
 }
 
 /**
- * Records the verdict on `fresh`, a ready deployment still at the version the check began on. Throws
+ * Records the verdict on `fresh`, a ready deployment still at the version the check began on, and
+ * returns the events the caller appends in the same transaction (the check_result first). Throws
  * LostRace when the guarded write matched nothing (the transaction re-runs and finds it stale).
  */
 export async function recordReadyVerdict(
@@ -32,7 +33,7 @@ export async function recordReadyVerdict(
   v: Verdict,
   at: string,
   claim?: { owner: string; epoch: number },
-): Promise<LifelineEvent[]> {
+): Promise<NewEvent[]> {
   const drift = driftOf(fresh.drift_since, fresh.drift_verdict);
   const d = decideDrift('ready', drift, v.verdict, { deploymentId: fresh.id, at, actor: v.actor });
   const after = d.drift === undefined ? drift : d.drift;
@@ -57,14 +58,7 @@ export async function recordReadyVerdict(
       if (d.event?.type === 'drift_detected') d.event.data.heal_at = set.heal_at;
     }
   }
-  const written = await writeDrift(trx, {
-    id: fresh.id,
-    version: Number(fresh.version),
-    claim,
-    set,
-    at,
-    events,
-  });
+  const written = await writeDrift(trx, { id: fresh.id, version: Number(fresh.version), claim, set });
   if (!written) throw new LostRace(`deployment ${fresh.id}`);
-  return written;
+  return events;
 }

@@ -16,7 +16,6 @@ import {
 import { LifelineError } from '../domain/errors.ts';
 import { decideDeploy } from '../domain/transitions.ts';
 import type { Actor, Attempt, DeploymentState, LifelineEvent } from '../domain/types.ts';
-import { selectDeploymentById } from '../store/deployments.ts';
 import {
   claimCheck,
   countHeals,
@@ -29,9 +28,13 @@ import {
   unslotOtherPlans,
 } from '../store/drift.ts';
 import { selectDbNow } from '../store/instances.ts';
-import { runCheck } from './check.ts';
+import type { DeploymentsTable } from '../store/schema.ts';
+import { runCheckProcess, type CheckRun } from './check.ts';
 import { startAttempt } from './commands/attempt.ts';
 import type { Ctx } from './context.ts';
+import { VerdictWriter } from './drift-batch.ts';
+import { DueTimer } from './due-timer.ts';
+import { transact } from './tx.ts';
 import type { Watcher } from './watcher.ts';
 import { mayAct } from './watch/may-act.ts';
 
@@ -44,8 +47,13 @@ export const SELF_HEAL_ACTOR: Actor = { name: SELF_HEAL_ACTOR_NAME, role: 'opera
 export const MAX_RUNNING_CHECKS = 32;
 /** Rows one query reads (seeding, due checks, due heals). */
 const BATCH = 200;
-const MAX_TIMER_MS = 2_147_483_647;
 const MIN_WAKE_MS = 20;
+/**
+ * The longest a pass waits to gather what falls due (a tenth of the shortest check_every if less): a
+ * thousand checks a minute take about one pass and one claim transaction a second, not one of each
+ * per check. So a scheduled check starts up to this long after its slot.
+ */
+const GATHER_MS = 1000;
 /** Refusals that will not pass by themselves: the waiting heal is dropped. */
 const NEVER_STARTS = new Set([
   'INVALID_TRANSITION',
@@ -63,14 +71,22 @@ class NotDue extends LifelineError {
   }
 }
 
+type CheckClaimHeld = NonNullable<CheckRun['claim']>;
+
 export class DriftScheduler {
-  private timer: NodeJS.Timeout | null = null;
-  private armedAt = Number.POSITIVE_INFINITY;
+  private readonly timer = new DueTimer(
+    () => this.runDue().catch((err) => this.ctx.outage.failed('drift', err)),
+    MIN_WAKE_MS,
+  );
   private running: Promise<void> | null = null;
   private again = false;
   private closed = false;
-  private dbOffsetMs: number | null = null;
+  /** A due check found no place: the end of a running one asks for a pass. */
+  private starved = false;
+  /** The database's now at the start of the last pass (the gathering window counts from it). */
+  private lastPassMs = Number.NEGATIVE_INFINITY;
   private readonly checks = new Map<string, Promise<void>>();
+  private readonly verdicts: VerdictWriter;
   private readonly abort = new AbortController();
   private cleaned = false;
   /** Scheduled checks this instance ran (tests, the bench). */
@@ -80,12 +96,17 @@ export class DriftScheduler {
     private readonly ctx: Ctx,
     private readonly watcher: Watcher,
   ) {
+    this.verdicts = new VerdictWriter(ctx);
     // Each running check listens on the one abort signal.
     setMaxListeners(MAX_RUNNING_CHECKS + 8, this.abort.signal);
   }
 
   private get plans(): PlanConfig[] {
     return Object.values(this.ctx.config.plans).filter((p) => p.checkEveryMs !== null && p.check !== null);
+  }
+
+  private gatherMs(plans: PlanConfig[]): number {
+    return Math.min(GATHER_MS, ...plans.map((p) => p.checkEveryMs! / 10));
   }
 
   /** Commits of this instance that may need a pass: a deployment became ready, or drift began. */
@@ -100,7 +121,9 @@ export class DriftScheduler {
         e.data.to === 'ready' &&
         (slots ??= this.plans.length > 0);
       if (ready || (e.type === 'drift_detected' && e.data.heal_at !== undefined)) {
-        void this.runDue().catch((err) => this.ctx.outage.failed('drift', err));
+        // With the next gathering pass (a new slot is at least that far off; a heal's delay is random).
+        if (this.timer.ready) this.timer.arm(this.lastPassMs + this.gatherMs(this.plans));
+        else void this.runDue().catch((err) => this.ctx.outage.failed('drift', err));
         return;
       }
     }
@@ -130,8 +153,7 @@ export class DriftScheduler {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.timer.close();
     this.abort.abort(); // running checks are killed; their next slot comes round as usual
     await this.running?.catch(() => undefined);
     await Promise.all([...this.checks.values()]);
@@ -148,6 +170,7 @@ export class DriftScheduler {
       this.cleaned = true;
     }
     let nowMs = await selectDbNow(db, this.ctx.store.dialect);
+    this.lastPassMs = nowMs;
     // Ready deployments without a slot get one: the first slot after now.
     const unslotted = await selectUnslotted(db, names, BATCH);
     for (const r of unslotted) {
@@ -155,29 +178,19 @@ export class DriftScheduler {
       await slotCheck(db, r.id, new Date(nextCheckMs(r.id, every, nowMs)).toISOString());
     }
     if (unslotted.length === BATCH) this.again = true;
-    // Due checks, as many as there is room for.
+    // Due checks, as many as there is room for, claimed together.
     const room = MAX_RUNNING_CHECKS - this.checks.size;
+    this.starved = room <= 0;
     if (room > 0) {
-      const due = await selectDueChecks(db, names, new Date(nowMs).toISOString(), Math.min(BATCH, room));
-      for (const r of due) {
+      const limit = Math.min(BATCH, room);
+      const due = await selectDueChecks(db, names, new Date(nowMs).toISOString(), limit);
+      if (due.length > 0) {
         if (this.closed || !mayAct(this.ctx)) return;
-        const plan = byName.get(r.plan)!;
-        const claimed = await claimCheck(db, {
-          id: r.id,
-          dueAt: r.next_check_at!,
-          version: Number(r.version),
-          owner: this.ctx.instanceId,
-          epoch: this.ctx.lease.epoch,
-          nextAt: new Date(nextCheckMs(r.id, plan.checkEveryMs!, nowMs)).toISOString(),
-          nowIso: new Date(nowMs).toISOString(),
-          until: new Date(nowMs + plan.checkTimeoutMs + CLAIM_MARGIN_MS).toISOString(),
-        });
-        if (claimed) this.launch(r.id, plan, Number(r.version), r.next_check_at!);
-        // SQLite answers synchronously and a spawn forks this process: yield between checks so the
-        // lease's heartbeat and the API are never held up behind a burst of due checks.
-        await new Promise((r) => setImmediate(r));
+        const claimed = await this.claim(due, byName, nowMs);
+        for (const { dep, claim } of claimed) this.launch(dep, byName.get(dep.plan)!, claim);
       }
-      if (due.length === Math.min(BATCH, room)) this.again = true;
+      if (due.length === limit) this.starved = true;
+      if (due.length === BATCH) this.again = true;
     }
     // Due self-heals.
     for (const r of await selectDueHeals(db, BATCH)) {
@@ -186,34 +199,73 @@ export class DriftScheduler {
     }
     const next = await selectNextDue(db, names);
     nowMs = next.nowMs;
-    this.dbOffsetMs = nowMs - performance.now();
+    this.timer.setDbNow(nowMs);
     // A due check that found no room waits for a running one to end (that end asks for a pass).
     const check =
-      next.check && (this.checks.size < MAX_RUNNING_CHECKS || Date.parse(next.check) > nowMs)
-        ? next.check
-        : null;
-    const times = [check, next.heal].filter((t): t is string => t !== null).map((t) => Date.parse(t));
-    if (times.length > 0) this.arm(Math.min(...times));
+      next.check && (!this.starved || Date.parse(next.check) > nowMs) ? Date.parse(next.check) : null;
+    const heal = next.heal ? Date.parse(next.heal) : null;
+    const times = [check, heal].filter((t): t is number => t !== null);
+    // Not before the gathering window is over: what falls due meanwhile is claimed in one go.
+    if (times.length > 0)
+      this.timer.arm(Math.max(Math.min(...times), this.lastPassMs + this.gatherMs(plans)));
   }
 
-  private launch(id: string, plan: PlanConfig, version: number, due: string): void {
-    const claim = { owner: this.ctx.instanceId, epoch: this.ctx.lease.epoch, version, due };
-    const run = (async () => {
-      const dep = await selectDeploymentById(this.ctx.store.db, id);
-      if (!dep || this.closed) return;
-      this.ran++;
-      await runCheck(this.ctx, dep, plan, SCHEDULE_ACTOR, {
-        timeoutMs: plan.checkTimeoutMs,
-        signal: this.abort.signal,
-        claim,
-      });
-    })()
+  /**
+   * Claims due checks in one transaction (one commit, where a commit each was most of a check's cost
+   * on SQLite); each claim is still its own compare-and-set, taken in id order so that two instances
+   * claiming at once on Postgres wait for each other rather than deadlock. Returns the claims won.
+   */
+  private async claim(
+    due: DeploymentsTable[],
+    byName: Map<string, PlanConfig>,
+    nowMs: number,
+  ): Promise<{ dep: DeploymentsTable; claim: CheckClaimHeld }[]> {
+    const nowIso = new Date(nowMs).toISOString();
+    const sorted = [...due].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    const { ctx } = this;
+    return transact(ctx.store, ctx.bus, async (trx) => {
+      const won: { dep: DeploymentsTable; claim: CheckClaimHeld }[] = [];
+      for (const dep of sorted) {
+        const plan = byName.get(dep.plan)!;
+        const claim = {
+          owner: ctx.instanceId,
+          epoch: ctx.lease.epoch,
+          version: Number(dep.version),
+          due: dep.next_check_at!,
+        };
+        const ok = await claimCheck(trx, {
+          id: dep.id,
+          dueAt: claim.due,
+          version: claim.version,
+          owner: claim.owner,
+          epoch: claim.epoch,
+          nextAt: new Date(nextCheckMs(dep.id, plan.checkEveryMs!, nowMs)).toISOString(),
+          nowIso,
+          until: new Date(nowMs + plan.checkTimeoutMs + CLAIM_MARGIN_MS).toISOString(),
+        });
+        if (ok) won.push({ dep, claim });
+      }
+      return { result: won, events: [] };
+    });
+  }
+
+  private launch(dep: DeploymentsTable, plan: PlanConfig, claim: CheckClaimHeld): void {
+    const id = dep.id;
+    this.ran++;
+    const run = runCheckProcess(this.ctx, dep, plan, SCHEDULE_ACTOR, {
+      timeoutMs: plan.checkTimeoutMs,
+      signal: this.abort.signal,
+      claim,
+    })
+      .then((ended) => (ended ? this.verdicts.write(ended) : undefined))
       .catch((err) =>
         this.ctx.log.error({ deployment: id, err: (err as Error).message }, 'scheduled check failed'),
       )
       .finally(() => {
         this.checks.delete(id);
-        if (!this.closed) void this.runDue().catch((err) => this.ctx.outage.failed('drift', err));
+        // A check that waited for a place takes this one.
+        if (this.starved && !this.closed)
+          void this.runDue().catch((err) => this.ctx.outage.failed('drift', err));
       });
     this.checks.set(id, run);
   }
@@ -231,22 +283,6 @@ export class DriftScheduler {
       }
       this.ctx.log.error({ deployment: id, err: (err as Error).message }, 'self-heal start failed');
     }
-  }
-
-  /** Wakes up when the database's clock reaches `atMs` (early is harmless: the pass re-arms). */
-  private arm(atMs: number): void {
-    if (this.closed || Number.isNaN(atMs) || this.dbOffsetMs === null) return;
-    if (this.timer && atMs >= this.armedAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.armedAt = atMs;
-    // Something still due after a pass (a start that failed on the store): look again soon, not at once.
-    const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_WAKE_MS, atMs - (performance.now() + this.dbOffsetMs)));
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.armedAt = Number.POSITIVE_INFINITY;
-      this.runDue().catch((err) => this.ctx.outage.failed('drift', err));
-    }, delay);
-    this.timer.unref();
   }
 }
 

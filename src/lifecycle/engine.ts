@@ -377,8 +377,8 @@ export async function openLifeline(opts: LifelineOptions): Promise<Lifeline> {
     release();
     throw err;
   }
-  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease };
   const configured = createLauncher(config.supervisor, config.dataDir, (msg) => log.warn(msg));
+  const ctx: Ctx = { store, bus: new EventBus(), config, instanceId, log, outage, lease, checks: configured };
   const launcher = opts.wrapLauncher ? opts.wrapLauncher(configured) : configured;
   const watcher = new Watcher(ctx, launcher);
   const gates = new GateKeeper(ctx, watcher);

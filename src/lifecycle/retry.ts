@@ -16,6 +16,7 @@ import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
 import { deploymentByRef } from './queries.ts';
 import { transact } from './tx.ts';
+import { DueTimer } from './due-timer.ts';
 import type { Watcher } from './watcher.ts';
 import { mayAct } from './watch/may-act.ts';
 
@@ -24,9 +25,6 @@ export const RETRY_ACTOR: Actor = { name: 'retry', role: 'operator' };
 
 /** How many due retries one pass starts; the rest wait for the next pass, which follows at once. */
 const BATCH = 50;
-
-/** Longest a Node timer can wait; a later retry is re-armed by the passes before then. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** Refusals that will not pass by themselves: the retry is dropped with a `retry_cancelled` saying why. */
 const NEVER_STARTS = new Set(['VALIDATION', 'PLAN_NOT_FOUND', 'NOT_FOUND']);
@@ -39,13 +37,12 @@ class NotDue extends LifelineError {
 }
 
 export class RetryStarter {
-  private timer: NodeJS.Timeout | null = null;
-  private armedAt = Number.POSITIVE_INFINITY;
   private running: Promise<number> | null = null;
   private again = false;
   private closed = false;
-  /** The database's clock minus this process's monotonic clock, as last read: times the next wake-up. */
-  private dbOffsetMs: number | null = null;
+  private readonly timer = new DueTimer(() =>
+    this.runDue().catch((err) => this.ctx.outage.failed('retry', err)),
+  );
 
   constructor(
     private readonly ctx: Ctx,
@@ -57,8 +54,8 @@ export class RetryStarter {
     for (const e of events) {
       if (e.type !== 'retry_scheduled' || typeof e.data.at !== 'string') continue;
       // Not yet read the database's clock: a pass reads it and arms from there.
-      if (this.dbOffsetMs === null) void this.runDue().catch((err) => this.ctx.outage.failed('retry', err));
-      else this.arm(Date.parse(e.data.at));
+      if (!this.timer.ready) void this.runDue().catch((err) => this.ctx.outage.failed('retry', err));
+      else this.timer.arm(Date.parse(e.data.at));
     }
   }
 
@@ -80,8 +77,7 @@ export class RetryStarter {
 
   close(): Promise<unknown> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.timer.close();
     return this.running?.catch(() => undefined) ?? Promise.resolve();
   }
 
@@ -101,8 +97,8 @@ export class RetryStarter {
       if (due.length < BATCH || settled === 0) break;
     }
     const next = await selectNextRetryAt(this.ctx.store.db);
-    this.dbOffsetMs = next.nowMs - performance.now();
-    if (next.at !== null) this.arm(Date.parse(next.at));
+    this.timer.setDbNow(next.nowMs);
+    if (next.at !== null) this.timer.arm(Date.parse(next.at));
     return started;
   }
 
@@ -121,21 +117,6 @@ export class RetryStarter {
       this.ctx.log.error({ deployment: deploymentId, err: (err as Error).message }, 'retry start failed');
       return 'failed';
     }
-  }
-
-  /** Wakes up when the database's clock reaches `atMs` (early is harmless: the pass re-arms). */
-  private arm(atMs: number): void {
-    if (this.closed || Number.isNaN(atMs) || this.dbOffsetMs === null) return;
-    if (this.timer && atMs >= this.armedAt) return; // an earlier wake-up will re-arm for this one
-    if (this.timer) clearTimeout(this.timer);
-    this.armedAt = atMs;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, atMs - (performance.now() + this.dbOffsetMs)));
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.armedAt = Number.POSITIVE_INFINITY;
-      this.runDue().catch((err) => this.ctx.outage.failed('retry', err));
-    }, delay);
-    this.timer.unref();
   }
 }
 

@@ -25,3 +25,37 @@ export interface Launcher {
   /** Stops talking to the runner; running supervisors and plans live on. */
   close(): void;
 }
+
+/** A check to run (SPEC §9.3, §14.2): no shell, no run dir, nothing recorded on disk. */
+export interface CheckRequest {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Its deadline: the check's whole group is killed then. */
+  timeoutMs: number;
+}
+
+/** The server stopped while the check ran: the check was killed and has no outcome to record. */
+export class CheckStopped extends Error {
+  constructor() {
+    super('the check was stopped with the server');
+  }
+}
+
+/**
+ * A running check: `done` resolves to its exit code, or null when a signal (or a failed start) ended
+ * it; it rejects with CheckStopped when the server stopped under it.
+ */
+export interface RunningCheck {
+  done: Promise<number | null>;
+  /** Kills the check's whole group (harmless once it has ended). */
+  kill(): void;
+}
+
+/**
+ * Runs checks in their own process group, killed with it at the deadline and when this server dies.
+ * The runner does it without forking the server; where there is no runner, the server spawns them.
+ */
+export interface CheckStarter {
+  startCheck(req: CheckRequest): RunningCheck;
+}

@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Launcher, SupervisorHandle } from './launcher-api.ts';
+import {
+  CheckStopped,
+  type CheckRequest,
+  type CheckStarter,
+  type Launcher,
+  type RunningCheck,
+  type SupervisorHandle,
+} from './launcher-api.ts';
 import { untrustedSocket } from './owned.ts';
 import type { SpawnSupervisorOptions } from './spawn.ts';
 
@@ -50,15 +57,51 @@ class Handle extends EventEmitter implements SupervisorHandle {
 }
 
 /** One NUL-terminated field per value, after its byte length: argv and env cannot contain NUL. */
-function encodeLaunch(id: string, opts: SpawnSupervisorOptions): Buffer {
-  const env = Object.entries(opts.env)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${v}`);
-  const fields = ['L', id, path.resolve(opts.dir), opts.cwd, String(opts.argv.length), ...opts.argv];
-  fields.push(String(env.length), ...env);
+function encode(fields: string[]): Buffer {
   for (const f of fields) if (f.includes('\0')) throw new Error('launch: a field contains NUL');
   const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
   return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
+}
+
+function envFields(env: NodeJS.ProcessEnv): string[] {
+  const kv = Object.entries(env)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  return [String(kv.length), ...kv];
+}
+
+function encodeLaunch(id: string, opts: SpawnSupervisorOptions): Buffer {
+  const argv = [String(opts.argv.length), ...opts.argv];
+  return encode(['L', id, path.resolve(opts.dir), opts.cwd, ...argv, ...envFields(opts.env)]);
+}
+
+/** The runner's guard kills the group at whole seconds, never before the deadline; this server times it exactly. */
+function encodeCheck(id: string, req: CheckRequest): Buffer {
+  const secs = String(Math.max(1, Math.ceil(req.timeoutMs / 1000)));
+  const argv = [String(req.argv.length), ...req.argv];
+  return encode(['C', id, req.cwd, secs, ...argv, ...envFields(req.env)]);
+}
+
+/**
+ * A check sent to the runner: settled once, by its end, a kill before it was sent, the fallback's end,
+ * or (a CheckStopped) this client closing under it.
+ */
+interface CheckWaiter {
+  req: CheckRequest;
+  settle: (rc: number | null | CheckStopped) => void;
+  settled: boolean;
+  /** Set once it was handed to the fallback (the runner could not be used): kills go there. */
+  fallback?: RunningCheck;
+}
+
+/** A request waiting for the runner to answer (or, if it cannot be started, for the fallback). */
+interface Queued {
+  id: string;
+  request: Buffer;
+  /** Registers the reply's receiver, once the request is written. */
+  sent: () => void;
+  /** The runner cannot be used: hand the request to the fallback. */
+  fallBack: () => void;
 }
 
 export interface RunnerClientOptions {
@@ -73,11 +116,12 @@ export interface RunnerClientOptions {
   retryMinMs?: number;
 }
 
-export class RunnerClient implements Launcher {
+export class RunnerClient implements Launcher, CheckStarter {
   private socket: net.Socket | null = null;
   private connecting: Promise<net.Socket | null> | null = null;
-  private queue: { id: string; opts: SpawnSupervisorOptions; request: Buffer; handle: Handle }[] = [];
+  private queue: Queued[] = [];
   private pending = new Map<string, Handle>();
+  private checks = new Map<string, CheckWaiter>();
   private buffer = '';
   private nextId = 1;
   /** Request ids are unique across clients, so a reply can never be taken for another server's. */
@@ -93,7 +137,7 @@ export class RunnerClient implements Launcher {
 
   constructor(
     private readonly dataDir: string,
-    private readonly fallback: Launcher,
+    private readonly fallback: Launcher & CheckStarter,
     private readonly opts: RunnerClientOptions = {},
   ) {
     this.log = opts.log ?? (() => {});
@@ -107,12 +151,80 @@ export class RunnerClient implements Launcher {
     const id = `${this.idPrefix}-${this.nextId++}`;
     // Encoded now, so a field the runner cannot carry throws to the caller, not in a later callback.
     const request = encodeLaunch(id, opts);
-    if (this.socket) this.send(this.socket, id, request, handle);
-    else {
-      this.queue.push({ id, opts, request, handle });
+    this.enqueue({
+      id,
+      request,
+      sent: () => this.pending.set(id, handle),
+      fallBack: () => this.startFallback(opts, handle),
+    });
+    return handle;
+  }
+
+  /**
+   * Runs a check through the runner: a line on its socket, where a spawn would fork this whole
+   * process. The runner kills the check's group at the deadline, when asked, and when this server's
+   * connection closes (it stopped or died). If the runner is lost while the check runs, its outcome is
+   * unknown: the check is run again by the fallback (checks are read-only probes).
+   */
+  startCheck(req: CheckRequest): RunningCheck {
+    if (req.argv.length === 0 || req.argv[0] === '') throw new Error('check: empty argv');
+    if (this.closed || (!this.socket && Date.now() < this.retryAt)) return this.fallback.startCheck(req);
+    const id = `${this.idPrefix}-${this.nextId++}`;
+    const request = encodeCheck(id, req);
+    let resolveDone!: (rc: number | null) => void;
+    let rejectDone!: (err: CheckStopped) => void;
+    const done = new Promise<number | null>((resolve, reject) => {
+      resolveDone = resolve;
+      rejectDone = reject;
+    });
+    const w: CheckWaiter = { req, settled: false, settle: () => {} };
+    // The runner's guard kills at whole seconds past the deadline; this times it exactly.
+    const timer = setTimeout(() => kill(), req.timeoutMs);
+    w.settle = (rc) => {
+      if (w.settled) return;
+      w.settled = true;
+      clearTimeout(timer);
+      this.checks.delete(id);
+      this.queue = this.queue.filter((q) => q.id !== id);
+      if (rc instanceof CheckStopped) rejectDone(rc);
+      else resolveDone(rc);
+    };
+    const kill = () => {
+      if (w.settled) return;
+      if (w.fallback) return w.fallback.kill();
+      if (this.checks.has(id)) this.socket?.write(encode(['K', id]));
+      else w.settle(null); // not sent yet: it never runs
+    };
+    this.enqueue({
+      id,
+      request,
+      sent: () => this.checks.set(id, w),
+      fallBack: () => this.checkFallback(w),
+    });
+    return { done, kill };
+  }
+
+  /** Runs a check the runner could not (or can no longer) run: spawned by this process. */
+  private checkFallback(w: CheckWaiter): void {
+    if (w.settled) return;
+    // This server is stopping (the runner killed the check as its connection closed): no outcome.
+    if (this.closed) return w.settle(new CheckStopped());
+    try {
+      w.fallback = this.fallback.startCheck(w.req);
+      void w.fallback.done.then((rc) => w.settle(rc));
+    } catch {
+      w.settle(null);
+    }
+  }
+
+  private enqueue(q: Queued): void {
+    if (this.socket) {
+      q.sent();
+      this.socket.write(q.request);
+    } else {
+      this.queue.push(q);
       void this.connect();
     }
-    return handle;
   }
 
   lastProgressAt(): number {
@@ -126,12 +238,7 @@ export class RunnerClient implements Launcher {
     this.socket = null;
     if (this.dirFd !== null) fs.closeSync(this.dirFd);
     this.dirFd = null;
-    for (const q of this.queue.splice(0)) this.startFallback(q.opts, q.handle);
-  }
-
-  private send(socket: net.Socket, id: string, request: Buffer, handle: Handle): void {
-    this.pending.set(id, handle);
-    socket.write(request);
+    for (const q of this.queue.splice(0)) q.fallBack();
   }
 
   /** Forwards a fallback supervisor's events to a handle already given out. */
@@ -177,14 +284,17 @@ export class RunnerClient implements Launcher {
               `the runner is tried again in ${Math.round(wait / 1000)} s`,
           );
         }
-        for (const q of this.queue.splice(0)) this.startFallback(q.opts, q.handle);
+        for (const q of this.queue.splice(0)) q.fallBack();
         return null;
       }
       if (this.failures > 0) this.log('the perl runner answers again; attempts are started by it');
       this.failures = 0;
       this.retryAt = 0;
       this.attach(socket);
-      for (const q of this.queue.splice(0)) this.send(socket, q.id, q.request, q.handle);
+      for (const q of this.queue.splice(0)) {
+        q.sent();
+        socket.write(q.request);
+      }
       return socket;
     });
     return this.connecting;
@@ -255,6 +365,10 @@ export class RunnerClient implements Launcher {
       const lost = [...this.pending.values()];
       this.pending.clear();
       for (const h of lost) h.emit('exit', null);
+      // A check's outcome died with the connection (the runner killed it, or the runner is gone).
+      const checks = [...this.checks.values()];
+      this.checks.clear();
+      for (const w of checks) this.checkFallback(w);
     });
     socket.unref();
   }
@@ -262,6 +376,15 @@ export class RunnerClient implements Launcher {
   private reply(line: string): void {
     this.progressAt = Date.now();
     const [op, id, ...rest] = line.split(' ');
+    const check = this.checks.get(id);
+    if (check) {
+      if (op === 'X') check.settle(rest[0] === '-' ? null : Number(rest[0]));
+      else if (op === 'F') {
+        this.checks.delete(id);
+        this.checkFallback(check);
+      }
+      return;
+    }
     const handle = this.pending.get(id);
     if (!handle) return;
     if (op === 'S') {

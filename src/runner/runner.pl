@@ -15,10 +15,15 @@
 # whose uid (SO_PEERCRED) is not ours is closed unanswered):
 #   request  "<bytes>\n" then that many bytes: fields each ended by "\0":
 #            L id dir cwd argc argv... envc env...      launch an attempt
+#            C id cwd secs argc argv... envc env...     run a check (no run dir, no records)
+#            K id                                       kill a check's group
 #   replies  "S id pid\n"     the supervisor was forked (pid is the supervisor's)
 #            "F id reason\n"  it could not be forked
 #            "E id status\n"  the supervisor exited (0: exit record durable; 125: could not record)
-# The runner exits once no client has been connected for IDLE_SECONDS; supervisors live on.
+#            "X id rc\n"      the check ended: its exit code, or "-" when a signal ended it
+# The runner exits once no client has been connected for IDLE_SECONDS; supervisors live on. Checks do
+# not: a check belongs to the server that asked for it, so when that server's connection closes (it
+# stopped, or died even by SIGKILL) its running checks' groups are killed at once.
 # Only modules of Debian's Essential perl-base are used.
 use strict;
 use warnings;
@@ -152,6 +157,8 @@ $SIG{CHLD} = sub { syswrite($wake_w, 'x') };
 my $sel = IO::Select->new($listener, $wake_r);
 my %inbuf;        # client fileno -> bytes received
 my %client_of;    # supervisor pid -> [client handle, attempt id]
+my %check_of;     # check guard pid -> [client handle, check id]
+my %check_pid;    # check id -> guard pid
 my %clients;      # fileno -> handle
 my $last_client = time;
 my $bound = 1;
@@ -165,8 +172,83 @@ sub reply {
 sub reap {
   while ((my $pid = waitpid(-1, WNOHANG)) > 0) {
     my $status = $?;
+    if (my $k = delete $check_of{$pid}) {
+      delete $check_pid{ $k->[1] };
+      reply($k->[0], "X $k->[1] " . ($status & 127 ? '-' : $status >> 8) . "\n");
+      next;
+    }
     my $c = delete $client_of{$pid} or next;
     reply($c->[0], "E $c->[1] " . ($status & 127 ? 125 : $status >> 8) . "\n");
+  }
+}
+
+# A check's guard (a forked child of the runner, as a supervisor is): it leads the check's session and
+# group, so one kill of the group ends the check and all it started. It kills the group itself at the
+# deadline, or when the runner is gone (polled each second: a runner that died cannot kill it). It
+# ends as the check did: its exit code, or the same signal.
+sub guard_check {
+  my ($cwd, $secs, $argv, $env) = @_;
+  setsid();
+  my $runner = getppid();
+  my $deadline = time + $secs + 1;    # whole seconds: never early (the server times it exactly)
+  my $kill = sub { $SIG{TERM} = 'IGNORE'; kill 'KILL', -$$; _exit(137) };
+  $SIG{TERM} = $kill;
+  my $pid = fork();
+  _exit(125) unless defined $pid;
+  if ($pid == 0) {
+    $SIG{$_} = 'DEFAULT' for qw(TERM ALRM PIPE);
+    chdir($cwd) or _exit(127);
+    %ENV = ();
+    for my $kv (@$env) {
+      my $i = index($kv, '=');
+      $ENV{ substr($kv, 0, $i) } = substr($kv, $i + 1) if $i > 0;
+    }
+    { no warnings 'exec'; exec { $argv->[0] } @$argv; }
+    _exit(127);
+  }
+  $SIG{ALRM} = sub { $kill->() if getppid() != $runner || time >= $deadline; alarm(1) };
+  alarm(1);
+  while (waitpid($pid, 0) == -1) { $kill->() unless $!{EINTR} }
+  my $st = $?;
+  alarm(0);
+  if ($st & 127) { $SIG{TERM} = 'DEFAULT'; kill $st & 127, $$; }
+  _exit($st >> 8);
+}
+
+sub run_check {
+  my ($fh, @f) = @_;
+  my ($op, $id, $cwd, $secs, $argc) = splice(@f, 0, 5);
+  return unless defined $argc && $id =~ /^[A-Za-z0-9_-]+$/ && $argc =~ /^\d+$/;
+  my @argv = splice(@f, 0, $argc);
+  my $envc = shift @f;
+  return reply($fh, "F $id bad request\n")
+    unless @argv && defined $envc && $envc =~ /^\d+$/ && $secs =~ /^\d+$/;
+  my @env = splice(@f, 0, $envc);
+  my $pid = fork();
+  return reply($fh, "F $id fork: $!\n") unless defined $pid;
+  if ($pid == 0) {
+    $SIG{PIPE} = 'DEFAULT';
+    $SIG{CHLD} = 'DEFAULT';
+    close $_ for $listener, $wake_r, $wake_w;
+    close $_ for values %clients;
+    guard_check($cwd, $secs, \@argv, \@env);
+  }
+  $check_of{$pid} = [ $fh, $id ];
+  $check_pid{$id} = $pid;    # no "S" reply: the server waits only for the end
+}
+
+# Kills a running check's group; only the client that asked for the check may.
+sub kill_check {
+  my ($fh, $id) = @_;
+  my $pid = defined $id ? $check_pid{$id} : undef;
+  kill 'KILL', -$pid if $pid && $check_of{$pid}[0] == $fh;
+}
+
+# The client is gone: its checks end with it (a supervisor, an attempt's, lives on).
+sub drop_checks {
+  my ($fh) = @_;
+  for my $pid (keys %check_of) {
+    kill 'KILL', -$pid if $check_of{$pid}[0] == $fh;
   }
 }
 
@@ -196,6 +278,7 @@ sub serve_client {
   my $n = sysread($fh, my $chunk, 65536);
   if (!$n) {
     return if !defined $n && $! == EINTR;
+    drop_checks($fh);
     $sel->remove($fh);
     delete $inbuf{ fileno($fh) };
     delete $clients{ fileno($fh) };
@@ -213,7 +296,10 @@ sub serve_client {
     substr($$buf, 0, $head + $len) = '';
     my @f = split /\0/, $msg, -1;
     pop @f if @f && $f[-1] eq '';
-    launch($fh, @f);
+    my $op = $f[0] // '';
+    if ($op eq 'C') { run_check($fh, @f) }
+    elsif ($op eq 'K') { kill_check($fh, $f[1]) }
+    else { launch($fh, @f) }
   }
 }
 

@@ -2,8 +2,6 @@
 // the self-heal deploys waiting. One query per function; due times are compared as ISO text on the
 // database's clock.
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { LifelineEvent, NewEvent } from '../domain/types.ts';
-import { insertEvents } from './events.ts';
 import { dbNowIso, dialectOf } from './instances.ts';
 import type { Database, DeploymentsTable } from './schema.ts';
 
@@ -57,19 +55,20 @@ export async function unslotOtherPlans(db: Db, plans: string[]): Promise<void> {
   await q.execute();
 }
 
-export type DueCheck = Pick<DeploymentsTable, 'id' | 'plan' | 'version' | 'next_check_at'>;
-
-/** Ready deployments of these plans whose check is due at `nowIso` (the database's now), earliest first. */
+/**
+ * Ready deployments of these plans whose check is due at `nowIso` (the database's now), earliest first:
+ * whole rows, which is what the checks need (no read per check).
+ */
 export async function selectDueChecks(
   db: Db,
   plans: string[],
   nowIso: string,
   limit: number,
-): Promise<DueCheck[]> {
+): Promise<DeploymentsTable[]> {
   if (plans.length === 0) return [];
   return db
     .selectFrom('deployments')
-    .select(['id', 'plan', 'version', 'next_check_at'])
+    .selectAll()
     .where('state', '=', 'ready')
     .where('next_check_at', 'is not', null)
     .where('next_check_at', '<=', nowIso)
@@ -159,16 +158,15 @@ export interface DriftWrite {
   /** A scheduled check's claim: the row must still name this owner and epoch (and it is released). */
   claim?: { owner: string; epoch: number };
   set: Partial<Pick<DeploymentsTable, 'drift_since' | 'drift_verdict' | 'heal_at'>>;
-  at: string;
-  events: NewEvent[];
 }
 
 /**
  * The verdict's one guarded write: the drift columns (and the claim released) only if the deployment
  * is still `ready` at the version the check began on and, for a scheduled check, still claimed by this
- * instance under this epoch; its events in the same transaction. Null when the row no longer matches.
+ * instance under this epoch. False when the row no longer matches. The caller appends the verdict's
+ * events in the same transaction.
  */
-export async function writeDrift(trx: Transaction<Database>, w: DriftWrite): Promise<LifelineEvent[] | null> {
+export async function writeDrift(trx: Transaction<Database>, w: DriftWrite): Promise<boolean> {
   let q = trx
     .updateTable('deployments')
     .set({
@@ -186,8 +184,13 @@ export async function writeDrift(trx: Transaction<Database>, w: DriftWrite): Pro
     q = q.where('check_owner', '=', w.claim.owner).where('check_epoch', '=', w.claim.epoch);
   }
   const res = await q.executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) return null;
-  return w.events.length > 0 ? insertEvents(trx, w.events, w.at) : [];
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/** The rows of these deployments (the verdicts of a batch of checks are written against them). */
+export async function selectDeploymentsByIds(db: Db, ids: string[]): Promise<DeploymentsTable[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('deployments').selectAll().where('id', 'in', ids).execute();
 }
 
 /** Releases this instance's claim without a verdict (the check went stale or could not run). */
