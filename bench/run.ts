@@ -15,6 +15,8 @@
 //   npm run bench -- peers-inproc the old way: every peer inside the bench process (not in a full run)
 //   npm run bench -- stacks       a 100-unit stack run vs. a client script waiting per stage; 1,000-unit stack reads
 //                                 (bench/stacks.ts; SQLite and Postgres)
+//   npm run bench -- apply-plan   planning 200 stacks × 10 units vs. reading them one by one over GET
+//                                 (bench/apply-plan.ts; SQLite and Postgres)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   --quick                       smaller data and fewer rounds
 // A run of every scenario writes its tables to docs/performance.md; one scenario to $TMPDIR/lifeline-bench-<name>.md.
@@ -39,6 +41,7 @@ import { benchPeers } from './peers.ts';
 import { benchAttemptCpu } from './attempt-cpu.ts';
 import { benchScale } from './scale.ts';
 import { benchStacks } from './stacks.ts';
+import { benchApplyPlan } from './apply-plan.ts';
 import { benchPeersInProcess } from './peers-inproc.ts';
 import { benchWrites } from './writes.ts';
 import { closePg } from './pg.ts';
@@ -193,6 +196,7 @@ if (!which || which === 'peers') await benchPeers(tmp, quick);
 if (which === 'cpu') await benchAttemptCpu(tmp, quick);
 if (!which || which === 'scale') await benchScale(tmp, quick);
 if (!which || which === 'stacks') await benchStacks(tmp, quick);
+if (!which || which === 'apply-plan') await benchApplyPlan(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

@@ -75,7 +75,8 @@ async function byClient(serve: Serve, round: number): Promise<number> {
   return (JSON.parse(out) as { ms: number }).ms;
 }
 
-async function readBig(serve: Serve, reads: number): Promise<number[]> {
+/** Wall times of the reads, and the serve process's CPU per read (less bent by machine load than p99). */
+async function readBig(serve: Serve, reads: number): Promise<{ times: number[]; cpuMs: number }> {
   const spec = {
     name: 'big',
     units: Array.from({ length: 10 }, (_, k) => ({
@@ -88,13 +89,14 @@ async function readBig(serve: Serve, reads: number): Promise<number[]> {
   must(await serve.request('POST', '/v1/stacks', spec), 201, 'create 1,000-unit stack');
   for (let i = 0; i < 20; i++) await serve.request('GET', '/v1/stacks/big'); // warm-up
   const times: number[] = [];
+  const cpu0 = serve.cpu().serve.self;
   for (let i = 0; i < reads; i++) {
     const t0 = performance.now();
     const s = must(await serve.request('GET', '/v1/stacks/big'), 200, 'read stack');
     times.push(performance.now() - t0);
     if (s.units.length !== 1000) throw new Error(`read ${s.units.length} units`);
   }
-  return times;
+  return { times, cpuMs: (serve.cpu().serve.self - cpu0) / reads };
 }
 
 export interface StacksResult {
@@ -103,7 +105,7 @@ export interface StacksResult {
   stack_run_ms: number;
   client_script_ms: number;
   ratio: number;
-  read_1000_units: { reads: number; p50_ms: number; p99_ms: number };
+  read_1000_units: { reads: number; p50_ms: number; p99_ms: number; server_cpu_ms_per_read: number };
   loadavg: number[];
 }
 
@@ -134,7 +136,7 @@ export async function measureStacks(
         `  ${store} round ${r}: run ${run.at(-1)!.toFixed(0)} ms, client ${client.at(-1)!.toFixed(0)} ms`,
       );
     }
-    const times = await readBig(serve, reads);
+    const { times, cpuMs } = await readBig(serve, reads);
     return {
       store,
       rounds,
@@ -145,6 +147,7 @@ export async function measureStacks(
         reads,
         p50_ms: Number(percentile(times, 50).toFixed(1)),
         p99_ms: Number(percentile(times, 99).toFixed(1)),
+        server_cpu_ms_per_read: Number(cpuMs.toFixed(1)),
       },
       loadavg: os.loadavg().map((x) => Number(x.toFixed(1))),
     };
@@ -164,6 +167,7 @@ export async function benchStacks(tmp: string, quick: boolean): Promise<void> {
     'run / script',
     'GET 1,000-unit stack p50 (ms)',
     'p99 (ms)',
+    'server CPU per GET (ms)',
   ]);
   for (const store of ['sqlite', 'postgres']) {
     const r = await measureStacks(tmp, store, rounds, reads);
@@ -174,6 +178,7 @@ export async function benchStacks(tmp: string, quick: boolean): Promise<void> {
       r.ratio,
       r.read_1000_units.p50_ms,
       r.read_1000_units.p99_ms,
+      r.read_1000_units.server_cpu_ms_per_read,
     ]);
   }
   s.notes.push(
