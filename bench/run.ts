@@ -15,6 +15,8 @@
 //   npm run bench -- peers-inproc the old way: every peer inside the bench process (not in a full run)
 //   npm run bench -- stacks       a 100-unit stack run vs. a client script waiting per stage; 1,000-unit stack reads
 //                                 (bench/stacks.ts; SQLite and Postgres)
+//   npm run bench -- apply-plan   planning 200 stacks × 10 units vs. reading them one by one over GET
+//                                 (bench/apply-plan.ts; SQLite and Postgres)
 //   npm run bench -- notify       commit on one Postgres instance to receipt on another's stream (bench/notify.ts)
 //   npm run bench -- gates        500 attempts queued on one key of limit 1: slot hand-over latency; serve CPU
 //                                 with 1,000 waiting (bench/gates.ts; lifeline serve, SQLite and Postgres)
@@ -45,6 +47,7 @@ import { benchDrift } from './drift.ts';
 import { benchScale } from './scale.ts';
 import { benchStacks } from './stacks.ts';
 import { benchGates } from './gates.ts';
+import { benchApplyPlan } from './apply-plan.ts';
 import { benchPeersInProcess } from './peers-inproc.ts';
 import { benchWrites } from './writes.ts';
 import { closePg } from './pg.ts';
@@ -201,6 +204,7 @@ if (!which || which === 'scale') await benchScale(tmp, quick);
 if (!which || which === 'stacks') await benchStacks(tmp, quick);
 if (!which || which === 'gates') await benchGates(tmp, quick);
 if (!which || which === 'drift') await benchDrift(tmp, quick);
+if (!which || which === 'apply-plan') await benchApplyPlan(tmp, quick);
 if (which === 'peers-inproc') await benchPeersInProcess(tmp, quick);
 await closePg();
 fs.rmSync(tmp, { recursive: true, force: true });

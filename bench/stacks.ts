@@ -7,6 +7,8 @@
 // 2. Reading a 1,000-unit stack (10 keys × count 100): GET /v1/stacks/{name}, sequential, p50/p99.
 //   npm run bench -- stacks [--quick]     SQLite and Postgres, into the bench report
 //   npx tsx bench/stacks.ts [--store sqlite|postgres] [--rounds 5] [--reads 300]   one store, JSON
+//   npx tsx bench/stacks.ts [--store …] [--reads 300] --against <dir>   the read only, this checkout against
+//                                 another (e.g. `git archive <commit> | tar -x -C <dir>`, node_modules linked)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -75,7 +77,7 @@ async function byClient(serve: Serve, round: number): Promise<number> {
   return (JSON.parse(out) as { ms: number }).ms;
 }
 
-async function readBig(serve: Serve, reads: number): Promise<number[]> {
+async function createBig(serve: Serve): Promise<void> {
   const spec = {
     name: 'big',
     units: Array.from({ length: 10 }, (_, k) => ({
@@ -87,14 +89,65 @@ async function readBig(serve: Serve, reads: number): Promise<number[]> {
   };
   must(await serve.request('POST', '/v1/stacks', spec), 201, 'create 1,000-unit stack');
   for (let i = 0; i < 20; i++) await serve.request('GET', '/v1/stacks/big'); // warm-up
+}
+
+async function readOnce(serve: Serve): Promise<number> {
+  const t0 = performance.now();
+  const s = must(await serve.request('GET', '/v1/stacks/big'), 200, 'read stack');
+  const ms = performance.now() - t0;
+  if (s.units.length !== 1000) throw new Error(`read ${s.units.length} units`);
+  return ms;
+}
+
+/** Wall times of the reads, and the serve process's CPU per read (less bent by machine load than p99). */
+async function readBig(serve: Serve, reads: number): Promise<{ times: number[]; cpuMs: number }> {
+  await createBig(serve);
   const times: number[] = [];
-  for (let i = 0; i < reads; i++) {
-    const t0 = performance.now();
-    const s = must(await serve.request('GET', '/v1/stacks/big'), 200, 'read stack');
-    times.push(performance.now() - t0);
-    if (s.units.length !== 1000) throw new Error(`read ${s.units.length} units`);
+  const cpu0 = serve.cpu().serve.self;
+  for (let i = 0; i < reads; i++) times.push(await readOnce(serve));
+  return { times, cpuMs: (serve.cpu().serve.self - cpu0) / reads };
+}
+
+const readFigures = (times: number[], cpuMs: number) => ({
+  p50_ms: Number(percentile(times, 50).toFixed(1)),
+  p99_ms: Number(percentile(times, 99).toFixed(1)),
+  server_cpu_ms_per_read: Number(cpuMs.toFixed(1)),
+});
+
+/**
+ * The 1,000-unit read on this checkout and on another (`--against <dir>`, e.g. an export of the commit
+ * before a change), each in its own serve process, reads alternating: a before/after in one run.
+ */
+export async function compareReads(tmp: string, store: string, reads: number, against: string) {
+  const sides = [
+    { name: 'this checkout', root: path.resolve(import.meta.dirname, '..') },
+    { name: against, root: against },
+  ];
+  const serves: Serve[] = [];
+  try {
+    for (const [i, side] of sides.entries()) {
+      const dir = fs.mkdtempSync(path.join(tmp, `reads-${store}-${i}-`));
+      const db =
+        store === 'sqlite' ? `sqlite:${path.join(dir, 'lifeline.db')}` : await pgDatabase(`bench_reads_${i}`);
+      serves.push(await Serve.start({ dir, db, root: side.root }));
+      await createBig(serves[i]);
+    }
+    const times: number[][] = serves.map(() => []);
+    const cpu0 = serves.map((s) => s.cpu().serve.self);
+    for (let r = 0; r < reads; r++)
+      for (const [i, serve] of serves.entries()) times[i].push(await readOnce(serve));
+    return {
+      store,
+      reads,
+      sides: sides.map((side, i) => ({
+        checkout: side.name,
+        ...readFigures(times[i], (serves[i].cpu().serve.self - cpu0[i]) / reads),
+      })),
+      loadavg: os.loadavg().map((x) => Number(x.toFixed(1))),
+    };
+  } finally {
+    for (const s of serves) await s.stop();
   }
-  return times;
 }
 
 export interface StacksResult {
@@ -103,7 +156,7 @@ export interface StacksResult {
   stack_run_ms: number;
   client_script_ms: number;
   ratio: number;
-  read_1000_units: { reads: number; p50_ms: number; p99_ms: number };
+  read_1000_units: { reads: number; p50_ms: number; p99_ms: number; server_cpu_ms_per_read: number };
   loadavg: number[];
 }
 
@@ -134,18 +187,14 @@ export async function measureStacks(
         `  ${store} round ${r}: run ${run.at(-1)!.toFixed(0)} ms, client ${client.at(-1)!.toFixed(0)} ms`,
       );
     }
-    const times = await readBig(serve, reads);
+    const { times, cpuMs } = await readBig(serve, reads);
     return {
       store,
       rounds,
       stack_run_ms: Math.round(median(run)),
       client_script_ms: Math.round(median(client)),
       ratio: Number((median(run) / median(client)).toFixed(2)),
-      read_1000_units: {
-        reads,
-        p50_ms: Number(percentile(times, 50).toFixed(1)),
-        p99_ms: Number(percentile(times, 99).toFixed(1)),
-      },
+      read_1000_units: { reads, ...readFigures(times, cpuMs) },
       loadavg: os.loadavg().map((x) => Number(x.toFixed(1))),
     };
   } finally {
@@ -164,6 +213,7 @@ export async function benchStacks(tmp: string, quick: boolean): Promise<void> {
     'run / script',
     'GET 1,000-unit stack p50 (ms)',
     'p99 (ms)',
+    'server CPU per GET (ms)',
   ]);
   for (const store of ['sqlite', 'postgres']) {
     const r = await measureStacks(tmp, store, rounds, reads);
@@ -174,6 +224,7 @@ export async function benchStacks(tmp: string, quick: boolean): Promise<void> {
       r.ratio,
       r.read_1000_units.p50_ms,
       r.read_1000_units.p99_ms,
+      r.read_1000_units.server_cpu_ms_per_read,
     ]);
   }
   s.notes.push(
@@ -188,12 +239,21 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeline-bench-stacks-'));
   try {
-    const r = await measureStacks(
-      tmp,
-      arg('store', 'sqlite'),
-      Number(arg('rounds', '5')),
-      Number(arg('reads', '300')),
-    );
+    const against = process.argv.indexOf('--against');
+    const r =
+      against > 0
+        ? await compareReads(
+            tmp,
+            arg('store', 'sqlite'),
+            Number(arg('reads', '300')),
+            process.argv[against + 1],
+          )
+        : await measureStacks(
+            tmp,
+            arg('store', 'sqlite'),
+            Number(arg('rounds', '5')),
+            Number(arg('reads', '300')),
+          );
     console.log(JSON.stringify(r, null, 2));
   } finally {
     await closePg();

@@ -175,8 +175,15 @@ export function checkApplyBody(ctx: Ctx, input: unknown, needDigest: boolean): C
 
 const parse = <T>(s: string): T => JSON.parse(s) as T;
 
+/** What the plan reads of a deployment: a stack of 2,000 units is read whole, so no more than this. */
+type ReadDeployment = Pick<
+  DeploymentsTable,
+  'id' | 'name' | 'plan' | 'params' | 'labels' | 'state' | 'version' | 'stack_id'
+>;
+const READ_COLUMNS = ['id', 'name', 'plan', 'params', 'labels', 'state', 'version', 'stack_id'] as const;
+
 function current(
-  row: DeploymentsTable,
+  row: ReadDeployment,
   deployed: Map<string, string>,
   stack: string | null,
 ): CurrentDeployment {
@@ -197,7 +204,7 @@ function current(
 async function readWorld(
   db: Kysely<Database>,
   body: ApplyBody,
-): Promise<{ world: ApplyWorld; stacks: Map<string, StacksTable>; deps: Map<string, DeploymentsTable> }> {
+): Promise<{ world: ApplyWorld; stacks: Map<string, StacksTable>; deps: Map<string, ReadDeployment> }> {
   const stackNames = body.documents.flatMap((d) => (d.kind === 'stack' ? [d.spec.name] : []));
   const depNames = body.documents.flatMap((d) => (d.kind === 'deployment' ? [d.deployment.name] : []));
   // The label is inside a JSON column: LIKE narrows, the exact match is checked below.
@@ -215,7 +222,7 @@ async function readWorld(
     stackRows.length > 0
       ? await db
           .selectFrom('deployments')
-          .selectAll()
+          .select(READ_COLUMNS)
           .where('deleted_at', 'is', null)
           .where(
             'stack_id',
@@ -226,7 +233,7 @@ async function readWorld(
       : [];
   const depRows = await db
     .selectFrom('deployments')
-    .selectAll()
+    .select(READ_COLUMNS)
     .where('deleted_at', 'is', null)
     .where((eb) =>
       eb.or([...(depNames.length > 0 ? [eb('name', 'in', depNames)] : []), eb('labels', 'like', tagged)]),
@@ -238,13 +245,20 @@ async function readWorld(
     all.map((d) => d.id),
   );
   const stackById = new Map(stackRows.map((s) => [s.id, s.name]));
+  // Each stack's units in one pass (200 stacks × 2,000 units filtered per stack was quadratic).
+  const unitsOf = new Map<string, ReadDeployment[]>();
+  for (const u of unitRows) {
+    const list = unitsOf.get(u.stack_id!);
+    if (list) list.push(u);
+    else unitsOf.set(u.stack_id!, [u]);
+  }
   const world: ApplyWorld = {
     stacks: stackRows.map((s) => ({
       name: s.name,
       spec: parse<StackSpec>(s.spec),
       labels: parse(s.labels),
       version: Number(s.version),
-      units: unitRows.filter((u) => u.stack_id === s.id).map((u) => current(u, deployed, s.name)),
+      units: (unitsOf.get(s.id) ?? []).map((u) => current(u, deployed, s.name)),
     })),
     deployments: depRows
       .filter((d) => !d.stack_id || !stackById.has(d.stack_id))

@@ -10,15 +10,15 @@ import type { Page } from '../domain/types.ts';
 import { maskParams } from '../runner/redact.ts';
 import { parseOutputs } from '../domain/outputs.ts';
 import { maskOutputs } from './present.ts';
-import { selectAttemptsByIds } from '../store/attempts.ts';
 import { driftOfRow, toSummary } from '../store/rows.ts';
-import type { Database, DeploymentsTable, StacksTable } from '../store/schema.ts';
+import type { Database, StacksTable } from '../store/schema.ts';
 import {
   selectRunSummaries,
   selectStackById,
   selectStackByRef,
   selectStackPage,
-  selectUnitRows,
+  selectUnitViews,
+  type UnitView,
 } from '../store/stacks.ts';
 import { secretNames, type Ctx } from './context.ts';
 import { checkLimit, MAX_PAGE, validation } from './validate.ts';
@@ -40,9 +40,12 @@ export async function stackIdFor(ctx: Ctx, ref: string): Promise<string> {
 }
 
 /** A unit's outputs (SPEC §12.1), masked as the deployment's own view masks them. */
-function outputsOf(ctx: Ctx, row: DeploymentsTable): Record<string, unknown> {
+function outputsOf(ctx: Ctx, row: UnitView): Record<string, unknown> {
+  const outputs = parseOutputs(row.outputs);
+  // Most units of a big stack have none: no params to parse for them.
+  if (Object.keys(outputs).length === 0) return outputs;
   const params = JSON.parse(row.params) as Record<string, unknown>;
-  return maskOutputs(ctx, row.plan, params, row.secret_params, parseOutputs(row.outputs));
+  return maskOutputs(ctx, row.plan, params, row.secret_params, outputs);
 }
 
 function maskSpec(ctx: Ctx, spec: StackSpec): Stack['spec'] {
@@ -67,28 +70,27 @@ export async function presentStacks(ctx: Ctx, db: Kysely<Database>, rows: Stacks
   const out: Stack[] = [];
   for (const row of rows) {
     const spec = JSON.parse(row.spec) as StackSpec;
-    const units = await selectUnitRows(db, row.id);
-    const current = new Map(
-      (
-        await selectAttemptsByIds(
-          db,
-          units.map((u) => u.current_attempt_id).filter((x): x is string => x !== null),
-        )
-      ).map((a) => [a.id, a]),
-    );
+    const units = await selectUnitViews(db, row.id);
     const depth = unitDepths(spec);
     const order = new Map(spec.units.map((u, i) => [u.key, i]));
     const after = new Map(spec.units.map((u) => [u.key, u.after]));
     const items: StackUnit[] = units.map((u) => {
       const key = u.unit_key ?? '';
-      const cur = u.current_attempt_id ? current.get(u.current_attempt_id) : undefined;
       return {
         key,
         index: u.unit_index == null ? null : Number(u.unit_index),
         deployment: u.name,
         deployment_id: u.id,
         state: u.state as StackUnit['state'],
-        current_attempt: cur ? toSummary(cur) : null,
+        current_attempt:
+          u.attempt_id === null
+            ? null
+            : toSummary({
+                id: u.attempt_id,
+                number: Number(u.attempt_number),
+                kind: u.attempt_kind!,
+                state: u.attempt_state!,
+              }),
         outputs: outputsOf(ctx, u),
         drift: driftOfRow(u),
         depth: depth.get(key) ?? 0,

@@ -51,6 +51,60 @@ export async function selectUnitRows(db: Db, stackId: string): Promise<Deploymen
     .execute();
 }
 
+/** What a stack's read shows of a unit: its deployment's columns and its current attempt's summary. */
+export interface UnitView {
+  id: string;
+  name: string;
+  plan: string;
+  params: string;
+  secret_params: string | null;
+  state: string;
+  outputs: string | null;
+  unit_key: string | null;
+  unit_index: number | null;
+  drift_since: string | null;
+  drift_verdict: string | null;
+  heal_at: string | null;
+  attempt_id: string | null;
+  attempt_number: number | null;
+  attempt_kind: string | null;
+  attempt_state: string | null;
+}
+
+/**
+ * A stack's live units with their current attempts, in creation order, in one query of only the columns
+ * the read shows: a 1,000-unit stack is read often (dashboards, `--follow`), and every unused column of
+ * every row costs (issue 19: p99 < 50 ms).
+ */
+export async function selectUnitViews(db: Db, stackId: string): Promise<UnitView[]> {
+  const rows = await db
+    .selectFrom('deployments as d')
+    .leftJoin('attempts as a', 'a.id', 'd.current_attempt_id')
+    .select([
+      'd.id',
+      'd.name',
+      'd.plan',
+      'd.params',
+      'd.secret_params',
+      'd.state',
+      'd.outputs',
+      'd.unit_key',
+      'd.unit_index',
+      'd.drift_since',
+      'd.drift_verdict',
+      'd.heal_at',
+      'a.id as attempt_id',
+      'a.number as attempt_number',
+      'a.kind as attempt_kind',
+      'a.state as attempt_state',
+    ])
+    .where('d.stack_id', '=', stackId)
+    .where('d.deleted_at', 'is', null)
+    .orderBy('d.id')
+    .execute();
+  return rows as UnitView[];
+}
+
 export interface StackListQuery {
   limit: number;
   /** id of the last item of the previous page; ids sort by creation time. */

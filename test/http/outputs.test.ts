@@ -1,6 +1,7 @@
 // Outputs through the HTTP API (SPEC §12.1) on both stores: the deployment (one and the list), its
-// attempts and the events show them, as the OpenAPI schema says; an operator's resolve to torn_down
-// of an `unknown` deployment clears them with outputs_changed, in the resolve's own transaction.
+// attempts, the events and a stack's read of its units show them, as the OpenAPI schema says; an
+// operator's resolve to torn_down of an `unknown` deployment clears them with outputs_changed, in the
+// resolve's own transaction.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, FIXTURES, fixturePlans, type TestDialect } from '../helpers/engine.ts';
@@ -98,5 +99,62 @@ describe.each(DIALECTS)('outputs over HTTP on %s', (dialect: TestDialect) => {
       ['outputs_changed', {}],
     ]);
     expectStoreInvariants(await snapshotOf(h.engine.store.db));
+  }, 60_000);
+
+  it("a stack's read shows each unit as the unit deployment's own read does: state, current attempt, masked outputs", async () => {
+    await post(
+      '/v1/stacks',
+      {
+        name: 'os',
+        units: [
+          {
+            key: 'db',
+            plan: 'out',
+            params: { token: 'tok-s3cret', lines: [{ output: { dsn: 'pg://$TOKEN@db' } }] },
+          },
+          {
+            key: 'web',
+            plan: 'out',
+            count: 2,
+            params: { lines: [{ output: { url: 'http://w/' } }] },
+            after: ['db'],
+          },
+          { key: 'quiet', plan: 'out', after: ['db'] },
+        ],
+      },
+      201,
+    );
+    const sameAsDeployments = async () => {
+      const raw = await h.app.inject({ method: 'GET', url: '/v1/stacks/os', headers: viewer });
+      expect(raw.body).not.toContain('tok-s3cret');
+      const units = json(raw).units as any[];
+      expect(units.map((u) => u.deployment)).toEqual(['os-db', 'os-web-1', 'os-web-2', 'os-quiet']);
+      for (const u of units) {
+        const d = await get(`/v1/deployments/${u.deployment}`);
+        expect([u.deployment_id, u.state, u.current_attempt, u.outputs]).toEqual([
+          d.id,
+          d.state,
+          d.current_attempt,
+          d.outputs,
+        ]);
+      }
+      return units;
+    };
+    expect((await sameAsDeployments()).map((u) => u.current_attempt)).toEqual([null, null, null, null]);
+    await post('/v1/stacks/os/deploy', {}, 202);
+    for (const u of ['os-db', 'os-web-1', 'os-web-2', 'os-quiet']) await waitState(h.app, u, 'ready', admin);
+    const ready = await sameAsDeployments();
+    expect(ready[0].outputs).toEqual({ dsn: 'pg://***@db' });
+    expect(ready[1].outputs).toEqual({ url: 'http://w/' });
+    expect(ready[3].outputs).toEqual({});
+
+    // A unit deployed again on its own: the stack shows its running attempt, the old outputs until it ends.
+    const again = await post('/v1/deployments/os-web-2/attempts', { params: { hold: 60, lines: [] } }, 202);
+    await waitAttempt(h.app, again.id, (a) => a.state === 'running', admin);
+    const running = await sameAsDeployments();
+    expect(running[2].current_attempt).toMatchObject({ id: again.id, kind: 'deploy', state: 'running' });
+    await post(`/v1/deployments/os-web-2/cancel`, {}, 202);
+    await waitAttempt(h.app, again.id, (a) => a.state === 'cancelled', admin);
+    await sameAsDeployments();
   }, 60_000);
 });
