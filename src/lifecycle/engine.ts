@@ -211,8 +211,9 @@ export class Lifeline implements LifelineApi {
     // lease lapsed, the watcher stopped acting and the start never returned.
     this.ctx.lease.startHeartbeat(
       async (beat) => {
-        // Re-registered after a lapse: re-claim (under the new epoch) what is still ours.
-        if (beat === 'reregistered') await this.reconcileNow();
+        // Re-registered after a lapse: re-claim (under the new epoch) what is still ours. Not awaited:
+        // the next heartbeat waits for this one, and a pass that waits on the watcher outlasts the lease.
+        if (beat === 'reregistered') void this.reconcileNow().catch((err) => outage.failed('reconcile', err));
         outage.ok();
       },
       (err) => outage.failed('heartbeat', err),
