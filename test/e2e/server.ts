@@ -101,7 +101,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}`)), 30_000);
+    // A server that never says it listens is killed, or it outlives the test run holding its port and data.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start in 30 s:\n${out}`));
+    }, 30_000);
     const onData = () => {
       for (const line of out.split('\n')) {
         if (!line.startsWith('{')) continue;
