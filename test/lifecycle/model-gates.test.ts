@@ -20,6 +20,7 @@ import type {
   AttemptState,
   DeploymentState,
 } from '../../src/domain/types.ts';
+import { isActiveRun } from '../../src/domain/stack-run.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
 import {
@@ -197,7 +198,7 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
   expectStackFolds(snap);
   expectRunFolds(snap);
   expectRunLaunches(snap);
-  expectSlots(snap, (key) => (key === KEY ? 1 : Infinity));
+  expectSlots(snap, (key) => (key === KEY ? 1 : Infinity), m.frozen);
 }
 
 type Cmd = fc.AsyncCommand<Model, Real>;
@@ -209,6 +210,13 @@ type Cmd = fc.AsyncCommand<Model, Real>;
  * events (the model waits for states, not for those), so those are not counted.
  */
 async function refused(r: Real, code: string, call: () => Promise<unknown>): Promise<void> {
+  const before = await requestWrites(r);
+  await expect(call()).rejects.toMatchObject({ code });
+  expect(await requestWrites(r), `nothing written by a refused ${code}`).toEqual(before);
+}
+
+/** What only a request writes: attempts outside the stack, runs, and creation, cancel, approval and rejection events. */
+async function requestWrites(r: Real): Promise<{ events: number; attempts: number; runs: number }> {
   const ofRequests = new Set([
     'deployment_created',
     'deployment_deleted',
@@ -216,19 +224,22 @@ async function refused(r: Real, code: string, call: () => Promise<unknown>): Pro
     'approval_granted',
   ]);
   const db = r.engine.store.db;
-  const count = async () => {
-    const events = (await db.selectFrom('events').select(['type', 'data']).execute()).filter((e) => {
-      if (ofRequests.has(e.type)) return true;
-      const data = typeof e.data === 'string' ? (JSON.parse(e.data) as Record<string, unknown>) : e.data;
-      return e.type === 'attempt_end' && (data as Record<string, unknown>).reason === 'rejected';
-    }).length;
-    const attempts = (await db.selectFrom('attempts').select('id').execute()).length;
-    const runs = (await db.selectFrom('runs').select('id').execute()).length;
-    return { events, attempts, runs };
-  };
-  const before = await count();
-  await expect(call()).rejects.toMatchObject({ code });
-  expect(await count(), `nothing written by a refused ${code}`).toEqual(before);
+  const events = (await db.selectFrom('events').select(['type', 'data']).execute()).filter((e) => {
+    if (ofRequests.has(e.type)) return true;
+    const data = typeof e.data === 'string' ? (JSON.parse(e.data) as Record<string, unknown>) : e.data;
+    return e.type === 'attempt_end' && (data as Record<string, unknown>).reason === 'rejected';
+  }).length;
+  // a run launches its units' attempts by itself: only the attempts of deployments outside the stack
+  const attempts = (
+    await db
+      .selectFrom('attempts as a')
+      .innerJoin('deployments as d', 'd.id', 'a.deployment_id')
+      .select('a.id')
+      .where('d.stack_id', 'is', null)
+      .execute()
+  ).length;
+  const runs = (await db.selectFrom('runs').select('id').execute()).length;
+  return { events, attempts, runs };
 }
 
 /** A deploy or teardown of a gated deployment: it runs, queues for the slot, or waits for the freeze. */
@@ -422,10 +433,26 @@ class SRun implements Cmd {
     const input = this.kind === 'deploy' ? {} : { confirm: STACK };
     const call = () => r.engine.startStackRun(STACK, this.kind, input, OPER);
     m.activeRun = await activeRun(r);
-    if (m.activeRun) await refused(r, 'STACK_RUN_IN_PROGRESS', call);
-    else {
+    if (!m.activeRun) {
       await call();
       seen.runs += 1;
+    } else {
+      // The run seen active may end between that read and the call (its last unit ends meanwhile): then
+      // a new run starts, rightly, but only once the one seen has ended. Otherwise: refused, nothing written.
+      const seenRun = m.activeRun;
+      const before = await requestWrites(r);
+      const started = await call().then(
+        () => true,
+        (err: unknown) => {
+          expect(err).toMatchObject({ code: 'STACK_RUN_IN_PROGRESS' });
+          return false;
+        },
+      );
+      if (started) {
+        expect(['succeeded', 'failed', 'cancelled']).toContain((await r.engine.getRun(seenRun)).state);
+        seen.runs += 1;
+      } else
+        expect(await requestWrites(r), 'nothing written by a refused STACK_RUN_IN_PROGRESS').toEqual(before);
     }
     await checkInvariants(m, r);
   }
