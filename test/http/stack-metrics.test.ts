@@ -1,9 +1,7 @@
 // Stacks and runs on the operator's surfaces (SPEC §12, §10, §11) on SQLite and Postgres: /metrics counts
 // stacks by state and active runs by kind as a run goes, and a webhook selecting state_transition
 // receives the stack's and the run's transitions (data.entity "stack" and "run") in order.
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -12,6 +10,7 @@ import { configFromObject } from '../../src/config/load.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { openLifeline } from '../../src/lifecycle/engine.ts';
 import { tempConfig } from '../helpers/config.ts';
+import { tellCtl } from '../helpers/fifo.ts';
 import { DIALECTS, dbUrlFor, fixturePlans, quietLogger, tempDir, waitFor } from '../helpers/engine.ts';
 import { json } from './helpers.ts';
 
@@ -39,20 +38,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((r) => receiver.close(r)));
 
-/** Tells a `ctl` unit's waiting plan to exit with rc, once it has made its FIFO. */
-async function tell(dir: string, depId: string, rc: number): Promise<void> {
-  const fifo = path.join(dir, 'workspaces', depId, 'ctl');
-  await waitFor(() => {
-    try {
-      const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.writeSync(fd, `${rc}\n`);
-      fs.closeSync(fd);
-      return true;
-    } catch {
-      return false; // no FIFO yet, or no reader yet
-    }
-  }, 'the control FIFO');
-}
+const tell = (dir: string, depId: string, rc: number) => tellCtl(dir, depId, rc);
 
 describe.each(DIALECTS)('stacks and runs in /metrics and webhooks on %s', (dialect) => {
   it('counts stacks by state and active runs by kind, and delivers stack and run transitions', async () => {

@@ -2,8 +2,8 @@
 // on_failure stop vs continue (skipped); the resume; teardown in reverse; cancel; an unknown unit
 // blocks what comes after it; one active run per stack and no direct unit writes meanwhile. Every
 // unit is a stack-unit.sh plan that waits for the test to tell it its exit code, so each step is seen.
-import fs from 'node:fs';
 import path from 'node:path';
+import { tellCtl } from '../helpers/fifo.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LifelineError } from '../../src/domain/errors.ts';
 import { foldRun, type Run, type StepState } from '../../src/domain/stack-run.ts';
@@ -53,22 +53,7 @@ describe.each(DIALECTS)('stack runs on %s', (dialect) => {
     Object.fromEntries((await engine.getStack(stack)).units.map((u) => [u.deployment, u.deployment_id]));
 
   /** Tells the unit's waiting plan to exit with rc. */
-  async function tell(depId: string, rc: number): Promise<void> {
-    const fifo = path.join(dir, 'workspaces', depId, 'ctl');
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-        fs.writeSync(fd, `${rc}\n`);
-        fs.closeSync(fd);
-        return;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if ((code !== 'ENXIO' && code !== 'ENOENT') || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
-  }
+  const tell = (depId: string, rc: number) => tellCtl(dir, depId, rc);
 
   const steps = (run: Run) => Object.fromEntries(run.steps.map((s) => [s.deployment, s.step]));
   const until = (runId: string, want: Record<string, StepState>, what: string) =>
