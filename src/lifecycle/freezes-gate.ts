@@ -22,6 +22,8 @@ interface Input {
 
 export const freezeGate = {
   name: 'freeze' as const,
+  // An attempt still waiting on a slot has not passed its gates: a freeze made since holds it again.
+  recloses: true,
   async check({
     ctx,
     trx,

@@ -82,6 +82,23 @@ export async function markGateOpened(
   return Number(res.numUpdatedRows) === 1;
 }
 
+/** Makes an opened gate of an attempt wait again; false when it was not open (someone else re-held it). */
+export async function reopenGateRow(
+  trx: Transaction<Database>,
+  attemptId: string,
+  gate: string,
+  fields: Pick<AttemptGatesTable, 'detail' | 'since' | 'queue_seq' | 'expires_at'>,
+): Promise<boolean> {
+  const res = await trx
+    .updateTable('attempt_gates')
+    .set({ ...fields, opened_at: null })
+    .where('attempt_id', '=', attemptId)
+    .where('gate', '=', gate)
+    .where('opened_at', 'is not', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
 /** The waiting record is history once the attempt ends (its events keep it): the rows go. */
 export async function deleteGateRows(trx: Transaction<Database>, attemptId: string): Promise<number> {
   const res = await runCompiled(trx, 'deleteGateRows', [attemptId], () =>

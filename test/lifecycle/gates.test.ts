@@ -296,6 +296,52 @@ describe.each(DIALECTS)('gates on %s', (dialect) => {
     },
   );
 
+  it('a freeze made while an attempt waits on a slot holds it at the hand-over, even one an earlier freeze let go', async () => {
+    const { engine, dir } = await boot(dialect);
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    const freeze = (name: string) => engine.createFreeze({ name, until, reason: 'exam' }, ADMIN);
+    await freeze('first');
+    const a = await deployOn(engine, 'a', 'vm', 'f');
+    const b = await deployOn(engine, 'b', 'vm', 'f');
+    expect(b.waiting.map((w) => w.gate)).toEqual(['freeze']);
+    // Lifted: a gets the slot and runs, b passes the freeze and waits on the slot.
+    await engine.deleteFreeze('first', ADMIN);
+    await running(engine, a.id);
+    await waitFor(async () => {
+      const w = (await engine.getAttempt(b.id)).waiting;
+      return w.length === 1 && w[0].gate === 'concurrency' ? true : null;
+    }, 'b waiting on the slot');
+    // A second freeze, then the slot frees: b has not passed its gates, so the freeze holds it again.
+    await freeze('second');
+    await tellExit(dir, (await engine.getDeployment('a')).id, 0);
+    await ended(engine, a.id);
+    const held = await waitFor(async () => {
+      const w = (await engine.getAttempt(b.id)).waiting;
+      return w.some((x) => x.gate === 'freeze') ? w : null;
+    }, 'b held by the second freeze');
+    expect(held.find((w) => w.gate === 'freeze')!.detail).toMatchObject({ freeze: 'second' });
+    await engine.reconcileNow();
+    expect((await engine.getAttempt(b.id)).state).toBe('queued');
+    expect(readSupervisor(path.join(dir, 'attempts', b.id))).toBeNull();
+    // Lifting it opens b: it takes the free slot and runs.
+    await engine.deleteFreeze('second', ADMIN);
+    await running(engine, b.id);
+    await tellExit(dir, (await engine.getDeployment('b')).id, 0);
+    await ended(engine, b.id);
+    const ev = (await events(engine)).filter(
+      (e) => e.attempt_id === b.id && (e.type === 'gate_waiting' || e.type === 'gate_opened'),
+    );
+    expect(ev.map((e) => `${e.type} ${String(e.data.gate)}`)).toEqual([
+      'gate_waiting freeze',
+      'gate_opened freeze',
+      'gate_waiting concurrency',
+      'gate_waiting freeze',
+      'gate_opened freeze',
+      'gate_opened concurrency',
+    ]);
+    await expectInvariants(engine, { 'proxmox-f': 1 });
+  });
+
   it('a scheduled retry goes through the gate like any attempt', async () => {
     const { engine, dir } = await boot(dialect);
     const hold = await deployOn(engine, 'hold', 'holdvm');

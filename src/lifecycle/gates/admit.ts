@@ -9,7 +9,13 @@ import type { PlanConfig } from '../../config/types.ts';
 import { LifelineError } from '../../domain/errors.ts';
 import type { LifelineEvent, NewEvent } from '../../domain/types.ts';
 import { insertEvents } from '../../store/events.ts';
-import { insertGateRow, markGateOpened, selectGateRows, setWaiting } from '../../store/gates.ts';
+import {
+  insertGateRow,
+  markGateOpened,
+  reopenGateRow,
+  selectGateRows,
+  setWaiting,
+} from '../../store/gates.ts';
 import { dialectOf, selectDbNow } from '../../store/instances.ts';
 import type { AttemptGatesTable, AttemptsTable, Database, DeploymentsTable } from '../../store/schema.ts';
 import { LostRace } from '../../store/transition.ts';
@@ -48,11 +54,12 @@ export async function runGates(
   let holding = false;
   for (const gate of GATES) {
     const row = byGate.get(gate.name) ?? null;
-    if (row?.opened_at) continue;
+    if (row?.opened_at && !gate.recloses) continue;
     if (gate.last && holding) continue;
     const check = await gate.check({ ctx, trx, ...s, row, arrival });
     if (!check) continue;
     const v = check.verdict;
+    if (row?.opened_at && v.kind !== 'wait') continue; // opened before and still open: nothing to record
     if (v.kind === 'refuse') {
       if (arrival) throw new LifelineError(v.code, v.detail);
       holding = true; // a refusal applies to arrivals: one already waiting goes on waiting
@@ -78,7 +85,7 @@ export async function runGates(
   for (const { gate, check, row } of decided) {
     const v = check.verdict;
     if (v.kind === 'wait') {
-      if (row) continue; // waits on as before
+      if (row && !row.opened_at) continue; // waits on as before
       let expires: string | null = null;
       if (v.expiresInMs !== null) {
         expiresAt ??= dbClock(trx);
@@ -91,15 +98,25 @@ export async function runGates(
       };
       const [stored] = await insertEvents(trx, [e], s.at);
       events.push(stored);
+      const fields = {
+        detail: JSON.stringify(v.detail),
+        since: s.at,
+        queue_seq: stored.seq,
+        expires_at: expires,
+      };
+      if (row) {
+        // It held before and let go; it holds again (a new freeze): the same record waits once more.
+        if (!(await reopenGateRow(trx, s.attempt.id, gate.name, fields))) {
+          throw new LostRace(`gate ${gate.name} of ${s.attempt.id}`);
+        }
+        continue;
+      }
       await insertGateRow(trx, {
         attempt_id: s.attempt.id,
         gate: gate.name,
         key: check.key,
-        detail: JSON.stringify(v.detail),
-        since: s.at,
-        queue_seq: stored.seq,
+        ...fields,
         opened_at: null,
-        expires_at: expires,
       });
       continue;
     }

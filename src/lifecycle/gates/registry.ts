@@ -41,6 +41,11 @@ export interface Gate {
   last?: boolean;
   /** Whether letting an attempt through at once (it never waited) is an event too: a slot grant is. */
   announcePass?: boolean;
+  /**
+   * May hold again after it opened (a freeze made later): looked at again, while some other gate still
+   * holds the attempt, even where its record says opened.
+   */
+  recloses?: boolean;
   /** Reads (and locks) only. null: the gate does not apply to this attempt, nothing is recorded. */
   check(input: GateInput): Promise<GateCheck | null>;
   /** The gate's own write when it lets the attempt through (a slot), in the same transaction. */
