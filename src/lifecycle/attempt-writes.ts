@@ -467,10 +467,11 @@ function clampEnd(endedAt: string, startedAt: string | null): string {
  * it, so no two machines' clocks are compared: a skewed instance schedules neither early nor late.
  */
 async function retryDueAt(trx: Transaction<Database>, endedAt: string, delayMs: number): Promise<string> {
-  // The database's clock first, then the age: on one machine (one clock) the due time then never lands
-  // past the failure + the delay, not even by the millisecond between the two reads.
-  const dbNow = await selectDbNow(trx, dialectOf(trx));
+  // The age first, then the database's clock: on one machine (one clock) the due time then never lands
+  // before the failure + the delay; it may land later by the read's latency (a retry starts late, never
+  // early). The other order let a short delay put it before the failure itself (seen: 8 and 64 ms).
   const age = Math.max(0, clockNow() - Date.parse(endedAt));
+  const dbNow = await selectDbNow(trx, dialectOf(trx));
   return new Date(dbNow + delayMs - age).toISOString();
 }
 
