@@ -56,6 +56,17 @@ export async function insertDeployment(trx: Transaction<Database>, row: Deployme
   }
 }
 
+/** Replaces a deployment's labels: the column and its label rows (004), in the caller's transaction. */
+export async function replaceLabels(
+  trx: Transaction<Database>,
+  deploymentId: string,
+  labels: Record<string, string>,
+): Promise<void> {
+  await trx.deleteFrom('deployment_labels').where('deployment_id', '=', deploymentId).execute();
+  const rows = Object.entries(labels).map(([key, value]) => ({ key, value, deployment_id: deploymentId }));
+  if (rows.length > 0) await insertRows(trx, 'deployment_labels', rows);
+}
+
 export interface DeploymentListQuery {
   state?: string;
   plan?: string;

@@ -121,6 +121,22 @@ describe.each(DIALECTS)('stack routes on %s', (dialect) => {
     expectProblem(await req('GET', '/v1/deployments/h4-net', 'viewer'), 404, 'NOT_FOUND');
   });
 
+  it('PUT gives every unit the stack labels as they now are, kept units too', async () => {
+    await req('POST', '/v1/stacks', 'operator', spec('h7'));
+    const next = { ...spec('h7'), labels: { course: 'sec-102', term: 'spring' } };
+    expect((await req('PUT', '/v1/stacks/h7', 'operator', next)).statusCode).toBe(200);
+    for (const name of ['h7-net', 'h7-vm-1', 'h7-vm-2']) {
+      const dep = json(await req('GET', `/v1/deployments/${name}`, 'viewer'));
+      expect(dep.labels).toMatchObject({ course: 'sec-102', term: 'spring', 'lifeline.stack': 'h7' });
+    }
+    const listed = json(await req('GET', '/v1/deployments?label=course%3Dsec-102&limit=100', 'viewer'));
+    expect(listed.items.map((d: { name: string }) => d.name).sort()).toEqual([
+      'h7-net',
+      'h7-vm-1',
+      'h7-vm-2',
+    ]);
+  });
+
   it('Idempotency-Key: a retried create gets the first response and writes nothing more', async () => {
     const key = { 'idempotency-key': 'stack-h5' };
     const first = await req('POST', '/v1/stacks', 'operator', spec('h5'), key);

@@ -10,7 +10,7 @@ import type { Stack } from '../../domain/stack-types.ts';
 import { decideCreate } from '../../domain/transitions.ts';
 import type { Actor, DeploymentState, LifelineEvent, NewEvent } from '../../domain/types.ts';
 import { maskParams } from '../../runner/redact.ts';
-import { isNameTaken, markDeploymentDeleted } from '../../store/deployments.ts';
+import { isNameTaken, markDeploymentDeleted, replaceLabels } from '../../store/deployments.ts';
 import { insertEvents } from '../../store/events.ts';
 import type { Database, DeploymentsTable, StacksTable } from '../../store/schema.ts';
 import {
@@ -307,18 +307,22 @@ export async function updateStackIn(
       await deleteUnit(trx, dep, at);
       events.push(deletedEvent(dep, actor.name));
     }
-    // Changed params apply at the unit's next deploy: the deployment's params, no state change.
+    // Changed params apply at the unit's next deploy: the deployment's params, no state change. The
+    // stack's labels are every unit's now (a freeze matching them must hold the units it names).
     for (const u of expanded) {
       const dep = byName.get(u.name);
-      if (!dep || dep.params === JSON.stringify(u.params)) continue;
+      const params = JSON.stringify(u.params);
+      const unitLabels = JSON.stringify(u.labels);
+      if (!dep || (dep.params === params && dep.labels === unitLabels)) continue;
       const res = await trx
         .updateTable('deployments')
-        .set({ params: JSON.stringify(u.params), updated_at: at })
+        .set({ params, labels: unitLabels, updated_at: at })
         .where('id', '=', dep.id)
         .where('version', '=', Number(dep.version))
         .where('deleted_at', 'is', null)
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) throw new LostRace(`deployment ${dep.id}`);
+      if (dep.labels !== unitLabels) await replaceLabels(trx, dep.id, u.labels);
     }
     const units = added.map((u) => unitRow(stack.id, u, plans.get(u.plan)!, at, actor.name));
     if (units.length > 0) {
