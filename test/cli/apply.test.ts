@@ -1,4 +1,4 @@
-// `lifeline diff -f` and `lifeline apply -f` (SPEC §14.1): the real binary against a real server.
+// `lifeline diff -f` and `lifeline apply -f` (SPEC §14.1): the CLI (in-process, see helpers.ts) against a real server.
 // Several YAML documents and a list, the plan printed plain when piped, exit codes, --yes, --follow,
 // a parse error with its line, and an unknown key with its suggestion.
 import fs from 'node:fs';

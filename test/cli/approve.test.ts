@@ -1,7 +1,7 @@
 // `lifeline approve|reject ATTEMPT --reason` against a real server with two tokens (SPEC §13.3).
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, cliPlans, spawnCli, TestServer, waitFor } from './helpers.ts';
+import { cli, cliPlans, startCli, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -67,7 +67,7 @@ describe('lifeline approve / reject', () => {
 
   it('deploy --follow says live that it waits for an approval, who may give it, and who gave it', async () => {
     expect((await as(ANN, ['create', 'web-f', '--plan', 'gated'])).code).toBe(0);
-    const follow = spawnCli(server, ['deploy', 'web-f', '--follow'], { LIFELINE_TOKEN: ANN });
+    const follow = startCli(server, ['deploy', 'web-f', '--follow'], { LIFELINE_TOKEN: ANN });
     await follow.waitForOutput(/waiting for approval by an operator or admin other than ann\n/);
     const id = /approve with: lifeline approve (att_\S+) --reason/.exec(follow.stdout)?.[1];
     expect(id, follow.stdout).toBeDefined();

@@ -1,9 +1,10 @@
-// Every command of SPEC §7 (apart from the --follow endings, in follow.test.ts): the real binary against a
-// real server. Output, --json, colours, exit codes.
+// Every command of SPEC §7 (apart from the --follow endings, in follow.test.ts) against a real server:
+// output, --json, colours, exit codes. Commands run in-process (helpers.ts); what only the real binary
+// shows (its exit status, SIGINT, a terminal, a closed pipe) runs it.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BIN, cleanEnv, cli, freePort, ROOT, spawnCli, TestServer, waitFor } from './helpers.ts';
+import { BIN, binCli, cleanEnv, cli, freePort, ROOT, spawnCli, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -261,6 +262,20 @@ describe('errors and exit codes', () => {
     ]) {
       expect(help.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     }
+  });
+
+  it('the real binary exits with the code and prints what the in-process run does', async () => {
+    const missing = await binCli(server, ['deploy', 'no-such-thing']);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toBe('error: NOT_FOUND: deployment no-such-thing not found\n');
+    const usage = await binCli(server, ['no-such-command']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^error: unknown command 'no-such-command'\nhint: see lifeline --help\n$/);
+    const help = await binCli(server, ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^ {2}deploy\b/m);
+    expect(help.stdout).toMatch(/^ {2}LIFELINE_URL +the server/m);
   });
 
   it('a server that cannot be reached is a clear message and exit 2', async () => {

@@ -1,6 +1,7 @@
-// `--follow` end to end: the real binary against a real server, ending in each exit code of SPEC §7.
+// `--follow` end to end against a real server, ending in each exit code of SPEC §7; the exit statuses 1
+// and 3 also through the real binary.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, count, spawnCli, TestServer, waitFor } from './helpers.ts';
+import { binCli, cli, count, spawnCli, startCli, TestServer, waitFor } from './helpers.ts';
 
 interface Dep {
   id: string;
@@ -8,7 +9,6 @@ interface Dep {
   current_attempt: { id: string; number: number; state: string } | null;
 }
 
-// Every CLI run is a fresh node process; on a busy 2-core machine a test can take a while.
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
 let server: TestServer;
@@ -42,7 +42,8 @@ describe('deploy --follow', () => {
 
   it('exits 1 when the attempt fails, and prints rc and reason', async () => {
     await cli(server, ['create', 'f-fail', '--plan', 'fail']);
-    const r = await cli(server, ['deploy', 'f-fail', '--follow']);
+    // The real binary: its exit status is 1.
+    const r = await binCli(server, ['deploy', 'f-fail', '--follow']);
     expect(r.code).toBe(1);
     expect(count(r.stdout, '│ about to fail')).toBe(1);
     expect(r.stdout).toMatch(/result: failed {2}rc=2 {2}reason=exit_nonzero/);
@@ -51,7 +52,7 @@ describe('deploy --follow', () => {
 
   it('exits 1 when the attempt is cancelled while it runs', async () => {
     await cli(server, ['create', 'f-cancel', '--plan', 'sleep']);
-    const follow = spawnCli(server, ['deploy', 'f-cancel', '--follow']);
+    const follow = startCli(server, ['deploy', 'f-cancel', '--follow']);
     await follow.waitForOutput(/│ sleeping/);
     const c = await cli(server, ['cancel', 'f-cancel']);
     expect(c.code).toBe(0);
@@ -64,6 +65,7 @@ describe('deploy --follow', () => {
 
   it('exits 3 when the outcome is lost (supervisor and process killed), and unknown is then a stop sign', async () => {
     await cli(server, ['create', 'f-lost', '--plan', 'sleep']);
+    // The real binary: its exit status is 3.
     const follow = spawnCli(server, ['deploy', 'f-lost', '--follow']);
     await follow.waitForOutput(/│ sleeping/);
     const d = await dep('f-lost');
@@ -101,7 +103,7 @@ describe('deploy --follow', () => {
 
   it('check resolves an unknown deployment from its verdict', async () => {
     await cli(server, ['create', 'f-check', '--plan', 'sleep']);
-    const follow = spawnCli(server, ['deploy', 'f-check', '--follow', '--json']);
+    const follow = startCli(server, ['deploy', 'f-check', '--follow', '--json']);
     await waitFor(async () => (await dep('f-check')).current_attempt?.state === 'running', 'running');
     await server.loseAttempt((await dep('f-check')).current_attempt!.id);
     const r = await follow.done;

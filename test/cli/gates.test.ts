@@ -1,11 +1,11 @@
 // `lifeline show` and `--follow` on a waiting attempt (SPEC §13.4): they say what it waits for, and
 // --follow says it live: its place in the queue as it moves up, the gate opening when the slot frees, then
-// the run to its end. On SQLite and on a Postgres cluster of this file's own (the CLI harness has none).
+// the run to its end. On SQLite and on the run's PostgreSQL (test/setup/postgres.ts), a database of its own.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ensureDatabase, PgCluster } from '../helpers/pg.ts';
-import { cli, cliPlans, spawnCli, TestServer, waitFor } from './helpers.ts';
+import { dbUrlFor } from '../helpers/dialect.ts';
+import { cli, cliPlans, startCli, tempDir, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -16,20 +16,12 @@ const gated = {
   concurrency: { key: 'lab', limit: 1 },
 };
 
-let cluster: PgCluster | null = null;
-afterAll(async () => {
-  await cluster?.destroy();
-});
-
 describe.each(['sqlite', 'postgres'] as const)('waiting attempts in the CLI (%s)', (store) => {
   let server: TestServer;
 
   beforeAll(async () => {
     let config = {};
-    if (store === 'postgres') {
-      cluster ??= await PgCluster.create();
-      config = { db: await ensureDatabase(cluster.url, 'cli_gates') };
-    }
+    if (store === 'postgres') config = { db: await dbUrlFor('postgres', tempDir()) };
     server = await TestServer.start({ ...cliPlans(), gated }, config);
   });
 
@@ -64,7 +56,7 @@ describe.each(['sqlite', 'postgres'] as const)('waiting attempts in the CLI (%s)
     expect((await cli(server, ['deploy', 'g1'])).code).toBe(0);
     await waitFor(async () => (await dep('g1')).current_attempt?.state === 'running', 'g1 running');
 
-    const follow = spawnCli(server, ['deploy', 'g2', '--follow']);
+    const follow = startCli(server, ['deploy', 'g2', '--follow']);
     await follow.waitForOutput(/waiting for concurrency key lab, position 1 in its queue/);
     const shown = await cli(server, ['show', 'g2']);
     expect(shown.code).toBe(0);
@@ -89,7 +81,7 @@ describe.each(['sqlite', 'postgres'] as const)('waiting attempts in the CLI (%s)
     for (const n of names) expect((await cli(server, ['create', n, '--plan', 'gated'])).code).toBe(0);
     for (const n of ['h', 'p1', 'p2']) expect((await cli(server, ['deploy', n])).code).toBe(0);
 
-    const follow = spawnCli(server, ['deploy', 'p3', '--follow']);
+    const follow = startCli(server, ['deploy', 'p3', '--follow']);
     await follow.waitForOutput(/waiting for concurrency key lab, position 3 in its queue/);
     // Each end frees the slot: the head of the queue starts and p3 moves up one place.
     await tellExit('h', 0);

@@ -1,11 +1,16 @@
-// Runs the real `lifeline` binary against a real `lifeline serve` started by the test, on a free port,
-// with a temp config whose plans are fixture scripts and whose database and data dir are in a temp dir.
-// Both run the compiled JavaScript (dist/, built once per test run by test/helpers/build.ts): starting
-// tsx for every command made these tests slow.
+// Runs `lifeline` commands against a real `lifeline serve` started by the test, on a free port, with a
+// temp config whose plans are fixture scripts and whose database and data dir are in a temp dir. The
+// server is the compiled JavaScript (dist/, built once per test run by test/helpers/build.ts).
+// A client command runs in-process by default (`cli`, `startCli`: src/cli/run.ts's runCli, with the
+// environment and streams of its own, as the binary has them when piped): a node process per command
+// cost each up to a second of CPU. `binCli` and `spawnCli` run the real binary, for what only a process
+// shows: its exit status, signals, a terminal, a closed pipe.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { runCli } from '../../src/cli/run.ts';
 import { tempConfig, tempDir as makeTempDir, writeConfigFile } from '../helpers/config.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -284,7 +289,29 @@ export interface CliResult {
   stderr: string;
 }
 
-/** A running `lifeline …`: output so far, and a way to wait for some of it. */
+/** Waits until `out()` matches `re`; fails at once when the command ends without printing it. */
+async function waitForText(
+  out: () => string,
+  err: () => string,
+  done: Promise<unknown>,
+  re: RegExp,
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
+  let ended = false;
+  void done.then(() => (ended = true));
+  await waitFor(
+    () => {
+      if (re.test(out())) return true;
+      if (ended) throw new Error(`exited before printing ${what}:\n${out()}\n${err()}`);
+      return false;
+    },
+    `${what} in the output; so far:\n${out()}\n${err()}`,
+    timeoutMs,
+  );
+}
+
+/** A running `lifeline …` process: output so far, and a way to wait for some of it. */
 export class CliProcess {
   stdout = '';
   stderr = '';
@@ -308,16 +335,51 @@ export class CliProcess {
     });
   }
 
-  async waitForOutput(re: RegExp, what = String(re), timeoutMs = 30_000): Promise<void> {
-    let ended = false;
-    void this.done.then(() => (ended = true));
-    await waitFor(
-      () => {
-        if (re.test(this.stdout)) return true;
-        if (ended) throw new Error(`exited before printing ${what}:\n${this.stdout}\n${this.stderr}`);
-        return false;
-      },
-      `${what} in the output; so far:\n${this.stdout}\n${this.stderr}`,
+  waitForOutput(re: RegExp, what = String(re), timeoutMs = 30_000): Promise<void> {
+    return waitForText(
+      () => this.stdout,
+      () => this.stderr,
+      this.done,
+      re,
+      what,
+      timeoutMs,
+    );
+  }
+}
+
+/** A stream that appends what is written to it (not a terminal, like a pipe). */
+function sink(append: (text: string) => void): Writable {
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _enc, cb) {
+      append(chunk.toString());
+      cb();
+    },
+  });
+}
+
+/** A `lifeline …` running in this process (runCli): output so far, and a way to wait for some of it. */
+export class InProcessCli {
+  stdout = '';
+  stderr = '';
+  readonly done: Promise<CliResult>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv) {
+    const stdout = sink((t) => (this.stdout += t));
+    const stderr = sink((t) => (this.stderr += t));
+    this.done = runCli(args, { env, stdout, stderr }).then((code) => {
+      if (code === null) throw new Error(`lifeline ${args.join(' ')} did not end with an exit code`);
+      return { code, signal: null, stdout: this.stdout, stderr: this.stderr };
+    });
+  }
+
+  waitForOutput(re: RegExp, what = String(re), timeoutMs = 30_000): Promise<void> {
+    return waitForText(
+      () => this.stdout,
+      () => this.stderr,
+      this.done,
+      re,
+      what,
       timeoutMs,
     );
   }
@@ -327,8 +389,26 @@ export function cliEnv(server: { url: string } | string, extra: Record<string, s
   return cleanEnv({ LIFELINE_URL: typeof server === 'string' ? server : server.url, ...extra });
 }
 
-/** Runs `lifeline …` to its end. */
+/** Runs `lifeline …` to its end, in this process. */
 export function cli(
+  server: { url: string } | string,
+  args: string[],
+  extra: Record<string, string | undefined> = {},
+): Promise<CliResult> {
+  return new InProcessCli(args, cliEnv(server, extra)).done;
+}
+
+/** Starts `lifeline …` in this process; its output grows as it runs. */
+export function startCli(
+  server: { url: string } | string,
+  args: string[],
+  extra: Record<string, string | undefined> = {},
+): InProcessCli {
+  return new InProcessCli(args, cliEnv(server, extra));
+}
+
+/** Runs the real `lifeline` binary to its end. */
+export function binCli(
   server: { url: string } | string,
   args: string[],
   extra: Record<string, string | undefined> = {},
@@ -336,6 +416,7 @@ export function cli(
   return new CliProcess(args, cliEnv(server, extra)).done;
 }
 
+/** Starts the real `lifeline` binary (to signal it, or to see what only a process shows). */
 export function spawnCli(
   server: { url: string } | string,
   args: string[],

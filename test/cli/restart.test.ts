@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, count, spawnCli, TestServer, waitFor } from './helpers.ts';
+import { cli, count, spawnCli, startCli, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -24,7 +24,7 @@ const attemptOf = async (name: string) =>
 describe('--follow survives a server restart', () => {
   it('restart while the attempt runs: every line exactly once, exit 0', async () => {
     await cli(server, ['create', 'r-1', '--plan', 'slow_ticker']);
-    const follow = spawnCli(server, ['deploy', 'r-1', '--follow']);
+    const follow = startCli(server, ['deploy', 'r-1', '--follow']);
     await follow.waitForOutput(/│ tick 3\n/);
     await server.stop('SIGTERM');
     await server.boot();
@@ -40,7 +40,7 @@ describe('--follow survives a server restart', () => {
 
   it('the attempt ends while the server is down: recovery finishes it and the follow exits 1', async () => {
     await cli(server, ['create', 'r-2', '--plan', 'ticker_fail']);
-    const follow = spawnCli(server, ['deploy', 'r-2', '--follow']);
+    const follow = startCli(server, ['deploy', 'r-2', '--follow']);
     await follow.waitForOutput(/│ tick 2\n/);
     const att = await attemptOf('r-2');
     await server.stop('SIGTERM');
@@ -58,7 +58,8 @@ describe('--follow survives a server restart', () => {
   it('logs --follow and events --follow resume too', async () => {
     await cli(server, ['create', 'r-3', '--plan', 'ctl']);
     expect((await cli(server, ['deploy', 'r-3'])).code).toBe(0);
-    const logs = spawnCli(server, ['logs', 'r-3', '--follow']);
+    const logs = startCli(server, ['logs', 'r-3', '--follow']);
+    // The real binary: SIGTERM ends it with 0.
     const events = spawnCli(server, ['events', '--follow', '--deployment', 'r-3', '--json']);
     await logs.waitForOutput(/^waiting for control$/m);
     await events.waitForOutput(/"waiting for control"/);

@@ -1,10 +1,10 @@
-// `lifeline stack deploy|teardown|cancel|runs` and `--follow` (SPEC §12.5): the real binary against a
+// `lifeline stack deploy|teardown|cancel|runs` and `--follow` (SPEC §12.5): the CLI (in-process) against a
 // real server. --follow prints a line per unit change when piped and exits 0 succeeded, 1 failed or
 // cancelled; a teardown whose confirm does not match is refused with exit 2; runs lists newest first.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, count, spawnCli, TestServer, waitFor } from './helpers.ts';
+import { cli, count, startCli, TestServer, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -139,7 +139,7 @@ describe('lifeline stack runs', () => {
     after: [slow]
 `,
     );
-    const follow = spawnCli(server, ['stack', 'deploy', 'r4', '--follow']);
+    const follow = startCli(server, ['stack', 'deploy', 'r4', '--follow']);
     await follow.waitForOutput(/ slow r4-slow deploying launched #1 deploy running\n/);
     await server.stop('SIGTERM');
     await server.boot();

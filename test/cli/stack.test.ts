@@ -1,4 +1,4 @@
-// `lifeline stack create -f FILE`, `stack ls`, `stack show NAME` (SPEC §12.5): the real binary against a
+// `lifeline stack create -f FILE`, `stack ls`, `stack show NAME` (SPEC §12.5): the CLI (in-process) against a
 // real server. Units in dependency order with state, attempt and outputs; refusals name the field.
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,8 @@
-// The CLI's pure parts: param coercion, the SSE parser, the follower against a fake stream, formatting.
+// The CLI's pure parts: param coercion, the SSE parser, the follower against a fake stream, formatting,
+// and runCli (the program in-process) against a fake server.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { InvalidArgumentError } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, ConnectionError, problemFrom } from '../../src/cli/client/api.ts';
@@ -24,6 +26,8 @@ import {
 } from '../../src/cli/client/params.ts';
 import { followEvents, SseParser } from '../../src/cli/client/sse.ts';
 import type { Transition } from '../../src/cli/client/api.ts';
+import { runCli } from '../../src/cli/run.ts';
+import { VERSION } from '../../src/version.ts';
 
 describe('--param parsing and coercion', () => {
   it('accumulates k=v pairs; the value may contain =; no = or an empty key is a usage error', () => {
@@ -398,5 +402,58 @@ describe('formatting', () => {
     expect(stripAnsi(truncate(s, 4))).toBe('abcd');
     expect(truncate(s, 4).endsWith('\x1b[0m')).toBe(true);
     expect(truncate('abc', 5)).toBe('abc');
+  });
+});
+
+describe('runCli: the program in-process', () => {
+  let srv: http.Server | null = null;
+  afterEach(() => {
+    srv?.closeAllConnections();
+    srv?.close();
+    srv = null;
+  });
+
+  /** An io whose streams keep what is written (not terminals), with `env`. */
+  function capture(env: NodeJS.ProcessEnv) {
+    const text = { out: '', err: '' };
+    const sink = (key: 'out' | 'err') =>
+      new Writable({
+        decodeStrings: false,
+        write(chunk: string, _enc, cb) {
+          text[key] += chunk;
+          cb();
+        },
+      });
+    return { io: { env, stdout: sink('out'), stderr: sink('err') }, text };
+  }
+
+  it('returns the exit code instead of exiting; commander writes to the streams it is given', async () => {
+    const v = capture({});
+    expect(await runCli(['--version'], v.io)).toBe(0);
+    expect(v.text).toEqual({ out: `${VERSION}\n`, err: '' });
+    const u = capture({});
+    expect(await runCli(['no-such-command'], u.io)).toBe(2);
+    expect(u.text).toEqual({
+      out: '',
+      err: "error: unknown command 'no-such-command'\nhint: see lifeline --help\n",
+    });
+    const bad = capture({ LIFELINE_URL: 'not a url' });
+    expect(await runCli(['ls'], bad.io)).toBe(2);
+    expect(bad.text).toEqual({ out: '', err: 'error: LIFELINE_URL is not a URL: not a url\n' });
+  });
+
+  it('a client command reads LIFELINE_URL and LIFELINE_TOKEN from the env it is given', async () => {
+    const auth: (string | undefined)[] = [];
+    srv = http.createServer((req, res) => {
+      auth.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ items: [], next_cursor: null }));
+    });
+    await new Promise<void>((r) => srv!.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const r = capture({ LIFELINE_URL: url, LIFELINE_TOKEN: 't0k' });
+    expect(await runCli(['ls'], r.io)).toBe(0);
+    expect(r.text).toEqual({ out: 'No deployments.\n', err: '' });
+    expect(auth).toEqual(['Bearer t0k']);
   });
 });

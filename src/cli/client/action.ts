@@ -2,16 +2,35 @@
 // colour decision, and one error path. Problems print `error: <CODE>: <detail>` on stderr and exit 2;
 // nothing ever prints a stack trace.
 import { stripVTControlCharacters } from 'node:util';
+import { Command } from 'commander';
 import { ApiClient, ApiError, clientFromEnv, ConnectionError, UsageError, type FieldError } from './api.ts';
 import { colorEnabled, colors, type Colors } from './format.ts';
 
 /** Exit codes of SPEC §7. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, api: 2, unknown: 3, interrupted: 130 } as const;
 
+/** Where a command writes: process.stdout/stderr, or a plain Writable when run in-process (no terminal). */
+export type Output = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+
+/**
+ * What a command reads and writes besides the server: the environment and the two output streams. The
+ * process's own in `lifeline`; buffers in tests that run commands in-process (src/cli/run.ts). A command
+ * that reads stdin (`-f -`, apply's question) reads the process's.
+ */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: Output;
+  stderr: Output;
+}
+
+export function processIo(): CliIo {
+  return { env: process.env, stdout: process.stdout, stderr: process.stderr };
+}
+
 export interface Out {
   /** stdout */
-  out: NodeJS.WriteStream;
-  err: NodeJS.WriteStream;
+  out: Output;
+  err: Output;
   /** colours for stdout */
   c: Colors;
   /** colours for stderr */
@@ -26,8 +45,8 @@ export interface Out {
 }
 
 export function makeOut(
-  out: NodeJS.WriteStream = process.stdout,
-  err: NodeJS.WriteStream = process.stderr,
+  out: Output = process.stdout,
+  err: Output = process.stderr,
   env: NodeJS.ProcessEnv = process.env,
 ): Out {
   const colour = colorEnabled(out, env);
@@ -101,31 +120,54 @@ export function exitCodeOf(err: unknown): number {
   return EXIT.api;
 }
 
-/** Waits until stdout and stderr have flushed, then exits with `code`. */
-export async function exit(code: number): Promise<never> {
-  await Promise.all(
-    [process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))),
-  );
-  process.exit(code);
+/** One run of the program: its io, and the exit code its command's action ended with. */
+interface Run {
+  io: CliIo;
+  code: number | null;
+}
+
+const runs = new WeakMap<Command, Run>();
+
+/**
+ * Ties `io` to a program built for one run; the actions of its commands read it, and leave their exit
+ * code in the returned record instead of exiting the process.
+ */
+export function bindRun(program: Command, io: CliIo): Run {
+  const run: Run = { io, code: null };
+  runs.set(program, run);
+  return run;
+}
+
+/** The run of the program `cmd` belongs to (commander passes the command last to every action). */
+function runOf(args: unknown[]): Run {
+  const last = args.at(-1);
+  if (!(last instanceof Command)) throw new Error('action called without its command');
+  let cmd: Command = last;
+  while (cmd.parent) cmd = cmd.parent;
+  const run = runs.get(cmd);
+  if (!run) throw new Error('program not bound to a run (build it with buildProgram)');
+  return run;
 }
 
 /**
- * Wraps a command's action: builds the context, runs it, and exits with what it returns (0 when nothing).
- * Any error is printed as `error: …` and exits 2.
+ * Wraps a command's action: builds the context, runs it, and records what it returns (0 when nothing) as
+ * the run's exit code. Any error is printed as `error: …` and ends with 2.
  */
 export function action<A extends unknown[]>(
   fn: (ctx: Ctx, ...args: A) => Promise<number | void>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
-    const o = makeOut();
+    const run = runOf(args);
+    const { env, stdout, stderr } = run.io;
+    const o = makeOut(stdout, stderr, env);
     let code: number;
     try {
-      const api = clientFromEnv();
+      const api = clientFromEnv(env);
       code = (await fn({ api, o }, ...args)) ?? EXIT.ok;
     } catch (err) {
-      for (const line of errorLines(err, o.ce, Boolean(process.env.LIFELINE_TOKEN))) o.warn(line);
+      for (const line of errorLines(err, o.ce, Boolean(env.LIFELINE_TOKEN))) o.warn(line);
       code = exitCodeOf(err);
     }
-    await exit(code);
+    run.code = code;
   };
 }
