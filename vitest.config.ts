@@ -47,13 +47,44 @@ const PURE = [
 ];
 
 /**
- * In-process suites (apps built with buildApp, engines, the runner) that share a worker process
+ * In-process suites (apps built with buildApp, engines, the runner) that share worker processes
  * (isolate: false) like the pure ones: each file in a fresh worker paid about 1.7 s of CPU to load the
  * engine, the app and their dependencies again, some 35 % of these files' CPU on the 2-core machine. They
  * keep no state between files that another reads (no module mocks; every engine and app is their own).
  * Those that run the built `lifeline` stay in the build project.
  */
-const SHARED = ['test/http/**/*.test.ts', 'test/store/**/*.test.ts', 'test/runner/**/*.test.ts'];
+const SHARED = [
+  'test/http/**/*.test.ts',
+  'test/store/**/*.test.ts',
+  'test/runner/**/*.test.ts',
+  // The shorter lifecycle suites; the long ones, the crash and storage-fault ones (durable commits, a
+  // module mock, child engines) stay isolated.
+  ...[
+    'cancel-orphan-start',
+    'check-orphan',
+    'concurrency',
+    'gates',
+    'heartbeat',
+    'hostile-plans',
+    'lapse-mid-round',
+    'late-leftovers',
+    'marks',
+    'outage',
+    'outputs',
+    'reconcile-scan',
+    'recovery',
+    'retention-pages',
+    'retry',
+    'runner-event-cap',
+    'runs',
+    'slow-start',
+    'smoke',
+    'start-lease',
+    'supervisor-choice',
+    'verify',
+    'webhooks-pg',
+  ].map((f) => `test/lifecycle/${f}.test.ts`),
+];
 
 /**
  * The files that took longest in the last CI run on the 2-core machine (slowest first; seconds there, a
