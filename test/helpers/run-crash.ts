@@ -20,7 +20,7 @@ export function runCrashConfig(dir: string, db: string): LifelineConfig {
   return testConfig(
     dir,
     {
-      plans: { ...fixturePlans(), nap: { deploy: nap, teardown: nap, env: { SLEEP_SECONDS: '0.4' } } },
+      plans: { ...fixturePlans(), nap: { deploy: nap, teardown: nap, env: { SLEEP_SECONDS: '0.25' } } },
       reap_interval: '1s',
       durable_commits: true,
     },

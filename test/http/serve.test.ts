@@ -13,6 +13,17 @@ import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO = path.join(ROOT, 'examples/plans/demo');
 
+/**
+ * The demo's steps are `sleep 1` each (13 s a deploy and teardown): a `sleep` first on the demo's PATH
+ * makes each a tenth. What the test looks at (its lines, phases, states) is the same.
+ */
+const FAST_SLEEP = tempDir('lifeline-fast-sleep-');
+fs.writeFileSync(
+  path.join(FAST_SLEEP, 'sleep'),
+  `#!/bin/sh\nexec ${fs.existsSync('/bin/sleep') ? '/bin/sleep' : '/usr/bin/sleep'} 0.1\n`,
+  { mode: 0o755 },
+);
+
 function writeConfig(dir: string, extra = '', db = 'sqlite:./db/lifeline.db'): string {
   const file = path.join(dir, 'lifeline.yaml');
   fs.writeFileSync(
@@ -26,6 +37,7 @@ plans:
     deploy: ['${DEMO}/deploy.sh']
     teardown: ['${DEMO}/teardown.sh']
     check: ['${DEMO}/check.sh']
+    env: { PATH: ${JSON.stringify(`${FAST_SLEEP}:${process.env.PATH ?? '/usr/bin:/bin'}`)} }
   sleep:
     deploy: ['${FIXTURES}/sleep.sh']
     teardown: ['${FIXTURES}/ok.sh']

@@ -5,6 +5,10 @@ import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import path from 'node:path';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
 import { ADMIN, DIALECTS, FIXTURES, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import { scaled } from '../helpers/full.ts';
+
+/** Rounds of 20 immediate exits at once: 40 by default, the 200 soak under LIFELINE_TEST_FULL=1. */
+const FAST_ROUNDS = scaled(2, 10);
 
 let engine: Lifeline;
 let dataDir: string;
@@ -262,10 +266,10 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     // A pass that saw no supervisor file, then found one a moment later, once took the just-started
     // supervisor for a dead one and lost the outcome (about 1 in 150 attempts, so this catches it only
     // sometimes; the fix is that lose() decides on one fresh look, liveness before the exit record).
-    it('never lose their outcome: 100 immediate exits all end succeeded', async () => {
+    it(`never lose their outcome: ${FAST_ROUNDS * 20} immediate exits all end succeeded`, async () => {
       const names = Array.from({ length: 20 }, (_, i) => `fast-${i}`);
       for (const name of names) await engine.createDeployment({ name, plan: 'ok' }, OPERATOR);
-      for (let round = 0; round < 5; round++) {
+      for (let round = 0; round < FAST_ROUNDS; round++) {
         const attempts = await Promise.all(names.map((name) => engine.startDeploy(name, {}, OPERATOR)));
         const ends = await Promise.all(attempts.map((a) => ended(a.id)));
         expect(ends.filter((a) => a.state !== 'succeeded')).toEqual([]);

@@ -21,8 +21,10 @@
 //      got exactly one retry_scheduled while retries were left (else one retry_exhausted), and every
 //      retry attempt started from exactly one schedule, none twice, across SIGKILLs (expectRetryHistories).
 // At the end an engine in this process recovers once more, cancels what still runs, and checks the
-// same with every attempt ended. LIFELINE_CRASH_CYCLES sets the number of cycles (default 20; 60 under
-// LIFELINE_TEST_FULL=1).
+// same with every attempt ended. LIFELINE_CRASH_CYCLES sets the number of cycles (default 12; 60 under
+// LIFELINE_TEST_FULL=1). What a cycle does follows its number modulo 4 (killed during recovery or after
+// it; short attempts let finish while down) and modulo 3 (one attempt killed with its supervisor while
+// down): 12 cycles are one whole period, so the default run meets each combination once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,7 +61,7 @@ import {
   type StoreSnapshot,
 } from '../helpers/invariants.ts';
 
-const CYCLES = Number(process.env.LIFELINE_CRASH_CYCLES ?? scaled(20, 60));
+const CYCLES = Number(process.env.LIFELINE_CRASH_CYCLES ?? scaled(12, 60));
 const REPO = path.resolve(import.meta.dirname, '../..');
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));

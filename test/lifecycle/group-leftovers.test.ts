@@ -38,11 +38,20 @@ afterEach(async () => {
 
 describe.each(DIALECTS)('on %s', (dialect) => {
   describe.each(['perl', 'sh'] as const)('supervisor: %s', (supervisor) => {
-    async function run(name: string, stop: (a: Attempt, runDir: string) => Promise<void>): Promise<Attempt> {
+    /**
+     * `timeout` ends the attempt unless `stop` does first: long enough to see the plan and its child run
+     * on a loaded machine. The grace is short: what is proven is that the end waits for the SIGKILL
+     * after it, however long it is.
+     */
+    async function run(
+      name: string,
+      timeout: string,
+      stop: (a: Attempt, runDir: string) => Promise<void>,
+    ): Promise<Attempt> {
       const dir = tempDir();
       const plans = {
         ...fixturePlans(),
-        grouped: { deploy: PLAN, teardown: ['/bin/true'], timeout: '3s', cancel_grace: '2s' },
+        grouped: { deploy: PLAN, teardown: ['/bin/true'], timeout, cancel_grace: '500ms' },
       };
       engine = await startEngine(dir, { plans, supervisor }, dialect);
       await engine.createDeployment({ name, plan: 'grouped' }, OPERATOR);
@@ -66,12 +75,12 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     }
 
     it('a timed-out attempt ends only once its group is gone', async () => {
-      const a = await run('t', async () => undefined);
+      const a = await run('t', '2s', async () => undefined);
       expect({ state: a.state, reason: a.reason }).toEqual({ state: 'failed', reason: 'timeout' });
     }, 30_000);
 
     it('a cancelled attempt ends only once its group is gone', async () => {
-      const a = await run('c', async () => {
+      const a = await run('c', '60s', async () => {
         await engine!.cancel('c', OPERATOR);
       });
       expect(a.state).toBe('cancelled');
@@ -79,7 +88,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
 
     it('a timed-out plan whose supervisor died is recorded lost only once its group is gone', async () => {
       // No exit record will come (the supervisor is dead): the end is `unknown`, and still stopped.
-      const a = await run('s', async (_, runDir) => {
+      const a = await run('s', '2s', async (_, runDir) => {
         process.kill(readSupervisor(runDir)!.pid, 'SIGKILL');
       });
       expect({ state: a.state, reason: a.reason }).toEqual({ state: 'unknown', reason: 'exit_unobserved' });
