@@ -30,6 +30,8 @@ async function maxSeq(engine: Lifeline): Promise<number> {
 }
 
 const FLOOD = '$|=1; while (1) { print "x\\n" }';
+/** The most log lines of one stream one ingestion transaction takes (attempt-writes.ts TX_LIMITS). */
+const ONE_BATCH = { postgres: 400, sqlite: 200 };
 
 describe.each(DIALECTS)('on %s', (dialect) => {
   let engine: Lifeline;
@@ -89,6 +91,9 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     const lateProc = readProcess(runDirs[1])!;
     expect(isAlive(lateProc)).toBe(true); // never signalled
     expect(fs.existsSync(marker)).toBe(false); // no verifying check ran
-    expect(await maxSeq(engine)).toBe(lastSeq); // nothing written since the lapse
+    // Nothing begun after the lapse is written. One ingestion of the flood begun before it may still
+    // commit (on Postgres its statements were in flight across the hold): at most one batch of its
+    // stdout (attempt-writes.ts TX_LIMITS), where a round going on would have written batch after batch.
+    expect((await maxSeq(engine)) - lastSeq).toBeLessThanOrEqual(ONE_BATCH[dialect]);
   }, 30_000);
 });
