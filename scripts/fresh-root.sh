@@ -4,7 +4,7 @@
 # (/usr/local/{bin,include,lib}), a `git clone` of this checkout's HEAD, then the README's commands inside
 # the root as root. Run as root on a Debian/Ubuntu host with debootstrap installed:
 #
-#   scripts/fresh-root.sh [--root DIR] [--compiler] STEP...
+#   scripts/fresh-root.sh [--root DIR] STEP...
 #
 # Steps (in the order a newcomer takes them; each can be rerun):
 #   make      debootstrap the root (skipped when DIR already holds one), copy Node in
