@@ -50,6 +50,9 @@ inside() {
   unshare --mount --pid --fork --propagation private /bin/sh -c '
     set -e
     root=$1; shift
+    # The root as a mount point of its own, as / is on a real machine: else the tests that unshare a
+    # mount namespace (test/scale/instances.test.ts) fail, since / cannot be made private in a chroot.
+    mount --bind "$root" "$root"
     mount --rbind /dev "$root/dev"
     mount -t proc proc "$root/proc"
     mount -t sysfs sysfs "$root/sys"
