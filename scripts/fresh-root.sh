@@ -4,7 +4,7 @@
 # (/usr/local/{bin,include,lib}), a `git clone` of this checkout's HEAD, then the README's commands inside
 # the root as root. Run as root on a Debian/Ubuntu host with debootstrap installed:
 #
-#   scripts/fresh-root.sh [--root DIR] [--compiler] STEP...
+#   scripts/fresh-root.sh [--root DIR] STEP...
 #
 # Steps (in the order a newcomer takes them; each can be rerun):
 #   make      debootstrap the root (skipped when DIR already holds one), copy Node in
@@ -50,6 +50,9 @@ inside() {
   unshare --mount --pid --fork --propagation private /bin/sh -c '
     set -e
     root=$1; shift
+    # The root as a mount point of its own, as / is on a real machine: else the tests that unshare a
+    # mount namespace (test/scale/instances.test.ts) fail, since / cannot be made private in a chroot.
+    mount --bind "$root" "$root"
     mount --rbind /dev "$root/dev"
     mount -t proc proc "$root/proc"
     mount -t sysfs sysfs "$root/sys"
