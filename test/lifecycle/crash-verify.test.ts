@@ -3,8 +3,8 @@
 // that plan exits while no server runs, so its check has not started when the next server comes up.
 // The restarted server runs both checks (the first one again) and lets them decide; what it wrote
 // holds SPEC §8.1–8.3 and the check trail of §9.3 (test/helpers/invariants.ts).
-// Also: a check orphaned by the SIGKILL still ends at its own deadline (SPEC §4: every operation has
-// one). It used to keep only an in-memory timer, which died with the server, so a hanging check ran on.
+// Also: a check orphaned by the SIGKILL does not run on (SPEC §4: every operation has a deadline). It
+// used to keep only an in-memory timer, which died with the server, so a hanging check ran on.
 // SQLite: the test reads the database file between the two servers, as the crash test does.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -162,7 +162,7 @@ describe('verified outcomes across a SIGKILL of the server (SPEC §9.3)', () => 
     }
   }, 600_000);
 
-  it('a hanging check orphaned by the SIGKILL still dies at its check_timeout', async () => {
+  it('a hanging check orphaned by the SIGKILL dies, at the latest at its check_timeout', async () => {
     const dir = tempDir('lifeline-crash-verify-');
     const server = await serve({ db: `sqlite:${path.join(dir, 'lifeline.db')}`, dataDir: dir, plans });
     let pid = 0;
@@ -183,9 +183,10 @@ describe('verified outcomes across a SIGKILL of the server (SPEC §9.3)', () => 
           return false;
         }
       };
-      expect(alive()).toBe(true);
-      // 2 s of check_timeout; generous slack for a loaded machine, far below the check's own 600 s
-      await waitFor(() => !alive(), 'the orphaned check to reach its deadline', 30_000);
+      // It dies with its owner (its guard's parent-death signal, issue 17.4), at the latest at its 2 s
+      // check_timeout; whether it is still seen for a moment after the SIGKILL is a race (a fresh root
+      // never saw it). The slack is for a loaded machine, far below the check's own 600 s.
+      await waitFor(() => !alive(), 'the orphaned check to die', 30_000);
     } finally {
       try {
         if (pid) process.kill(pid, 'SIGKILL');
