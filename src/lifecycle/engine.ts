@@ -104,6 +104,7 @@ export class Lifeline implements LifelineApi {
       this.runs.noteEvents(events);
       this.drift.noteEvents(events);
       this.gates.noteEvents(events);
+      this.freezeWatch.noteEvents(events);
     };
     this.webhooks = new Webhooks(ctx);
     this.webhooks.register(this.metrics.registry);

@@ -4,6 +4,7 @@
 // both, on every instance (a lift on another instance, a crash between an approval and its opening).
 // Waiting attempts are looked at in queue order; whichever instance opens one launches it.
 import { inForce, nextChange } from '../domain/freeze.ts';
+import type { LifelineEvent } from '../domain/types.ts';
 import { selectWaitingOn } from '../store/freezes.ts';
 import { selectApprovedWaiting } from '../store/approvals.ts';
 import { selectDbNow } from '../store/instances.ts';
@@ -36,6 +37,15 @@ export class FreezeWatch {
       return;
     }
     this.running = this.loop().finally(() => (this.running = null));
+  }
+
+  /**
+   * This instance's commits: a wait on a freeze was recorded. Its gate read the freezes before the
+   * commit; a lift committed in between was looked at before this wait existed, so look again now
+   * (whichever commits last, its instance's look sees both).
+   */
+  noteEvents(events: readonly LifelineEvent[]): void {
+    if (events.some((e) => e.type === 'gate_waiting' && e.data.gate === 'freeze')) this.wake();
   }
 
   /** The reconcile pass: look now and wait for it. */

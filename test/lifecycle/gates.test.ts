@@ -9,6 +9,7 @@ import type { Attempt, LifelineEvent } from '../../src/domain/types.ts';
 import { LifelineError } from '../../src/domain/errors.ts';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
+import { freezeGate } from '../../src/lifecycle/freezes-gate.ts';
 import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 import { foldSlots } from '../helpers/gates.ts';
 import {
@@ -361,5 +362,44 @@ describe.each(DIALECTS)('gates on %s', (dialect) => {
     const grants = ev.filter((e) => e.type === 'gate_opened').map((e) => e.attempt_id);
     expect(grants).toEqual([hold.id, first.id, retry.id]);
     await expectInvariants(engine, { flaky: 1 });
+  });
+});
+
+// Postgres only: the race needs a second connection committing while the first transaction is open
+// (SQLite runs one write transaction at a time).
+describe('gates on postgres', () => {
+  it('a freeze lifted while an attempt is being held by it does not leave it held', async () => {
+    const dir = tempDir();
+    // No safety pass during the test: only the wake-ups under test may open it.
+    const engine = await startEngine(dir, { plans, reap_interval: '10m' }, 'postgres');
+    engines.push(engine);
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    await engine.createFreeze({ name: 'race', until, reason: 'exam' }, ADMIN);
+    // The gate reads the freeze in force; before its transaction commits the wait, the freeze is
+    // lifted on another connection and the lift's look (finding no wait yet) is done.
+    const check = freezeGate.check;
+    let lifted = false;
+    freezeGate.check = async (input) => {
+      const v = await check(input);
+      if (!lifted && v?.verdict.kind === 'wait') {
+        lifted = true;
+        await engine.deleteFreeze('race', ADMIN);
+        await engine.freezeWatch.pass();
+      }
+      return v;
+    };
+    let a: Attempt;
+    try {
+      a = await deployOn(engine, 'a', 'vm', 'r');
+    } finally {
+      freezeGate.check = check;
+    }
+    expect(lifted).toBe(true);
+    expect(a.waiting.map((w) => w.gate)).toEqual(['freeze']);
+    // Its own commit looks again: the freeze is gone, so it opens and runs.
+    await running(engine, a.id);
+    await tellExit(dir, (await engine.getDeployment('a')).id, 0);
+    await ended(engine, a.id);
+    await expectInvariants(engine, { 'proxmox-r': 1 });
   });
 });
