@@ -95,7 +95,14 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       const began = Date.now();
       const slow = setInterval(() => {
         const where = engine.closingStep ? `engine ${engine.closingStep}` : 'app.close';
-        console.error(`harness close still waiting on ${where} after ${Date.now() - began} ms`);
+        // In app.close: whether Node's server still waits for connections (server.close waits for all).
+        const server = app.server;
+        server.getConnections((_err, n) =>
+          console.error(
+            `harness close still waiting on ${where} after ${Date.now() - began} ms` +
+              ` (server listening: ${server.listening}, open connections: ${n})`,
+          ),
+        );
       }, 15_000);
       try {
         await app.close();

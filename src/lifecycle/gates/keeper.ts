@@ -52,7 +52,10 @@ export class GateKeeper {
     if (this.closed) return;
     if (key) this.keys.add(key);
     else this.all = true;
-    if (!this.running) this.running = this.drain().finally(() => (this.running = null));
+    if (!this.running)
+      this.running = this.drain()
+        .catch((err) => this.ctx.outage.failed('gates', err))
+        .finally(() => (this.running = null));
   }
 
   /** This instance's commits: a freed slot, a resolved unknown deployment, a new wait with an expiry. */
@@ -95,7 +98,14 @@ export class GateKeeper {
       if (!mayAct(this.ctx)) return; // the reconcile pass after re-registering looks again
       const all = this.all;
       this.all = false;
-      const keys = all ? await selectWaitingKeys(this.ctx.store.db, 'concurrency') : [...this.keys];
+      let keys: string[];
+      try {
+        keys = all ? await selectWaitingKeys(this.ctx.store.db, 'concurrency') : [...this.keys];
+      } catch (err) {
+        // The store is down (a restart): an outage, not a crash; the next wake or pass looks again.
+        this.ctx.outage.failed('gates', err);
+        return;
+      }
       if (all) this.keys.clear();
       for (const key of keys) {
         this.keys.delete(key);
