@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tellCtl } from '../helpers/fifo.ts';
 import { DIALECTS, FIXTURES, fixturePlans, waitFor } from '../helpers/engine.ts';
 import { bearer, expectProblem, harness, json, type Harness } from './helpers.ts';
 
@@ -31,20 +32,7 @@ afterEach(async () => {
 });
 
 async function tellExit(dir: string, depId: string, rc: number): Promise<void> {
-  const fifo = path.join(dir, 'workspaces', depId, 'ctl');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.writeSync(fd, `${rc}\n`);
-      fs.closeSync(fd);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== 'ENXIO' && code !== 'ENOENT') || Date.now() > deadline) throw err;
-      await new Promise((res) => setTimeout(res, 5));
-    }
-  }
+  await tellCtl(dir, depId, rc);
 }
 
 describe.each(DIALECTS)('gates over HTTP on %s', (dialect) => {

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tellCtl } from '../helpers/fifo.ts';
 import type { Attempt, LifelineEvent } from '../../src/domain/types.ts';
 import { LifelineError } from '../../src/domain/errors.ts';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
@@ -77,20 +78,7 @@ async function boot(dialect: (typeof DIALECTS)[number]): Promise<{ engine: Lifel
 
 /** Tells a ctl.sh plan to exit with rc (through its control FIFO). */
 async function tellExit(dir: string, depId: string, rc: number): Promise<void> {
-  const fifo = path.join(dir, 'workspaces', depId, 'ctl');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.writeSync(fd, `${rc}\n`);
-      fs.closeSync(fd);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== 'ENXIO' && code !== 'ENOENT') || Date.now() > deadline) throw err;
-      await new Promise((res) => setTimeout(res, 5));
-    }
-  }
+  await tellCtl(dir, depId, rc);
 }
 
 const running = (engine: Lifeline, id: string) =>

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { tellCtl } from '../helpers/fifo.ts';
 import type {
   Actor,
   AttemptKind,
@@ -126,20 +127,7 @@ function afterEnd(kind: AttemptKind, state: AttemptState): DeploymentState {
 
 /** Tells a ctl.sh / stack-unit.sh process to exit with rc (through its workspace's FIFO). */
 async function tellExit(r: Real, depId: string, rc: number): Promise<void> {
-  const fifo = path.join(r.dir, 'workspaces', depId, 'ctl');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.writeSync(fd, `${rc}\n`);
-      fs.closeSync(fd);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== 'ENXIO' && code !== 'ENOENT') || Date.now() > deadline) throw err;
-      await new Promise((res) => setTimeout(res, 5));
-    }
-  }
+  await tellCtl(r.dir, depId, rc);
 }
 
 async function until(r: Real, what: string, cond: () => Promise<boolean>): Promise<void> {

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { tellCtl } from '../helpers/fifo.ts';
 import type {
   Actor,
   AttemptKind,
@@ -330,20 +331,7 @@ async function checkStarted(r: Real, d: MDeployment): Promise<void> {
 
 /** Tells a ctl.sh plan to exit with rc (through its control FIFO). */
 async function tellExit(r: Real, depId: string, rc: number): Promise<void> {
-  const fifo = path.join(r.dir, 'workspaces', depId, 'ctl');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.writeSync(fd, `${rc}\n`);
-      fs.closeSync(fd);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== 'ENXIO' && code !== 'ENOENT') || Date.now() > deadline) throw err;
-      await new Promise((res) => setTimeout(res, 5));
-    }
-  }
+  await tellCtl(r.dir, depId, rc);
 }
 
 function killAll(r: Real, attemptId: string): void {
