@@ -1,7 +1,6 @@
 // Gates over HTTP (SPEC §13.1, §13.4) on SQLite and Postgres: a waiting attempt's `waiting` in the 202
 // and in reads, GET /v1/attempts?waiting=true (and its bad input), 409 CONCURRENCY_LIMIT as
 // problem+json with nothing written, a missing key param as 422, and /metrics counting waiting attempts.
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tellCtl } from '../helpers/fifo.ts';

@@ -2,7 +2,6 @@
 // and Postgres: a queue on one key opens first come first served as slots free, a waiting attempt is
 // not launched and cancels like one that never started, reject writes nothing, a missing key param is a
 // 422, queue_timeout cancels, an unknown holder keeps its slot until resolved, and a retry waits too.
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tellCtl } from '../helpers/fifo.ts';
