@@ -47,44 +47,24 @@ const PURE = [
 ];
 
 /**
- * In-process suites (apps built with buildApp, engines, the runner) that share worker processes
- * (isolate: false) like the pure ones: each file in a fresh worker paid about 1.7 s of CPU to load the
- * engine, the app and their dependencies again, some 35 % of these files' CPU on the 2-core machine. They
- * keep no state between files that another reads (no module mocks; every engine and app is their own).
- * Those that run the built `lifeline` stay in the build project.
+ * Suites that change what their modules hold for the whole file: durable commits for every engine
+ * (keepDurableCommits(), test/helpers/config.ts) or a module mock. Each runs in a fresh worker. Found by
+ * reading the files, like the built ones.
  */
-const SHARED = [
-  'test/http/**/*.test.ts',
-  'test/store/**/*.test.ts',
-  'test/runner/**/*.test.ts',
-  // The shorter lifecycle suites; the long ones, the crash and storage-fault ones (durable commits, a
-  // module mock, child engines) stay isolated.
-  ...[
-    'cancel-orphan-start',
-    'check-orphan',
-    'concurrency',
-    'gates',
-    'heartbeat',
-    'hostile-plans',
-    'lapse-mid-round',
-    'late-leftovers',
-    'marks',
-    'outage',
-    'outputs',
-    'reconcile-scan',
-    'recovery',
-    'retention-pages',
-    'retry',
-    'runner-event-cap',
-    'runs',
-    'slow-start',
-    'smoke',
-    'start-lease',
-    'supervisor-choice',
-    'verify',
-    'webhooks-pg',
-  ].map((f) => `test/lifecycle/${f}.test.ts`),
-];
+function isolatedTests(): string[] {
+  const files = fs.readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' });
+  return files
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => path.join('test', f).split(path.sep).join('/'))
+    .filter((f) => /keepDurableCommits\(\)|vi\.mock\(/.test(fs.readFileSync(path.join(ROOT, f), 'utf8')))
+    .sort();
+}
+const ISOLATED = isolatedTests();
+const builtAndIsolated = ISOLATED.filter((f) => BUILT.includes(f));
+if (builtAndIsolated.length > 0)
+  throw new Error(
+    `${builtAndIsolated.join(', ')}: the build project shares its workers; pass durable_commits: true in the config instead`,
+  );
 
 /**
  * The files that took longest in the last CI run on the 2-core machine (slowest first; seconds there, a
@@ -176,32 +156,38 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        // One throwaway PostgreSQL cluster per run for the suites parameterised over both stores.
+        // The isolated suites (durable commits, a module mock): a fresh worker per file. One throwaway
+        // PostgreSQL cluster per run for the suites parameterised over both stores, in each project.
         test: {
           name: 'source',
-          include: ['test/**/*.test.ts'],
-          exclude: [...BUILT, ...PURE, ...SHARED],
-          globalSetup: ['test/setup/postgres.ts'],
+          include: ISOLATED,
+          globalSetup: ['test/setup/postgres.ts', 'test/setup/sqlite-template.ts'],
         },
       },
       {
         extends: true,
+        // Every other suite shares worker processes (isolate: false) like the pure ones: each file in a
+        // fresh worker paid about 1.7 s of CPU to load the engine, the app, Playwright and their
+        // dependencies again. They keep no state between files that another reads: every engine, app,
+        // server and browser is their own, and vitest resets vi.setConfig and mocks between files.
         test: {
           name: 'shared',
-          include: SHARED,
-          exclude: [...BUILT, ...PURE],
+          include: ['test/**/*.test.ts'],
+          exclude: [...BUILT, ...PURE, ...ISOLATED],
           isolate: false,
-          globalSetup: ['test/setup/postgres.ts'],
+          globalSetup: ['test/setup/postgres.ts', 'test/setup/sqlite-template.ts'],
         },
       },
       { extends: true, test: { name: 'pure', include: PURE, isolate: false } },
       {
         extends: true,
         // Multi-instance tests here use PostgreSQL too: this project starts its own cluster after the build.
+        // Its files share workers too (no file here may keep durable commits or mock a module).
         test: {
           name: 'build',
           include: BUILT,
-          globalSetup: ['test/helpers/build.ts', 'test/setup/postgres.ts'],
+          isolate: false,
+          globalSetup: ['test/helpers/build.ts', 'test/setup/postgres.ts', 'test/setup/sqlite-template.ts'],
           env: { LIFELINE_TEST_DIST: '1' },
         },
       },

@@ -3,6 +3,7 @@
 // first use), so a restart on the same dir finds the same data and test files stay independent.
 import path from 'node:path';
 import { inject } from 'vitest';
+import { seedSqlite } from './config.ts';
 import { databaseName, ensureDatabase } from './pg.ts';
 
 export type TestDialect = 'sqlite' | 'postgres';
@@ -17,7 +18,10 @@ export function pgServerUrl(): string {
 }
 
 export async function dbUrlFor(dialect: TestDialect, dir: string): Promise<string> {
-  if (dialect === 'sqlite') return `sqlite:${path.join(dir, 'lifeline.db')}`;
+  if (dialect === 'sqlite') {
+    seedSqlite(path.join(dir, 'lifeline.db'));
+    return `sqlite:${path.join(dir, 'lifeline.db')}`;
+  }
   const name = databaseName(inject('pgRunId'), path.resolve(dir));
   return ensureDatabase(pgServerUrl(), name, inject('pgTemplate'));
 }

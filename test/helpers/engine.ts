@@ -45,9 +45,8 @@ export function testConfig(dir: string, extra: Record<string, unknown> = {}, db?
   const config = tempConfig(dir, {
     plans: fixturePlans(),
     dataDir: dir,
-    extra: { start_deadline: '2s', ...extra },
+    extra: { start_deadline: '2s', ...(db !== undefined ? { db } : {}), ...extra },
   });
-  if (db !== undefined && extra.db === undefined) config.db = db;
   return configFromObject(config, { file: null, baseDir: dir, env: {} });
 }
 

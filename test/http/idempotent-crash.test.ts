@@ -4,18 +4,15 @@
 // test-only crash point just before or just after the write commits.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TestServer, waitFor } from '../cli/helpers.ts';
-import { keepDurableCommits } from '../helpers/config.ts';
-
-// This suite proves durability: commits as production makes them (synchronous=FULL).
-keepDurableCommits();
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
 let server: TestServer;
 
 beforeAll(async () => {
-  // A short start deadline: an attempt committed but never launched is ended by recovery soon.
-  server = await TestServer.start(undefined, { start_deadline: '2s' });
+  // A short start deadline: an attempt committed but never launched is ended by recovery soon. This
+  // suite proves durability: commits as production makes them (synchronous=FULL).
+  server = await TestServer.start(undefined, { start_deadline: '2s', durable_commits: true });
 });
 
 afterAll(async () => {
