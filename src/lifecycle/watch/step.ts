@@ -65,16 +65,20 @@ export async function step(host: Host, id: string, row: AttemptsTable | undefine
     await lose(host, row, w, 'running');
     return;
   }
-  // Liveness before the exit record: a supervisor that writes the record and exits between the
-  // two reads is then still seen as alive, never as lost.
-  const alive = isAlive(proc) || supervisorAlive(dir);
-  const exit = readExit(dir);
+  // An exit record already there decides (most looks at a short attempt): no liveness reads. Else
+  // liveness before reading it again: a supervisor that writes the record and exits between the two
+  // reads is then still seen as alive, never as lost.
+  let exit = readExit(dir);
+  if (!exit) {
+    const alive = isAlive(proc) || supervisorAlive(dir);
+    exit = readExit(dir);
+    if (!exit && !alive) {
+      await lose(host, row, w, 'running');
+      return;
+    }
+  }
   if (exit) {
     await endFromExit(host, row, proc, w, exit);
-    return;
-  }
-  if (!alive) {
-    await lose(host, row, w, 'running');
     return;
   }
   // Deadlines first and whatever ingestion does: output that cannot be read never stops a cancel.
