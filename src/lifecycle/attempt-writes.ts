@@ -104,36 +104,49 @@ export async function recordStarted(
   startedAt: string,
   plan?: string,
 ): Promise<AttemptsTable | null> {
-  return transact(ctx.store, ctx.bus, async (trx) => {
-    const row = await selectAttemptById(trx, attemptId);
-    if (!row || !ownedHere(ctx, row)) return { result: row ?? null, events: [] };
-    const decision = decideStarted(row.state as AttemptState);
-    if (!decision.ok) return { result: row, events: [] };
-    const change = decision.writes.attempt!;
-    const set = { started_at: startedAt, pid: proc.pid, process_start: proc.start, boot_id: proc.boot };
-    const events = await applyTransition(trx, {
-      at: nowIso(),
-      actor: 'runner',
-      deployment: { id: row.deployment_id },
-      attempt: { id: row.id, change, set, fence: ctx.lease.fence() },
-      eventsAfter: [
-        {
-          type: 'attempt_start',
-          deployment_id: row.deployment_id,
-          attempt_id: row.id,
-          data: {
-            number: Number(row.number),
-            kind: row.kind,
-            plan: plan ?? (await planName(trx, row)),
-            pid: proc.pid,
-          },
+  return transact(ctx.store, ctx.bus, (trx) => writeStarted(ctx, trx, attemptId, proc, startedAt, plan));
+}
+
+/**
+ * The start inside the caller's transaction: the row as written (its version from the compare-and-set)
+ * and its events, or the row as found (and no events) when it is not this owner's to start.
+ */
+export async function writeStarted(
+  ctx: Ctx,
+  trx: Transaction<Database>,
+  attemptId: string,
+  proc: ProcessIdentity,
+  startedAt: string,
+  plan?: string,
+): Promise<{ result: AttemptsTable | null; events: LifelineEvent[] }> {
+  const row = await selectAttemptById(trx, attemptId);
+  if (!row || !ownedHere(ctx, row)) return { result: row ?? null, events: [] };
+  const decision = decideStarted(row.state as AttemptState);
+  if (!decision.ok) return { result: row, events: [] };
+  const change = decision.writes.attempt!;
+  const set = { started_at: startedAt, pid: proc.pid, process_start: proc.start, boot_id: proc.boot };
+  const events = await applyTransition(trx, {
+    at: nowIso(),
+    actor: 'runner',
+    deployment: { id: row.deployment_id },
+    attempt: { id: row.id, change, set, fence: ctx.lease.fence() },
+    eventsAfter: [
+      {
+        type: 'attempt_start',
+        deployment_id: row.deployment_id,
+        attempt_id: row.id,
+        data: {
+          number: Number(row.number),
+          kind: row.kind,
+          plan: plan ?? (await planName(trx, row)),
+          pid: proc.pid,
         },
-      ],
-    });
-    // The attempt's own transition event carries the version its compare-and-set returned.
-    const version = Number(events.find((e) => e.type === 'state_transition')!.data.version);
-    return { result: { ...row, ...set, state: change.to, reason: change.reason, version }, events };
+      },
+    ],
   });
+  // The attempt's own transition event carries the version its compare-and-set returned.
+  const version = Number(events.find((e) => e.type === 'state_transition')!.data.version);
+  return { result: { ...row, ...set, state: change.to, reason: change.reason, version }, events };
 }
 
 async function planName(
@@ -435,24 +448,32 @@ export async function endAttempt(
   outcome: Outcome,
   details: EndDetails,
 ): Promise<EndResult> {
-  if (details.actor === 'runner') {
-    if (!mayAct(ctx)) return { ok: false, refusal: fenced(attemptId) };
-    details = { ...details, fence: details.fence ?? ctx.lease.fence() };
-  }
-  if (!details.retryPolicy)
-    details = { ...details, retryPolicy: (plan) => findPlan(ctx.config, plan)?.retry ?? null };
+  if (details.actor === 'runner' && !mayAct(ctx)) return { ok: false, refusal: fenced(attemptId) };
+  const full = endDetails(ctx, details);
   return transact(ctx.store, ctx.bus, async (trx) => {
-    const result = await writeEnd(trx, attemptId, outcome, details);
+    const result = await writeEnd(trx, attemptId, outcome, full);
     return { result, events: result.ok ? result.events : [] };
   }).then((result) => {
-    if (result.ok && result.clamped) {
-      ctx.log.warn(
-        { attempt_id: attemptId, exit_at: result.clamped.given, ended_at: result.clamped.to },
-        'the exit record is dated before the attempt started (clock stepped back?); ended_at set to started_at',
-      );
-    }
+    warnClamped(ctx, attemptId, result);
     return result;
   });
+}
+
+/** What every end needs besides the caller's details: the owner's fence, the plan's retry policy. */
+export function endDetails(ctx: Ctx, details: EndDetails): EndDetails {
+  if (details.actor === 'runner') details = { ...details, fence: details.fence ?? ctx.lease.fence() };
+  if (!details.retryPolicy)
+    details = { ...details, retryPolicy: (plan) => findPlan(ctx.config, plan)?.retry ?? null };
+  return details;
+}
+
+export function warnClamped(ctx: Ctx, attemptId: string, result: EndResult): void {
+  if (result.ok && result.clamped) {
+    ctx.log.warn(
+      { attempt_id: attemptId, exit_at: result.clamped.given, ended_at: result.clamped.to },
+      'the exit record is dated before the attempt started (clock stepped back?); ended_at set to started_at',
+    );
+  }
 }
 
 /** An end time never before the start: a clock stepped back must not make a negative duration. */

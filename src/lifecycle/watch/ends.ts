@@ -1,5 +1,6 @@
 // How a watched attempt ends: from its exit record (after its output and, on exit 0, its verifying
 // check), or as lost when nothing of it is alive and no record says how it ended.
+import { findPlan } from '../../config/load.ts';
 import { checkVerdict, verifiedBy } from '../../domain/transitions.ts';
 import type { AttemptKind } from '../../domain/types.ts';
 import { isAlive, type ProcessIdentity } from '../../runner/identity.ts';
@@ -65,6 +66,21 @@ export async function endFromExit(
     },
   );
   host.watches.remove(id);
+}
+
+/**
+ * The exit record of a queued attempt whose start and end may be one write (start-and-end.ts): its
+ * plan known from the launch, no cancel or timeout asked, no verifying check to run, no output to read.
+ */
+export function endsAtOnce(host: Host, row: AttemptsTable, w: Watch): ExitRecord | null {
+  if (w.plan === null || row.cancel_requested_at !== null || row.timed_out_at !== null) return null;
+  const exit = readExit(row.run_dir!);
+  if (!exit) return null;
+  if (exit.rc === 0) {
+    const plan = findPlan(host.ctx.config, w.plan);
+    if (!plan || (plan.check && plan.verify[row.kind as AttemptKind])) return null;
+  }
+  return hasNewOutput(row) ? null : exit;
 }
 
 /**

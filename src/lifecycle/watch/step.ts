@@ -5,7 +5,8 @@ import { readExit, readProcess } from '../../runner/rundir.ts';
 import { selectAttemptById } from '../../store/attempts.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import { isStopped, recordStarted, settleLate } from '../attempt-writes.ts';
-import { endFromExit, lose } from './ends.ts';
+import { recordStartedAndEnded } from '../start-and-end.ts';
+import { endFromExit, endsAtOnce, lose } from './ends.ts';
 import type { Host } from './host.ts';
 import { attemptStartingUntil, startedAt, supervisorAlive } from './liveness.ts';
 import { hasNewOutput, ingest } from './output.ts';
@@ -49,12 +50,15 @@ export async function step(host: Host, id: string, row: AttemptsTable | undefine
       if (watches.has(id)) watches.wakeAt(id, w, attemptStartingUntil(host, row, w, alive));
       return;
     }
-    const after = await recordStarted(ctx, id, proc, startedAt(dir), w.plan ?? undefined);
-    if (!after) {
+    const exited = endsAtOnce(host, row, w);
+    const after = exited
+      ? await recordStartedAndEnded(ctx, id, proc, startedAt(dir), w.plan!, exited, w.recovered)
+      : { started: await recordStarted(ctx, id, proc, startedAt(dir), w.plan ?? undefined), ended: false };
+    if (after.ended || !after.started) {
       watches.remove(id);
       return;
     }
-    row = after;
+    row = after.started;
     // Moved on meanwhile (ended, taken over): the next look decides, on the row as it is then.
     if (row.state !== 'running' || row.owner !== ctx.instanceId) {
       host.again(id);
