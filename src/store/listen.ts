@@ -6,7 +6,8 @@
 // The events table stays the truth: a notification only says "read now". One lost (the connection
 // dropped, the database restarted) costs a delay up to the readers' poll; after every (re)connect the
 // listener wakes all readers once, since notifications sent while it was away are gone.
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from './pg.ts';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 
@@ -73,7 +74,7 @@ export class EventListener {
   }
 
   private async open(): Promise<void> {
-    const client = new pg.Client({
+    const client = new (pgModule().Client)({
       connectionString: this.url,
       connectionTimeoutMillis: this.opts.connectTimeoutMs ?? 5_000,
       keepAlive: true,

@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from './pg.ts';
 import {
   Kysely,
   Migrator,
@@ -81,9 +82,6 @@ const MIGRATIONS: Record<string, Migration> = {
   '016_gates': m016,
   '016b_freezes': m016b,
 };
-
-// int8 (bigint, counts) as JS numbers: seqs and byte offsets stay far below 2^53.
-pg.types.setTypeParser(20, (v) => Number(v));
 
 export function sqlitePath(url: string): string | null {
   return url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : null;
@@ -210,7 +208,7 @@ class GuardedSqliteDialect extends SqliteDialect {
  * pg-pool drops the broken client, so the next checkout opens a fresh connection.
  */
 export function postgresPool(url: string, s: PoolSettings, onError: (err: Error) => void): pg.Pool {
-  const pool = new pg.Pool({
+  const pool = new (pgModule().Pool)({
     connectionString: url,
     max: s.poolMax,
     connectionTimeoutMillis: s.connectTimeoutMs,
