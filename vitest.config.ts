@@ -6,6 +6,14 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 
+/** Every test file, relative to the root with forward slashes, sorted; and a file's text. */
+const TEST_FILES = fs
+  .readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => path.join('test', f).split(path.sep).join('/'))
+  .sort();
+const source = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
+
 /**
  * Tests that run the compiled `lifeline` (dist/), built once per run by test/helpers/build.ts: the
  * package test, every file that imports test/cli/helpers.ts (whose BIN is dist/cli/main.js), and every
@@ -14,22 +22,17 @@ const ROOT = path.dirname(fileURLToPath(import.meta.url));
  * be left out and run a missing or stale dist/.
  */
 function builtTests(): string[] {
-  const files = fs.readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' });
-  return files
-    .filter((f) => f.endsWith('.test.ts'))
-    .map((f) => path.join('test', f).split(path.sep).join('/'))
-    .filter((f) => {
-      if (f.startsWith('test/package/')) return true;
-      const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
-      return (
-        /from '\.\.\/cli\/helpers\.ts'/.test(text) ||
-        (f.startsWith('test/cli/') && /from '\.\/helpers\.ts'/.test(text)) ||
-        /from '\.\.\/helpers\/(servers|lifeline-bin)\.ts'/.test(text) ||
-        /from '\.\.\/e2e\/server\.ts'/.test(text) ||
-        (f.startsWith('test/e2e/') && /from '\.\/server\.ts'/.test(text))
-      );
-    })
-    .sort();
+  return TEST_FILES.filter((f) => {
+    if (f.startsWith('test/package/')) return true;
+    const text = source(f);
+    return (
+      /from '\.\.\/cli\/helpers\.ts'/.test(text) ||
+      (f.startsWith('test/cli/') && /from '\.\/helpers\.ts'/.test(text)) ||
+      /from '\.\.\/helpers\/(servers|lifeline-bin)\.ts'/.test(text) ||
+      /from '\.\.\/e2e\/server\.ts'/.test(text) ||
+      (f.startsWith('test/e2e/') && /from '\.\/server\.ts'/.test(text))
+    );
+  });
 }
 const BUILT = builtTests();
 
@@ -52,12 +55,7 @@ const PURE = [
  * reading the files, like the built ones.
  */
 function isolatedTests(): string[] {
-  const files = fs.readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' });
-  return files
-    .filter((f) => f.endsWith('.test.ts'))
-    .map((f) => path.join('test', f).split(path.sep).join('/'))
-    .filter((f) => /keepDurableCommits\(\)|vi\.mock\(/.test(fs.readFileSync(path.join(ROOT, f), 'utf8')))
-    .sort();
+  return TEST_FILES.filter((f) => /keepDurableCommits\(\)|vi\.mock\(/.test(source(f)));
 }
 const ISOLATED = isolatedTests();
 const builtAndIsolated = ISOLATED.filter((f) => BUILT.includes(f));

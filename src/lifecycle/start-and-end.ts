@@ -31,20 +31,18 @@ export async function recordStartedAndEnded(
     actor: 'runner',
     endedAt: new Date(exit.at).toISOString(),
   });
-  let end: EndResult | null = null;
-  const started = await transact(ctx.store, ctx.bus, async (trx) => {
-    end = null; // a transaction tried again starts over
+  const out = await transact(ctx.store, ctx.bus, async (trx) => {
     const start = await writeStarted(ctx, trx, attemptId, proc, startedAt, plan);
     const row = start.result;
+    const startOnly = { result: { started: row, end: null as EndResult | null }, events: start.events };
     // Not started here, or a cancel or timeout asked since the caller looked: the usual end decides.
     if (start.events.length === 0 || !row || row.cancel_requested_at !== null || row.timed_out_at !== null)
-      return start;
+      return startOnly;
     const outcome = { kind: 'exit', rc: exit.rc, cancelRequested: false, timedOut: false } as const;
-    const written = await writeEnd(trx, attemptId, outcome, details);
-    end = written;
-    return written.ok ? { result: row, events: [...start.events, ...written.events] } : start;
+    const end = await writeEnd(trx, attemptId, outcome, details);
+    if (!end.ok) return startOnly;
+    return { result: { started: row, end }, events: [...start.events, ...end.events] };
   });
-  const written = end as EndResult | null;
-  if (written) warnClamped(ctx, attemptId, written);
-  return { started, ended: written?.ok === true };
+  if (out.end) warnClamped(ctx, attemptId, out.end);
+  return { started: out.started, ended: out.end !== null };
 }
