@@ -128,6 +128,8 @@ class SlowestFirst extends BaseSequencer {
   }
 }
 
+const REPORT = process.env.LIFELINE_TEST_FULL === '1' ? 'results-full' : 'results';
+
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -142,13 +144,8 @@ export default defineConfig({
     reporters: process.env.CI
       ? [
           'default',
-          [
-            'json',
-            {
-              outputFile:
-                process.env.LIFELINE_TEST_FULL === '1' ? '.ci/results-full.json' : '.ci/results.json',
-            },
-          ],
+          ['json', { outputFile: `.ci/${REPORT}.json` }],
+          [path.join(ROOT, 'test/setup/run-end-reporter.ts'), { outputFile: `.ci/${REPORT}-end.json` }],
         ]
       : ['default'],
     projects: [
