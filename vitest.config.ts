@@ -133,6 +133,11 @@ const REPORT = process.env.LIFELINE_TEST_FULL === '1' ? 'results-full' : 'result
 export default defineConfig({
   test: {
     pool: 'forks',
+    // LIFELINE_TEST_CPU_PROF=<dir>: a V8 CPU profile of each test worker, written there when it exits
+    // (docs/reliability.md, "Where the suite's time goes").
+    execArgv: process.env.LIFELINE_TEST_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LIFELINE_TEST_CPU_PROF}`, '--cpu-prof-interval', '2000']
+      : [],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Real processes and real databases: most test time is spent waiting on them (plans, timers, the

@@ -5,14 +5,7 @@
 // state as one JSON line on stdout, and exits 0.
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { OPERATOR, startEngine, tempDir, waitFor } from './engine.ts';
-
-/** Holds the event loop, as a long synchronous step or a descheduled process would. */
-function hold(ms: number): void {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    // busy
-  }
-}
+import { holdEventLoop } from './hold.ts';
 
 const engine: Lifeline = await startEngine(tempDir(), { lease_ttl: '1s', reap_interval: '60s' });
 try {
@@ -20,7 +13,7 @@ try {
   const att = await engine.startDeploy('api', {}, OPERATOR);
   await waitFor(async () => (await engine.getAttempt(att.id)).state === 'running', 'running');
   await engine.settle(); // no round running: the next wake-up starts one
-  hold(1_500); // past lease_ttl: the lease is no longer held, and no timer (the heartbeat) ran
+  holdEventLoop(1_500); // past lease_ttl: the lease is no longer held, and no timer (the heartbeat) ran
   const settled = engine.settle(); // wakes the watcher while the lease is lapsed
   await new Promise((r) => setTimeout(r, 50)); // never fired while the watcher spun
   await settled;

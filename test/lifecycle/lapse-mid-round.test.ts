@@ -12,15 +12,9 @@ import { isAlive } from '../../src/runner/identity.ts';
 import { readProcess } from '../../src/runner/rundir.ts';
 import { selectAttemptById } from '../../src/store/attempts.ts';
 import { DIALECTS, fixturePlans, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import { holdEventLoop } from '../helpers/hold.ts';
 
 /** Holds the event loop, as a long synchronous step or a descheduled process would. */
-function hold(ms: number): void {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    // busy
-  }
-}
-
 async function maxSeq(engine: Lifeline): Promise<number> {
   const row = await engine.store.db
     .selectFrom('events')
@@ -81,7 +75,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       [ids.late, ids.verified].map((id) => selectAttemptById(engine.store.db, id)),
     );
     const lastSeq = await maxSeq(engine);
-    hold(Math.max(...rows.map((r) => Date.parse(r!.started_at!) + 4_000 + 500)) - Date.now());
+    holdEventLoop(Math.max(...rows.map((r) => Date.parse(r!.started_at!) + 4_000 + 500)) - Date.now());
     expect(lease.live()).toBe(false);
     await new Promise((r) => setTimeout(r, 2_000)); // the round goes on (flood, timer, exit record)
 

@@ -12,6 +12,7 @@ import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { openLifeline } from '../../src/lifecycle/engine.ts';
 import { groupMembers } from '../../src/runner/identity.ts';
 import { readExit, readProcess } from '../../src/runner/rundir.ts';
+import { holdEventLoop } from '../helpers/hold.ts';
 import {
   dialectConfig,
   DIALECTS,
@@ -56,8 +57,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
         onReconcileLook: () => {
           if (!hold) return;
           hold = false;
-          const until = Date.now() + 2500;
-          while (Date.now() < until); // a starved loop: no timer, no heartbeat runs meanwhile
+          holdEventLoop(2500); // a starved loop: no timer, no heartbeat runs meanwhile
         },
       });
       engines.push(e);
