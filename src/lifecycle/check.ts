@@ -1,6 +1,5 @@
 // Runs a plan's check (no shell) and records its verdict; on an `unknown` deployment the verdict
 // resolves the state in the same transaction as the check_result event.
-import { spawn } from 'node:child_process';
 import type { PlanConfig } from '../config/types.ts';
 import { checkVerdict, decideCheckResult } from '../domain/transitions.ts';
 import type { Actor, DeploymentState, NewEvent } from '../domain/types.ts';
@@ -27,61 +26,6 @@ function runArgv(ctx: Ctx, req: CheckRequest, signal?: AbortSignal): Promise<num
   const check = ctx.checks.startCheck(req);
   signal?.addEventListener('abort', check.kill, { once: true });
   return check.done.finally(() => signal?.removeEventListener('abort', check.kill));
-}
-
-/** Lines kept from a verifying check's output: enough to say why, bounded so a flood costs nothing. */
-const CAPTURE_LINES = 200;
-
-export interface CapturedCheck {
-  rc: number | null;
-  lines: string[];
-}
-
-/**
- * Runs a check (no shell) and keeps its output lines, stdout and stderr interleaved as they came.
- * `stop` kills it (the engine is closing: recovery runs the check again).
- */
-export function runArgvCaptured(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-  timeoutMs: number,
-): { done: Promise<CapturedCheck>; stop: () => void } {
-  let child: ReturnType<typeof spawn> | null = null;
-  const kill = () => {
-    try {
-      if (child?.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  };
-  const done = new Promise<CapturedCheck>((resolve) => {
-    const lines: string[] = [];
-    const partial = { stdout: '', stderr: '' };
-    const feed = (stream: 'stdout' | 'stderr', chunk: Buffer | null) => {
-      const text = partial[stream] + (chunk ? chunk.toString('utf8') : '');
-      const parts = text.split('\n');
-      partial[stream] = chunk ? parts.pop()! : '';
-      for (const l of parts) if (lines.length < CAPTURE_LINES && (chunk || l !== '')) lines.push(l);
-    };
-    const [cmd, ...args] = withDeadline(argv, timeoutMs);
-    child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    child.stdout!.on('data', (c: Buffer) => feed('stdout', c));
-    child.stderr!.on('data', (c: Buffer) => feed('stderr', c));
-    const timer = setTimeout(kill, timeoutMs);
-    child.on('error', () => {
-      clearTimeout(timer);
-      resolve({ rc: null, lines });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      child = null; // its group is gone: stop() must never signal a reused id
-      feed('stdout', null);
-      feed('stderr', null);
-      resolve({ rc: code, lines });
-    });
-  });
-  return { done, stop: kill };
 }
 
 export interface CheckRun {

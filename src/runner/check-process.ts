@@ -3,7 +3,12 @@
 // with the server. runner.pl does the same without forking the server (runner-client.ts).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import type { CheckRequest, RunningCheck } from './launcher-api.ts';
+import {
+  CHECK_OUTPUT_BYTES,
+  CHECK_OUTPUT_LINES,
+  type CheckRequest,
+  type RunningCheck,
+} from './launcher-api.ts';
 import { findPerl } from './runner-client.ts';
 
 /** coreutils `timeout`, where it is (Linux: always; elsewhere the in-memory timer alone). */
@@ -72,15 +77,66 @@ export function spawnCheck(req: CheckRequest): RunningCheck {
     }
   };
   const done = new Promise<number | null>((resolve) => {
-    child = spawn(cmd, args, { env: req.env, cwd: req.cwd, stdio: 'ignore', detached: true });
+    const out = req.output === undefined ? null : new OutputCap();
+    child = spawn(cmd, args, {
+      env: req.env,
+      cwd: req.cwd,
+      stdio: out ? ['ignore', 'pipe', 'pipe'] : 'ignore',
+      detached: true,
+    });
+    child.stdout?.on('data', (c: Buffer) => out!.feed(c));
+    child.stderr?.on('data', (c: Buffer) => out!.feed(c));
     const timer = setTimeout(kill, req.timeoutMs);
+    let ended = false;
     const end = (code: number | null) => {
+      if (ended) return;
+      ended = true;
       clearTimeout(timer);
       child = null; // its group is gone: kill() must never signal a reused id
+      if (out) out.write(req.output!);
       resolve(code);
     };
     child.on('error', () => end(null));
-    child.on('exit', (code) => end(code));
+    // With output kept, its pipes must be drained first ('close'); without, the exit is the end.
+    child.on(out ? 'close' : 'exit', (code: number | null) => end(code));
   });
   return { done, kill };
+}
+
+/** The first CHECK_OUTPUT_LINES lines of a check's output, at most CHECK_OUTPUT_BYTES (as runner.pl keeps). */
+class OutputCap {
+  private chunks: Buffer[] = [];
+  private lines = 0;
+  private bytes = 0;
+
+  feed(buf: Buffer): void {
+    if (this.lines >= CHECK_OUTPUT_LINES || this.bytes >= CHECK_OUTPUT_BYTES) return;
+    let keep = buf.length;
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
+      if (++this.lines === CHECK_OUTPUT_LINES) {
+        keep = i + 1;
+        break;
+      }
+    }
+    keep = Math.min(keep, CHECK_OUTPUT_BYTES - this.bytes);
+    this.bytes += keep;
+    this.chunks.push(buf.subarray(0, keep));
+  }
+
+  write(file: string): void {
+    try {
+      const fd = fs.openSync(
+        file,
+        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW,
+        0o600,
+      );
+      try {
+        fs.writeSync(fd, Buffer.concat(this.chunks));
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      // no file: the check's result is then recorded without its lines
+    }
+  }
 }

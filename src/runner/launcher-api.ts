@@ -33,7 +33,16 @@ export interface CheckRequest {
   cwd: string;
   /** Its deadline: the check's whole group is killed then. */
   timeoutMs: number;
+  /**
+   * A file for its output (a verifying check's, SPEC §9.3): stdout and stderr interleaved, the first
+   * CHECK_OUTPUT_LINES lines and at most CHECK_OUTPUT_BYTES; the rest is read and dropped. Written
+   * before `done` resolves. Without it the output is not kept.
+   */
+  output?: string;
 }
+
+export const CHECK_OUTPUT_LINES = 200;
+export const CHECK_OUTPUT_BYTES = 1 << 20;
 
 /** The server stopped while the check ran: the check was killed and has no outcome to record. */
 export class CheckStopped extends Error {

@@ -79,7 +79,7 @@ function encodeLaunch(id: string, opts: SpawnSupervisorOptions): Buffer {
 function encodeCheck(id: string, req: CheckRequest): Buffer {
   const secs = String(Math.max(1, Math.ceil(req.timeoutMs / 1000)));
   const argv = [String(req.argv.length), ...req.argv];
-  return encode(['C', id, req.cwd, secs, ...argv, ...envFields(req.env)]);
+  return encode(['C', id, req.cwd, secs, req.output ?? '', ...argv, ...envFields(req.env)]);
 }
 
 /**

@@ -15,7 +15,8 @@
 # whose uid (SO_PEERCRED) is not ours is closed unanswered):
 #   request  "<bytes>\n" then that many bytes: fields each ended by "\0":
 #            L id dir cwd argc argv... envc env...      launch an attempt
-#            C id cwd secs argc argv... envc env...     run a check (no run dir, no records)
+#            C id cwd secs out argc argv... envc env... run a check (no run dir, no records); when
+#                                                       `out` is a path, its first output lines go there
 #            K id                                       kill a check's group
 #   replies  "S id pid\n"     the supervisor was forked (pid is the supervisor's)
 #            "F id reason\n"  it could not be forked
@@ -29,7 +30,7 @@ use strict;
 use warnings;
 use Config;
 use Errno qw(EINTR);
-use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_EXCL O_RDONLY O_DIRECTORY);
+use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_EXCL O_RDONLY O_DIRECTORY O_NOFOLLOW);
 use IO::Handle;
 use IO::Select;
 use IO::Socket::UNIX;
@@ -185,18 +186,35 @@ sub reap {
 # A check's guard (a forked child of the runner, as a supervisor is): it leads the check's session and
 # group, so one kill of the group ends the check and all it started. It kills the group itself at the
 # deadline, or when the runner is gone (polled each second: a runner that died cannot kill it). It
-# ends as the check did: its exit code, or the same signal.
+# ends as the check did: its exit code, or the same signal. With `$out`, the check's stdout and stderr
+# (one pipe, so interleaved as written) are read here and their first CHECK_LINES lines, at most
+# CHECK_BYTES, written to that file; the rest is read and dropped, so a flood costs neither memory
+# nor disk. Without, the check's output goes where the runner's does (nowhere).
+use constant { CHECK_LINES => 200, CHECK_BYTES => 1 << 20 };
+
 sub guard_check {
-  my ($cwd, $secs, $argv, $env) = @_;
+  my ($cwd, $secs, $argv, $env, $out) = @_;
   setsid();
   my $runner = getppid();
   my $deadline = time + $secs + 1;    # whole seconds: never early (the server times it exactly)
   my $kill = sub { $SIG{TERM} = 'IGNORE'; kill 'KILL', -$$; _exit(137) };
   $SIG{TERM} = $kill;
+  my ($r, $w, $o);
+  # A file that cannot be opened (never through a symlink) leaves the output unkept, not the check unrun.
+  if ($out ne '' && sysopen($o, $out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600)) {
+    pipe($r, $w) or _exit(125);
+  }
   my $pid = fork();
   _exit(125) unless defined $pid;
   if ($pid == 0) {
     $SIG{$_} = 'DEFAULT' for qw(TERM ALRM PIPE);
+    if ($w) {
+      close $r;
+      close $o;
+      dup2(fileno($w), 1) or _exit(127);
+      dup2(fileno($w), 2) or _exit(127);
+      close $w;
+    }
     chdir($cwd) or _exit(127);
     %ENV = ();
     for my $kv (@$env) {
@@ -208,6 +226,28 @@ sub guard_check {
   }
   $SIG{ALRM} = sub { $kill->() if getppid() != $runner || time >= $deadline; alarm(1) };
   alarm(1);
+  if ($r) {
+    close $w;
+    my ($lines, $bytes, $buf) = (0, 0, '');
+    for (;;) {
+      my $n = sysread($r, $buf, 65536);
+      if (!defined $n) { next if $!{EINTR}; last }
+      last if $n == 0;
+      next if $lines >= CHECK_LINES || $bytes >= CHECK_BYTES;
+      my $keep = 0;    # bytes of $buf up to the CHECK_LINES-th newline
+      while ($lines < CHECK_LINES) {
+        my $i = index($buf, "\n", $keep);
+        if ($i < 0) { $keep = $n; last }
+        $keep = $i + 1;
+        $lines++;
+      }
+      $keep = CHECK_BYTES - $bytes if $keep > CHECK_BYTES - $bytes;
+      $bytes += $keep;
+      syswrite($o, $buf, $keep) if $keep > 0;
+    }
+    close $r;
+    close $o;
+  }
   while (waitpid($pid, 0) == -1) { $kill->() unless $!{EINTR} }
   my $st = $?;
   alarm(0);
@@ -217,7 +257,7 @@ sub guard_check {
 
 sub run_check {
   my ($fh, @f) = @_;
-  my ($op, $id, $cwd, $secs, $argc) = splice(@f, 0, 5);
+  my ($op, $id, $cwd, $secs, $out, $argc) = splice(@f, 0, 6);
   return unless defined $argc && $id =~ /^[A-Za-z0-9_-]+$/ && $argc =~ /^\d+$/;
   my @argv = splice(@f, 0, $argc);
   my $envc = shift @f;
@@ -231,7 +271,7 @@ sub run_check {
     $SIG{CHLD} = 'DEFAULT';
     close $_ for $listener, $wake_r, $wake_w;
     close $_ for values %clients;
-    guard_check($cwd, $secs, \@argv, \@env);
+    guard_check($cwd, $secs, \@argv, \@env, $out);
   }
   $check_of{$pid} = [ $fh, $id ];
   $check_pid{$id} = $pid;    # no "S" reply: the server waits only for the end

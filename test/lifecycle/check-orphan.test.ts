@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runArgvCaptured } from '../../src/lifecycle/check.ts';
+import { spawnCheck } from '../../src/runner/check-process.ts';
 import { tempDir, waitFor } from '../helpers/engine.ts';
 
 const pids: number[] = [];
@@ -37,11 +37,11 @@ describe('a verifying check and its owner', () => {
       '-c',
       `sleep 60 & echo $$ $! > '${pidsFile}.tmp'; mv '${pidsFile}.tmp' '${pidsFile}'; wait`,
     ];
-    const checkTs = new URL('../../src/lifecycle/check.ts', import.meta.url).href;
+    const checkTs = new URL('../../src/runner/check-process.ts', import.meta.url).href;
     const code =
       `import(${JSON.stringify(checkTs)}).then((m) => {` +
       ` const [argv, cwd] = JSON.parse(process.argv[1]);` +
-      ` m.runArgvCaptured(argv, { PATH: '/usr/bin:/bin' }, cwd, 120_000); setInterval(() => {}, 1000); })`;
+      ` m.spawnCheck({ argv, env: { PATH: '/usr/bin:/bin' }, cwd, timeoutMs: 120_000 }); setInterval(() => {}, 1000); })`;
     const owner = spawn(process.execPath, ['--import', 'tsx', '-e', code, JSON.stringify([argv, dir])], {
       stdio: 'ignore',
     });
@@ -64,19 +64,19 @@ describe('a verifying check and its owner', () => {
 
   it('a check still reports its exit code, and a signal as no code', async () => {
     const dir = tempDir();
-    expect(await runArgvCaptured(['sh', '-c', 'echo hi; exit 3'], process.env, dir, 10_000).done).toEqual({
-      rc: 3,
-      lines: ['hi'],
-    });
-    const killed = await runArgvCaptured(['sh', '-c', 'kill -TERM $$'], process.env, dir, 10_000).done;
-    expect(killed.rc).toBeNull();
+    const output = path.join(dir, 'out');
+    const run = (argv: string[]) =>
+      spawnCheck({ argv, env: process.env, cwd: dir, timeoutMs: 10_000, output }).done;
+    expect(await run(['sh', '-c', 'echo hi; exit 3'])).toBe(3);
+    expect(fs.readFileSync(output, 'utf8')).toBe('hi\n');
+    expect(await run(['sh', '-c', 'kill -TERM $$'])).toBeNull();
   });
 
   it('a check past its deadline is killed with its group', async () => {
     const dir = tempDir();
     const began = Date.now();
-    const r = await runArgvCaptured(['sh', '-c', 'sleep 30 & wait'], process.env, dir, 1_000).done;
-    expect(r.rc).toBeNull();
+    const argv = ['sh', '-c', 'sleep 30 & wait'];
+    expect(await spawnCheck({ argv, env: process.env, cwd: dir, timeoutMs: 1_000 }).done).toBeNull();
     expect(Date.now() - began).toBeLessThan(10_000);
   });
 });

@@ -19,6 +19,12 @@ const plans = {
     env: { CHECK_RC: '1' },
     verify: { deploy: false },
   },
+  // Writes its parent's command line: the runner's guard (a fork of runner.pl), not the engine's.
+  parentcheck: {
+    deploy: p('ok.sh'),
+    teardown: p('ok.sh'),
+    check: ['sh', '-c', 'tr "\\0" " " < /proc/$PPID/cmdline > "$LIFELINE_WORKSPACE/check_parent"; echo seen'],
+  },
   slowcheck: { deploy: p('ok.sh'), teardown: p('ok.sh'), check: p('check.sh'), env: { CHECK_SLEEP: '6' } },
 };
 
@@ -97,6 +103,19 @@ describe('verified outcomes (SPEC §9.3)', () => {
     const t2 = await engine.teardown('v4', { confirm: 'v4' }, OPERATOR);
     expect(await ended(engine, t2.id)).toMatchObject({ state: 'succeeded', rc: 0 });
     expect((await engine.getDeployment('v4')).state).toBe('torn_down');
+  });
+
+  it('the verifying check is run by the runner, not forked by the engine, and its lines are kept', async () => {
+    const dir = tempDir();
+    const engine = await open(dir);
+    const dep = await engine.createDeployment({ name: 'v7', plan: 'parentcheck' }, OPERATOR);
+    const a = await ended(engine, (await engine.startDeploy('v7', {}, OPERATOR)).id);
+    expect(a).toMatchObject({ state: 'succeeded', reason: null });
+    expect(fs.readFileSync(path.join(workspace(dir, dep.id), 'check_parent'), 'utf8')).toContain('runner.pl');
+    const ev = await eventsOf(engine, a.id);
+    expect(
+      ev.filter((e) => e.type === 'log_line' && e.data.stream === 'check').map((e) => e.data.text),
+    ).toEqual(['seen']);
   });
 
   it('verify off: ready on exit 0 without running the check', async () => {

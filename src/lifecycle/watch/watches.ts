@@ -2,7 +2,6 @@
 // supervisor it forked, the verifying check, and the run-dir watch (inotify) and timers that wake it.
 import fs from 'node:fs';
 import type { ProcessIdentity } from '../../runner/identity.ts';
-import type { CapturedCheck } from '../check.ts';
 
 /** Where inotify is unavailable (watch limit reached): how often an attempt is looked at anyway. */
 const FALLBACK_POLL_MS = 1000;
@@ -37,7 +36,11 @@ export interface Watch {
    */
   launchedPid: number;
   /** The verifying check after exit 0 (SPEC §9.3); only in memory: lost with us, run again by recovery. */
-  check: { stop: () => void; result: CapturedCheck | null; redact: (s: string) => string } | null;
+  check: {
+    stop: () => void;
+    result: { rc: number | null; lines: string[] } | null;
+    redact: (s: string) => string;
+  } | null;
 }
 
 /** What wakes a watched attempt: a state change (records, timers) or more output. */
