@@ -2,7 +2,8 @@
 // per store, N attempts 8 at a time over HTTP, CPU from /proc/<pid>/stat of the serve process and of its
 // runner. Rounds alternate between the stores (and, with $BENCH_AB_ROOT, between this checkout and that
 // one: an A/B in one run). $BENCH_SERVE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the
-// serve processes (written when they stop); bench/cpuprofile.ts summarises a profile.
+// serve processes (written when they stop); bench/cpuprofile.ts summarises a profile. $BENCH_CPU_CHECK=1
+// gives the plan a verifying check.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pgDatabase } from './pg.ts';
@@ -38,7 +39,11 @@ export async function benchAttemptCpu(tmp: string, quick: boolean): Promise<void
           store === 'sqlite'
             ? `sqlite:${path.join(dir, 'lifeline.db')}`
             : await pgDatabase(`bench_cpu_${sides.length}`);
-        const serve = await Serve.start({ dir, db, root });
+        // $BENCH_CPU_CHECK=1: the plan has a verifying check (/bin/true), run after every exit 0.
+        const plans = process.env.BENCH_CPU_CHECK
+          ? { noop: { deploy: ['/bin/true'], teardown: ['/bin/true'], check: ['/bin/true'] } }
+          : undefined;
+        const serve = await Serve.start({ dir, db, root, plans });
         for (const x of names) await serve.create(x);
         await serve.run(names, 2 * CONC);
         sides.push({ name: `${store}, ${label}`, serve, rates: [], serveMs: 0, sysMs: 0, runnerMs: 0, n: 0 });
