@@ -65,44 +65,57 @@ if (builtAndIsolated.length > 0)
   );
 
 /**
- * The files that took longest in the last CI run on the 2-core machine (slowest first; seconds there, a
- * loaded run, after what the crash, retention, attempts, group-leftovers, instances and serve tests
- * stopped waiting for). They start first, so the run does not end waiting on one that began last; the
- * short ones fill in around them. The CLI files keep their earlier places. A file not listed keeps
- * vitest's own order (its last duration when cached, else its size) after these.
+ * The files that took longest in a quiet run of the whole suite on the 2-core machine (7 Dec 17:30;
+ * seconds). They start first, so the run does not end waiting on one that began last (that run ended
+ * with the 33 s webhooks file started among the last); the short ones fill in around them. A file not
+ * listed keeps vitest's own order (its last duration when cached, else its size) after these.
  */
 const SLOWEST = [
-  'test/lifecycle/run-crash.test.ts', // 99
-  'test/lifecycle/retention.test.ts', // 80, fewer events now
-  'test/lifecycle/scale.test.ts', // 58
-  'test/examples/ansible.test.ts', // 57
-  'test/lifecycle/crash.test.ts', // 75, 12 cycles instead of 20 now
-  'test/lifecycle/drift.test.ts', // 50
-  'test/lifecycle/clock-skew.test.ts', // 48
-  'test/scale/instances.test.ts', // 55, a shorter timeout waited out now
-  'test/lifecycle/model-gates.test.ts', // 45
-  'test/scale/gates-faults.test.ts', // 44
-  'test/http/fuzz.test.ts', // 42
-  'test/lifecycle/model.test.ts', // 41
-  'test/http/idempotent-crash.test.ts', // 40
-  'test/http/stream.test.ts', // 39
-  'test/chaos/run.test.ts', // 38
-  'test/http/retry.test.ts', // 34
-  'test/lifecycle/attempts.test.ts', // 47, fewer immediate exits now
-  'test/lifecycle/group-leftovers.test.ts', // 57, shorter grace and timeouts now
-  'test/http/serve.test.ts', // 49, the demo's one-second steps a tenth now
-  'test/scale/datadir-lock.test.ts',
-  'test/cli/approve.test.ts',
-  'test/lifecycle/crash-verify.test.ts',
-  'test/scale/gates.test.ts',
-  'test/cli/restart.test.ts',
-  'test/cli/rollback.test.ts',
-  'test/scale/clock-skew.test.ts',
-  'test/cli/stop.test.ts',
-  'test/cli/freeze.test.ts',
-  'test/scale/outage.test.ts',
-  'test/http/openapi-client.test.ts',
-  'test/http/outage.test.ts',
+  'test/lifecycle/run-crash.test.ts', // 71
+  'test/lifecycle/retention.test.ts', // 54
+  'test/chaos/run.test.ts', // 53
+  'test/lifecycle/drift.test.ts', // 48
+  'test/http/fuzz.test.ts', // 47
+  'test/lifecycle/clock-skew.test.ts', // 47
+  'test/package/pack.test.ts', // 45
+  'test/scale/instances.test.ts', // 45
+  'test/e2e/dashboard.test.ts', // 40
+  'test/scale/gates-faults.test.ts', // 39
+  'test/e2e/stacks.test.ts', // 38
+  'test/lifecycle/model.test.ts', // 36
+  'test/examples/ansible.test.ts', // 36
+  'test/e2e/live-and-narrow.test.ts', // 36
+  'test/http/retry.test.ts', // 35
+  'test/e2e/gates.test.ts', // 35
+  'test/lifecycle/crash.test.ts', // 33
+  'test/e2e/auth.test.ts', // 32
+  'test/http/webhooks.test.ts', // 32
+  'test/lifecycle/scale.test.ts', // 32
+  'test/http/stream.test.ts', // 31
+  'test/cli/restart.test.ts', // 28
+  'test/cli/stack-run.test.ts', // 28
+  'test/lifecycle/group-leftovers.test.ts', // 27
+  'test/http/idempotent-crash.test.ts', // 23
+  'test/e2e/stack-drift.test.ts', // 21
+  'test/lifecycle/gates.test.ts', // 20
+  'test/scale/outage.test.ts', // 19
+  'test/lifecycle/attempts.test.ts', // 18
+  'test/lifecycle/retry.test.ts', // 18
+  'test/e2e/retry.test.ts', // 17
+  'test/lifecycle/outputs.test.ts', // 16
+  'test/e2e/drift.test.ts', // 16
+  'test/cli/follow.test.ts', // 16
+  'test/http/serve.test.ts', // 15
+  'test/lifecycle/lapse-mid-round.test.ts', // 14
+  'test/http/outage.test.ts', // 13
+  'test/lifecycle/model-gates.test.ts', // 13
+  'test/lifecycle/start-lease.test.ts', // 13
+  'test/cli/commands.test.ts', // 13
+  'test/lifecycle/slow-start.test.ts', // 12
+  'test/cli/gates.test.ts', // 11
+  'test/lifecycle/crash-start.test.ts', // 11
+  'test/scale/clock-skew.test.ts', // 10
+  'test/scale/datadir-lock.test.ts', // 10
 ];
 
 /**
