@@ -542,6 +542,19 @@ describe('crash test', () => {
         engine = await openLifeline({ config, logger: quietLogger() });
         await engine.start();
         checker.verify('final recovery');
+        // One verified deploy run to its check's verdict with no kill, so that the check path is covered
+        // whatever the random schedule did (12 cycles decided 1 to 12 such checks, and none once on a
+        // busy machine). It is checked below with the rest.
+        const params = { lines: 2, sleep: 0, rc: 0, check_rc: 0, check_sleep: 0 };
+        await engine.createDeployment({ name: 'final-verified', plan: VERIFIED_PLAN, params }, OPERATOR);
+        const lastId = (await engine.startDeploy('final-verified', { params }, OPERATOR)).id;
+        const eng0 = engine;
+        await waitFor(
+          async () => !isActive((await eng0.getAttempt(lastId)).state),
+          'the final verified deploy to end',
+          30_000,
+        );
+        expect((await engine.getDeployment('final-verified')).state).toBe('ready');
         const deps = (await engine.listDeployments({ limit: 500 })).items;
         for (const d of deps.filter((x) => isBusy(x.state))) {
           try {
