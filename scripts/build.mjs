@@ -1,19 +1,85 @@
 // `npm run build`: compiles src/ to dist/ (tsc -p tsconfig.build.json; relative imports are rewritten
-// from .ts to .js) and copies the files tsc does not emit. Plain JavaScript, so it runs without tsx.
+// from .ts to .js), copies the files tsc does not emit, then bundles the `lifeline` executable.
+// Plain JavaScript, so it runs without tsx.
 // `--no-check` emits the same files without type checking: the test suite's one build per run uses it
 // (`npm run typecheck` is the check).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
+const dist = path.join(root, 'dist');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const args = ['-p', 'tsconfig.build.json', ...(process.argv.includes('--no-check') ? ['--noCheck'] : [])];
 
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, ...args], { cwd: root, stdio: 'inherit' });
 // Next to spawn.js and runner-client.js, which find them relative to themselves (as their sources do).
 for (const file of ['supervisor.sh', 'runner.pl']) {
-  copyFileSync(new URL(`../src/runner/${file}`, import.meta.url), new URL(`../dist/runner/${file}`, import.meta.url));
+  copyFileSync(path.join(root, 'src/runner', file), path.join(dist, 'runner', file));
+}
+
+// dist/cli/main.js becomes one bundle with its dependencies, plus one chunk that only `serve` loads (the
+// server is a dynamic import). Unbundled, every start of the executable had Node's module loader resolve,
+// read and compile about 1,000 files: about 0.5 s of CPU of a `lifeline serve` start's 1.5 s
+// (docs/performance.md, "Start"). The other files of dist/ stay as tsc wrote them.
+// Kept outside the bundle: packages that find their own files relative to themselves (__dirname, worker
+// threads, native code), which a bundle would move from under them.
+const EXTERNAL = [
+  'better-sqlite3', // native
+  'pg', // loaded only for a postgres: database, by createRequire
+  'pino', // transports run its files in worker threads
+  'pino-pretty',
+  '@fastify/static', // serve their own files
+  '@fastify/swagger-ui',
+  '@fastify/swagger', // reads its package.json through __dirname
+];
+const out = path.join(dist, '.bundle');
+const result = await esbuild.build({
+  entryPoints: { main: path.join(dist, 'cli/main.js') },
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  logLevel: 'warning',
+  // Bundled CommonJS packages call require() for Node's own modules.
+  banner: { js: "import { createRequire as __lifelineRequire } from 'node:module';\nconst require = __lifelineRequire(import.meta.url);" },
+  plugins: [ownLocations()],
+});
+if (result.errors.length > 0) process.exit(1);
+rmSync(path.join(dist, 'cli/main.js'));
+for (const file of readdirSync(out)) {
+  const text = readFileSync(path.join(out, file), 'utf8');
+  // A bundled package that finds a file through __dirname or __filename would look beside the bundle.
+  const line = text.split('\n').find((l) => /\b__(dirname|filename)\b/.test(l) && !/^\s*(\*|\/\/)/.test(l));
+  if (line) throw new Error(`build: ${file} uses ${line.trim()}; keep its package out of the bundle (EXTERNAL)`);
+  renameSync(path.join(out, file), path.join(dist, 'cli', file));
+}
+rmSync(out, { recursive: true });
+
+/**
+ * Our modules locate files relative to themselves (runner.pl, supervisor.sh, web/, package.json). In the
+ * bundle, import.meta is the bundle's (dist/cli/), so each module's import.meta.url and import.meta.dirname
+ * are rewritten to its own place in dist/, relative to the bundle: the installed package can live anywhere.
+ */
+function ownLocations() {
+  return {
+    name: 'own-locations',
+    setup(build) {
+      build.onLoad({ filter: /\.js$/ }, (args) => {
+        if (!args.path.startsWith(dist + path.sep)) return undefined;
+        const rel = path.relative(path.join(dist, 'cli'), args.path).split(path.sep).join('/');
+        const text = readFileSync(args.path, 'utf8')
+          .replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`)
+          .replaceAll('import.meta.dirname', `(import.meta.dirname + ${JSON.stringify(`/${path.posix.dirname(rel)}`)})`);
+        return { contents: text, loader: 'js' };
+      });
+    },
+  };
 }
