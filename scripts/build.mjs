@@ -49,7 +49,9 @@ const result = await esbuild.build({
   external: EXTERNAL,
   logLevel: 'warning',
   // Bundled CommonJS packages call require() for Node's own modules.
-  banner: { js: "import { createRequire as __lifelineRequire } from 'node:module';\nconst require = __lifelineRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __lifelineRequire } from 'node:module';\nconst require = __lifelineRequire(import.meta.url);",
+  },
   plugins: [ownLocations()],
 });
 if (result.errors.length > 0) process.exit(1);
@@ -58,7 +60,8 @@ for (const file of readdirSync(out)) {
   const text = readFileSync(path.join(out, file), 'utf8');
   // A bundled package that finds a file through __dirname or __filename would look beside the bundle.
   const line = text.split('\n').find((l) => /\b__(dirname|filename)\b/.test(l) && !/^\s*(\*|\/\/)/.test(l));
-  if (line) throw new Error(`build: ${file} uses ${line.trim()}; keep its package out of the bundle (EXTERNAL)`);
+  if (line)
+    throw new Error(`build: ${file} uses ${line.trim()}; keep its package out of the bundle (EXTERNAL)`);
   renameSync(path.join(out, file), path.join(dist, 'cli', file));
 }
 rmSync(out, { recursive: true });
@@ -77,7 +80,10 @@ function ownLocations() {
         const rel = path.relative(path.join(dist, 'cli'), args.path).split(path.sep).join('/');
         const text = readFileSync(args.path, 'utf8')
           .replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`)
-          .replaceAll('import.meta.dirname', `(import.meta.dirname + ${JSON.stringify(`/${path.posix.dirname(rel)}`)})`);
+          .replaceAll(
+            'import.meta.dirname',
+            `(import.meta.dirname + ${JSON.stringify(`/${path.posix.dirname(rel)}`)})`,
+          );
         return { contents: text, loader: 'js' };
       });
     },
