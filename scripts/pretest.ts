@@ -35,7 +35,16 @@ export const POSTGRES: Need = {
   what: 'PostgreSQL server binaries (initdb, pg_ctl, postgres)',
   pkg: 'postgresql',
 };
-export const CHROMIUM: Need = { what: 'Chromium at /usr/bin/chromium', pkg: 'chromium' };
+/**
+ * The browser tests' Chromium: Debian's headless shell (package chromium-headless-shell, built from the
+ * same source and version as its `chromium`), the build Playwright itself runs headless tests on. The full
+ * browser in headless mode paid about twice the CPU for the same pages (docs/reliability.md).
+ */
+export const DEBIAN_CHROMIUM = '/usr/bin/chromium-headless-shell';
+export const CHROMIUM: Need = {
+  what: `Chromium's headless shell at ${DEBIAN_CHROMIUM}`,
+  pkg: 'chromium-headless-shell',
+};
 // ansible-core, not ansible: the example uses only ansible.builtin modules, and the full package adds
 // hundreds of megabytes of collections.
 export const ANSIBLE: Need = { what: 'ansible-playbook', pkg: 'ansible-core' };
@@ -43,7 +52,7 @@ export const ANSIBLE: Need = { what: 'ansible-playbook', pkg: 'ansible-core' };
 export const customChromium = (file: string): Need => ({
   what: `Chromium at ${file} (LIFELINE_CHROMIUM)`,
   pkg: '',
-  fix: 'no such program; correct LIFELINE_CHROMIUM, or unset it to use /usr/bin/chromium',
+  fix: `no such program; correct LIFELINE_CHROMIUM, or unset it to use ${DEBIAN_CHROMIUM}`,
 });
 export const PERL: Need = { what: 'perl', pkg: 'perl' };
 
@@ -98,7 +107,7 @@ function hasPostgres(env: NodeJS.ProcessEnv): boolean {
 export function probe(env: NodeJS.ProcessEnv = process.env): Machine {
   const missing: Need[] = [];
   if (!hasPostgres(env)) missing.push(POSTGRES);
-  const chromium = env.LIFELINE_CHROMIUM ?? '/usr/bin/chromium';
+  const chromium = env.LIFELINE_CHROMIUM ?? DEBIAN_CHROMIUM;
   if (!isExecutable(chromium)) missing.push(env.LIFELINE_CHROMIUM ? customChromium(chromium) : CHROMIUM);
   if (!onPath('ansible-playbook', env)) missing.push(ANSIBLE);
   if (!onPath('perl', env)) missing.push(PERL);

@@ -1,18 +1,9 @@
-// The dashboard in a real browser (Debian's chromium, headless) against a real `lifeline serve` without
+// The dashboard in a real browser (Debian's Chromium headless shell) against a real `lifeline serve` without
 // auth: create and deploy from the UI and watch the state change live, the log fill, a teardown behind the
 // name confirmation, an `unknown` deployment resolved, and the layout at phone width.
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  CHROMIUM,
-  client,
-  killAttempt,
-  launchChromium,
-  startServer,
-  waitUntil,
-  type RunningServer,
-} from './server.ts';
+import { client, killAttempt, launchChromium, startServer, waitUntil, type RunningServer } from './server.ts';
 
 let server: RunningServer;
 let browser: Browser;
@@ -21,9 +12,6 @@ let api: ReturnType<typeof client>;
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Debian's chromium is needed at ${CHROMIUM} (apt-get install chromium)`);
-  }
   [server, browser] = await Promise.all([startServer(), launchChromium()]);
   api = client(server.url);
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

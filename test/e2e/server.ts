@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
+import { CHROMIUM } from '../helpers/chromium.ts';
 import { tempConfig, tempDir, writeConfigFile } from '../helpers/config.ts';
 import { lifelineArgv } from '../helpers/lifeline-bin.ts';
 
@@ -190,14 +191,17 @@ export async function waitUntil<T>(
   }
 }
 
-export const CHROMIUM = process.env.LIFELINE_CHROMIUM ?? '/usr/bin/chromium';
+export { CHROMIUM };
 
-/** Debian's chromium, headless (never a downloaded browser build). */
-export function launchChromium(): Promise<Browser> {
+/** Debian's Chromium headless shell (never a downloaded browser build); Playwright passes --headless. */
+export async function launchChromium(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(
+      `the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium-headless-shell`,
+    );
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
-      '--headless=new',
       '--no-sandbox',
       '--disable-gpu',
       '--disable-quic',

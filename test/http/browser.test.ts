@@ -1,4 +1,4 @@
-// Issue 9 item 5 in a real browser (Debian's chromium, headless) against a real no-auth server: a page on
+// Issue 9 item 5 in a real browser (Debian's Chromium headless shell) against a real no-auth server: a page on
 // another site fires a body-less POST at the API (no preflight is needed for it), and a name that resolves
 // to 127.0.0.1 (DNS rebinding, simulated with chromium's host resolver rules) asks for the API. Both are
 // refused and change nothing; the server's own page still writes.
@@ -6,9 +6,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM } from '../helpers/chromium.ts';
 import { harness, quiesce, snapshot, waitState, type Harness } from './helpers.ts';
-
-const CHROMIUM = process.env.LIFELINE_CHROMIUM ?? '/usr/bin/chromium';
 
 let h: Harness;
 let browser: Browser;
@@ -44,7 +43,6 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
-      '--headless=new',
       '--no-sandbox',
       '--disable-gpu',
       '--no-first-run',

@@ -26,7 +26,7 @@ describe('pretest decide', () => {
   it('installs exactly the missing packages as root with apt-get', () => {
     expect(decide(machine({ uid: 0, missing: [POSTGRES, CHROMIUM, ANSIBLE] }))).toEqual({
       kind: 'install',
-      packages: ['postgresql', 'chromium', 'ansible-core'],
+      packages: ['postgresql', 'chromium-headless-shell', 'ansible-core'],
     });
     expect(decide(machine({ uid: 0, missing: [ANSIBLE] }))).toEqual({
       kind: 'install',
@@ -38,7 +38,7 @@ describe('pretest decide', () => {
     const d = decide(machine({ uid: 1000, missing: [CHROMIUM, PERL] }));
     expect(d).toEqual({
       kind: 'stop',
-      line: 'npm test needs Chromium at /usr/bin/chromium, perl: run `sudo apt-get install -y chromium perl`, then npm test again',
+      line: "npm test needs Chromium's headless shell at /usr/bin/chromium-headless-shell, perl: run `sudo apt-get install -y chromium-headless-shell perl`, then npm test again",
     });
   });
 
@@ -53,7 +53,7 @@ describe('pretest decide', () => {
   it('stops, even as root, when LIFELINE_CHROMIUM names a browser that is not there', () => {
     expect(decide(machine({ uid: 0, missing: [POSTGRES, customChromium('/opt/x/chrome')] }))).toEqual({
       kind: 'stop',
-      line: 'npm test needs Chromium at /opt/x/chrome (LIFELINE_CHROMIUM): no such program; correct LIFELINE_CHROMIUM, or unset it to use /usr/bin/chromium',
+      line: 'npm test needs Chromium at /opt/x/chrome (LIFELINE_CHROMIUM): no such program; correct LIFELINE_CHROMIUM, or unset it to use /usr/bin/chromium-headless-shell',
     });
   });
 
