@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { EXTERNAL, REQUIRE_BANNER } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const dist = path.join(root, 'dist');
@@ -26,17 +27,6 @@ for (const file of ['supervisor.sh', 'runner.pl']) {
 // server is a dynamic import). Unbundled, every start of the executable had Node's module loader resolve,
 // read and compile about 1,000 files: about 0.5 s of CPU of a `lifeline serve` start's 1.5 s
 // (docs/performance.md, "Start"). The other files of dist/ stay as tsc wrote them.
-// Kept outside the bundle: packages that find their own files relative to themselves (__dirname, worker
-// threads, native code), which a bundle would move from under them.
-const EXTERNAL = [
-  'better-sqlite3', // native
-  'pg', // loaded only for a postgres: database, by createRequire
-  'pino', // transports run its files in worker threads
-  'pino-pretty',
-  '@fastify/static', // serve their own files
-  '@fastify/swagger-ui',
-  '@fastify/swagger', // reads its package.json through __dirname
-];
 const out = path.join(dist, '.bundle');
 const result = await esbuild.build({
   entryPoints: { main: path.join(dist, 'cli/main.js') },
@@ -48,10 +38,7 @@ const result = await esbuild.build({
   target: 'node20',
   external: EXTERNAL,
   logLevel: 'warning',
-  // Bundled CommonJS packages call require() for Node's own modules.
-  banner: {
-    js: "import { createRequire as __lifelineRequire } from 'node:module';\nconst require = __lifelineRequire(import.meta.url);",
-  },
+  banner: { js: REQUIRE_BANNER },
   plugins: [ownLocations()],
 });
 if (result.errors.length > 0) process.exit(1);

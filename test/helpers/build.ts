@@ -12,7 +12,14 @@ import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const STAMP = path.join(ROOT, '.lifeline-test-build', 'source-hash');
-const INPUTS = ['src', 'scripts/build.mjs', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const INPUTS = [
+  'src',
+  'scripts/build.mjs',
+  'scripts/bundle-options.mjs',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+];
 
 function sourceHash(): string {
   const hash = createHash('sha256');

@@ -1,0 +1,2 @@
+export declare const EXTERNAL: string[];
+export declare const REQUIRE_BANNER: string;
