@@ -86,6 +86,8 @@ export class PgCluster {
         '--no-instructions',
       ]);
       // Test settings: no durability (fsync off), enough connections for parallel files, socket in our dir.
+      // No autovacuum: a run leaves hundreds of small databases, and the launcher starts a worker process
+      // for each of them every minute (about 2,000 backends a run); no test waits on a vacuum.
       fs.appendFileSync(
         path.join(cluster.dataDir, 'postgresql.conf'),
         [
@@ -97,6 +99,7 @@ export class PgCluster {
           'full_page_writes = off',
           'max_connections = 300',
           'shared_buffers = 32MB',
+          'autovacuum = off',
           '',
         ].join('\n'),
       );
