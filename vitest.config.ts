@@ -18,7 +18,8 @@ const source = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
  * Tests that run the compiled `lifeline` (dist/), built once per run by test/helpers/build.ts: the
  * package test, every file that imports test/cli/helpers.ts (whose BIN is dist/cli/main.js), and every
  * file that starts `lifeline` through test/helpers/lifeline-bin.ts, directly or through
- * test/helpers/servers.ts or test/e2e/server.ts (dist/ when LIFELINE_TEST_DIST=1, as it is there). Found by reading the files, so a new one cannot
+ * test/helpers/servers.ts or test/e2e/server.ts (dist/ when LIFELINE_TEST_DIST=1, as it is there), and every
+ * file that runs chaos/run.ts (its servers come from test/helpers/servers.ts too). Found by reading the files, so a new one cannot
  * be left out and run a missing or stale dist/.
  */
 function builtTests(): string[] {
@@ -30,6 +31,7 @@ function builtTests(): string[] {
       (f.startsWith('test/cli/') && /from '\.\/helpers\.ts'/.test(text)) ||
       /from '\.\.\/helpers\/(servers|lifeline-bin)\.ts'/.test(text) ||
       /from '\.\.\/e2e\/server\.ts'/.test(text) ||
+      /'chaos\/run\.ts'/.test(text) ||
       (f.startsWith('test/e2e/') && /from '\.\/server\.ts'/.test(text))
     );
   });

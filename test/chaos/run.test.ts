@@ -1,6 +1,7 @@
 // Keeps `npm run chaos` (chaos/run.ts, docs/reliability.md) from rotting: a very short run on SQLite
 // through the real entry point must exit 0 with a summary that shows load, faults and zero violations.
-// The longer runs on each store are CI's (.ci/run), not this suite's.
+// The longer runs on each store are CI's (.ci/run), not this suite's. Here (vitest's build project,
+// LIFELINE_TEST_DIST=1) its servers run the compiled dist/, as the other multi-server tests' do.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
