@@ -191,8 +191,6 @@ export async function waitUntil<T>(
   }
 }
 
-export { CHROMIUM };
-
 /** Debian's Chromium headless shell (never a downloaded browser build); Playwright passes --headless. */
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM))
