@@ -145,6 +145,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Headers and body within a minute (Fastify's default is no limit: a client that stops mid-body
+    // would hold its request open for good). A stream's response is not bounded by it, only its request.
+    requestTimeout: 60_000,
     // What Node's HTTP parser refuses (431, a duplicate Content-Length, an unknown method) is a problem too.
     clientErrorHandler,
     // Node would answer a missing Host with a bare 400; the Host check (origin.ts) refuses it as a problem.

@@ -43,6 +43,12 @@ export function clientErrorHandler(err: ParserError, socket: Socket): void {
   // Garbage after a whole request on the same connection: that request is being answered (its write
   // may commit), so its response goes out first, then the problem for the rest; never interleaved.
   const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  // That request's body stopped short (the client ended, or sent garbage, mid-body): it can never be
+  // answered, and waiting for its answer would hold the connection open for good. Abort it.
+  if (pending && !pending.writableFinished && !pending.req.complete) {
+    socket.destroy();
+    return;
+  }
   if (pending && !pending.writableFinished) {
     pending.once('finish', () => {
       if (!socket.destroyed && socket.writable) writeProblem(socket, status, 'VALIDATION', detail);

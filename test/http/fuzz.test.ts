@@ -579,10 +579,21 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
       await quiesce(h.engine, 60);
       let baseline = await snapshot(h.engine);
       const seen = new Set<number>();
+      /** The server's open connections, once none is left or after `ms`. */
+      const openConnectionsAfter = async (ms: number) => {
+        const until = Date.now() + ms;
+        for (;;) {
+          const n = await new Promise<number>((r) => h.app.server.getConnections((_e, c) => r(c)));
+          if (n === 0 || Date.now() > until) return n;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
       await fc.assert(
         fc.asyncProperty(rawRequestBytes, async (text) => {
           const bytes = Buffer.from(text.replaceAll('{self}', `127.0.0.1:${port}`), 'latin1');
           const answer = await exchange(port, bytes);
+          // Whatever the bytes, the server lets the connection go: one it held would hold its stop too.
+          expect(await openConnectionsAfter(10_000), JSON.stringify(text.slice(0, 300))).toBe(0);
           const what = `${JSON.stringify(bytes.toString('latin1').slice(0, 300))} → ${JSON.stringify(answer.slice(0, 400))}`;
           const statuses = [...answer.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
           for (const status of statuses) {

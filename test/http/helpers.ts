@@ -1,6 +1,7 @@
 // HTTP test harness: a real engine (temp data dir + SQLite or Postgres, fixture plans) behind buildApp, driven by
 // inject().
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
@@ -83,6 +84,12 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     : false;
   const api = opts.wrapApi ? opts.wrapApi(engine) : engine;
   const app = await buildApp({ api, config, logger, bodyLimit: opts.bodyLimit });
+  // Open sockets, described when a close hangs (a connection held open once hung the fuzz's afterAll).
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (sock: Socket) => {
+    sockets.add(sock);
+    sock.once('close', () => sockets.delete(sock));
+  });
   return {
     dir,
     config,
@@ -100,7 +107,14 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
         server.getConnections((_err, n) =>
           console.error(
             `harness close still waiting on ${where} after ${Date.now() - began} ms` +
-              ` (server listening: ${server.listening}, open connections: ${n})`,
+              ` (server listening: ${server.listening}, open connections: ${n})` +
+              [...sockets]
+                .map(
+                  (k) =>
+                    `\n  socket :${k.remotePort} read ${k.bytesRead} B, wrote ${k.bytesWritten} B,` +
+                    ` readableEnded ${k.readableEnded}, writableEnded ${k.writableEnded}, destroyed ${k.destroyed}`,
+                )
+                .join(''),
           ),
         );
       }, 15_000);

@@ -307,6 +307,42 @@ describe('requests the HTTP parser refuses are problem+json', () => {
   });
 });
 
+describe('a body cut short', () => {
+  // The request was dispatched when its headers arrived; its body then stopped short. Nothing can answer
+  // it, and a server waiting on it kept the connection open for good (its own close then hung).
+  it('closes the connection at once and writes nothing, whether the client ends or garbles the body', async () => {
+    const head = (extra: string) =>
+      `POST /v1/deployments HTTP/1.1\r\nHost: ${self}\r\nContent-Type: application/json\r\n${extra}\r\n`;
+    const cases: [string, boolean][] = [
+      [`${head('Content-Length: 27\r\n')}{"name":`, true], // ends mid-body
+      [`${head('Content-Length: 27\r\nExpect: 100-continue\r\n')}`, true], // ends before the body
+      [`${head('Transfer-Encoding: chunked\r\n')}5\r\n{"a":\r\n`, true], // ends mid-chunking
+      [`${head('Transfer-Encoding: chunked\r\n')}5\r\n{"a":\r\nzz\r\n`, false], // a bad chunk size, still open
+    ];
+    await unchanged(async () => {
+      for (const [bytes, ends] of cases) {
+        const closed = await new Promise<boolean>((resolve) => {
+          const sock = net.connect({ host: '127.0.0.1', port });
+          const timer = setTimeout(() => {
+            sock.destroy();
+            resolve(false);
+          }, 15_000);
+          sock.on('error', () => undefined);
+          sock.on('close', () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+          if (ends) sock.end(bytes);
+          else sock.write(bytes);
+        });
+        expect(closed, `the server closes: ${JSON.stringify(bytes)}`).toBe(true);
+      }
+      const open = await new Promise<number>((r) => h.app.server.getConnections((_e, n) => r(n)));
+      expect(open).toBe(0);
+    });
+  });
+});
+
 describe('body values that cannot be stored as sent', () => {
   const post = (body: string) => request(port, 'POST', '/v1/deployments', { host: self }, body);
 
