@@ -593,7 +593,10 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
           const bytes = Buffer.from(text.replaceAll('{self}', `127.0.0.1:${port}`), 'latin1');
           const answer = await exchange(port, bytes);
           // Whatever the bytes, the server lets the connection go: one it held would hold its stop too.
-          expect(await openConnectionsAfter(10_000), JSON.stringify(text.slice(0, 300))).toBe(0);
+          expect(
+            await openConnectionsAfter(10_000),
+            `${JSON.stringify(text.slice(0, 300))}${h.describeSockets()}`,
+          ).toBe(0);
           const what = `${JSON.stringify(bytes.toString('latin1').slice(0, 300))} → ${JSON.stringify(answer.slice(0, 400))}`;
           const statuses = [...answer.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
           for (const status of statuses) {

@@ -46,6 +46,8 @@ export interface Harness {
   /** Log lines the app wrote (JSON objects), when built with captureLogs. */
   logs: Record<string, unknown>[];
   logText(): string;
+  /** The server's open sockets, one line each (what a hung close or a connection left open was doing). */
+  describeSockets(): string;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,14 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     sockets.add(sock);
     sock.once('close', () => sockets.delete(sock));
   });
+  const describeSockets = () =>
+    [...sockets]
+      .map(
+        (k) =>
+          `\n  socket :${k.remotePort} read ${k.bytesRead} B, wrote ${k.bytesWritten} B, paused ${k.isPaused()}, reading ${(k as Socket & { _handle?: { reading?: boolean } })._handle?.reading},` +
+          ` readableEnded ${k.readableEnded}, writableEnded ${k.writableEnded}, destroyed ${k.destroyed}`,
+      )
+      .join('');
   return {
     dir,
     config,
@@ -97,6 +107,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     app,
     logs,
     logText: () => raw,
+    describeSockets,
     async close() {
       // A close that hangs fails the hook after a minute; say where it hangs (app or engine step).
       const began = Date.now();
@@ -107,14 +118,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
         server.getConnections((_err, n) =>
           console.error(
             `harness close still waiting on ${where} after ${Date.now() - began} ms` +
-              ` (server listening: ${server.listening}, open connections: ${n})` +
-              [...sockets]
-                .map(
-                  (k) =>
-                    `\n  socket :${k.remotePort} read ${k.bytesRead} B, wrote ${k.bytesWritten} B,` +
-                    ` readableEnded ${k.readableEnded}, writableEnded ${k.writableEnded}, destroyed ${k.destroyed}`,
-                )
-                .join(''),
+              ` (server listening: ${server.listening}, open connections: ${n})${describeSockets()}`,
           ),
         );
       }, 15_000);

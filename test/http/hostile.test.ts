@@ -335,7 +335,7 @@ describe('a body cut short', () => {
           if (ends) sock.end(bytes);
           else sock.write(bytes);
         });
-        expect(closed, `the server closes: ${JSON.stringify(bytes)}`).toBe(true);
+        expect(closed, `the server closes: ${JSON.stringify(bytes)}${h.describeSockets()}`).toBe(true);
       }
       const open = await new Promise<number>((r) => h.app.server.getConnections((_e, n) => r(n)));
       expect(open).toBe(0);
