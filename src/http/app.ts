@@ -14,7 +14,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type pino from 'pino';
 import type { LifelineConfig } from '../config/types.ts';
 import { LifelineError } from '../domain/errors.ts';
-import { traceIds, type LifelineApi } from '../lifecycle/api.ts';
+import type { LifelineApi } from '../lifecycle/api.ts';
 import { registerAuth } from './auth.ts';
 import { clientErrorHandler, refuseConnect } from './client-error.ts';
 import { registerConditions } from './conditions.ts';
@@ -182,8 +182,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   // Before anything else reads the request: a foreign Host or a cross-origin write is refused.
   registerOriginChecks(app, config);
-  // The request id follows the request's writes, into their state-change log lines.
-  app.addHook('onRequest', (req, _reply, done) => traceIds.run(req.id, done));
   app.addHook('onResponse', async (req, reply) => {
     const line = {
       method: req.method,

@@ -40,11 +40,12 @@ function malformed(field: string, reason: string): LifelineError {
 }
 
 /**
- * The conditions of a write, as WriteOptions for the service: If-Match, and the Idempotency-Key on the
- * routes whose write commits it (those that can re-render their response; the others save it after).
+ * The conditions of a write, as WriteOptions for the service: If-Match, the Idempotency-Key on the
+ * routes whose write commits it (those that can re-render their response; the others save it after),
+ * and the request id its state-change log lines name.
  */
 export function writeOptions(req: FastifyRequest): WriteOptions {
-  const w: WriteOptions = {};
+  const w: WriteOptions = { traceId: req.id };
   const v = req.ifMatch?.version;
   if (typeof v === 'number') w.ifVersion = v;
   if (req.idempotency && rerenderOf(req)) w.idempotency = req.idempotency;

@@ -1,7 +1,6 @@
 // The surface the HTTP layer (and tests) call, with the types it speaks in; implemented by Lifeline in
 // engine.ts. It imports nothing from the rest of src/lifecycle, so nothing there can loop back through it.
 // Every method throws LifelineError with a SPEC code on refusal and writes nothing then.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type {
   Actor,
   Attempt,
@@ -44,6 +43,8 @@ export interface WriteOptions {
    * a twin request under this key committed first, the write runs nothing and throws IdempotentReplay.
    */
   idempotency?: IdempotencyKey;
+  /** The request the write is for (its X-Request-Id): the state-change log lines of its commits name it. */
+  traceId?: string;
 }
 
 export interface EventQuery {
@@ -168,7 +169,7 @@ export interface LifelineApi {
   /** SPEC §14.1: the plan of a file (`{source, documents, prune?, max_delete?}`). */
   planApply(input: unknown): Promise<ApplyPlan>;
   /** SPEC §14.1: carries a plan out if its `digest` still holds (else PLAN_STALE, nothing written). */
-  apply(input: unknown, actor: Actor): Promise<ApplyResult>;
+  apply(input: unknown, actor: Actor, w?: WriteOptions): Promise<ApplyResult>;
 
   startDeploy(
     ref: string,
@@ -238,9 +239,9 @@ export interface LifelineApi {
   redeliverWebhook(name: string, fromSeq: number): Promise<WebhookStatus>;
 
   /** SPEC §13.3: approve an attempt waiting for approval (not its requester; at least the plan's role). */
-  approveAttempt(id: string, input: { reason: string }, actor: Actor): Promise<Attempt>;
+  approveAttempt(id: string, input: { reason: string }, actor: Actor, w?: WriteOptions): Promise<Attempt>;
   /** SPEC §13.3: reject it: cancelled, reason `rejected`. */
-  rejectAttempt(id: string, input: { reason: string }, actor: Actor): Promise<Attempt>;
+  rejectAttempt(id: string, input: { reason: string }, actor: Actor, w?: WriteOptions): Promise<Attempt>;
 
   /** SPEC §13.2: the file's freezes and the API's standing ones, each with whether it is in force. */
   listFreezes(): Promise<{ items: FreezeInfo[] }>;
@@ -271,9 +272,3 @@ export function storeFault(err: unknown): 'unavailable' | 'closed' | null {
   if (!isStoreUnavailable(err)) return null;
   return isStoreClosed(err) ? 'closed' : 'unavailable';
 }
-
-/**
- * The request id (trace_id) a call runs for, carried through its async work: run a call inside
- * `traceIds.run(id, …)` and the state-change log lines of the writes it causes name that id.
- */
-export const traceIds = new AsyncLocalStorage<string>();

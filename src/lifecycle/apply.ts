@@ -20,7 +20,7 @@ import type { StackSpec } from '../domain/stack-spec.ts';
 import type { Actor, DeploymentState, LifelineEvent } from '../domain/types.ts';
 import { selectLastDeployedParams } from '../store/runs.ts';
 import type { Database, DeploymentsTable, StacksTable } from '../store/schema.ts';
-import type { LifelineApi } from './api.ts';
+import type { LifelineApi, WriteOptions } from './api.ts';
 import { createDeploymentIn } from './commands/create.ts';
 import { checkStackSpec, createStackIn, updateStackIn } from './commands/stacks.ts';
 import type { Ctx } from './context.ts';
@@ -339,10 +339,18 @@ type Starter = Pick<
   'startStackRun' | 'startDeploy' | 'teardown' | 'deleteDeployment' | 'deleteStack'
 >;
 
-export async function applyFile(ctx: Ctx, api: Starter, input: unknown, actor: Actor): Promise<ApplyResult> {
+export async function applyFile(
+  ctx: Ctx,
+  api: Starter,
+  input: unknown,
+  actor: Actor,
+  w?: WriteOptions,
+): Promise<ApplyResult> {
+  // Only the request id: an apply takes no If-Match or Idempotency-Key of its own.
+  const t: WriteOptions | undefined = w?.traceId ? { traceId: w.traceId } : undefined;
   const checked = checkApplyBody(ctx, input, true);
   const { body } = checked;
-  const plan = await transactCommand(ctx.store, ctx.bus, undefined, async (trx) => {
+  const plan = await transactCommand(ctx.store, ctx.bus, t, async (trx) => {
     const read = await readWorld(trx, body);
     const fresh = planOf(ctx, body, read.world);
     if (fresh.digest !== body.digest)
@@ -357,23 +365,23 @@ export async function applyFile(ctx: Ctx, api: Starter, input: unknown, actor: A
     const base = { kind: item.kind, name: item.name, action: item.action };
     if (item.kind === 'stack') {
       if (item.deploy.length > 0) {
-        const run = await api.startStackRun(item.name, 'deploy', {}, actor);
+        const run = await api.startStackRun(item.name, 'deploy', {}, actor, t);
         started.push({ ...base, action: 'deploy', run_id: run.id });
       } else if (item.action === 'teardown') {
-        const run = await api.startStackRun(item.name, 'teardown', { confirm: item.name }, actor);
+        const run = await api.startStackRun(item.name, 'teardown', { confirm: item.name }, actor, t);
         started.push({ ...base, run_id: run.id });
       } else if (item.action === 'delete') {
-        await api.deleteStack(item.name, {}, actor);
+        await api.deleteStack(item.name, {}, actor, t);
         started.push(base);
       }
     } else if (item.deploy.length > 0) {
-      const a = await api.startDeploy(item.name, {}, actor);
+      const a = await api.startDeploy(item.name, {}, actor, t);
       started.push({ ...base, action: 'deploy', attempt_id: a.id });
     } else if (item.action === 'teardown') {
-      const a = await api.teardown(item.name, { confirm: item.name }, actor);
+      const a = await api.teardown(item.name, { confirm: item.name }, actor, t);
       started.push({ ...base, attempt_id: a.id });
     } else if (item.action === 'delete') {
-      await api.deleteDeployment(item.name, {}, actor);
+      await api.deleteDeployment(item.name, {}, actor, t);
       started.push(base);
     }
   }

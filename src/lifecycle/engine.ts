@@ -98,8 +98,8 @@ export class Lifeline implements LifelineApi {
     this.retries = new RetryStarter(ctx, watcher);
     this.runs = new RunAdvancer(ctx, watcher);
     this.drift = new DriftScheduler(ctx, watcher);
-    ctx.bus.onCommit = (events) => {
-      logTransitions(ctx.log, events);
+    ctx.bus.onCommit = (events, traceId) => {
+      logTransitions(ctx.log, events, traceId);
       this.retries.noteEvents(events);
       this.runs.noteEvents(events);
       this.drift.noteEvents(events);
@@ -145,10 +145,10 @@ export class Lifeline implements LifelineApi {
   listWebhooks: LifelineApi['listWebhooks'] = () => this.webhooks.list();
   redeliverWebhook: LifelineApi['redeliverWebhook'] = (name, fromSeq) =>
     this.webhooks.redeliver(name, fromSeq);
-  approveAttempt: LifelineApi['approveAttempt'] = (id, input, actor) =>
-    approval.approve(this.ctx, this.watcher, id, input, actor);
-  rejectAttempt: LifelineApi['rejectAttempt'] = (id, input, actor) =>
-    approval.reject(this.ctx, id, input, actor);
+  approveAttempt: LifelineApi['approveAttempt'] = (id, input, actor, w) =>
+    approval.approve(this.ctx, this.watcher, id, input, actor, w);
+  rejectAttempt: LifelineApi['rejectAttempt'] = (id, input, actor, w) =>
+    approval.reject(this.ctx, id, input, actor, w);
   listFreezes: LifelineApi['listFreezes'] = () => freezes.listFreezes(this.ctx);
   createFreeze: LifelineApi['createFreeze'] = (input, actor) => freezes.createFreeze(this.ctx, input, actor);
   deleteFreeze: LifelineApi['deleteFreeze'] = (name, actor) => freezes.deleteFreeze(this.ctx, name, actor);
@@ -174,7 +174,7 @@ export class Lifeline implements LifelineApi {
   deleteDeployment: LifelineApi['deleteDeployment'] = (ref, opts, actor, w) =>
     deleteDeployment(this.ctx, ref, opts, actor, w);
   planApply: LifelineApi['planApply'] = (input) => planApply(this.ctx, input);
-  apply: LifelineApi['apply'] = (input, actor) => applyFile(this.ctx, this, input, actor);
+  apply: LifelineApi['apply'] = (input, actor, w) => applyFile(this.ctx, this, input, actor, w);
   startDeploy: LifelineApi['startDeploy'] = (ref, input, actor, w) =>
     startDeploy(this.ctx, this.watcher, ref, input, actor, w);
   rollback: LifelineApi['rollback'] = (ref, input, actor, w) =>

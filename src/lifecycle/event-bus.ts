@@ -7,7 +7,7 @@ export class EventBus {
   storeErrors = 0;
   private listeners = new Set<(lastSeq?: number) => void>();
   /** Called with the events of each commit, before the wake-ups (state-change log lines). */
-  onCommit: ((events: LifelineEvent[]) => void) | null = null;
+  onCommit: ((events: LifelineEvent[], traceId?: string) => void) | null = null;
   on(listener: (lastSeq?: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

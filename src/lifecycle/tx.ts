@@ -44,9 +44,9 @@ export async function transact<T>(
   store: Store,
   bus: EventBus,
   fn: (trx: Transaction<Database>) => Promise<Unit<T>>,
-  opts: { key?: IdempotencyKey; retries?: number } = {},
+  opts: { key?: IdempotencyKey; retries?: number; traceId?: string } = {},
 ): Promise<T> {
-  const { key: keyed, retries = 8 } = opts;
+  const { key: keyed, retries = 8, traceId } = opts;
   for (let attempt = 0; ; attempt++) {
     try {
       const unit = await store.db.transaction().execute(async (trx) => {
@@ -59,7 +59,7 @@ export async function transact<T>(
       crashPoint('after_commit');
       if (unit.events.length > 0) {
         try {
-          bus.onCommit?.(unit.events);
+          bus.onCommit?.(unit.events, traceId);
         } catch {
           // logging never undoes a commit
         }
@@ -82,14 +82,14 @@ export async function transact<T>(
   }
 }
 
-/** A write command's transaction: `transact` with the caller's Idempotency-Key, if its options carry one. */
+/** A write command's transaction: `transact` with the caller's Idempotency-Key and request id, if given. */
 export function transactCommand<T>(
   store: Store,
   bus: EventBus,
   w: WriteOptions | undefined,
   fn: (trx: Transaction<Database>) => Promise<Unit<T>>,
 ): Promise<T> {
-  return transact(store, bus, fn, { key: w?.idempotency });
+  return transact(store, bus, fn, { key: w?.idempotency, traceId: w?.traceId });
 }
 
 /**

@@ -76,6 +76,8 @@ describe('server log lines', () => {
     );
     // The runner's own transitions (no request) are logged too, without a trace_id.
     await waitFor(() => changes().some((l) => l.attempt === att.id && l.to === 'succeeded'), 'the end');
+    const end = changes().find((l) => l.attempt === att.id && l.to === 'succeeded');
+    expect(end).not.toHaveProperty('trace_id');
     const request = h.logs.find((l) => l.msg === 'request' && l.trace_id === 'trace-deploy-1');
     expect(request).toMatchObject({ method: 'POST', status: 202, url: '/v1/deployments/logged/attempts' });
   });

@@ -86,6 +86,6 @@ export const applyRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async (a
         response: { 200: ApplyResultSchema, ...problems(...COMMON_WRITE_PROBLEMS, 409) },
       },
     },
-    async (req) => api.apply(req.body, actorOf(req)),
+    async (req) => api.apply(req.body, actorOf(req), { traceId: req.id }),
   );
 };

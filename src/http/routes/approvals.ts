@@ -24,7 +24,7 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async
         response: { 200: AttemptSchema, ...problems(...COMMON_WRITE_PROBLEMS, 404, 409) },
       },
     },
-    async (req) => api.approveAttempt(req.params.id, req.body, actorOf(req)),
+    async (req) => api.approveAttempt(req.params.id, req.body, actorOf(req), { traceId: req.id }),
   );
 
   app.post(
@@ -40,6 +40,6 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ api: LifelineApi }> = async
         response: { 200: AttemptSchema, ...problems(...COMMON_WRITE_PROBLEMS, 404, 409) },
       },
     },
-    async (req) => api.rejectAttempt(req.params.id, req.body, actorOf(req)),
+    async (req) => api.rejectAttempt(req.params.id, req.body, actorOf(req), { traceId: req.id }),
   );
 };

@@ -5,6 +5,7 @@ import { findPlan } from '../../config/load.ts';
 import { decideApproval } from '../../domain/approval.ts';
 import { LifelineError } from '../../domain/errors.ts';
 import type { Actor, Attempt, AttemptState } from '../../domain/types.ts';
+import type { WriteOptions } from '../api.ts';
 import { setApproved } from '../../store/approvals.ts';
 import { selectAttemptById } from '../../store/attempts.ts';
 import { selectDeploymentById } from '../../store/deployments.ts';
@@ -27,35 +28,41 @@ export async function approve(
   id: string,
   input: { reason: string },
   actor: Actor,
+  w?: WriteOptions,
 ): Promise<Attempt> {
   checkReason(input.reason);
-  await transact(ctx.store, ctx.bus, async (trx) => {
-    const { attempt } = await decide(ctx, trx, id, 'approve', actor);
-    const at = nowIso();
-    if (!(await setApproved(trx, id, actor.name, at))) {
-      throw new LifelineError('INVALID_TRANSITION', `attempt ${id} is no longer waiting for approval`);
-    }
-    const events = await insertEvents(
-      trx,
-      [
-        {
-          type: 'approval_granted',
-          deployment_id: attempt.deployment_id,
-          attempt_id: id,
-          data: {
-            approver: actor.name,
-            role: actor.role,
-            reason: input.reason,
-            requested_by: attempt.requested_by,
+  await transact(
+    ctx.store,
+    ctx.bus,
+    async (trx) => {
+      const { attempt } = await decide(ctx, trx, id, 'approve', actor);
+      const at = nowIso();
+      if (!(await setApproved(trx, id, actor.name, at))) {
+        throw new LifelineError('INVALID_TRANSITION', `attempt ${id} is no longer waiting for approval`);
+      }
+      const events = await insertEvents(
+        trx,
+        [
+          {
+            type: 'approval_granted',
+            deployment_id: attempt.deployment_id,
+            attempt_id: id,
+            data: {
+              approver: actor.name,
+              role: actor.role,
+              reason: input.reason,
+              requested_by: attempt.requested_by,
+            },
           },
-        },
-      ],
-      at,
-    );
-    return { result: undefined, events };
-  });
+        ],
+        at,
+      );
+      return { result: undefined, events };
+    },
+    { traceId: w?.traceId },
+  );
   // Its gates again, now: it starts here if nothing else holds it (the reconcile pass does it after a crash).
-  await reopen(ctx, watcher, [id]);
+  await reopen(ctx, watcher, [id], w?.traceId);
   return getAttempt(ctx, id);
 }
 
@@ -64,25 +71,31 @@ export async function reject(
   id: string,
   input: { reason: string },
   actor: Actor,
+  w?: WriteOptions,
 ): Promise<Attempt> {
   checkReason(input.reason);
-  await transact(ctx.store, ctx.bus, async (trx) => {
-    await decide(ctx, trx, id, 'reject', actor);
-    const end = await writeEnd(
-      trx,
-      id,
-      { kind: 'cancelled_before_start', reason: 'rejected' },
-      {
-        rc: null,
-        recovered: false,
-        actor: actor.name,
-        expectWaiting: 1,
-        detail: `rejected by ${actor.name}: ${input.reason}`,
-      },
-    );
-    if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
-    return { result: undefined, events: end.events };
-  });
+  await transact(
+    ctx.store,
+    ctx.bus,
+    async (trx) => {
+      await decide(ctx, trx, id, 'reject', actor);
+      const end = await writeEnd(
+        trx,
+        id,
+        { kind: 'cancelled_before_start', reason: 'rejected' },
+        {
+          rc: null,
+          recovered: false,
+          actor: actor.name,
+          expectWaiting: 1,
+          detail: `rejected by ${actor.name}: ${input.reason}`,
+        },
+      );
+      if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
+      return { result: undefined, events: end.events };
+    },
+    { traceId: w?.traceId },
+  );
   return getAttempt(ctx, id);
 }
 

@@ -267,18 +267,28 @@ async function launchAll(watcher: Watcher, specs: LaunchSpec[]): Promise<void> {
  * Re-looks at the gates of these waiting attempts now (a freeze lifted, an approval given) and launches
  * those that every gate lets through. For gates other than concurrency, whose openings are not a freed slot.
  */
-export async function reopen(ctx: Ctx, watcher: Watcher, attemptIds: readonly string[]): Promise<number> {
+export async function reopen(
+  ctx: Ctx,
+  watcher: Watcher,
+  attemptIds: readonly string[],
+  traceId?: string,
+): Promise<number> {
   let launched = 0;
   for (const id of attemptIds) {
     let specs: LaunchSpec[] = [];
     try {
-      specs = await transact(ctx.store, ctx.bus, async (trx) => {
-        const events: LifelineEvent[] = [];
-        const run = await relook(ctx, trx, id, events);
-        const out = run !== 'gone' && run.spec ? [run.spec] : [];
-        for (const s of out) watcher.expect(s.attempt.id);
-        return { result: out, events };
-      });
+      specs = await transact(
+        ctx.store,
+        ctx.bus,
+        async (trx) => {
+          const events: LifelineEvent[] = [];
+          const run = await relook(ctx, trx, id, events);
+          const out = run !== 'gone' && run.spec ? [run.spec] : [];
+          for (const s of out) watcher.expect(s.attempt.id);
+          return { result: out, events };
+        },
+        { traceId },
+      );
       await launchAll(watcher, specs);
       launched += specs.length;
     } finally {
