@@ -117,6 +117,8 @@ export class EventHub {
   private turn: NodeJS.Immediate | null = null;
   private pumping = false;
   private again = false;
+  /** A wake that named no seq (the poll, a reconnect) or a reset head: the next pass must read. */
+  private blind = false;
   private unsubscribe: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
 
@@ -309,6 +311,7 @@ export class EventHub {
     if (lastSeq !== undefined) this.learn(lastSeq);
     if (this.live.size === 0) return;
     if (lastSeq !== undefined && this.head !== null && lastSeq <= this.head) return;
+    if (lastSeq === undefined) this.blind = true;
     this.again = true;
     if (this.pumping) return;
     this.pumping = true;
@@ -319,6 +322,10 @@ export class EventHub {
     try {
       while (this.again && this.live.size > 0) {
         this.again = false;
+        // Wakes that came during the last read for seqs it has read since (on PostgreSQL a commit's
+        // NOTIFY and its local wake-up both come): nothing to read for them.
+        if (!this.blind && this.head !== null && this.known <= this.head) continue;
+        this.blind = false;
         await this.readNew();
       }
     } catch (err) {
@@ -349,6 +356,7 @@ export class EventHub {
       });
       if (generation !== this.generation) {
         this.again = true; // head was reset while reading: read again from the new one
+        this.blind = true;
         return;
       }
       if (page.items.length === 0) return;

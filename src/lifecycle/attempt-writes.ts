@@ -12,14 +12,14 @@ import { selectDeploymentById } from '../store/deployments.ts';
 import { insertEvents } from '../store/events.ts';
 import { dialectOf, selectDbNow } from '../store/instances.ts';
 import type { AttemptLogsTable, AttemptsTable } from '../store/schema.ts';
-import { applyMark, applyTransition, LostRace, type Fence } from '../store/transition.ts';
+import { applyMark, applyTransition, LostRace, type Fence, type HeldEvents } from '../store/transition.ts';
 import { decideTimeoutReached, MARKABLE } from '../domain/marks.ts';
 import { groupMembers, type ProcessIdentity } from '../runner/identity.ts';
 import { cutLine, makeRedactor, redactDeep } from '../runner/redact.ts';
 import { readExit, readProcess, runDirPaths } from '../runner/rundir.ts';
 import { LINE_CUT, readLines, readRunnerEvents } from '../runner/tail.ts';
 import { saveAttemptLog, saveAttemptOutputs, selectAttemptLog } from '../store/logs.ts';
-import { deleteGateRows, notifyGate, releaseSlot } from '../store/gates.ts';
+import { notifyGate, releaseGatesOf } from '../store/gates.ts';
 import { secretValues, type Ctx } from './context.ts';
 import { clockNow, nowIso } from './ids.ts';
 import { outputsWrite, startOutputs, takeOutput } from './outputs.ts';
@@ -109,7 +109,8 @@ export async function recordStarted(
 
 /**
  * The start inside the caller's transaction: the row as written (its version from the compare-and-set)
- * and its events, or the row as found (and no events) when it is not this owner's to start.
+ * and its events, or the row as found (and no events) when it is not this owner's to start. With
+ * `hold`, the events are kept there for a later write of the transaction to append (none come back).
  */
 export async function writeStarted(
   ctx: Ctx,
@@ -118,6 +119,7 @@ export async function writeStarted(
   proc: ProcessIdentity,
   startedAt: string,
   plan?: string,
+  hold?: HeldEvents,
 ): Promise<{ result: AttemptsTable | null; events: LifelineEvent[] }> {
   const row = await selectAttemptById(trx, attemptId);
   if (!row || !ownedHere(ctx, row)) return { result: row ?? null, events: [] };
@@ -125,11 +127,12 @@ export async function writeStarted(
   if (!decision.ok) return { result: row, events: [] };
   const change = decision.writes.attempt!;
   const set = { started_at: startedAt, pid: proc.pid, process_start: proc.start, boot_id: proc.boot };
+  let written: AttemptsTable | undefined;
   const events = await applyTransition(trx, {
     at: nowIso(),
     actor: 'runner',
     deployment: { id: row.deployment_id },
-    attempt: { id: row.id, change, set, fence: ctx.lease.fence() },
+    attempt: { id: row.id, change, set, fence: ctx.lease.fence(), onWritten: (r) => (written = r) },
     eventsAfter: [
       {
         type: 'attempt_start',
@@ -143,10 +146,10 @@ export async function writeStarted(
         },
       },
     ],
+    holdEventsIn: hold,
   });
-  // The attempt's own transition event carries the version its compare-and-set returned.
-  const version = Number(events.find((e) => e.type === 'state_transition')!.data.version);
-  return { result: { ...row, ...set, state: change.to, reason: change.reason, version }, events };
+  // The row as the compare-and-set wrote it (with anything another writer committed before it).
+  return { result: written!, events };
 }
 
 async function planName(
@@ -496,14 +499,20 @@ async function retryDueAt(trx: Transaction<Database>, endedAt: string, delayMs: 
   return new Date(dbNow + delayMs - age).toISOString();
 }
 
-/** The end of an attempt inside the caller's transaction: attempt, deployment if current, attempt_end. */
+/**
+ * The end of an attempt inside the caller's transaction: attempt, deployment if current, attempt_end.
+ * `written`: the row as this transaction last wrote it (its start), so it is not read again; `held`:
+ * that write's events, appended first with the end's (a refused end leaves them to the caller).
+ */
 export async function writeEnd(
   trx: Transaction<Database>,
   attemptId: string,
   outcome: Outcome,
   details: EndDetails,
+  written?: AttemptsTable,
+  held?: HeldEvents,
 ): Promise<EndResult> {
-  const row = await selectAttemptById(trx, attemptId);
+  const row = written ?? (await selectAttemptById(trx, attemptId));
   const dep = row && (await selectDeploymentById(trx, row.deployment_id));
   if (!row || !dep)
     return { ok: false, refusal: { code: 'NOT_FOUND', detail: `attempt ${attemptId} not found` } };
@@ -672,6 +681,7 @@ export async function writeEnd(
       ...retryEvents(retry, retryAt, dep.id, row.id),
       ...outputs.events,
     ],
+    heldEvents: held,
   });
   const given = details.endedAt ?? at;
   return { ok: true, events, ...(endedAt !== given ? { clamped: { given, to: endedAt } } : {}) };
@@ -687,9 +697,7 @@ async function releaseGates(
   attemptId: string,
   keepSlot: boolean,
 ): Promise<string | null> {
-  await deleteGateRows(trx, attemptId);
-  if (keepSlot) return null;
-  const key = await releaseSlot(trx, attemptId);
+  const key = await releaseGatesOf(trx, attemptId, keepSlot);
   if (key !== null) await notifyGate(trx, key);
   return key;
 }

@@ -5,8 +5,10 @@
 // (compare-and-set, its events), in the same order; readers see the start and the end at one commit.
 import type { ProcessIdentity } from '../runner/identity.ts';
 import type { AttemptsTable } from '../store/schema.ts';
+import { appendHeld, type HeldEvents } from '../store/transition.ts';
 import { endDetails, warnClamped, writeEnd, writeStarted, type EndResult } from './attempt-writes.ts';
 import type { Ctx } from './context.ts';
+import { nowIso } from './ids.ts';
 import { transact } from './tx.ts';
 
 export interface StartedAndEnded {
@@ -32,16 +34,22 @@ export async function recordStartedAndEnded(
     endedAt: new Date(exit.at).toISOString(),
   });
   const out = await transact(ctx.store, ctx.bus, async (trx) => {
-    const start = await writeStarted(ctx, trx, attemptId, proc, startedAt, plan);
+    // The start's events wait for the end's: one append, the last statement before the commit (on
+    // PostgreSQL the event counter's row lock is then held for that statement only).
+    const held: HeldEvents = { events: [], offsets: [] };
+    const start = await writeStarted(ctx, trx, attemptId, proc, startedAt, plan, held);
     const row = start.result;
-    const startOnly = { result: { started: row, end: null as EndResult | null }, events: start.events };
+    const startOnly = async () => ({
+      result: { started: row, end: null as EndResult | null },
+      events: await appendHeld(trx, held, nowIso()),
+    });
     // Not started here, or a cancel or timeout asked since the caller looked: the usual end decides.
-    if (start.events.length === 0 || !row || row.cancel_requested_at !== null || row.timed_out_at !== null)
-      return startOnly;
+    if (held.events.length === 0 || !row || row.cancel_requested_at !== null || row.timed_out_at !== null)
+      return startOnly();
     const outcome = { kind: 'exit', rc: exit.rc, cancelRequested: false, timedOut: false } as const;
-    const end = await writeEnd(trx, attemptId, outcome, details);
-    if (!end.ok) return startOnly;
-    return { result: { started: row, end }, events: [...start.events, ...end.events] };
+    const end = await writeEnd(trx, attemptId, outcome, details, row, held);
+    if (!end.ok) return startOnly();
+    return { result: { started: row, end }, events: end.events };
   });
   if (out.end) warnClamped(ctx, attemptId, out.end);
   return { started: out.started, ended: out.end !== null };

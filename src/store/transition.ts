@@ -59,10 +59,25 @@ export interface TransitionWrite {
     fence?: Fence;
     /** Compare-and-set on whether a gate holds it (SPEC §13): a waiting attempt opened meanwhile is not cancelled as unstarted. */
     expectWaiting?: 0 | 1;
+    /** Told the whole row as the compare-and-set wrote it (a later write in the transaction needs no read). */
+    onWritten?: (row: AttemptsTable) => void;
   };
   /** Appended before the state transitions (what led to them: a verifying check's lines and result). */
   eventsBefore?: LoggedEvent[];
   eventsAfter?: LoggedEvent[];
+  /**
+   * Keep this write's events there instead of appending them: a later write of the same transaction
+   * appends them first, with its own (one append, still the last statement before the commit).
+   */
+  holdEventsIn?: HeldEvents;
+  /** Events an earlier write of this transaction held: appended before this write's own. */
+  heldEvents?: HeldEvents;
+}
+
+/** Events written but not yet appended (see `holdEventsIn`). */
+export interface HeldEvents {
+  events: NewEvent[];
+  offsets: (number | null)[];
 }
 
 /** An event to append; a log_line says where it starts in its attempt's log text (store/logs.ts). */
@@ -106,6 +121,10 @@ export async function applyTransition(
 ): Promise<LifelineEvent[]> {
   const events: NewEvent[] = [];
   const offsets: (number | null)[] = [];
+  if (w.heldEvents) {
+    events.push(...w.heldEvents.events);
+    offsets.push(...w.heldEvents.offsets);
+  }
   for (const { logOffset, ...e } of w.eventsBefore ?? []) {
     events.push(e);
     offsets.push(logOffset ?? null);
@@ -137,7 +156,7 @@ export async function applyTransition(
           q = q.where('owner_epoch', '=', epoch);
         }
         if (a.expectWaiting !== undefined) q = q.where('waiting', '=', a.expectWaiting);
-        return q.returning('version');
+        return a.onWritten ? q.returningAll() : q.returning('version');
       };
       // Compiled once per shape (store/compiled.ts): the parameters in the order the builder lays them.
       const setKeys = definedKeys(a.set, ATTEMPT_CAS_KEYS);
@@ -148,13 +167,14 @@ export async function applyTransition(
         params.push(a.fence.epoch);
       }
       if (a.expectWaiting !== undefined) params.push(a.expectWaiting);
-      const shape = `attemptCas ${setKeys?.join(',')}|${a.fence ? (a.fence.owner === null ? 'fence0' : 'fence') : ''}|${a.expectWaiting !== undefined ? 'w' : ''}`;
+      const shape = `attemptCas ${setKeys?.join(',')}|${a.fence ? (a.fence.owner === null ? 'fence0' : 'fence') : ''}|${a.expectWaiting !== undefined ? 'w' : ''}|${a.onWritten ? 'all' : ''}`;
       const row =
         setKeys && a.change.reason !== undefined
           ? (await runCompiled(trx, shape, params, build)).rows[0]
           : await build().executeTakeFirst();
       if (!row) throw new LostRace(`attempt ${a.id}`);
       attemptVersion = Number(row.version);
+      a.onWritten?.(row as AttemptsTable);
     }
     events.push({
       type: 'state_transition',
@@ -251,7 +271,21 @@ export async function applyTransition(
   if (stackId !== undefined) {
     for (const e of events) if (e.deployment_id === dep.id && e.stack_id === undefined) e.stack_id = stackId;
   }
+  if (w.holdEventsIn) {
+    w.holdEventsIn.events.push(...events);
+    w.holdEventsIn.offsets.push(...offsets);
+    return [];
+  }
   return insertEvents(trx, events, w.at, offsets);
+}
+
+/** Appends what earlier writes of the transaction held (when no later write took them). */
+export function appendHeld(
+  trx: Transaction<Database>,
+  held: HeldEvents,
+  at: string,
+): Promise<LifelineEvent[]> {
+  return insertEvents(trx, held.events, at, held.offsets);
 }
 
 /** A deployment's `state_transition` event. */
