@@ -43,12 +43,13 @@ describe('lifeline stack', () => {
     expect(ls.stdout).toMatch(/^NAME\s+STATE\s+UNITS\s+RUN/m);
     expect(ls.stdout).toMatch(/lab-1\s+pending\s+0\/4 ready\s+-/);
 
-    await cli(server, ['deploy', 'lab-1-net', '--follow']);
+    const deployed = await cli(server, ['deploy', 'lab-1-net', '--follow']);
     const show = await cli(server, ['stack', 'show', 'lab-1']);
     expect(show.code).toBe(0);
     const lines = show.stdout.split('\n');
     const units = lines.filter((l) => /lab-1-/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 3));
-    expect(units).toEqual([
+    // What the deploy printed says why, when the unit did not end ready.
+    expect(units, `${deployed.stdout}${deployed.stderr}`).toEqual([
       ['0', 'lab-1-net', 'ready'],
       ['1', 'lab-1-vm-1', 'pending'],
       ['1', 'lab-1-vm-2', 'pending'],

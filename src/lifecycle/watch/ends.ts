@@ -135,6 +135,18 @@ export async function lose(
     }
     reason = 'start_interrupted';
   }
+  // What the decision saw, for whoever asks why an attempt went unknown.
+  host.ctx.log.warn(
+    {
+      attempt_id: row.id,
+      reason,
+      seen,
+      supervisor: sup ? { pid: sup.pid, start: sup.start } : null,
+      plan: proc ? { pid: proc.pid, start: proc.start } : null,
+      exit_record: false,
+    },
+    'attempt lost: no exit record, and neither its supervisor nor its plan is alive',
+  );
   await end(host, row, w, { kind: 'lost', reason });
 }
 
