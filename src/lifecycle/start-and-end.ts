@@ -5,7 +5,8 @@
 // (compare-and-set, its events), in the same order; readers see the start and the end at one commit.
 import type { ProcessIdentity } from '../runner/identity.ts';
 import type { AttemptsTable } from '../store/schema.ts';
-import { appendHeld, type HeldEvents } from '../store/transition.ts';
+import { insertEvents } from '../store/events.ts';
+import type { HeldEvents } from '../store/transition.ts';
 import { endDetails, warnClamped, writeEnd, writeStarted, type EndResult } from './attempt-writes.ts';
 import type { Ctx } from './context.ts';
 import { nowIso } from './ids.ts';
@@ -41,7 +42,7 @@ export async function recordStartedAndEnded(
     const row = start.result;
     const startOnly = async () => ({
       result: { started: row, end: null as EndResult | null },
-      events: await appendHeld(trx, held, nowIso()),
+      events: await insertEvents(trx, held.events, nowIso(), held.offsets),
     });
     // Not started here, or a cancel or timeout asked since the caller looked: the usual end decides.
     if (held.events.length === 0 || !row || row.cancel_requested_at !== null || row.timed_out_at !== null)

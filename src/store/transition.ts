@@ -74,7 +74,7 @@ export interface TransitionWrite {
   heldEvents?: HeldEvents;
 }
 
-/** Events written but not yet appended (see `holdEventsIn`). */
+/** Events written but not yet appended (see `holdEventsIn`); insertEvents appends them. */
 export interface HeldEvents {
   events: NewEvent[];
   offsets: (number | null)[];
@@ -277,15 +277,6 @@ export async function applyTransition(
     return [];
   }
   return insertEvents(trx, events, w.at, offsets);
-}
-
-/** Appends what earlier writes of the transaction held (when no later write took them). */
-export function appendHeld(
-  trx: Transaction<Database>,
-  held: HeldEvents,
-  at: string,
-): Promise<LifelineEvent[]> {
-  return insertEvents(trx, held.events, at, held.offsets);
 }
 
 /** A deployment's `state_transition` event. */

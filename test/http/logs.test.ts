@@ -1,12 +1,16 @@
 // Structured server logs (docs/operations.md): one JSON line per request and one per state change,
 // the state change carrying the trace_id of the request that caused it and the deployment and attempt ids.
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.ts';
+import { AUTH_CONFIG, bearer } from './helpers.ts';
 import { openLifeline, type Lifeline } from '../../src/lifecycle/engine.ts';
-import { tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+import { FIXTURES, fixturePlans, tempDir, testConfig, waitFor } from '../helpers/engine.ts';
+
+const admin = bearer('admin');
 
 // As `lifeline serve` does: the engine and the app write to one logger.
 const logs: Record<string, unknown>[] = [];
@@ -28,7 +32,15 @@ const h = {
   },
 };
 beforeAll(async () => {
-  const config = testConfig(tempDir('lifeline-logs-'));
+  const appr = {
+    deploy: [path.join(FIXTURES, 'ok.sh')],
+    teardown: [path.join(FIXTURES, 'ok.sh')],
+    approval: { deploy: true },
+  };
+  const config = testConfig(tempDir('lifeline-logs-'), {
+    plans: { ...fixturePlans(), appr },
+    ...AUTH_CONFIG,
+  });
   engine = await openLifeline({ config, logger });
   await engine.start();
   app = await buildApp({ api: engine, config, logger });
@@ -43,7 +55,7 @@ describe('server log lines', () => {
     const created = await h.app.inject({
       method: 'POST',
       url: '/v1/deployments',
-      headers: { 'x-request-id': 'trace-create-1' },
+      headers: { ...admin, 'x-request-id': 'trace-create-1' },
       payload: { name: 'logged', plan: 'ok' },
     });
     expect(created.statusCode).toBe(201);
@@ -51,7 +63,7 @@ describe('server log lines', () => {
     const started = await h.app.inject({
       method: 'POST',
       url: '/v1/deployments/logged/attempts',
-      headers: { 'x-request-id': 'trace-deploy-1' },
+      headers: { ...admin, 'x-request-id': 'trace-deploy-1' },
       payload: {},
     });
     expect(started.statusCode).toBe(202);
@@ -80,5 +92,32 @@ describe('server log lines', () => {
     expect(end).not.toHaveProperty('trace_id');
     const request = h.logs.find((l) => l.msg === 'request' && l.trace_id === 'trace-deploy-1');
     expect(request).toMatchObject({ method: 'POST', status: 202, url: '/v1/deployments/logged/attempts' });
+  });
+
+  it("an answer to an approval names its request too (it takes no conditions, only the request's id)", async () => {
+    const made = await h.app.inject({
+      method: 'POST',
+      url: '/v1/deployments',
+      headers: admin,
+      payload: { name: 'asked', plan: 'appr' },
+    });
+    expect(made.statusCode, made.body).toBe(201);
+    const att = JSON.parse(
+      (await h.app.inject({ method: 'POST', url: '/v1/deployments/asked/attempts', headers: admin })).body,
+    );
+    await waitFor(async () => {
+      const a = JSON.parse((await h.app.inject({ url: `/v1/attempts/${att.id}`, headers: admin })).body);
+      return a.waiting?.length > 0;
+    }, 'waiting for approval');
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `/v1/attempts/${att.id}/reject`,
+      headers: { ...admin, 'x-request-id': 'trace-reject-1' },
+      payload: { reason: 'not today' },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(h.logs.filter((l) => l.msg === 'state change')).toContainEqual(
+      expect.objectContaining({ trace_id: 'trace-reject-1', attempt: att.id, to: 'cancelled' }),
+    );
   });
 });

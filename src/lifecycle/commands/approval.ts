@@ -18,7 +18,7 @@ import type { Ctx } from '../context.ts';
 import { reopen } from '../gates/keeper.ts';
 import { nowIso } from '../ids.ts';
 import { getAttempt } from '../queries.ts';
-import { transact } from '../tx.ts';
+import { transactCommand } from '../tx.ts';
 import { checkReason } from '../validate.ts';
 import type { Watcher } from '../watcher.ts';
 
@@ -31,36 +31,31 @@ export async function approve(
   w?: WriteOptions,
 ): Promise<Attempt> {
   checkReason(input.reason);
-  await transact(
-    ctx.store,
-    ctx.bus,
-    async (trx) => {
-      const { attempt } = await decide(ctx, trx, id, 'approve', actor);
-      const at = nowIso();
-      if (!(await setApproved(trx, id, actor.name, at))) {
-        throw new LifelineError('INVALID_TRANSITION', `attempt ${id} is no longer waiting for approval`);
-      }
-      const events = await insertEvents(
-        trx,
-        [
-          {
-            type: 'approval_granted',
-            deployment_id: attempt.deployment_id,
-            attempt_id: id,
-            data: {
-              approver: actor.name,
-              role: actor.role,
-              reason: input.reason,
-              requested_by: attempt.requested_by,
-            },
+  await transactCommand(ctx.store, ctx.bus, w, async (trx) => {
+    const { attempt } = await decide(ctx, trx, id, 'approve', actor);
+    const at = nowIso();
+    if (!(await setApproved(trx, id, actor.name, at))) {
+      throw new LifelineError('INVALID_TRANSITION', `attempt ${id} is no longer waiting for approval`);
+    }
+    const events = await insertEvents(
+      trx,
+      [
+        {
+          type: 'approval_granted',
+          deployment_id: attempt.deployment_id,
+          attempt_id: id,
+          data: {
+            approver: actor.name,
+            role: actor.role,
+            reason: input.reason,
+            requested_by: attempt.requested_by,
           },
-        ],
-        at,
-      );
-      return { result: undefined, events };
-    },
-    { traceId: w?.traceId },
-  );
+        },
+      ],
+      at,
+    );
+    return { result: undefined, events };
+  });
   // Its gates again, now: it starts here if nothing else holds it (the reconcile pass does it after a crash).
   await reopen(ctx, watcher, [id], w?.traceId);
   return getAttempt(ctx, id);
@@ -74,28 +69,23 @@ export async function reject(
   w?: WriteOptions,
 ): Promise<Attempt> {
   checkReason(input.reason);
-  await transact(
-    ctx.store,
-    ctx.bus,
-    async (trx) => {
-      await decide(ctx, trx, id, 'reject', actor);
-      const end = await writeEnd(
-        trx,
-        id,
-        { kind: 'cancelled_before_start', reason: 'rejected' },
-        {
-          rc: null,
-          recovered: false,
-          actor: actor.name,
-          expectWaiting: 1,
-          detail: `rejected by ${actor.name}: ${input.reason}`,
-        },
-      );
-      if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
-      return { result: undefined, events: end.events };
-    },
-    { traceId: w?.traceId },
-  );
+  await transactCommand(ctx.store, ctx.bus, w, async (trx) => {
+    await decide(ctx, trx, id, 'reject', actor);
+    const end = await writeEnd(
+      trx,
+      id,
+      { kind: 'cancelled_before_start', reason: 'rejected' },
+      {
+        rc: null,
+        recovered: false,
+        actor: actor.name,
+        expectWaiting: 1,
+        detail: `rejected by ${actor.name}: ${input.reason}`,
+      },
+    );
+    if (!end.ok) throw new LifelineError(end.refusal.code, end.refusal.detail);
+    return { result: undefined, events: end.events };
+  });
   return getAttempt(ctx, id);
 }
 
