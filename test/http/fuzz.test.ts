@@ -620,9 +620,15 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
             expect(await snapshot(h.engine), what).toEqual(baseline);
           }
         }),
-        { numRuns: RAW_RUNS, endOnFailure: true },
+        {
+          numRuns: RAW_RUNS,
+          endOnFailure: true,
+          // Oversize headers (431) come from one constant of many: a run of 400 missed them once (CI,
+          // 8 Dec). Every run now tries one such request first, then the generated ones.
+          examples: [[`GET /v1/plans HTTP/1.1\r\nHost: {self}\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`]],
+        },
       );
-      // the generator reaches the parser's refusals as well as the hooks'
+      // the parser's refusals as well as the hooks'
       expect([...seen]).toEqual(expect.arrayContaining([400, 403, 421, 431]));
     },
     scaled(120_000, 240_000),
