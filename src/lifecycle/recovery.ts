@@ -11,8 +11,8 @@ import {
 } from '../store/attempts.ts';
 import { selectInstancesAt } from '../store/instances.ts';
 import type { AttemptsTable } from '../store/schema.ts';
-import { bootId, isAlive } from '../runner/identity.ts';
-import { readProcess, readSupervisor } from '../runner/rundir.ts';
+import { bootId } from '../runner/identity.ts';
+import { anyAlive, readIdentities, readSupervisor } from '../runner/rundir.ts';
 import { endAttempt, groupLeft, isStopped, settleLate } from './attempt-writes.ts';
 import type { Ctx } from './context.ts';
 import type { Watcher } from './watcher.ts';
@@ -166,7 +166,5 @@ async function reconcileUnknown(
 }
 
 function processLives(dir: string): boolean {
-  const sup = readSupervisor(dir);
-  const proc = readProcess(dir);
-  return (sup !== null && isAlive(sup)) || (proc !== null && isAlive(proc));
+  return anyAlive(readIdentities(dir));
 }

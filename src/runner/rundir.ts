@@ -3,7 +3,7 @@
 // read sees a whole record or none; anything unparsable reads as null.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseIdentityLine, type ProcessIdentity } from './identity.ts';
+import { isAlive, parseIdentityLine, type ProcessIdentity } from './identity.ts';
 
 export interface ExitRecord {
   rc: number;
@@ -53,6 +53,23 @@ export function readSupervisor(dir: string): ProcessIdentity | null {
 export function readProcess(dir: string): ProcessIdentity | null {
   const text = readSmall(join(dir, 'process'));
   return text === null ? null : parseIdentityLine(text);
+}
+
+/**
+ * The plan's identity, then its supervisor's: in the order opposite to their writing. The supervisor
+ * records itself before it starts the plan, so a plan identity seen first means the supervisor's is
+ * there for the second read. Read the other way round, a whole short attempt can run between the two
+ * reads (a busy server is preempted there): no supervisor yet, then a plan already dead, while the
+ * supervisor is still alive making its exit record durable, which reads as lost.
+ */
+export function readIdentities(dir: string): { proc: ProcessIdentity | null; sup: ProcessIdentity | null } {
+  const proc = readProcess(dir);
+  return { proc, sup: readSupervisor(dir) };
+}
+
+/** The plan or its supervisor is alive (identities read as readIdentities does). */
+export function anyAlive({ proc, sup }: ReturnType<typeof readIdentities>): boolean {
+  return (sup !== null && isAlive(sup)) || (proc !== null && isAlive(proc));
 }
 
 export function readExit(dir: string): ExitRecord | null {

@@ -16,8 +16,7 @@ import { transactCommand } from '../tx.ts';
 import type { Watcher } from '../watcher.ts';
 import { applyTransition, NO_RETRY } from '../../store/transition.ts';
 import { startingUntil } from '../../domain/start-deadline.ts';
-import { isAlive } from '../../runner/identity.ts';
-import { readProcess, readSupervisor } from '../../runner/rundir.ts';
+import { anyAlive, readIdentities } from '../../runner/rundir.ts';
 import { asRead, checkVersion } from './guards.ts';
 
 export async function cancel(
@@ -152,7 +151,5 @@ async function someoneStarts(
 
 /** A supervisor or the plan of this run dir is alive on this machine. */
 function startedHere(dir: string): boolean {
-  const sup = readSupervisor(dir);
-  const proc = readProcess(dir);
-  return (sup !== null && isAlive(sup)) || (proc !== null && isAlive(proc));
+  return anyAlive(readIdentities(dir));
 }

@@ -3,8 +3,8 @@
 import { findPlan } from '../../config/load.ts';
 import { checkVerdict, verifiedBy } from '../../domain/transitions.ts';
 import type { AttemptKind } from '../../domain/types.ts';
-import { isAlive, type ProcessIdentity } from '../../runner/identity.ts';
-import { readExit, readProcess, readSupervisor, type ExitRecord } from '../../runner/rundir.ts';
+import type { ProcessIdentity } from '../../runner/identity.ts';
+import { anyAlive, readExit, readIdentities, readProcess, type ExitRecord } from '../../runner/rundir.ts';
 import { selectAttemptById } from '../../store/attempts.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import { endAttempt, isStopped, type EndDetails } from '../attempt-writes.ts';
@@ -95,9 +95,9 @@ export async function lose(
   seen: 'queued' | 'running',
 ): Promise<void> {
   const dir = stale.run_dir!;
-  const sup = readSupervisor(dir);
-  const proc = readProcess(dir);
-  if ((sup && isAlive(sup)) || (proc && isAlive(proc))) return;
+  const ids = readIdentities(dir);
+  const { sup, proc } = ids;
+  if (anyAlive(ids)) return;
   // The row too is read after the processes were seen dead: a cancel requested while this step ran
   // (seen first on Postgres, where a step's reads take longer) must count as the reason they are gone.
   const row = (await selectAttemptById(host.ctx.store.db, stale.id)) ?? stale;
