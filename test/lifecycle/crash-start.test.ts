@@ -102,10 +102,14 @@ describe.each(DIALECTS)('the start of an attempt (%s)', (dialect) => {
     ).toEqual({ state: 'queued', reason: null });
     expect((await engine.getDeployment('starting')).state).toBe('deploying');
 
-    // Once the plan is recorded it runs as usual.
+    // Once the plan is recorded it runs as usual. Its record was written while hidden, so no file event
+    // comes for it: a watcher pass sees it (else the next safety pass, seconds later, would).
     view.hideProcess = false;
     const e = engine;
-    await waitFor(async () => (await e.getAttempt(att.id)).state === 'running', 'running');
+    await waitFor(async () => {
+      await e.settle();
+      return (await e.getAttempt(att.id)).state === 'running';
+    }, 'running');
   });
 
   it('ends when the supervisor could not record the plan and left exit 125 without a process file', async () => {
