@@ -637,7 +637,9 @@ describe.each(DIALECTS)('fuzz on %s', (dialect) => {
 
 // ---- malformed HTTP at the socket level ---------------------------------------------------------
 
-const RAW_RUNS = scaled(400, 800);
+// The 431 it requires comes from one example run first (a header constant of many); the 400, 403 and 421
+// from a third of the generated requests.
+const RAW_RUNS = scaled(250, 800);
 
 /** Writes the bytes, half-closes, and reads until the server closes (after 5 s: what came so far). */
 /**
