@@ -62,6 +62,18 @@ describe('plan params schema', () => {
     }
   });
 
+  it('a plan without params takes any object, and only an object', () => {
+    const none = compileParamsSchema(undefined);
+    expect(none.paramsSchema).toEqual({ type: 'object' });
+    expect(none.secretParams).toEqual([]);
+    for (const ok of [{}, { a: 1, b: [null], c: { d: 'e' } }, Object.create(null)])
+      expect(none.validateParams(ok)).toEqual([]);
+    for (const bad of [null, [], 'x', 3, undefined, new Date(0)])
+      expect(none.validateParams(bad)).toEqual([{ field: 'params', reason: 'must be an object' }]);
+    // Declared the same as the default, it behaves the same.
+    expect(compileParamsSchema({ type: 'object' }).validateParams({ a: 1 })).toEqual([]);
+  });
+
   it('neither coerces nor fills in defaults nor mutates the input', () => {
     const p = plan(schema);
     const input = { region: 'eu-1', replicas: '3' };
