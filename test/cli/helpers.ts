@@ -52,10 +52,11 @@ export function cliPlans(): Record<string, unknown> {
       env: { TICKS: '16', TICK_SECONDS: '0.25' },
     },
     slow_ticker: {
-      description: 'prints numbered lines over ten seconds',
+      // Long enough for a server restart in the middle (restart.test.ts, stack-run.test.ts), even loaded.
+      description: 'prints numbered lines over six seconds',
       deploy: mine('ticker.sh'),
       teardown: plan('ok.sh'),
-      env: { TICKS: '20', TICK_SECONDS: '0.5' },
+      env: { TICKS: '20', TICK_SECONDS: '0.3' },
     },
     ctl: {
       description: 'waits for the test to write its exit code',
