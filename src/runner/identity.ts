@@ -1,6 +1,7 @@
 // Process identity: a pid alone can be reused, so we pair it with its start time (field 22
 // of /proc/PID/stat, clock ticks since boot) and the boot id. Linux only.
 import { readdirSync, readFileSync } from 'node:fs';
+import { readIfThere } from './read-if-there.ts';
 
 export interface ProcessIdentity {
   pid: number;
@@ -18,12 +19,8 @@ export function bootId(): string {
 /** Start time and state letter of a pid, or null when it does not exist (or is unreadable). */
 export function readStat(pid: number): { start: string; state: string } | null {
   if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
+  const text = readIfThere(`/proc/${pid}/stat`);
+  if (text === null) return null;
   // comm (field 2) may contain spaces and ')', so split only after the last ')'.
   const close = text.lastIndexOf(')');
   if (close < 0) return null;
@@ -55,12 +52,8 @@ interface ProcStat {
 }
 
 function readProcStat(pid: number): ProcStat | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
+  const text = readIfThere(`/proc/${pid}/stat`);
+  if (text === null) return null;
   const f = text
     .slice(text.lastIndexOf(')') + 1)
     .trim()
@@ -135,17 +128,14 @@ export function signalGroup(id: ProcessIdentity, signal: NodeJS.Signals | number
  */
 /** The process group of a live pid (field 5 of /proc/<pid>/stat), or null when it is gone. */
 export function processGroupOf(pid: number): number | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(
-      text
-        .slice(text.lastIndexOf(')') + 1)
-        .trim()
-        .split(' ')[2],
-    );
-  } catch {
-    return null;
-  }
+  const text = readIfThere(`/proc/${pid}/stat`);
+  if (text === null) return null;
+  return Number(
+    text
+      .slice(text.lastIndexOf(')') + 1)
+      .trim()
+      .split(' ')[2],
+  );
 }
 
 export function descendants(root: ProcessIdentity): ProcessIdentity[] {
@@ -159,12 +149,8 @@ export function descendants(root: ProcessIdentity): ProcessIdentity[] {
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
+    const text = readIfThere(`/proc/${name}/stat`);
+    if (text === null) continue; // gone meanwhile
     const ppid = Number(
       text
         .slice(text.lastIndexOf(')') + 1)

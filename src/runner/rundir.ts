@@ -1,9 +1,11 @@
 // Reading the files supervisor.sh writes into an attempt's run dir. A record counts only once its
 // line ends with "\n" (identities are written in place, the exit record renamed into place), so a
-// read sees a whole record or none; anything unparsable reads as null.
-import { readFileSync, statSync } from 'node:fs';
+// read sees a whole record or none; anything unparsable reads as null, a record that cannot be read
+// (other than by not being there) throws.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive, parseIdentityLine, type ProcessIdentity } from './identity.ts';
+import { readIfThere } from './read-if-there.ts';
 
 export interface ExitRecord {
   rc: number;
@@ -37,12 +39,8 @@ export function runDirPaths(dir: string): RunDirPaths {
 
 /** The file's text when it is one whole line (ends with "\n"), else null. */
 function readSmall(file: string): string | null {
-  try {
-    const text = readFileSync(file, 'utf8');
-    return text.endsWith('\n') ? text : null;
-  } catch {
-    return null;
-  }
+  const text = readIfThere(file);
+  return text?.endsWith('\n') ? text : null;
 }
 
 export function readSupervisor(dir: string): ProcessIdentity | null {
