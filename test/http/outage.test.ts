@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.ts';
 import { FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { tellCtl } from '../helpers/fifo.ts';
 import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 import { ensureDatabase, PgCluster } from '../helpers/pg.ts';
 import { lifelineArgv } from '../helpers/lifeline-bin.ts';
@@ -38,10 +39,9 @@ plans:
   ok:
     deploy: ['${FIXTURES}/ok.sh']
     teardown: ['${FIXTURES}/ok.sh']
-  sleep:
-    deploy: ['${FIXTURES}/sleep.sh']
+  ctl:
+    deploy: ['${FIXTURES}/ctl.sh']
     teardown: ['${FIXTURES}/ok.sh']
-    env: { SLEEP_SECONDS: '6' }
 `,
   );
   return file;
@@ -102,12 +102,14 @@ describe('a database restart under load (postgres)', () => {
       return { status: res.status, body: parsed };
     };
 
-    // An attempt that runs through the outage: its exit lands on disk while the database is down.
-    expect((await call('POST', '/v1/deployments', { name: 'through', plan: 'sleep' })).status).toBe(201);
+    // An attempt that runs through the outage: its exit lands on disk while the database is down (the
+    // `ctl` plan exits when the test tells it, test/helpers/fifo.ts).
+    const through = await call('POST', '/v1/deployments', { name: 'through', plan: 'ctl' });
+    expect(through.status).toBe(201);
     const att = (await call('POST', '/v1/deployments/through/attempts')).body;
     await waitFor(
       async () => (await call('GET', `/v1/attempts/${att.id}`)).body?.state === 'running',
-      'the sleeper to run',
+      'the attempt to run',
     );
 
     // Steady load: each worker creates, reads it back, lists, in a loop.
@@ -149,6 +151,9 @@ describe('a database restart under load (postgres)', () => {
       60_000,
     );
     expect(proc.exitCode, `the server died: ${err}`).toBeNull();
+    await tellCtl(path.join(dir, 'data'), through.body.id, 0);
+    const exitRecord = path.join(dir, 'data', 'attempts', att.id, 'exit');
+    await waitFor(() => fs.existsSync(exitRecord), 'its exit record while the database is down');
 
     await cluster.start();
     phase = 'after';
@@ -184,11 +189,13 @@ describe('a database restart under load (postgres)', () => {
         const a = (await call('GET', `/v1/attempts/${att.id}`)).body;
         return a?.state === 'succeeded' ? a : null;
       },
-      'the sleeper to end',
+      'the attempt to end',
       30_000,
     );
     expect(ended).toMatchObject({ rc: 0 });
-    expect(await (await fetch(`${base}/v1/attempts/${att.id}/log`)).text()).toBe('sleeping\n');
+    expect(await (await fetch(`${base}/v1/attempts/${att.id}/log`)).text()).toBe(
+      'waiting for control\nexiting 0\n',
+    );
 
     // The log says the outage once it began and once it ended, not on every watcher tick.
     expect(out).toMatch(/store unavailable; background work will retry/);

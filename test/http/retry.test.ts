@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.ts';
 import { DIALECTS, dbUrlFor, FIXTURES, fixturePlans, tempDir, waitFor } from '../helpers/engine.ts';
-import { call, killAllServers, serve } from '../helpers/servers.ts';
+import { call, killAllServers, serve, type Served, type ServeOptions } from '../helpers/servers.ts';
 
 afterAll(killAllServers);
 
@@ -30,49 +30,55 @@ const eventsOf = async (url: string, name: string, type: string) =>
   }[];
 
 describe.each(DIALECTS)('automatic retry over HTTP on %s', (dialect) => {
+  // One server for the two tests (each on a deployment of its own), started by whichever runs first:
+  // the cancel test uses it; the SIGKILL test kills it (as its first life) and starts it again on the
+  // same database and data dir. A server start is most of either test's time. A long reap interval:
+  // after the restart only the start-up pass (or the timer) can start the waiting retry.
+  let shared: Promise<{ opts: ServeOptions; server: Served }> | null = null;
+  const sharedServer = () =>
+    (shared ??= (async () => {
+      const dir = tempDir();
+      const db = await dbUrlFor(dialect, dir);
+      const opts = { db, dataDir: path.join(dir, 'data'), plans, extra: { reap_interval: '1h' } };
+      return { opts, server: await serve(opts) };
+    })());
+
   it('shows the waiting retry, cancels it with 202 + retry_cancelled, then refuses a second cancel', async () => {
-    const dir = tempDir();
-    const server = await serve({ db: await dbUrlFor(dialect, dir), dataDir: path.join(dir, 'data'), plans });
-    try {
-      expect((await call(server.url, 'POST', '/v1/deployments', { name: 'cw', plan: 'once' })).status).toBe(
-        201,
-      );
-      const first = (await call(server.url, 'POST', '/v1/deployments/cw/attempts', {})).body;
-      const dep = await waitFor(async () => {
-        const d = (await call(server.url, 'GET', '/v1/deployments/cw')).body;
-        return d.retry ? d : null;
-      }, 'the schedule');
-      expect(dep.state).toBe('failed');
-      expect(dep.retry).toEqual({ number: 1, of: 3, at: expect.any(String) });
-      const listed = (await call(server.url, 'GET', '/v1/deployments?state=failed')).body.items;
-      expect(listed.find((d: { name: string }) => d.name === 'cw').retry).toEqual(dep.retry);
+    const { server } = await sharedServer();
+    expect((await call(server.url, 'POST', '/v1/deployments', { name: 'cw', plan: 'once' })).status).toBe(
+      201,
+    );
+    const first = (await call(server.url, 'POST', '/v1/deployments/cw/attempts', {})).body;
+    const dep = await waitFor(async () => {
+      const d = (await call(server.url, 'GET', '/v1/deployments/cw')).body;
+      return d.retry ? d : null;
+    }, 'the schedule');
+    expect(dep.state).toBe('failed');
+    expect(dep.retry).toEqual({ number: 1, of: 3, at: expect.any(String) });
+    const listed = (await call(server.url, 'GET', '/v1/deployments?state=failed')).body.items;
+    expect(listed.find((d: { name: string }) => d.name === 'cw').retry).toEqual(dep.retry);
 
-      const cancel = await call(server.url, 'POST', '/v1/deployments/cw/cancel');
-      expect(cancel.status).toBe(202);
-      expect(cancel.body).toMatchObject({ id: first.id, state: 'failed', reason: 'exit_nonzero' });
-      const after = (await call(server.url, 'GET', '/v1/deployments/cw')).body;
-      expect(after).toMatchObject({ state: 'failed', retry: null, version: dep.version });
-      const cancelled = await eventsOf(server.url, 'cw', 'retry_cancelled');
-      expect(cancelled).toHaveLength(1);
-      expect(cancelled[0]).toMatchObject({
-        attempt_id: first.id,
-        data: { number: 1, of: 3, at: dep.retry.at },
-      });
+    const cancel = await call(server.url, 'POST', '/v1/deployments/cw/cancel');
+    expect(cancel.status).toBe(202);
+    expect(cancel.body).toMatchObject({ id: first.id, state: 'failed', reason: 'exit_nonzero' });
+    const after = (await call(server.url, 'GET', '/v1/deployments/cw')).body;
+    expect(after).toMatchObject({ state: 'failed', retry: null, version: dep.version });
+    const cancelled = await eventsOf(server.url, 'cw', 'retry_cancelled');
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]).toMatchObject({
+      attempt_id: first.id,
+      data: { number: 1, of: 3, at: dep.retry.at },
+    });
 
-      const again = await call(server.url, 'POST', '/v1/deployments/cw/cancel');
-      expect(again.status).toBe(409);
-      expect(again.body.code).toBe('NO_INFLIGHT_ATTEMPT');
-    } finally {
-      await server.stop();
-    }
+    const again = await call(server.url, 'POST', '/v1/deployments/cw/cancel');
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('NO_INFLIGHT_ATTEMPT');
   }, 240_000);
 
   it('a retry waiting across a server SIGKILL starts once after the restart', async () => {
-    const dir = tempDir();
-    const db = await dbUrlFor(dialect, dir);
-    // A long reap interval: after the restart only the start-up pass (or the timer) can start it.
-    const opts = { db, dataDir: path.join(dir, 'data'), plans, extra: { reap_interval: '1h' } };
-    const first = await serve(opts);
+    const { opts, server: first } = await sharedServer();
+    shared = null; // killed below: a test after this one starts its own
+    const { db } = opts;
     expect((await call(first.url, 'POST', '/v1/deployments', { name: 'sk', plan: 'once' })).status).toBe(201);
     const failed = (await call(first.url, 'POST', '/v1/deployments/sk/attempts', {})).body;
     const waiting = await waitFor(async () => {

@@ -36,7 +36,7 @@ const plans = {
   vm: {
     deploy: [path.join(FIXTURES, 'sleep.sh')],
     teardown: [path.join(FIXTURES, 'ok.sh')],
-    env: { SLEEP_SECONDS: '1' },
+    env: { SLEEP_SECONDS: '0.5' },
     concurrency: { key: KEY, limit: LIMIT },
   },
 };
@@ -86,9 +86,9 @@ describe('a concurrency key across instances, through an instance SIGKILLed and 
       }
     };
     const ports = [await freePort(), await freePort(), await freePort()];
-    const servers: Served[] = [];
-    // One at a time: the first runs the migrations.
-    for (const i of [0, 1, 2]) servers.push(await start(i, ports[i]));
+    // The first runs the migrations; then the other two.
+    const servers: Served[] = [await start(0, ports[0])];
+    servers.push(...(await Promise.all([1, 2].map((i) => start(i, ports[i])))));
     const on = (i: number) => () => servers[i % servers.length];
 
     for (let i = 0; i < N; i++)
@@ -129,11 +129,14 @@ describe('a concurrency key across instances, through an instance SIGKILLed and 
 
     // Every attempt ends. A start cut short by the kill is `unknown` (SPEC §5) and keeps its slot until
     // an operator resolves its deployment, as one would. A wait that never ends is reported after the
-    // replay below, which says more when the limit was broken on the way.
+    // replay below, which says more when the limit was broken on the way. An ended attempt stays ended
+    // (SPEC §8.7): only the others are asked again.
+    const done = new Set<string>();
     const ended = waitFor(
       async () => {
         let open = 0;
         for (const id of ids) {
+          if (done.has(id)) continue;
           const att = (await call(servers[0].url, 'GET', `/v1/attempts/${id}`)).body;
           if (att?.state === 'unknown') {
             const dep = (await call(servers[0].url, 'GET', `/v1/deployments/${att.deployment_id}`)).body;
@@ -144,6 +147,7 @@ describe('a concurrency key across instances, through an instance SIGKILLed and 
               });
           } else if (att?.state !== 'succeeded' && att?.state !== 'failed' && att?.state !== 'cancelled')
             open++;
+          else done.add(id);
         }
         return open === 0;
       },

@@ -6,18 +6,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dbUrlFor, fixturePlans, FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { tellCtl } from '../helpers/fifo.ts';
 import { call, killAllServers, serve, type Served } from '../helpers/servers.ts';
 
 afterAll(killAllServers);
 
 const SHORT = { lease_ttl: '1500ms', reap_interval: '300ms', start_deadline: '2s' };
+// The attempts that outlive their instance's crash run `ctl` (fixturePlans): it runs until the test
+// tells it (through its workspace's FIFO, test/helpers/fifo.ts) to exit, so it ends exactly when the
+// test has seen what comes before its end, not after a sleep long enough to wait for it.
 const plans = {
   ...fixturePlans(),
-  nap: {
-    deploy: [path.join(FIXTURES, 'sleep.sh')],
-    teardown: [path.join(FIXTURES, 'ok.sh')],
-    env: { SLEEP_SECONDS: '6' },
-  },
   // Outlives a crash and a restart: only a cancel or its timeout ends it early.
   long: {
     deploy: [path.join(FIXTURES, 'sleep.sh')],
@@ -25,12 +24,13 @@ const plans = {
     cancel_grace: '1s',
     env: { SLEEP_SECONDS: '120' },
   },
-  // Its timeout falls after the crash is seen (start, crash, lease_ttl + reap_interval: about 3 s); it
-  // is carried out only by the owner once back, whether the restart comes before or after it.
+  // Its timeout falls after the crash (which comes as soon as both attempts run), around when the crash
+  // is seen (lease_ttl + reap_interval: about 2 s later); it is carried out only by the owner once back,
+  // whether the restart comes before or after it.
   longtimeout: {
     deploy: [path.join(FIXTURES, 'sleep.sh')],
     teardown: [path.join(FIXTURES, 'ok.sh')],
-    timeout: '8s',
+    timeout: '5s',
     cancel_grace: '1s',
     env: { SLEEP_SECONDS: '120' },
   },
@@ -87,11 +87,14 @@ describe('instances on one Postgres database', () => {
   it('another machine SIGKILLed: its attempt becomes unknown/runner_lost; restarted, it corrects it with late_result', async () => {
     const dir = tempDir('lifeline-far-');
     const db = await dbUrlFor('postgres', dir);
-    const peer = await serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans });
     const seen = path.join(dir, 'far');
     const hidden = path.join(dir, '.far-disk');
-    const far = await serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) });
-    expect((await call(far.url, 'POST', '/v1/deployments', { name: 'far', plan: 'nap' })).status).toBe(201);
+    const [peer, far] = await Promise.all([
+      serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans }),
+      serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) }),
+    ]);
+    const created = await call(far.url, 'POST', '/v1/deployments', { name: 'far', plan: 'ctl' });
+    expect(created.status).toBe(201);
     const id = (await call(far.url, 'POST', '/v1/deployments/far/attempts', {})).body.id as string;
     await waitFor(async () => (await attempt(peer, id)).state === 'running', 'running');
     expect(fs.readdirSync(seen)).toEqual([]); // the peer cannot see the far instance's files
@@ -103,7 +106,9 @@ describe('instances on one Postgres database', () => {
     }, 'unknown after lease TTL + reap interval');
     expect(lost.reason).toBe('runner_lost');
 
-    // The plan finishes on its "machine"; the instance comes back and corrects the record.
+    // The plan finishes on its "machine" (told to exit 0, after it was seen lost); the instance comes
+    // back and corrects the record.
+    await tellCtl(hidden, created.body.id, 0);
     await waitFor(
       () => fs.existsSync(path.join(hidden, 'attempts', id, 'exit')) || null,
       'the exit record',
@@ -123,10 +128,12 @@ describe('instances on one Postgres database', () => {
   it('an unknown attempt whose process lives is supervised again where it runs: cancel and timeout stop it, its exit corrects it', async () => {
     const dir = tempDir('lifeline-alive-');
     const db = await dbUrlFor('postgres', dir);
-    const peer = await serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans });
     const seen = path.join(dir, 'far');
     const hidden = path.join(dir, '.far-disk');
-    const far = await serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) });
+    const [peer, far] = await Promise.all([
+      serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans }),
+      serve({ db, dataDir: seen, extra: SHORT, plans, wrap: elsewhere(hidden, seen) }),
+    ]);
     const ids: Record<string, string> = {};
     for (const [name, plan] of [
       ['cancelme', 'long'],
@@ -178,9 +185,12 @@ describe('instances on one Postgres database', () => {
   it('same machine: a peer adopts the orphan of a SIGKILLed instance and it ends truthfully', async () => {
     const dir = tempDir('lifeline-near-');
     const db = await dbUrlFor('postgres', dir);
-    const peer = await serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans });
-    const near = await serve({ db, dataDir: path.join(dir, 'near'), extra: SHORT, plans });
-    expect((await call(near.url, 'POST', '/v1/deployments', { name: 'near', plan: 'nap' })).status).toBe(201);
+    const [peer, near] = await Promise.all([
+      serve({ db, dataDir: path.join(dir, 'peer'), extra: SHORT, plans }),
+      serve({ db, dataDir: path.join(dir, 'near'), extra: SHORT, plans }),
+    ]);
+    const created = await call(near.url, 'POST', '/v1/deployments', { name: 'near', plan: 'ctl' });
+    expect(created.status).toBe(201);
     const id = (await call(near.url, 'POST', '/v1/deployments/near/attempts', {})).body.id as string;
     const started = await waitFor(async () => {
       const a = await attempt(peer, id);
@@ -192,6 +202,8 @@ describe('instances on one Postgres database', () => {
       return a.owner !== started.owner ? a : null;
     }, 'adoption by the peer');
     expect(adopted.state).toBe('running');
+    // Told to exit 0 only now: it ends under the peer that adopted it.
+    await tellCtl(path.join(dir, 'near'), created.body.id, 0);
     const done = await waitFor(
       async () => {
         const a = await attempt(peer, id);

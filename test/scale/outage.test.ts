@@ -9,7 +9,8 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.ts';
-import { fixturePlans, FIXTURES, tempDir, waitFor } from '../helpers/engine.ts';
+import { fixturePlans, tempDir, waitFor } from '../helpers/engine.ts';
+import { tellCtl } from '../helpers/fifo.ts';
 import { expectAttemptHistories, expectStoreInvariants, snapshotOf } from '../helpers/invariants.ts';
 import { ensureDatabase, PgCluster } from '../helpers/pg.ts';
 import { call, killAllServers, serve, type Served } from '../helpers/servers.ts';
@@ -21,21 +22,16 @@ afterAll(async () => {
 });
 
 // A lease shorter than the outage: every instance finds its lease lapsed and re-registers by itself.
-const LEASE_MS = 2_000;
+const LEASE_MS = 1_500;
 const EXTRA = {
   lease_ttl: `${LEASE_MS}ms`,
   reap_interval: '1s',
   start_deadline: '5s',
   database: { pool_max: 5, connect_timeout: '1s', statement_timeout: '5s' },
 };
-const plans = {
-  ...fixturePlans(),
-  nap: {
-    deploy: [path.join(FIXTURES, 'sleep.sh')],
-    teardown: [path.join(FIXTURES, 'ok.sh')],
-    env: { SLEEP_SECONDS: '8' },
-  },
-};
+// The attempt that runs through the outage is `ctl`'s: it exits when told (test/helpers/fifo.ts), once
+// the outage is over.
+const plans = fixturePlans();
 
 type Phase = 'before' | 'down' | 'after';
 interface Answer {
@@ -53,9 +49,10 @@ describe('three instances while Postgres is down for twice their lease', () => {
     cluster = await PgCluster.create();
     const db = await ensureDatabase(cluster.url, 'lifeline');
     const dir = tempDir('lifeline-scale-outage-');
-    const servers: Served[] = [];
-    for (const i of [0, 1, 2])
-      servers.push(await serve({ db, dataDir: path.join(dir, `i${i}`), extra: EXTRA, plans }));
+    const start = (i: number) => serve({ db, dataDir: path.join(dir, `i${i}`), extra: EXTRA, plans });
+    // The first runs the migrations; then the other two.
+    const servers: Served[] = [await start(0)];
+    servers.push(...(await Promise.all([1, 2].map(start))));
 
     let phase: Phase = 'before';
     const answers: Answer[] = [];
@@ -97,7 +94,8 @@ describe('three instances while Postgres is down for twice their lease', () => {
     };
 
     // An attempt that runs through the whole outage: it must end `succeeded`, not lost.
-    expect((await ask(0, 'POST', '/v1/deployments', { name: 'through', plan: 'nap' })).status).toBe(201);
+    const throughDep = await ask(0, 'POST', '/v1/deployments', { name: 'through', plan: 'ctl' });
+    expect(throughDep.status).toBe(201);
     const through = (await ask(0, 'POST', '/v1/deployments/through/attempts', {})).body.id as string;
     await waitFor(
       async () => (await call(servers[1].url, 'GET', `/v1/attempts/${through}`)).body?.state === 'running',
@@ -182,6 +180,7 @@ describe('three instances while Postgres is down for twice their lease', () => {
     for (const s of servers) expect((await fetch(`${s.url}/v1/health/ready`)).status).toBe(200);
 
     // The attempt that ran through the outage ends from its real exit, and every attempt ends.
+    await tellCtl(path.join(dir, 'i0'), throughDep.body.id, 0);
     const ended = await waitFor(
       async () => {
         const a = (await call(servers[2].url, 'GET', `/v1/attempts/${through}`)).body;
