@@ -24,14 +24,19 @@ import {
 } from '../helpers/engine.ts';
 
 const p = (f: string) => [path.join(FIXTURES, f)];
+/**
+ * The cap of the flaky plan's retry delay (full jitter below it). A second: ten minutes of skew either
+ * way is still 600 times that, so a schedule on the instance's clock falls far outside it.
+ */
+const RETRY_CAP_MS = 1_000;
 const plans = {
   ...fixturePlans(),
-  // Fails once, then succeeds; its retry waits up to 2 s.
+  // Fails once, then succeeds; its retry waits up to RETRY_CAP_MS.
   flaky: {
     deploy: p('flaky.sh'),
     teardown: p('ok.sh'),
     env: { FLAKY_FAILS: '1' },
-    retry: { max: 3, backoff: '2s', max_backoff: '2s' },
+    retry: { max: 3, backoff: `${RETRY_CAP_MS}ms`, max_backoff: `${RETRY_CAP_MS}ms` },
   },
   // Fails; its retry is far away (moved by the test).
   later: { deploy: p('fail.sh'), teardown: p('ok.sh'), retry: { max: 3, backoff: '20d' } },
@@ -69,7 +74,14 @@ beforeEach(() => {
 });
 
 const HOOK_TIMEOUT_MS = 2_000;
-const LEASE_TTL_MS = 3_000;
+/** An instance whose webhook lease another holds looks again every third of it. */
+const LEASE_TTL_MS = 1_500;
+/**
+ * How long a webhook held off (a peer's live lease, a backoff) is watched for a delivery that must not
+ * come. The worker looks at once when started and again when the deployment's event wakes it, so an
+ * instance judging by its own clock, ten minutes fast, would claim and deliver within milliseconds.
+ */
+const HELD_OFF_MS = 750;
 
 const started = async (e: Lifeline, name: string) =>
   (await e.listAttempts(name, { limit: 10 })).items.filter((a) => a.requested_by === 'retry').length;
@@ -134,6 +146,16 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
   const hookRow = (e: Lifeline) =>
     e.store.db.selectFrom('webhooks').selectAll().where('name', '=', 'hook').executeTakeFirstOrThrow();
 
+  /** Moves the peer's lease end or the backoff's end to `ms` from the database's now. */
+  async function endsIn(e: Lifeline, column: 'lease_until' | 'next_attempt_at', ms: number) {
+    const at = new Date((await dbNow(e)) + ms).toISOString();
+    await e.store.db
+      .updateTable('webhooks')
+      .set(column === 'lease_until' ? { lease_until: at } : { next_attempt_at: at })
+      .where('name', '=', 'hook')
+      .execute();
+  }
+
   describe.each(SKEWS)('by %d ms', (skew) => {
     beforeEach(() => {
       vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
@@ -148,9 +170,9 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
         return d.retry || d.state === 'deploying' ? d : null;
       }, 'the schedule (or its start)');
       if (dep.retry) {
-        // Due within the cap (2 s) of the database's now, not ten minutes off it.
+        // Due within the cap of the database's now, not ten minutes off it.
         const wait = Date.parse(dep.retry.at) - (await dbNow(engine));
-        expect(wait).toBeLessThanOrEqual(2_000);
+        expect(wait).toBeLessThanOrEqual(RETRY_CAP_MS);
         expect(wait).toBeGreaterThan(-5_000);
       }
       await waitFor(async () => (await engine.getDeployment('fl')).state === 'ready', 'the retry', 15_000);
@@ -161,13 +183,21 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
       await engine.createDeployment({ name: 'lt', plan: 'later' }, OPERATOR);
       await engine.startDeploy('lt', {}, OPERATOR);
       await waitFor(async () => (await engine.getDeployment('lt')).retry, 'the schedule');
-      const due = (await dbNow(engine)) + 2_500;
-      await engine.store.db
-        .updateTable('deployments')
-        .set({ retry_at: new Date(due).toISOString() })
-        .execute();
+      const dueIn = async (ms: number) => {
+        const due = (await dbNow(engine)) + ms;
+        await engine.store.db
+          .updateTable('deployments')
+          .set({ retry_at: new Date(due).toISOString() })
+          .execute();
+        return due;
+      };
+      // Due in a minute on the database's clock: ten minutes ahead, this instance would start it now.
+      await dueIn(60_000);
       expect(await engine.startDueRetries()).toBe(0);
-      // Started by this pass or by the timer it armed: first seen when the database's clock is past due.
+      expect(await started(engine, 'lt')).toBe(0);
+      // Due in a second.
+      const due = await dueIn(1_000);
+      // Started by a pass or by the timer one armed: first seen when the database's clock is past due.
       await waitFor(
         async () => (await engine.startDueRetries()) + (await started(engine, 'lt')) > 0,
         'the retry to start',
@@ -178,13 +208,16 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
 
     it("takes no live lease of another instance's webhook, and holds its own on the database clock", async () => {
       const engine = await openWithHook();
-      await peerRow(engine, { leaseInMs: 3_000 });
+      // A minute on the database's clock: live through the watch below however slowly the engine starts.
+      await peerRow(engine, { leaseInMs: 60_000 });
       await engine.start();
       await engine.createDeployment({ name: 'wh', plan: 'ok' }, OPERATOR);
-      await new Promise((r) => setTimeout(r, 1_500));
+      await new Promise((r) => setTimeout(r, HELD_OFF_MS));
       expect(deliveries).toBe(0);
       expect((await hookRow(engine)).lease_owner).toBe('ins_peer');
-      // Once the peer's lease ran out on the database's clock, this instance delivers.
+      // Once the peer's lease ran out on the database's clock (ten minutes slow, this instance would
+      // still see it live), this instance delivers.
+      await endsIn(engine, 'lease_until', 200);
       await waitFor(() => deliveries > 0, 'the delivery', 10_000);
       const row = await hookRow(engine);
       const now = await dbNow(engine);
@@ -196,12 +229,15 @@ describe.each(DIALECTS)('an instance whose clock is off, on %s', (dialect) => {
 
     it('waits out a backoff on the database clock, and writes its own backoff there', async () => {
       const engine = await openWithHook();
-      await peerRow(engine, { nextInMs: 3_000, failures: 1 });
+      // A minute on the database's clock: not over during the watch below however slowly the engine starts.
+      await peerRow(engine, { nextInMs: 60_000, failures: 1 });
       status = 500;
       await engine.start();
       await engine.createDeployment({ name: 'wh', plan: 'ok' }, OPERATOR);
-      await new Promise((r) => setTimeout(r, 1_500));
+      await new Promise((r) => setTimeout(r, HELD_OFF_MS));
       expect(deliveries).toBe(0);
+      // The backoff ends on the database's clock (ten minutes slow, this instance would wait on).
+      await endsIn(engine, 'next_attempt_at', 200);
       await waitFor(() => deliveries > 0, 'the delivery after the backoff', 10_000);
       const row = await waitFor(async () => {
         const r = await hookRow(engine);

@@ -32,23 +32,28 @@ const plans = {
     check_every: '1s',
     verify: noVerify,
   },
-  // A deploy that takes a while: the schedule must wait for it.
+  // A deploy that takes a while (2.5 s: two check slots or more pass during it), once the workspace
+  // file `slow` says so: the schedule must wait for it. The first deploy, before the file, is quick.
   slowdeploy: {
-    deploy: p('sleep.sh'),
+    deploy: [
+      '/bin/sh',
+      '-c',
+      'echo "deploying"; if [ -f "$LIFELINE_WORKSPACE/slow" ]; then exec sleep 2.5; fi',
+    ],
     teardown: p('ok.sh'),
     check: p('check.sh'),
     check_every: '1s',
     verify: noVerify,
-    env: { SLEEP_SECONDS: '2.5' },
   },
-  // A check that takes a while: a deploy accepted meanwhile makes its verdict stale.
+  // A check that takes a while: a deploy accepted meanwhile makes its verdict stale. The test deploys
+  // one poll (25 ms) and one write after the check began; the check sleeps a second.
   slowcheck: {
     deploy: p('ok.sh'),
     teardown: p('ok.sh'),
     check: p('check.sh'),
     check_every: '1s',
     verify: noVerify,
-    env: { CHECK_SLEEP: '1.5' },
+    env: { CHECK_SLEEP: '1' },
   },
   healer: {
     deploy: p('ok.sh'),
@@ -159,6 +164,8 @@ describe.each(DIALECTS)('drift on %s', (dialect) => {
     await deployed(engine, 's1', 'slowdeploy');
     await setVerdict(engine, dir, 's1', 3);
     await waitFor(async () => (await engine.getDeployment('s1')).drift, 'drift');
+    const ws = path.join(dir, 'workspaces', (await engine.getDeployment('s1')).id);
+    fs.writeFileSync(path.join(ws, 'slow'), '');
     const att = await engine.startDeploy('s1', {}, OPERATOR);
     expect((await engine.getDeployment('s1')).drift).toBeNull();
     await waitFor(async () => (await engine.getAttempt(att.id)).state === 'succeeded', 'deploy ends');
@@ -188,7 +195,7 @@ describe.each(DIALECTS)('drift on %s', (dialect) => {
     await setVerdict(engine, dir, 'r1', 3);
     const dep = await engine.getDeployment('r1');
     const runs = path.join(dir, 'workspaces', dep.id, 'check_runs');
-    // The check has begun (it records its run, then sleeps 1.5 s): deploy now.
+    // The check has begun (it records its run, then sleeps 1 s): deploy now.
     await waitFor(() => fs.existsSync(runs), 'a scheduled check to begin', 15_000);
     await engine.startDeploy('r1', {}, OPERATOR);
     const stale = await waitFor(

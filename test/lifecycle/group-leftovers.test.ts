@@ -10,6 +10,8 @@ import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { readProcess, readSupervisor } from '../../src/runner/rundir.ts';
 import { DIALECTS, fixturePlans, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
 
+/** The timed-out tests' plan timeout (see run()). */
+const TIMEOUT = '1s';
 const PLAN = ['/bin/sh', '-c', "(trap '' TERM; exec sleep 306) & sleep 100"];
 
 /** Live `sleep 306` processes in the session the plan led (its pid). */
@@ -40,8 +42,8 @@ describe.each(DIALECTS)('on %s', (dialect) => {
   describe.each(['perl', 'sh'] as const)('supervisor: %s', (supervisor) => {
     /**
      * `timeout` ends the attempt unless `stop` does first: long enough to see the plan and its child run
-     * on a loaded machine. The grace is short: what is proven is that the end waits for the SIGKILL
-     * after it, however long it is.
+     * on a loaded machine (they are seen some 10–60 ms after the start; TIMEOUT is 20 times that). The
+     * grace is short: what is proven is that the end waits for the SIGKILL after it, however long it is.
      */
     async function run(
       name: string,
@@ -75,7 +77,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     }
 
     it('a timed-out attempt ends only once its group is gone', async () => {
-      const a = await run('t', '2s', async () => undefined);
+      const a = await run('t', TIMEOUT, async () => undefined);
       expect({ state: a.state, reason: a.reason }).toEqual({ state: 'failed', reason: 'timeout' });
     }, 30_000);
 
@@ -88,7 +90,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
 
     it('a timed-out plan whose supervisor died is recorded lost only once its group is gone', async () => {
       // No exit record will come (the supervisor is dead): the end is `unknown`, and still stopped.
-      const a = await run('s', '2s', async (_, runDir) => {
+      const a = await run('s', TIMEOUT, async (_, runDir) => {
         process.kill(readSupervisor(runDir)!.pid, 'SIGKILL');
       });
       expect({ state: a.state, reason: a.reason }).toEqual({ state: 'unknown', reason: 'exit_unobserved' });

@@ -37,20 +37,22 @@ describe.each(DIALECTS)('heartbeat on a slow database (%s)', (dialect) => {
     engines.push(engine);
     expect(await epochOf(engine)).toBe(1);
     let waiting = -1;
-    // A slow database: the instance's row (Postgres) or the one connection (SQLite) is held for 4 TTLs.
+    // A slow database: the instance's row (Postgres) or the one connection (SQLite) is held for 2 TTLs:
+    // past the lease, and some five heartbeat intervals (250 ms) for renewals to pile up in.
     await engine.store.db.transaction().execute(async (trx) => {
       await trx
         .updateTable('instances')
         .set((eb) => ({ last_seen_at: eb.ref('last_seen_at') }))
         .where('id', '=', engine.instanceId)
         .execute();
-      await new Promise((r) => setTimeout(r, 4 * TTL_MS));
+      await new Promise((r) => setTimeout(r, 2 * TTL_MS));
       if (dialect === 'postgres') waiting = await waitingHeartbeats(engine);
     });
     if (dialect === 'postgres') expect(waiting).toBe(1);
     // The held-up renewal finds its lease lapsed and re-registers: once.
     await waitFor(async () => (await epochOf(engine)) > 1, 'the re-registration');
-    await new Promise((r) => setTimeout(r, 3 * TTL_MS));
+    // Renewals that piled up would re-register right behind it; this is some five more intervals.
+    await new Promise((r) => setTimeout(r, 2 * TTL_MS));
     expect(await epochOf(engine)).toBe(2);
   }, 30_000);
 });

@@ -24,6 +24,11 @@ async function maxSeq(engine: Lifeline): Promise<number> {
 }
 
 const FLOOD = '$|=1; while (1) { print "x\\n" }';
+/**
+ * When `late` times out and `verified` exits, after their start: past the setup before the lapse (some
+ * 100–200 ms from their start to the hold), and the hold that follows outlasts lease_ttl (1 s).
+ */
+const DUE_MS = 2_500;
 /** The most log lines of one stream one ingestion transaction takes (attempt-writes.ts TX_LIMITS). */
 const ONE_BATCH = { postgres: 400, sqlite: 200 };
 
@@ -38,9 +43,14 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     const plans = {
       ...fixturePlans(),
       flood: { deploy: ['/usr/bin/perl', '-e', FLOOD], teardown: ['/bin/true'], cancel_grace: '100ms' },
-      late: { deploy: ['/bin/sleep', '30'], teardown: ['/bin/true'], timeout: '4s', cancel_grace: '100ms' },
+      late: {
+        deploy: ['/bin/sleep', '30'],
+        teardown: ['/bin/true'],
+        timeout: `${DUE_MS}ms`,
+        cancel_grace: '100ms',
+      },
       verified: {
-        deploy: ['/bin/sleep', '4'],
+        deploy: ['/bin/sleep', String(DUE_MS / 1000)],
         teardown: ['/bin/true'],
         check: ['/bin/sh', '-c', `echo checked >> '${marker}'`],
       },
@@ -75,9 +85,11 @@ describe.each(DIALECTS)('on %s', (dialect) => {
       [ids.late, ids.verified].map((id) => selectAttemptById(engine.store.db, id)),
     );
     const lastSeq = await maxSeq(engine);
-    holdEventLoop(Math.max(...rows.map((r) => Date.parse(r!.started_at!) + 4_000 + 500)) - Date.now());
+    holdEventLoop(Math.max(...rows.map((r) => Date.parse(r!.started_at!) + DUE_MS + 500)) - Date.now());
     expect(lease.live()).toBe(false);
-    await new Promise((r) => setTimeout(r, 2_000)); // the round goes on (flood, timer, exit record)
+    // The round goes on (flood, timer, exit record): an instance acting on a lapsed lease times `late`
+    // out, signals it and starts the check within milliseconds of the loop turning.
+    await new Promise((r) => setTimeout(r, 1_000));
 
     const late = (await selectAttemptById(engine.store.db, ids.late))!;
     expect(late.state).toBe('running');

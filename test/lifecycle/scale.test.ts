@@ -1,6 +1,6 @@
-// Output and concurrency at size (issue 8): a 4 MB plan and a 100 MB line without a newline end
-// right with every line once and in order and bounded memory; the log_line cap; 200 attempts at
-// once; an adopted attempt's exit noticed through the file system with no safety pass.
+// Output and concurrency at size (issue 8): a 2 MB plan (4 MB in the full mode) and a 100 MB line
+// without a newline end right with every line once and in order and bounded memory; the log_line cap;
+// 200 attempts at once; an adopted attempt's exit noticed through the file system with no safety pass.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +9,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Attempt } from '../../src/domain/types.ts';
 import type { Lifeline } from '../../src/lifecycle/engine.ts';
 import { ADMIN, fixturePlans, FIXTURES, OPERATOR, startEngine, tempDir, waitFor } from '../helpers/engine.ts';
+import { scaled } from '../helpers/full.ts';
+
+/**
+ * The flood's size: its stdout lines (8 bytes each) and a 25th of that on stderr; 2 MB by default, the
+ * 4 MB soak under LIFELINE_TEST_FULL=1. Each size is many ingestion batches and several log pages, and
+ * the memory the ingestion needs does not grow with the log (about 120 MB at 2 MB and at 4 MB): an
+ * ingestion that held the log at once (about 1 GB at 4 MB, so some 500 MB at 2 MB) is still far past
+ * the 300 MB bound.
+ */
+const FLOOD_MB = scaled(2, 4);
+const FLOOD_OUT = FLOOD_MB * 125_000;
+const FLOOD_ERR = FLOOD_OUT / 25;
+const FLOOD_LINES = FLOOD_OUT + FLOOD_ERR;
 
 const sh = (script: string) => ({
   deploy: ['/bin/sh', '-c', script],
@@ -21,13 +34,15 @@ const plans = {
   gateok: gated(0),
   gatefail: gated(2),
   ...fixturePlans(),
-  // 500,000 lines of 8 bytes on stdout (4 MB), 20,000 on stderr
-  flood: sh("seq -f '%07g' 1 500000; seq -f 'e%06g' 1 20000 >&2"),
+  // FLOOD_OUT lines of 8 bytes on stdout, FLOOD_ERR on stderr
+  flood: sh(`seq -f '%07g' 1 ${FLOOD_OUT}; seq -f 'e%06g' 1 ${FLOOD_ERR} >&2`),
   longline: sh("head -c 100000000 /dev/zero | tr '\\0' x; echo after >&2"),
   nap: {
     deploy: [path.join(FIXTURES, 'sleep.sh')],
     teardown: [path.join(FIXTURES, 'ok.sh')],
-    env: { SLEEP_SECONDS: '4' },
+    // Long enough to outlive a restart (the new instance sees it running some 50 ms after it started;
+    // a loaded CI machine takes longer).
+    env: { SLEEP_SECONDS: '3' },
   },
   capped: sh("seq 1 5000; seq 1 300 | sed 's/^/err/' >&2"),
 };
@@ -36,7 +51,7 @@ let engine: Lifeline;
 let dataDir: string;
 beforeAll(async () => {
   dataDir = tempDir();
-  // The flood's 520,000 lines stay under this cap; the default cap has its own test below.
+  // The flood's lines (520,000 in the full mode) stay under this cap; the default cap has its own test below.
   engine = await startEngine(dataDir, { plans, durable_commits: false, log_limit: { lines: 1_000_000 } });
 });
 afterAll(async () => {
@@ -92,18 +107,18 @@ async function rssGrowth(fn: () => Promise<void>): Promise<number> {
 }
 
 describe('output at size', () => {
-  it('a plan printing 4 MB: succeeded, every line once and in order per stream, bounded memory', async () => {
+  it(`a plan printing ${FLOOD_MB} MB: succeeded, every line once and in order per stream, bounded memory`, async () => {
     let a!: Attempt;
     const growth = await rssGrowth(async () => {
       a = await ended(engine, (await deploy(engine, 'flood')).id, 400_000);
     });
     expect(a).toMatchObject({ state: 'succeeded', rc: 0 });
     const { stdout, stderr } = await linesOf(engine, a.id);
-    expect(stdout.length).toBe(500_000);
+    expect(stdout.length).toBe(FLOOD_OUT);
     expect(stdout.every((l, i) => l === String(i + 1).padStart(7, '0'))).toBe(true);
-    expect(stderr.length).toBe(20_000);
+    expect(stderr.length).toBe(FLOOD_ERR);
     expect(stderr.every((l, i) => l === `e${String(i + 1).padStart(6, '0')}`)).toBe(true);
-    // The whole log (4 MB) was never held at once: the old ingestion reached about 1 GB here.
+    // The whole log was never held at once: the old ingestion reached about 1 GB at 4 MB (FLOOD_MB).
     expect(growth).toBeLessThan(300);
 
     // Read by range: pages join to the whole log; a tail is the last lines.
@@ -116,9 +131,9 @@ describe('output at size', () => {
       text += page.text;
       offset = page.next_offset;
     }
-    expect(Buffer.byteLength(text)).toBe(520_000 * 8);
+    expect(Buffer.byteLength(text)).toBe(FLOOD_LINES * 8);
     const tail = await engine.readAttemptLog(a.id, 0, { tail: 3 });
-    expect(tail.next_offset).toBe(520_000 * 8);
+    expect(tail.next_offset).toBe(FLOOD_LINES * 8);
     expect(tail.text.split('\n').filter(Boolean)).toHaveLength(3);
   }, 600_000);
 
@@ -228,7 +243,7 @@ describe('adopted attempts', () => {
     const a = await first.startDeploy(name, {}, ADMIN);
     await waitFor(async () => (await first.getAttempt(a.id)).state === 'running', 'running');
     await first.close();
-    // The plan sleeps 4 s; the new instance adopts it at start. It has no child to wait for, no
+    // The plan sleeps 3 s; the new instance adopts it at start. It has no child to wait for, no
     // deadline timer before 1 h and no safety pass before 1 h: only inotify on the run dir is left.
     const second = await startEngine(dir, { plans, reap_interval: '1h' });
     try {

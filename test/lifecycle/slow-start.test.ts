@@ -15,6 +15,12 @@ import { SUPERVISOR_SCRIPT, type SpawnSupervisorOptions } from '../../src/runner
 import type { Attempt } from '../../src/domain/types.ts';
 import { ADMIN, dialectConfig, quietLogger, tempDir, waitFor } from '../helpers/engine.ts';
 
+/**
+ * The start deadline of these engines: a second (the test helpers' is 2 s). Every delay below is a
+ * multiple of it; a supervisor forked at once writes its record some tens of ms after.
+ */
+const DEADLINE_MS = 1_000;
+
 class Proxy extends EventEmitter implements SupervisorHandle {
   pid?: number;
   exitCode: number | null = null;
@@ -57,13 +63,20 @@ class Gate implements Launcher {
   }
 }
 
-/** supervisor.sh, started 3 s late in the same process: forked at once, its records come late. */
+/** supervisor.sh, started 1.5 deadlines late in the same process: forked at once, its records come late. */
 class LateRecords implements Launcher {
   start(opts: SpawnSupervisorOptions): SupervisorHandle {
     const dir = path.resolve(opts.dir);
     const child = spawn(
       '/bin/sh',
-      ['-c', '/bin/sleep 3; exec /bin/sh "$@"', 'sh', SUPERVISOR_SCRIPT, dir, ...opts.argv],
+      [
+        '-c',
+        `/bin/sleep ${(1.5 * DEADLINE_MS) / 1000}; exec /bin/sh "$@"`,
+        'sh',
+        SUPERVISOR_SCRIPT,
+        dir,
+        ...opts.argv,
+      ],
       { detached: true, stdio: 'ignore', env: opts.env, cwd: opts.cwd },
     );
     child.unref();
@@ -82,9 +95,8 @@ afterEach(async () => {
 });
 
 async function open(wrap: (l: Launcher) => Launcher, dir = tempDir()): Promise<Lifeline> {
-  // The test helpers' start deadline is 2 s.
-  const config = await dialectConfig('sqlite', dir);
-  expect(config.startDeadlineMs).toBe(2000);
+  const config = await dialectConfig('sqlite', dir, { start_deadline: `${DEADLINE_MS}ms` });
+  expect(config.startDeadlineMs).toBe(DEADLINE_MS);
   const e = await openLifeline({ config, logger: quietLogger(), wrapLauncher: wrap });
   await e.start();
   return e;
@@ -112,8 +124,8 @@ describe('slow starts', () => {
     const attempts: Attempt[] = [];
     for (let i = 0; i < 8; i++) attempts.push(await deploy(engine, `burst-${i}`));
     await waitFor(() => gate.waiting === 8, 'all 8 requests to wait in the launcher');
-    // One start every 500 ms: the last is handed on 4 s after it was asked for, twice the deadline.
-    const t = setInterval(() => gate.release(), 500);
+    // One start every quarter deadline: the last is handed on after two deadlines.
+    const t = setInterval(() => gate.release(), DEADLINE_MS / 4);
     try {
       for (const a of attempts)
         expect(await ended(engine, a.id)).toMatchObject({ state: 'succeeded', rc: 0 });
@@ -129,11 +141,12 @@ describe('slow starts', () => {
     expect(end).toMatchObject({ state: 'succeeded', rc: 0, reason: null });
   }, 60_000);
 
-  it('requests made while the runner itself starts (2.5 s, past the deadline) are not given up', async () => {
+  it('requests made while the runner itself starts (1.5 deadlines, past it) are not given up', async () => {
     const dir = tempDir();
-    // A perl that takes 2.5 s to start (past the 2 s deadline, well inside the client's 5 s timeout).
+    // A perl that takes 1.5 deadlines to start (well inside the client's 5 s timeout).
     const slowPerl = path.join(tempDir(), 'slow-perl');
-    fs.writeFileSync(slowPerl, '#!/bin/sh\n/bin/sleep 2.5\nexec /usr/bin/perl "$@"\n', { mode: 0o700 });
+    const delay = (1.5 * DEADLINE_MS) / 1000;
+    fs.writeFileSync(slowPerl, `#!/bin/sh\n/bin/sleep ${delay}\nexec /usr/bin/perl "$@"\n`, { mode: 0o700 });
     const fellBack: string[] = [];
     engine = await open((real) => {
       real.close();

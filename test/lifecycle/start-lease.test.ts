@@ -44,7 +44,9 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     const extra = {
       plans: {
         ...fixturePlans(),
-        grouped: { deploy: PLAN, teardown: ['/bin/true'], timeout: '60s', cancel_grace: '2s' },
+        // The grace outlasts the first server's close (some 20 ms after the plan's exit is seen) and,
+        // counted again by the second from its own SIGTERM, is waited out after its start.
+        grouped: { deploy: PLAN, teardown: ['/bin/true'], timeout: '60s', cancel_grace: '1s' },
       },
       lease_ttl: '1s',
       reap_interval: '1s',
@@ -57,7 +59,7 @@ describe.each(DIALECTS)('on %s', (dialect) => {
         onReconcileLook: () => {
           if (!hold) return;
           hold = false;
-          holdEventLoop(2500); // a starved loop: no timer, no heartbeat runs meanwhile
+          holdEventLoop(1500); // a starved loop past lease_ttl: no timer, no heartbeat runs meanwhile
         },
       });
       engines.push(e);
