@@ -16,22 +16,10 @@ export function bootId(): string {
   return cachedBootId;
 }
 
-/** Start time and state letter of a pid, or null when it does not exist (or is unreadable). */
+/** Start time and state letter of a pid, or null when it does not exist. */
 export function readStat(pid: number): { start: string; state: string } | null {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  const text = readIfThere(`/proc/${pid}/stat`);
-  if (text === null) return null;
-  // comm (field 2) may contain spaces and ')', so split only after the last ')'.
-  const close = text.lastIndexOf(')');
-  if (close < 0) return null;
-  const fields = text
-    .slice(close + 1)
-    .trim()
-    .split(' ');
-  const state = fields[0];
-  const start = fields[19]; // field 22 overall
-  if (!state || !start || !/^\d+$/.test(start)) return null;
-  return { start, state };
+  const st = readProcStat(pid);
+  return st && { start: st.start, state: st.state };
 }
 
 /** Same boot, same pid, same start time, and not a zombie (PID 1 in a container may never reap). */
@@ -42,24 +30,34 @@ export function isAlive(id: ProcessIdentity): boolean {
   return stat.state !== 'Z' && stat.state !== 'X' && stat.state !== 'x';
 }
 
-/** One /proc/<pid>/stat, the fields identity and group membership need. */
+/** One /proc/<pid>/stat, the fields identity, group membership and parentage need. */
 interface ProcStat {
   pid: number;
+  ppid: number;
   pgrp: number;
   session: number;
   start: string;
   state: string;
 }
 
+/**
+ * The one reader of /proc/<pid>/stat: null when the process is gone (or the line unparsable); an error
+ * other than its absence is thrown (read-if-there.ts), never taken for a dead process.
+ */
 function readProcStat(pid: number): ProcStat | null {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
   const text = readIfThere(`/proc/${pid}/stat`);
   if (text === null) return null;
+  // comm (field 2) may contain spaces and ')', so split only after the last ')'.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
   const f = text
-    .slice(text.lastIndexOf(')') + 1)
+    .slice(close + 1)
     .trim()
     .split(' ');
-  if (!f[19] || !/^\d+$/.test(f[19])) return null;
-  return { pid, state: f[0], pgrp: Number(f[2]), session: Number(f[3]), start: f[19] };
+  // f[0] is field 3 overall (state), f[19] field 22 (start time in clock ticks since boot).
+  if (!f[0] || !f[19] || !/^\d+$/.test(f[19])) return null;
+  return { pid, state: f[0], ppid: Number(f[1]), pgrp: Number(f[2]), session: Number(f[3]), start: f[19] };
 }
 
 const dead = (state: string) => state === 'Z' || state === 'X' || state === 'x';
@@ -120,24 +118,17 @@ export function signalGroup(id: ProcessIdentity, signal: NodeJS.Signals | number
   return sent;
 }
 
+/** The process group of a live pid (field 5 of /proc/<pid>/stat), or null when it is gone. */
+export function processGroupOf(pid: number): number | null {
+  return readProcStat(pid)?.pgrp ?? null;
+}
+
 /**
  * The live descendants of a process, found by walking /proc's parent pids (Linux), each with its
  * identity. A plan's grandchild that called setsid has left the plan's process group, so signalling
  * the group misses it; this finds it while it is still below the plan. One that was already
  * reparented away (its parent exited) cannot be found this way.
  */
-/** The process group of a live pid (field 5 of /proc/<pid>/stat), or null when it is gone. */
-export function processGroupOf(pid: number): number | null {
-  const text = readIfThere(`/proc/${pid}/stat`);
-  if (text === null) return null;
-  return Number(
-    text
-      .slice(text.lastIndexOf(')') + 1)
-      .trim()
-      .split(' ')[2],
-  );
-}
-
 export function descendants(root: ProcessIdentity): ProcessIdentity[] {
   if (!isAlive(root)) return [];
   const children = new Map<number, number[]>();
@@ -149,14 +140,8 @@ export function descendants(root: ProcessIdentity): ProcessIdentity[] {
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
-    const text = readIfThere(`/proc/${name}/stat`);
-    if (text === null) continue; // gone meanwhile
-    const ppid = Number(
-      text
-        .slice(text.lastIndexOf(')') + 1)
-        .trim()
-        .split(' ')[1],
-    );
+    const ppid = readProcStat(Number(name))?.ppid;
+    if (ppid === undefined) continue; // gone meanwhile
     const list = children.get(ppid) ?? [];
     list.push(Number(name));
     children.set(ppid, list);
